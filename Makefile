@@ -9,6 +9,12 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 export HOST PORT
+# On this workplace's machines the extracts sit beside the clone (no internet to fetch them).
+ifeq ($(ATTRITION_DATA_DIR),)
+ifneq ($(wildcard ../shared/data/technova/extrait_sirh.csv),)
+export ATTRITION_DATA_DIR := $(abspath ../shared/data/technova)
+endif
+endif
 
 .PHONY: help install run serve test lint docs slides bench fuzz soak clean requirements schema openapi erd
 

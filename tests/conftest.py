@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,9 @@ from sqlalchemy import Connection
 
 from attrition.config import PROJECT_ROOT, Settings
 from attrition.db.engine import Database, ensure_database_exists, resolve_database
+from attrition.model.pipeline import frame_fingerprint, read_training_frame, register_trained
+from attrition.model.training import fit_final
+from attrition.security.store import create_key
 
 SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data" / "technova"
 
@@ -78,3 +82,36 @@ def conn(database: Database) -> Iterator[Connection]:
             yield connection
         finally:
             transaction.rollback()
+
+
+@pytest.fixture(scope="session")
+def model_version(database: Database, settings: Settings) -> str:
+    """The logistic recipe fitted on the whole dataset, registered and activated once."""
+    frame = read_training_frame(database)
+    trained = fit_final(frame, "regression_logistique", settings.seed)
+    return register_trained(database, trained, frame_fingerprint(frame), activate=True)
+
+
+@dataclass(frozen=True)
+class Keys:
+    admin: str
+    predicteur: str
+    autre_predicteur: str
+    auditeur: str
+
+
+@pytest.fixture(scope="session")
+def keys(database: Database, settings: Settings) -> Keys:
+    def make(name: str, role: str) -> str:
+        return create_key(database, settings, name=name, role=role).key
+
+    return Keys(
+        admin=make("test-admin", "admin"),
+        predicteur=make("test-predicteur", "predicteur"),
+        autre_predicteur=make("test-predicteur-2", "predicteur"),
+        auditeur=make("test-auditeur", "auditeur"),
+    )
+
+
+def auth(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
