@@ -95,9 +95,9 @@ class Settings(BaseSettings):
         str | None, Field(validation_alias=AliasChoices("DATABASE_URL", "ATTRITION_DATABASE_URL"))
     ] = None
     """Owner URL of an existing PostgreSQL; when unset, an embedded server is started."""
-    log_level: Annotated[str, Field(validation_alias=AliasChoices("LOG_LEVEL", "ATTRITION_LOG_LEVEL"))] = (
-        "INFO"
-    )
+    log_level: Annotated[
+        str, Field(validation_alias=AliasChoices("LOG_LEVEL", "ATTRITION_LOG_LEVEL"))
+    ] = "INFO"
     """Python logging level."""
     log_json: bool | None = None
     """JSON logs (default: on in prod, off elsewhere)."""
@@ -166,7 +166,9 @@ def load_settings(**overrides: object) -> Settings:
         first = exc.errors()[0]
         msg = str(first.get("msg", exc)).removeprefix("Value error, ")
         loc = ".".join(str(p) for p in first.get("loc", ()))
-        raise ConfigurationError(f"Configuration invalide{f' ({loc})' if loc else ''} : {msg}") from exc
+        raise ConfigurationError(
+            f"Configuration invalide{f' ({loc})' if loc else ''} : {msg}"
+        ) from exc
 
 
 @lru_cache(maxsize=1)

@@ -25,10 +25,14 @@ def test_tables_hold_every_employee(conn: Connection) -> None:
 
 def test_features_view_has_one_row_per_employee_and_the_target(conn: Connection) -> None:
     total, left = conn.execute(
-        text("SELECT count(*), count(*) FILTER (WHERE a_quitte_l_entreprise) FROM employee_features")
+        text(
+            "SELECT count(*), count(*) FILTER (WHERE a_quitte_l_entreprise) FROM employee_features"
+        )
     ).one()
     assert (total, left) == (1470, 237)
-    row = conn.execute(text("SELECT * FROM employee_features WHERE id_employee = 1")).mappings().one()
+    row = (
+        conn.execute(text("SELECT * FROM employee_features WHERE id_employee = 1")).mappings().one()
+    )
     assert row["age"] == 41
     assert row["poste"] == "Cadre Commercial"
     assert row["heures_supplementaires"] is True
@@ -69,9 +73,8 @@ def test_bad_file_leaves_tables_untouched(
     engine = database.owner_engine()
     with engine.connect() as c:
         before = c.scalar(text("SELECT sum(revenu_mensuel) FROM employees"))
-    with pytest.raises(DataFileError) as info:
-        with engine.begin() as c:
-            load_extracts(c, read_extracts(tmp_path))
+    with pytest.raises(DataFileError) as info, engine.begin() as c:
+        load_extracts(c, read_extracts(tmp_path))
     assert info.value.file == "extrait_eval.csv"
     assert info.value.line == 13
     assert info.value.column == "satisfaction_employee_environnement"
@@ -80,7 +83,9 @@ def test_bad_file_leaves_tables_untouched(
         assert dataset_counts(c)["employees"] == 1470
 
 
-def test_failure_mid_transaction_rolls_back_every_table(database: Database, technova_dir: Path) -> None:
+def test_failure_mid_transaction_rolls_back_every_table(
+    database: Database, technova_dir: Path
+) -> None:
     extracts = read_extracts(technova_dir)
     extracts.surveys[-1]["niveau_education"] = 9  # refused by PostgreSQL's CHECK, after two tables
     extracts.employees[0]["revenu_mensuel"] = 7777
@@ -122,6 +127,5 @@ def test_failure_mid_transaction_rolls_back_every_table(database: Database, tech
 def test_postgresql_refuses_out_of_domain_values(
     conn: Connection, statement: str, constraint: str
 ) -> None:
-    with pytest.raises(sqlalchemy.exc.DBAPIError, match=constraint):
-        with conn.begin_nested():
-            conn.execute(text(statement))
+    with pytest.raises(sqlalchemy.exc.DBAPIError, match=constraint), conn.begin_nested():
+        conn.execute(text(statement))

@@ -131,8 +131,10 @@ def _checked(name: str, parse: Callable[[str], Any]) -> Callable[[str], Any]:
         if field.categories and value not in field.categories:
             allowed = ", ".join(field.categories)
             raise ValueError(f"« {raw} » n'est pas une valeur autorisée ({allowed})")
-        if field.low is not None and field.high is not None and not (
-            field.low <= value <= field.high
+        if (
+            field.low is not None
+            and field.high is not None
+            and not (field.low <= value <= field.high)
         ):
             raise ValueError(f"{value} hors du domaine [{field.low:g}, {field.high:g}]")
         return value
@@ -190,7 +192,9 @@ def read_extract(path: Path, columns: dict[str, str]) -> Iterator[tuple[int, Par
                     continue
                 if len(values) != len(header):
                     raise DataFileError(
-                        name, index, None,
+                        name,
+                        index,
+                        None,
                         f"{len(values)} valeurs au lieu de {len(header)}",
                     )
                 row: Parsed = {}
@@ -213,7 +217,10 @@ def _index(path: Path, columns: dict[str, str], key: str) -> dict[int, tuple[int
         ident = int(row[key])
         if ident in out:
             raise DataFileError(
-                path.name, line, source_key, f"identifiant {ident} en double (ligne {out[ident][0]})"
+                path.name,
+                line,
+                source_key,
+                f"identifiant {ident} en double (ligne {out[ident][0]})",
             )
         out[ident] = (line, row)
     return out
@@ -227,7 +234,11 @@ COHERENCE_RULES: tuple[tuple[str, str, str], ...] = (
         "annees_dans_l_entreprise",
         "l'ancienneté dans l'entreprise",
     ),
-    ("annees_sous_responsable_actuel", "annees_dans_l_entreprise", "l'ancienneté dans l'entreprise"),
+    (
+        "annees_sous_responsable_actuel",
+        "annees_dans_l_entreprise",
+        "l'ancienneté dans l'entreprise",
+    ),
 )
 
 
@@ -270,7 +281,9 @@ def read_extracts(data_dir: Path) -> Extracts:
     for ident, (line, _) in surveys.items():
         if ident not in sirh:
             raise DataFileError(
-                sondage_path.name, line, "code_sondage",
+                sondage_path.name,
+                line,
+                "code_sondage",
                 f"employé {ident} absent de {sirh_path.name}",
             )
     employees, reviews, answers = [], [], []
@@ -282,7 +295,9 @@ def read_extracts(data_dir: Path) -> Extracts:
             )
         if ident not in surveys:
             raise DataFileError(
-                sirh_path.name, line, "id_employee",
+                sirh_path.name,
+                line,
+                "id_employee",
                 f"employé {ident} absent de {sondage_path.name}",
             )
         review = dict(evals[ident][1])
@@ -290,7 +305,9 @@ def read_extracts(data_dir: Path) -> Extracts:
         merged = {**emp, **review, **survey}
         for field, reason in coherence_errors(merged):
             source = _source_of(field)
-            raise DataFileError(source[0], _line_of(source[0], sirh, evals, surveys, ident), source[1], reason)
+            raise DataFileError(
+                source[0], _line_of(source[0], sirh, evals, surveys, ident), source[1], reason
+            )
         review["eval_number"] = f"E_{ident}"
         review["id_employee"] = ident
         survey["id_employee"] = ident
@@ -301,7 +318,11 @@ def read_extracts(data_dir: Path) -> Extracts:
 
 
 def _source_of(clean: str) -> tuple[str, str]:
-    for key, mapping in (("sirh", v.SIRH_COLUMNS), ("eval", v.EVAL_COLUMNS), ("sondage", v.SONDAGE_COLUMNS)):
+    for key, mapping in (
+        ("sirh", v.SIRH_COLUMNS),
+        ("eval", v.EVAL_COLUMNS),
+        ("sondage", v.SONDAGE_COLUMNS),
+    ):
         for source, name in mapping.items():
             if name == clean:
                 return v.EXTRACT_FILES[key], source

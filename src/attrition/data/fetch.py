@@ -38,7 +38,9 @@ def fetch_extracts(
                 raise DataFileError(name, None, None, f"téléchargement impossible ({exc})") from exc
             digest = hashlib.sha256(response.content).hexdigest()
             if digest != expected:
-                raise DataFileError(name, None, None, "somme SHA-256 inattendue après téléchargement")
+                raise DataFileError(
+                    name, None, None, "somme SHA-256 inattendue après téléchargement"
+                )
             path.write_bytes(response.content)
             written.append(path)
         sums = "".join(f"{h}  {n}\n" for n, h in sorted(v.EXTRACT_SHA256.items()))

@@ -22,16 +22,30 @@ from psycopg.types.json import Jsonb
 from attrition.data.vocabulary import FEATURE_NAMES
 
 _INPUT_COLUMNS = (
-    "request_id", "api_key_id", "source", "id_employee", "batch_id", "batch_row",
-    "idempotency_key", "request_hash", *FEATURE_NAMES, "payload",
+    "request_id",
+    "api_key_id",
+    "source",
+    "id_employee",
+    "batch_id",
+    "batch_row",
+    "idempotency_key",
+    "request_hash",
+    *FEATURE_NAMES,
+    "payload",
 )
 _OUTPUT_COLUMNS = (
-    "model_version_id", "probability", "label", "threshold", "risk_level", "explanation",
+    "model_version_id",
+    "probability",
+    "label",
+    "threshold",
+    "risk_level",
+    "explanation",
     "latency_ms",
 )
 
+# Column names come from the vocabulary; every value is a bound parameter.
 INSERT_PREDICTION = (
-    "WITH i AS (INSERT INTO prediction_inputs ("
+    "WITH i AS (INSERT INTO prediction_inputs ("  # noqa: S608
     + ", ".join(_INPUT_COLUMNS)
     + ") VALUES ("
     + ", ".join(f"%({c})s" for c in _INPUT_COLUMNS)
@@ -169,7 +183,8 @@ async def list_predictions(
     conn: AsyncConnection[Any], flt: PredictionFilter, *, after: int | None, limit: int
 ) -> list[dict[str, Any]]:
     """Newest first, keyset-paginated on the prediction id (stable under inserts)."""
-    where, params = [], []
+    where: list[str] = []
+    params: list[Any] = []
     if flt.owner is not None:
         where.append("i.api_key_id = %s")
         params.append(flt.owner)

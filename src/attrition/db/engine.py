@@ -11,17 +11,16 @@ import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, make_url, text
 from sqlalchemy.engine import URL
 from sqlalchemy.orm import Session, sessionmaker
 
-from pathlib import Path
-
 from attrition.config import Settings
-from attrition.errors import ConfigurationError
 from attrition.db.embedded import EmbeddedServer
 from attrition.db.embedded import start as start_embedded
+from attrition.errors import ConfigurationError
 
 
 def sqlalchemy_url(url: str) -> URL:

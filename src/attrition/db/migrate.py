@@ -72,12 +72,10 @@ def ensure_app_role(engine: Engine, settings: Settings, database: str) -> None:
                 text(f"ALTER ROLE \"{role}\" PASSWORD '{_quote(password.get_secret_value())}'")
             )
         conn.execute(
-            text(f"ALTER ROLE \"{role}\" SET statement_timeout = {settings.db.statement_timeout_ms}")
+            text(f'ALTER ROLE "{role}" SET statement_timeout = {settings.db.statement_timeout_ms}')
         )
-        conn.execute(text(f"ALTER ROLE \"{role}\" SET lock_timeout = {settings.db.lock_timeout_ms}"))
-        conn.execute(
-            text(f"ALTER ROLE \"{role}\" SET idle_in_transaction_session_timeout = 10000")
-        )
+        conn.execute(text(f'ALTER ROLE "{role}" SET lock_timeout = {settings.db.lock_timeout_ms}'))
+        conn.execute(text(f'ALTER ROLE "{role}" SET idle_in_transaction_session_timeout = 10000'))
         for statement in (
             f'GRANT CONNECT ON DATABASE "{database}" TO "{role}"',
             f'GRANT USAGE ON SCHEMA public TO "{role}"',
@@ -85,7 +83,8 @@ def ensure_app_role(engine: Engine, settings: Settings, database: str) -> None:
             "GRANT SELECT ON employees, performance_reviews, survey_responses, "
             f'employee_features, model_versions TO "{role}"',
             f'GRANT UPDATE (is_active, activated_at) ON model_versions TO "{role}"',
-            f'GRANT SELECT, INSERT ON prediction_inputs, predictions, rejected_requests TO "{role}"',
+            "GRANT SELECT, INSERT ON prediction_inputs, predictions, rejected_requests "
+            f'TO "{role}"',
             f'GRANT SELECT, INSERT ON api_keys TO "{role}"',
             f'GRANT UPDATE (last_used_at, revoked_at) ON api_keys TO "{role}"',
             f'GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO "{role}"',
