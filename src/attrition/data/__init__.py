@@ -1,0 +1,1 @@
+"""The TechNova extracts: their vocabulary, validation and loading into PostgreSQL."""

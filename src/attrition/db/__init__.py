@@ -1,0 +1,1 @@
+"""PostgreSQL: schema (SQLAlchemy models), migrations, embedded server, sessions, repositories."""

@@ -1,0 +1,232 @@
+"""The audit trail, written and read with psycopg 3 on the API's connection pool.
+
+This is the hot path of the service, so it speaks SQL directly (the SQLAlchemy models in
+``models.py`` define the same tables for migrations and the CLI). The input and the output of
+a prediction are written by ONE statement (a data-modifying CTE), inside the caller's
+transaction: there is never an input without its output, and the response is sent only after
+the commit. Functions here never commit.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from psycopg import AsyncConnection
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
+
+from attrition.data.vocabulary import FEATURE_NAMES
+
+_INPUT_COLUMNS = (
+    "request_id",
+    "api_key_id",
+    "source",
+    "id_employee",
+    "batch_id",
+    "batch_row",
+    "idempotency_key",
+    "request_hash",
+    *FEATURE_NAMES,
+    "payload",
+)
+_OUTPUT_COLUMNS = (
+    "model_version_id",
+    "probability",
+    "label",
+    "threshold",
+    "risk_level",
+    "explanation",
+    "latency_ms",
+)
+
+# Column names come from the vocabulary; every value is a bound parameter.
+INSERT_PREDICTION = (
+    "WITH i AS (INSERT INTO prediction_inputs ("  # noqa: S608
+    + ", ".join(_INPUT_COLUMNS)
+    + ") VALUES ("
+    + ", ".join(f"%({c})s" for c in _INPUT_COLUMNS)
+    + ") RETURNING id, received_at) "
+    + "INSERT INTO predictions (input_id, "
+    + ", ".join(_OUTPUT_COLUMNS)
+    + ") SELECT i.id, "
+    + ", ".join(f"%({c})s" for c in _OUTPUT_COLUMNS)
+    + " FROM i RETURNING id, input_id, created_at"
+)
+
+
+@dataclass(slots=True)
+class PredictionRecord:
+    """One input and its output, ready to be written."""
+
+    request_id: str
+    api_key_id: int | None
+    source: str
+    id_employee: int | None
+    features: dict[str, Any]
+    payload: dict[str, Any]
+    model_version_id: int
+    probability: float
+    label: str
+    threshold: float
+    risk_level: str
+    explanation: dict[str, Any]
+    latency_ms: float
+    batch_id: str | None = None
+    batch_row: int = 0
+    idempotency_key: str | None = None
+    request_hash: str | None = None
+
+    def params(self) -> dict[str, Any]:
+        return {
+            "request_id": self.request_id,
+            "api_key_id": self.api_key_id,
+            "source": self.source,
+            "id_employee": self.id_employee,
+            "batch_id": self.batch_id,
+            "batch_row": self.batch_row,
+            "idempotency_key": self.idempotency_key,
+            "request_hash": self.request_hash,
+            **self.features,
+            "payload": Jsonb(self.payload),
+            "model_version_id": self.model_version_id,
+            "probability": self.probability,
+            "label": self.label,
+            "threshold": self.threshold,
+            "risk_level": self.risk_level,
+            "explanation": Jsonb(self.explanation),
+            "latency_ms": self.latency_ms,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Written:
+    prediction_id: int
+    input_id: int
+    created_at: datetime
+
+
+async def insert_predictions(
+    conn: AsyncConnection[Any], records: list[PredictionRecord]
+) -> list[Written]:
+    """Write inputs and outputs in the caller's transaction; results in the records' order."""
+    async with conn.cursor() as cur:
+        if len(records) == 1:
+            await cur.execute(INSERT_PREDICTION, records[0].params())
+            row = await cur.fetchone()
+            assert row is not None
+            return [Written(*row)]
+        await cur.executemany(INSERT_PREDICTION, [r.params() for r in records], returning=True)
+        out = []
+        while True:
+            row = await cur.fetchone()
+            assert row is not None
+            out.append(Written(*row))
+            if not cur.nextset():
+                break
+        return out
+
+
+_SELECT_RECORDED = (
+    "SELECT p.id AS prediction_id, p.probability, p.label, p.threshold, p.risk_level, "
+    "p.explanation, p.created_at, m.version AS model_version, i.id_employee, i.source, "
+    "i.request_id, k.key_id AS client, i.api_key_id, i.payload, i.idempotency_key, "
+    "i.request_hash, " + ", ".join(f"i.{c}" for c in FEATURE_NAMES) + " "
+    "FROM predictions p JOIN prediction_inputs i ON i.id = p.input_id "
+    "JOIN model_versions m ON m.id = p.model_version_id "
+    "LEFT JOIN api_keys k ON k.id = i.api_key_id "
+)
+
+
+async def get_prediction(
+    conn: AsyncConnection[Any], prediction_id: int, *, owner: int | None
+) -> dict[str, Any] | None:
+    """One recorded prediction; with ``owner`` set, only if that key made it."""
+    sql = _SELECT_RECORDED + "WHERE p.id = %s"
+    params: list[Any] = [prediction_id]
+    if owner is not None:
+        sql += " AND i.api_key_id = %s"
+        params.append(owner)
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(sql, params)
+        return await cur.fetchone()
+
+
+@dataclass(frozen=True, slots=True)
+class PredictionFilter:
+    owner: int | None = None
+    id_employee: int | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    model_version: str | None = None
+    label: str | None = None
+
+
+def encode_cursor(value: int) -> str:
+    return base64.urlsafe_b64encode(json.dumps({"id": value}).encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> int:
+    """The last id of the previous page; ValueError if the cursor was not made by us."""
+    padded = cursor + "=" * (-len(cursor) % 4)
+    data = json.loads(base64.urlsafe_b64decode(padded.encode()))
+    value = data["id"]
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise ValueError("bad cursor")
+    return value
+
+
+async def list_predictions(
+    conn: AsyncConnection[Any], flt: PredictionFilter, *, after: int | None, limit: int
+) -> list[dict[str, Any]]:
+    """Newest first, keyset-paginated on the prediction id (stable under inserts)."""
+    where: list[str] = []
+    params: list[Any] = []
+    if flt.owner is not None:
+        where.append("i.api_key_id = %s")
+        params.append(flt.owner)
+    if flt.id_employee is not None:
+        where.append("i.id_employee = %s")
+        params.append(flt.id_employee)
+    if flt.since is not None:
+        where.append("p.created_at >= %s")
+        params.append(flt.since)
+    if flt.until is not None:
+        where.append("p.created_at < %s")
+        params.append(flt.until)
+    if flt.model_version is not None:
+        where.append("m.version = %s")
+        params.append(flt.model_version)
+    if flt.label is not None:
+        where.append("p.label = %s")
+        params.append(flt.label)
+    if after is not None:
+        where.append("p.id < %s")
+        params.append(after)
+    sql = _SELECT_RECORDED + (" WHERE " + " AND ".join(where) if where else "")
+    sql += " ORDER BY p.id DESC LIMIT %s"
+    params.append(limit)
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(sql, params)
+        return await cur.fetchall()
+
+
+async def record_rejection(
+    conn: AsyncConnection[Any],
+    *,
+    request_id: str,
+    api_key_id: int | None,
+    method: str,
+    route: str,
+    status: int,
+    errors: list[dict[str, Any]],
+    payload_excerpt: str | None,
+) -> None:
+    await conn.execute(
+        "INSERT INTO rejected_requests (request_id, api_key_id, method, route, status, errors, "
+        "payload_excerpt) VALUES (%s, %s, %s, %s, %s, %s, %s)",
+        (request_id, api_key_id, method, route, status, Jsonb(errors), payload_excerpt),
+    )

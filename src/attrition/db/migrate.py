@@ -1,0 +1,96 @@
+"""Applying migrations and the least-privilege grants; generating the plain-SQL schema."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, text
+from sqlalchemy.engine import URL
+
+from attrition.config import Settings
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def alembic_config(url: URL | None = None, *, stdout: io.StringIO | None = None) -> Config:
+    cfg = Config(stdout=stdout) if stdout is not None else Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    if url is not None:
+        cfg.set_main_option(
+            "sqlalchemy.url", url.render_as_string(hide_password=False).replace("%", "%%")
+        )
+    return cfg
+
+
+def upgrade(engine: Engine) -> None:
+    """Bring the schema to the latest revision (idempotent)."""
+    cfg = alembic_config()
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "head")
+
+
+def current_revision(engine: Engine) -> str | None:
+    with engine.connect() as conn:
+        exists = conn.scalar(text("SELECT to_regclass('alembic_version') IS NOT NULL"))
+        if not exists:
+            return None
+        return conn.scalar(text("SELECT version_num FROM alembic_version"))
+
+
+def schema_sql() -> str:
+    """The whole schema as plain SQL DDL, generated from the migrations (offline mode)."""
+    buffer = io.StringIO()
+    cfg = alembic_config(URL.create("postgresql+psycopg"), stdout=buffer)
+    cfg.output_buffer = buffer
+    command.upgrade(cfg, "head", sql=True)
+    header = (
+        "-- Schema of the Futurisys attrition service, generated from the Alembic migrations\n"
+        "-- by `attrition db schema-sql` (do not edit: a test fails when it drifts).\n\n"
+    )
+    return header + buffer.getvalue()
+
+
+def ensure_app_role(engine: Engine, settings: Settings, database: str) -> None:
+    """Create the application role and give it only what the API needs.
+
+    SELECT on the dataset and the registry; SELECT and INSERT on the audit trail (no UPDATE,
+    DELETE or TRUNCATE: the append-only triggers are a second lock); on the key table, what
+    authentication and key management need. Timeouts bound every statement it runs.
+    """
+    role = settings.db.app_role
+    password = settings.db.app_password
+    with engine.begin() as conn:
+        exists = conn.scalar(text("SELECT 1 FROM pg_roles WHERE rolname = :r"), {"r": role})
+        if not exists:
+            conn.execute(text(f'CREATE ROLE "{role}" LOGIN CONNECTION LIMIT 100'))
+        if password is not None:
+            conn.execute(
+                text(f"ALTER ROLE \"{role}\" PASSWORD '{_quote(password.get_secret_value())}'")
+            )
+        conn.execute(
+            text(f'ALTER ROLE "{role}" SET statement_timeout = {settings.db.statement_timeout_ms}')
+        )
+        conn.execute(text(f'ALTER ROLE "{role}" SET lock_timeout = {settings.db.lock_timeout_ms}'))
+        conn.execute(text(f'ALTER ROLE "{role}" SET idle_in_transaction_session_timeout = 10000'))
+        for statement in (
+            f'GRANT CONNECT ON DATABASE "{database}" TO "{role}"',
+            f'GRANT USAGE ON SCHEMA public TO "{role}"',
+            f'REVOKE ALL ON ALL TABLES IN SCHEMA public FROM "{role}"',
+            "GRANT SELECT ON employees, performance_reviews, survey_responses, "
+            f'employee_features, model_versions TO "{role}"',
+            f'GRANT UPDATE (is_active, activated_at) ON model_versions TO "{role}"',
+            "GRANT SELECT, INSERT ON prediction_inputs, predictions, rejected_requests "
+            f'TO "{role}"',
+            f'GRANT SELECT, INSERT ON api_keys TO "{role}"',
+            f'GRANT UPDATE (last_used_at, revoked_at) ON api_keys TO "{role}"',
+            f'GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO "{role}"',
+        ):
+            conn.execute(text(statement))
+
+
+def _quote(value: str) -> str:
+    return value.replace("'", "''")

@@ -1,0 +1,344 @@
+"""The database schema as typed SQLAlchemy 2.0 models.
+
+Three dataset tables keep the normalisation of the sources (one per extract, one row per
+employee); ``employee_features`` (a view, created by migration) joins them into the model's
+input shape. The registry holds every model version with its artifact, so that every API
+replica loads the model from the database. ``prediction_inputs`` and ``predictions`` are the
+append-only audit trail (a trigger refuses UPDATE and DELETE); ``rejected_requests`` records
+the failed exchanges. Domains come from :mod:`attrition.data.vocabulary`, so the database
+refuses what the API refuses.
+"""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    Double,
+    Enum,
+    ForeignKey,
+    Identity,
+    Index,
+    Integer,
+    LargeBinary,
+    Numeric,
+    SmallInteger,
+    String,
+    Text,
+    Uuid,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from attrition.data import vocabulary as v
+from attrition.db.base import Base
+
+
+def _enum(py_enum: type[enum.Enum], name: str) -> Enum:
+    return Enum(
+        py_enum, name=name, values_callable=lambda e: [m.value for m in e], validate_strings=True
+    )
+
+
+def _range(column: str) -> CheckConstraint:
+    f = v.FEATURES_BY_NAME[column]
+    return CheckConstraint(f"{column} BETWEEN {f.low:g} AND {f.high:g}", name=column)
+
+
+class Role(enum.StrEnum):
+    ADMIN = "admin"
+    PREDICTEUR = "predicteur"
+    AUDITEUR = "auditeur"
+
+
+class PredictionSource(enum.StrEnum):
+    API = "api"
+    BATCH = "batch"
+    EMPLOYEE = "employee"
+    WEB = "web"
+
+
+class PredictionLabel(enum.StrEnum):
+    DEPART = "depart"
+    RESTE = "reste"
+
+
+class RiskLevel(enum.StrEnum):
+    FAIBLE = "faible"
+    MOYEN = "moyen"
+    ELEVE = "eleve"
+
+
+GENRE = _enum(v.Genre, "genre")
+STATUT_MARITAL = _enum(v.StatutMarital, "statut_marital")
+DEPARTEMENT = _enum(v.Departement, "departement")
+POSTE = _enum(v.Poste, "poste")
+DOMAINE_ETUDE = _enum(v.DomaineEtude, "domaine_etude")
+FREQUENCE_DEPLACEMENT = _enum(v.FrequenceDeplacement, "frequence_deplacement")
+ROLE = _enum(Role, "api_role")
+SOURCE = _enum(PredictionSource, "prediction_source")
+LABEL = _enum(PredictionLabel, "prediction_label")
+RISK = _enum(RiskLevel, "risk_level")
+
+TZ = DateTime(timezone=True)
+
+
+class Employee(Base):
+    """One employee of the HR information system (extrait_sirh.csv)."""
+
+    __tablename__ = "employees"
+    __table_args__ = (
+        _range("age"),
+        _range("revenu_mensuel"),
+        _range("nombre_experiences_precedentes"),
+        _range("annees_experience_totale"),
+        _range("annees_dans_l_entreprise"),
+        _range("annees_dans_le_poste_actuel"),
+        CheckConstraint("nombre_heures_travaillees BETWEEN 0 AND 100", name="heures"),
+        CheckConstraint("annees_dans_l_entreprise <= annees_experience_totale", name="anciennete"),
+        CheckConstraint("annees_dans_le_poste_actuel <= annees_dans_l_entreprise", name="poste"),
+        CheckConstraint("annees_experience_totale <= age - 14", name="experience_age"),
+    )
+
+    id_employee: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    age: Mapped[int] = mapped_column(SmallInteger)
+    genre: Mapped[v.Genre] = mapped_column(GENRE)
+    revenu_mensuel: Mapped[int] = mapped_column(Integer)
+    statut_marital: Mapped[v.StatutMarital] = mapped_column(STATUT_MARITAL)
+    departement: Mapped[v.Departement] = mapped_column(DEPARTEMENT)
+    poste: Mapped[v.Poste] = mapped_column(POSTE)
+    nombre_experiences_precedentes: Mapped[int] = mapped_column(SmallInteger)
+    nombre_heures_travaillees: Mapped[int] = mapped_column(SmallInteger)
+    annees_experience_totale: Mapped[int] = mapped_column(SmallInteger)
+    annees_dans_l_entreprise: Mapped[int] = mapped_column(SmallInteger)
+    annees_dans_le_poste_actuel: Mapped[int] = mapped_column(SmallInteger)
+    loaded_at: Mapped[datetime] = mapped_column(TZ, server_default=func.now())
+
+    review: Mapped[PerformanceReview] = relationship(back_populates="employee")
+    survey: Mapped[SurveyResponse] = relationship(back_populates="employee")
+
+
+class PerformanceReview(Base):
+    """The yearly performance review of one employee (extrait_eval.csv)."""
+
+    __tablename__ = "performance_reviews"
+    __table_args__ = (
+        _range("satisfaction_employee_environnement"),
+        _range("note_evaluation_precedente"),
+        _range("niveau_hierarchique_poste"),
+        _range("satisfaction_employee_nature_travail"),
+        _range("satisfaction_employee_equipe"),
+        _range("satisfaction_employee_equilibre_pro_perso"),
+        _range("note_evaluation_actuelle"),
+        _range("augmentation_salaire_precedente"),
+        CheckConstraint("eval_number = 'E_' || id_employee", name="eval_number"),
+    )
+
+    id_employee: Mapped[int] = mapped_column(
+        ForeignKey("employees.id_employee", ondelete="CASCADE"), primary_key=True
+    )
+    eval_number: Mapped[str] = mapped_column(String(16), unique=True)
+    satisfaction_employee_environnement: Mapped[int] = mapped_column(SmallInteger)
+    note_evaluation_precedente: Mapped[int] = mapped_column(SmallInteger)
+    niveau_hierarchique_poste: Mapped[int] = mapped_column(SmallInteger)
+    satisfaction_employee_nature_travail: Mapped[int] = mapped_column(SmallInteger)
+    satisfaction_employee_equipe: Mapped[int] = mapped_column(SmallInteger)
+    satisfaction_employee_equilibre_pro_perso: Mapped[int] = mapped_column(SmallInteger)
+    note_evaluation_actuelle: Mapped[int] = mapped_column(SmallInteger)
+    heures_supplementaires: Mapped[bool] = mapped_column(Boolean)
+    augmentation_salaire_precedente: Mapped[Decimal] = mapped_column(Numeric(5, 2))
+
+    employee: Mapped[Employee] = relationship(back_populates="review")
+
+
+class SurveyResponse(Base):
+    """The survey answers of one employee, and the target (extrait_sondage.csv)."""
+
+    __tablename__ = "survey_responses"
+    __table_args__ = (
+        _range("nombre_participation_pee"),
+        _range("nb_formations_suivies"),
+        _range("distance_domicile_travail"),
+        _range("niveau_education"),
+        _range("annees_depuis_la_derniere_promotion"),
+        _range("annees_sous_responsable_actuel"),
+        CheckConstraint("nombre_employes_sous_responsabilite >= 0", name="sous_responsabilite"),
+        CheckConstraint("ltrim(code_sondage, '0')::int = id_employee", name="code_sondage"),
+    )
+
+    id_employee: Mapped[int] = mapped_column(
+        ForeignKey("employees.id_employee", ondelete="CASCADE"), primary_key=True
+    )
+    code_sondage: Mapped[str] = mapped_column(String(16), unique=True)
+    a_quitte_l_entreprise: Mapped[bool] = mapped_column(Boolean)
+    nombre_participation_pee: Mapped[int] = mapped_column(SmallInteger)
+    nb_formations_suivies: Mapped[int] = mapped_column(SmallInteger)
+    nombre_employes_sous_responsabilite: Mapped[int] = mapped_column(SmallInteger)
+    distance_domicile_travail: Mapped[int] = mapped_column(SmallInteger)
+    niveau_education: Mapped[int] = mapped_column(SmallInteger)
+    domaine_etude: Mapped[v.DomaineEtude] = mapped_column(DOMAINE_ETUDE)
+    ayant_enfants: Mapped[bool] = mapped_column(Boolean)
+    frequence_deplacement: Mapped[v.FrequenceDeplacement] = mapped_column(FREQUENCE_DEPLACEMENT)
+    annees_depuis_la_derniere_promotion: Mapped[int] = mapped_column(SmallInteger)
+    annees_sous_responsable_actuel: Mapped[int] = mapped_column(SmallInteger)
+
+    employee: Mapped[Employee] = relationship(back_populates="survey")
+
+
+class ModelVersion(Base):
+    """One trained model: its artifact, checksum, metrics and provenance."""
+
+    __tablename__ = "model_versions"
+    __table_args__ = (
+        Index(
+            "uq_model_versions_one_active",
+            "is_active",
+            unique=True,
+            postgresql_where=text("is_active"),
+        ),
+        CheckConstraint("threshold > 0 AND threshold < 1", name="threshold"),
+        CheckConstraint("length(artifact_sha256) = 64", name="sha256"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, Identity(), primary_key=True)
+    version: Mapped[str] = mapped_column(String(32), unique=True)
+    algorithm: Mapped[str] = mapped_column(String(64))
+    hyper_parameters: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    features: Mapped[list[str]] = mapped_column(JSONB)
+    metrics: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    threshold: Mapped[float] = mapped_column(Double)
+    threshold_criterion: Mapped[str] = mapped_column(Text)
+    data_fingerprint: Mapped[str] = mapped_column(String(64))
+    code_version: Mapped[str] = mapped_column(String(64))
+    library_versions: Mapped[dict[str, str]] = mapped_column(JSONB)
+    artifact: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
+    artifact_sha256: Mapped[str] = mapped_column(String(64))
+    is_active: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    created_at: Mapped[datetime] = mapped_column(TZ, server_default=func.now())
+    activated_at: Mapped[datetime | None] = mapped_column(TZ)
+
+
+class ApiKey(Base):
+    """An API client: only a keyed hash of its key is stored, never the key."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(Integer, Identity(), primary_key=True)
+    key_id: Mapped[str] = mapped_column(String(16), unique=True)
+    name: Mapped[str] = mapped_column(String(100))
+    role: Mapped[Role] = mapped_column(ROLE)
+    key_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+    created_at: Mapped[datetime] = mapped_column(TZ, server_default=func.now())
+    expires_at: Mapped[datetime | None] = mapped_column(TZ)
+    last_used_at: Mapped[datetime | None] = mapped_column(TZ)
+    revoked_at: Mapped[datetime | None] = mapped_column(TZ)
+
+
+class PredictionInput(Base):
+    """What was sent to the model: every feature typed, plus the raw payload (append-only)."""
+
+    __tablename__ = "prediction_inputs"
+    __table_args__ = (
+        Index("ix_prediction_inputs_received_at_id", "received_at", "id"),
+        Index("ix_prediction_inputs_api_key_id_id", "api_key_id", "id"),
+        Index("ix_prediction_inputs_id_employee", "id_employee"),
+        Index("ix_prediction_inputs_batch_id", "batch_id"),
+        Index(
+            "uq_prediction_inputs_idempotency",
+            "api_key_id",
+            "idempotency_key",
+            unique=True,
+            postgresql_where=text("idempotency_key IS NOT NULL AND batch_row = 0"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    received_at: Mapped[datetime] = mapped_column(TZ, server_default=func.now())
+    request_id: Mapped[str] = mapped_column(String(64))
+    api_key_id: Mapped[int | None] = mapped_column(ForeignKey("api_keys.id"))
+    source: Mapped[PredictionSource] = mapped_column(SOURCE)
+    id_employee: Mapped[int | None] = mapped_column(Integer)
+    batch_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    batch_row: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    idempotency_key: Mapped[str | None] = mapped_column(String(255))
+    request_hash: Mapped[str | None] = mapped_column(String(64))
+    age: Mapped[int] = mapped_column(SmallInteger)
+    genre: Mapped[v.Genre] = mapped_column(GENRE)
+    revenu_mensuel: Mapped[int] = mapped_column(Integer)
+    statut_marital: Mapped[v.StatutMarital] = mapped_column(STATUT_MARITAL)
+    departement: Mapped[v.Departement] = mapped_column(DEPARTEMENT)
+    poste: Mapped[v.Poste] = mapped_column(POSTE)
+    nombre_experiences_precedentes: Mapped[int] = mapped_column(SmallInteger)
+    annees_experience_totale: Mapped[int] = mapped_column(SmallInteger)
+    annees_dans_l_entreprise: Mapped[int] = mapped_column(SmallInteger)
+    annees_dans_le_poste_actuel: Mapped[int] = mapped_column(SmallInteger)
+    satisfaction_employee_environnement: Mapped[int] = mapped_column(SmallInteger)
+    note_evaluation_precedente: Mapped[int] = mapped_column(SmallInteger)
+    niveau_hierarchique_poste: Mapped[int] = mapped_column(SmallInteger)
+    satisfaction_employee_nature_travail: Mapped[int] = mapped_column(SmallInteger)
+    satisfaction_employee_equipe: Mapped[int] = mapped_column(SmallInteger)
+    satisfaction_employee_equilibre_pro_perso: Mapped[int] = mapped_column(SmallInteger)
+    note_evaluation_actuelle: Mapped[int] = mapped_column(SmallInteger)
+    heures_supplementaires: Mapped[bool] = mapped_column(Boolean)
+    augmentation_salaire_precedente: Mapped[float] = mapped_column(Double)
+    nombre_participation_pee: Mapped[int] = mapped_column(SmallInteger)
+    nb_formations_suivies: Mapped[int] = mapped_column(SmallInteger)
+    distance_domicile_travail: Mapped[int] = mapped_column(SmallInteger)
+    niveau_education: Mapped[int] = mapped_column(SmallInteger)
+    domaine_etude: Mapped[v.DomaineEtude] = mapped_column(DOMAINE_ETUDE)
+    frequence_deplacement: Mapped[v.FrequenceDeplacement] = mapped_column(FREQUENCE_DEPLACEMENT)
+    annees_depuis_la_derniere_promotion: Mapped[int] = mapped_column(SmallInteger)
+    annees_sous_responsable_actuel: Mapped[int] = mapped_column(SmallInteger)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONB)
+
+    prediction: Mapped[Prediction] = relationship(back_populates="input")
+
+
+class Prediction(Base):
+    """What the model answered for one input (append-only, one per input)."""
+
+    __tablename__ = "predictions"
+    __table_args__ = (
+        CheckConstraint("probability BETWEEN 0 AND 1", name="probability"),
+        Index("ix_predictions_model_version_id", "model_version_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    input_id: Mapped[int] = mapped_column(ForeignKey("prediction_inputs.id"), unique=True)
+    model_version_id: Mapped[int] = mapped_column(ForeignKey("model_versions.id"))
+    probability: Mapped[float] = mapped_column(Double)
+    label: Mapped[PredictionLabel] = mapped_column(LABEL)
+    threshold: Mapped[float] = mapped_column(Double)
+    risk_level: Mapped[RiskLevel] = mapped_column(RISK)
+    explanation: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    latency_ms: Mapped[float] = mapped_column(Double)
+    created_at: Mapped[datetime] = mapped_column(TZ, server_default=func.now())
+
+    input: Mapped[PredictionInput] = relationship(back_populates="prediction")
+
+
+class RejectedRequest(Base):
+    """A failed exchange (validation, authentication, server error), kept for the audit."""
+
+    __tablename__ = "rejected_requests"
+    __table_args__ = (Index("ix_rejected_requests_received_at", "received_at"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    received_at: Mapped[datetime] = mapped_column(TZ, server_default=func.now())
+    request_id: Mapped[str] = mapped_column(String(64))
+    api_key_id: Mapped[int | None] = mapped_column(ForeignKey("api_keys.id"))
+    method: Mapped[str] = mapped_column(String(10))
+    route: Mapped[str] = mapped_column(String(255))
+    status: Mapped[int] = mapped_column(SmallInteger)
+    errors: Mapped[list[dict[str, Any]]] = mapped_column(JSONB)
+    payload_excerpt: Mapped[str | None] = mapped_column(Text)

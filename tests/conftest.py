@@ -1,0 +1,117 @@
+"""Shared fixtures: one real PostgreSQL per test session, migrated and loaded once.
+
+The embedded server starts in a temporary directory (or TEST_DATABASE_URL / DATABASE_URL is
+used when set, as in the GitHub workflow's postgres service). Database tests run inside a
+transaction rolled back at the end; API tests isolate themselves with their own API keys.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from pydantic import SecretStr
+from sqlalchemy import Connection
+
+from attrition.config import PROJECT_ROOT, Settings
+from attrition.db.engine import Database, ensure_database_exists, resolve_database
+from attrition.model.pipeline import frame_fingerprint, read_training_frame, register_trained
+from attrition.model.training import fit_final
+from attrition.security.store import create_key
+
+SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data" / "technova"
+
+
+def data_dir() -> Path:
+    env = os.environ.get("ATTRITION_DATA_DIR")
+    if env:
+        return Path(env)
+    if SHARED_DATA.is_dir():
+        return SHARED_DATA
+    return PROJECT_ROOT / "data" / "raw"
+
+
+@pytest.fixture(scope="session")
+def technova_dir() -> Path:
+    path = data_dir()
+    if not (path / "extrait_sirh.csv").is_file():
+        pytest.fail(f"TechNova extracts not found in {path}: set ATTRITION_DATA_DIR")
+    return path
+
+
+@pytest.fixture(scope="session")
+def settings(tmp_path_factory: pytest.TempPathFactory, technova_dir: Path) -> Settings:
+    url = os.environ.get("TEST_DATABASE_URL") or os.environ.get("DATABASE_URL")
+    # A short path keeps the Unix socket under the 107-character limit.
+    pgdata = Path(tempfile.mkdtemp(prefix="attr-pg-")) / "pgdata"
+    return Settings(
+        app_env="test",
+        database_url=url,
+        pgdata=None if url else pgdata,
+        data_dir=technova_dir,
+        model_dir=tmp_path_factory.mktemp("models"),
+        secret_key=SecretStr("test-secret-key-0123456789abcdef0123456789"),
+        db={"app_password": SecretStr("test-app-password-1234"), "pool_min_size": 1},
+        api={"rate_limit_per_minute": 100_000, "auth_failures_per_minute": 100_000},
+    )
+
+
+@pytest.fixture(scope="session")
+def database(settings: Settings) -> Iterator[Database]:
+    from attrition.bootstrap import load_if_empty, prepare_database
+
+    ensure_database_exists(settings)
+    db = resolve_database(settings)
+    prepare_database(settings, lambda _m: None, db)
+    load_if_empty(db, settings, lambda _m: None)
+    yield db
+    db.stop()
+
+
+@pytest.fixture
+def conn(database: Database) -> Iterator[Connection]:
+    """An owner connection inside a transaction that is rolled back after the test."""
+    engine = database.owner_engine()
+    with engine.connect() as connection:
+        transaction = connection.begin()
+        try:
+            yield connection
+        finally:
+            transaction.rollback()
+
+
+@pytest.fixture(scope="session")
+def model_version(database: Database, settings: Settings) -> str:
+    """The logistic recipe fitted on the whole dataset, registered and activated once."""
+    frame = read_training_frame(database)
+    trained = fit_final(frame, "regression_logistique", settings.seed)
+    return register_trained(database, trained, frame_fingerprint(frame), activate=True)
+
+
+@dataclass(frozen=True)
+class Keys:
+    admin: str
+    predicteur: str
+    autre_predicteur: str
+    auditeur: str
+
+
+@pytest.fixture(scope="session")
+def keys(database: Database, settings: Settings) -> Keys:
+    def make(name: str, role: str) -> str:
+        return create_key(database, settings, name=name, role=role).key
+
+    return Keys(
+        admin=make("test-admin", "admin"),
+        predicteur=make("test-predicteur", "predicteur"),
+        autre_predicteur=make("test-predicteur-2", "predicteur"),
+        auditeur=make("test-auditeur", "auditeur"),
+    )
+
+
+def auth(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}

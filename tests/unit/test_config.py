@@ -1,0 +1,61 @@
+"""Settings: defaults, environment names, refusal of unsafe production settings."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+
+from attrition.config import AppEnv, load_settings
+from attrition.errors import ConfigurationError
+from attrition.logs import JsonFormatter, configure_logging
+
+
+def test_defaults_and_env_names(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("APP_ENV", "test")
+    monkeypatch.setenv("ATTRITION_API__MAX_PAGE_SIZE", "50")
+    monkeypatch.setenv("ATTRITION_DB__POOL_MAX_SIZE", "4")
+    s = load_settings()
+    assert s.app_env is AppEnv.TEST
+    assert s.api.max_page_size == 50
+    assert s.db.pool_max_size == 4
+    assert not s.is_prod and not s.json_logs
+
+
+def test_prod_refuses_default_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("APP_ENV", "prod")
+    monkeypatch.delenv("ATTRITION_SECRET_KEY", raising=False)
+    with pytest.raises(ConfigurationError, match="ATTRITION_SECRET_KEY"):
+        load_settings(_env_file=None)
+
+
+def test_prod_refuses_short_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("APP_ENV", "prod")
+    monkeypatch.setenv("ATTRITION_SECRET_KEY", "short-but-not-placeholder")
+    with pytest.raises(ConfigurationError, match="trop court"):
+        load_settings(_env_file=None)
+
+
+def test_prod_refuses_a_database_that_would_not_persist(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("APP_ENV", "prod")
+    monkeypatch.setenv("ATTRITION_SECRET_KEY", "x" * 40)
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.delenv("ATTRITION_PGDATA", raising=False)
+    with pytest.raises(ConfigurationError, match="DATABASE_URL ou ATTRITION_PGDATA"):
+        load_settings(_env_file=None)
+    monkeypatch.setenv("ATTRITION_PGDATA", "/data/pgdata")
+    s = load_settings(_env_file=None)
+    assert s.is_prod and s.json_logs
+    assert s.secret_key.get_secret_value() not in repr(s)
+
+
+def test_json_logs(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ATTRITION_LOG_JSON", "true")
+    configure_logging(load_settings())
+    logging.getLogger("attrition.test").info("bonjour", extra={"request_id": "r1"})
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    record = json.loads(line)
+    assert record["message"] == "bonjour" and record["request_id"] == "r1"
+    assert isinstance(JsonFormatter().format(logging.makeLogRecord({"msg": "x"})), str)
+    logging.getLogger().handlers.clear()
