@@ -1,0 +1,104 @@
+"""Safe persistence of fitted pipelines: skops format, checksum first, trusted types only.
+
+A pickle runs arbitrary code when loaded, so a tampered model file would be a remote code
+execution on the API server. Artifacts are therefore written with ``skops.io``, which
+rebuilds only the types it is told to trust, and loading checks two things before building
+anything: the SHA-256 recorded in the model registry, then that every type the file asks for
+is on :data:`TRUSTED_TYPES` (types that ``skops`` already trusts, such as scikit-learn's
+estimators and numpy arrays, are not listed).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from typing import Final
+
+import skops.io as sio
+from sklearn.pipeline import Pipeline
+
+from attrition.errors import ArtifactIntegrityError
+
+#: Types beyond skops' defaults that our own pipelines contain, found at development time with
+#: ``skops.io.get_untrusted_types`` on a dump of every candidate of
+#: :data:`attrition.model.training.CANDIDATES`, bare and wrapped in a sigmoid calibration.
+#: The logistic regression pipeline needs none of them. Rerun that check when adding a
+#: candidate; never add a type found in a file you did not produce.
+TRUSTED_TYPES: Final[tuple[str, ...]] = (
+    "sklearn.calibration._CalibratedClassifier",
+    "sklearn.calibration._SigmoidCalibration",
+    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+    "sklearn.model_selection._split.StratifiedKFold",
+    "sklearn.tree._tree.Tree",
+)
+
+
+def sha256_hex(data: bytes) -> str:
+    """SHA-256 of the bytes, as 64 lowercase hexadecimal digits."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def dump_pipeline(pipeline: Pipeline) -> bytes:
+    """Serialise a fitted pipeline in the skops format.
+
+    Parameters
+    ----------
+    pipeline:
+        The fitted pipeline.
+
+    Returns
+    -------
+    bytes
+        The artifact; store :func:`sha256_hex` of it beside it, to give to
+        :func:`load_pipeline`.
+    """
+    return sio.dumps(pipeline)
+
+
+def load_pipeline(data: bytes, expected_sha256: str) -> Pipeline:
+    """Verify an artifact, then rebuild the pipeline it holds.
+
+    Parameters
+    ----------
+    data:
+        Bytes written by :func:`dump_pipeline`.
+    expected_sha256:
+        The checksum recorded when the artifact was written.
+
+    Returns
+    -------
+    sklearn.pipeline.Pipeline
+        The fitted pipeline.
+
+    Raises
+    ------
+    ArtifactIntegrityError
+        If the checksum differs, the file is not a skops artifact, it asks for a type not on
+        :data:`TRUSTED_TYPES`, or it does not hold a pipeline.
+    """
+    actual = sha256_hex(data)
+    if not hmac.compare_digest(actual, expected_sha256.strip().lower()):
+        raise ArtifactIntegrityError(
+            "L'empreinte SHA-256 du fichier du modèle ne correspond pas à celle enregistrée : "
+            "le fichier a été modifié ou corrompu, il n'est pas chargé."
+        )
+    try:
+        untrusted = sio.get_untrusted_types(data=data)
+    except Exception as exc:  # skops raises several kinds on malformed archives
+        raise ArtifactIntegrityError(
+            f"Le fichier du modèle n'est pas une archive skops lisible ({type(exc).__name__})."
+        ) from exc
+    refused = sorted(set(untrusted) - set(TRUSTED_TYPES))
+    if refused:
+        raise ArtifactIntegrityError(
+            "Le fichier du modèle contient des types non autorisés, il n'est pas chargé : "
+            + ", ".join(refused)
+            + "."
+        )
+    pipeline = sio.loads(data, trusted=list(TRUSTED_TYPES))
+    if not isinstance(pipeline, Pipeline):
+        raise ArtifactIntegrityError(
+            f"Le fichier du modèle ne contient pas un pipeline scikit-learn "
+            f"mais un objet {type(pipeline).__name__}."
+        )
+    return pipeline

@@ -1,0 +1,104 @@
+"""The training pipeline end to end: read from PostgreSQL, evaluate, fit, register.
+
+Every interaction with the model goes through the database: the rows come from the
+``employee_features`` view (never from the CSV files), and the fitted pipeline goes back as a
+skops artifact with its checksum, metrics and provenance in ``model_versions``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from attrition.config import Settings
+from attrition.db.engine import Database
+from attrition.model import registry
+from attrition.model.artifact import dump_pipeline
+from attrition.model.summary import summary_metrics
+from attrition.model.training import TrainedModel, evaluate, fit_final, select_best
+
+Say = Callable[[str], None]
+
+#: Candidates evaluated by `attrition train` (all of them; the fastest when asked).
+QUICK_CANDIDATES = ("logistic",)
+
+
+def read_training_frame(db: Database) -> pd.DataFrame:
+    """All ``employee_features`` rows, in id order (the order matters for the fingerprint)."""
+    with db.owner_engine().connect() as conn:
+        frame = pd.read_sql(text("SELECT * FROM employee_features ORDER BY id_employee"), conn)
+    return frame
+
+
+def frame_fingerprint(frame: pd.DataFrame) -> str:
+    return registry.fingerprint_rows(list(frame.itertuples(index=False, name=None)))
+
+
+@dataclass(frozen=True, slots=True)
+class TrainingResult:
+    version: str
+    trained: TrainedModel
+    metrics: dict[str, Any]
+
+
+def train(
+    db: Database,
+    settings: Settings,
+    *,
+    repeats: int = 5,
+    candidates: tuple[str, ...] | None = None,
+    say: Say = lambda _m: None,
+) -> tuple[TrainedModel, str]:
+    frame = read_training_frame(db)
+    say(f"{len(frame)} employés lus dans la vue employee_features.")
+    report = evaluate(
+        frame, seed=settings.seed, repeats=repeats, candidates=candidates, progress=say
+    )
+    name = select_best(report)
+    say(f"Modèle retenu : {name}. Ajustement final et choix du seuil…")
+    trained = fit_final(frame, name, settings.seed, report=report)
+    return trained, frame_fingerprint(frame)
+
+
+def register_trained(
+    db: Database, trained: TrainedModel, fingerprint: str, *, activate: bool
+) -> str:
+    artifact = dump_pipeline(trained.pipeline)
+    with Session(db.owner_engine()) as session, session.begin():
+        row = registry.register(
+            session,
+            registry.NewVersion(
+                algorithm=trained.algorithm,
+                hyper_parameters=trained.hyper_parameters,
+                features=trained.features,
+                metrics=trained.metrics,
+                threshold=trained.threshold,
+                threshold_criterion=trained.threshold_criterion,
+                data_fingerprint=fingerprint,
+                artifact=artifact,
+            ),
+            activate=activate,
+        )
+        return row.version
+
+
+def train_and_register(
+    db: Database,
+    settings: Settings,
+    *,
+    activate: bool,
+    repeats: int = 5,
+    candidates: tuple[str, ...] | None = None,
+    say: Say = lambda _m: None,
+) -> str:
+    """Train from the database and register the result; return the new version."""
+    trained, fingerprint = train(db, settings, repeats=repeats, candidates=candidates, say=say)
+    return register_trained(db, trained, fingerprint, activate=activate)
+
+
+__all__ = ["summary_metrics", "train", "train_and_register"]

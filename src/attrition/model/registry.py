@@ -1,0 +1,141 @@
+"""The model registry: every trained version, its artifact and provenance, in PostgreSQL.
+
+Artifacts live in the database (bytea) so that every API replica loads the active model with
+no shared disk; each is stored with its SHA-256, checked again before any load. Exactly one
+version is active at a time (a partial unique index enforces "at most one"; activation swaps
+in one transaction). Repositories here never commit: the caller owns the transaction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import subprocess
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from attrition import __version__
+from attrition.config import PROJECT_ROOT
+from attrition.db.models import ModelVersion
+from attrition.errors import NotFoundError
+
+LIBRARIES = ("scikit-learn", "numpy", "pandas", "skops", "scipy")
+
+
+def library_versions() -> dict[str, str]:
+    out = {}
+    for name in LIBRARIES:
+        try:
+            out[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:  # pragma: no cover
+            out[name] = "absent"
+    return out
+
+
+def code_version() -> str:
+    """The git commit when running from a checkout, else the package version."""
+    try:
+        sha = subprocess.run(
+            ["git", "rev-parse", "--short=12", "HEAD"],  # noqa: S607
+            cwd=PROJECT_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],  # noqa: S607
+            cwd=PROJECT_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        ).stdout.strip()
+        return f"{sha}{'-dirty' if dirty else ''}"
+    except (OSError, subprocess.SubprocessError):
+        return f"package-{__version__}"
+
+
+def fingerprint_rows(rows: list[tuple[Any, ...]]) -> str:
+    """SHA-256 of the training rows in a canonical text form (order-sensitive)."""
+    digest = hashlib.sha256()
+    for row in rows:
+        digest.update(repr(tuple(row)).encode())
+        digest.update(b"\n")
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class NewVersion:
+    """Everything the registry stores about a trained model, before it has a version."""
+
+    algorithm: str
+    hyper_parameters: dict[str, Any]
+    features: list[str]
+    metrics: dict[str, Any]
+    threshold: float
+    threshold_criterion: str
+    data_fingerprint: str
+    artifact: bytes
+
+
+def next_version(session: Session) -> str:
+    count = session.scalar(select(func.count()).select_from(ModelVersion)) or 0
+    return f"v{count + 1}"
+
+
+def register(session: Session, new: NewVersion, *, activate: bool = False) -> ModelVersion:
+    """Insert a version (and activate it if asked) in the caller's transaction."""
+    row = ModelVersion(
+        version=next_version(session),
+        algorithm=new.algorithm,
+        hyper_parameters=new.hyper_parameters,
+        features=new.features,
+        metrics=new.metrics,
+        threshold=new.threshold,
+        threshold_criterion=new.threshold_criterion,
+        data_fingerprint=new.data_fingerprint,
+        code_version=code_version(),
+        library_versions=library_versions(),
+        artifact=new.artifact,
+        artifact_sha256=hashlib.sha256(new.artifact).hexdigest(),
+        is_active=False,
+    )
+    session.add(row)
+    session.flush()
+    if activate:
+        activate_version(session, row.version)
+    return row
+
+
+def list_versions(session: Session) -> list[ModelVersion]:
+    return list(session.scalars(select(ModelVersion).order_by(ModelVersion.id)))
+
+
+def get_version(session: Session, version: str) -> ModelVersion:
+    row = session.scalar(select(ModelVersion).where(ModelVersion.version == version))
+    if row is None:
+        raise NotFoundError(f"Version de modèle « {version} » inconnue.")
+    return row
+
+
+def active_version(session: Session) -> ModelVersion | None:
+    return session.scalar(select(ModelVersion).where(ModelVersion.is_active))
+
+
+def activate_version(session: Session, version: str) -> ModelVersion:
+    """Make ``version`` the only active one; running APIs pick it up without a restart."""
+    row = get_version(session, version)
+    session.execute(update(ModelVersion).where(ModelVersion.is_active).values(is_active=False))
+    session.flush()
+    session.execute(
+        update(ModelVersion)
+        .where(ModelVersion.id == row.id)
+        .values(is_active=True, activated_at=func.now())
+    )
+    session.flush()
+    session.refresh(row)
+    return row

@@ -1,0 +1,673 @@
+"""Figures, fairness audit and French model card of a trained model.
+
+Every number comes from out-of-fold predictions (:attr:`TrainedModel.oof_probabilities`),
+never from predictions on employees the model was fitted on, so the figures show what to
+expect on new employees. :func:`render_report` draws the PNG figures and returns the numbers
+behind them; :func:`render_model_card` turns those numbers and the model's metadata into the
+Markdown model card (``docs/modele.md``), so the card cannot drift from the model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+from sklearn.calibration import calibration_curve
+from sklearn.inspection import permutation_importance
+from sklearn.metrics import (
+    average_precision_score,
+    confusion_matrix,
+    precision_recall_curve,
+    roc_auc_score,
+    roc_curve,
+)
+
+from attrition.data import vocabulary as voc
+from attrition.errors import ValidationError
+from attrition.model import features as feat
+from attrition.model.compiled import CompiledLinearModel, NotCompilableError
+from attrition.model.training import TrainedModel
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+#: Where the model card finds the figures, relative to the card (``docs/``).
+FIGURE_PREFIX: Final = "img/modele"
+FIGURE_FILES: Final[dict[str, str]] = {
+    "roc": "roc.png",
+    "precision_recall": "precision_rappel.png",
+    "calibration": "calibration.png",
+    "confusion": "confusion.png",
+    "importance": "importance.png",
+    "fairness": "equite.png",
+}
+#: Age bands of the fairness audit: label, lowest age, highest age (inclusive).
+AGE_BANDS: Final[tuple[tuple[str, int, int], ...]] = (
+    ("<30", 0, 29),
+    ("30-39", 30, 39),
+    ("40-49", 40, 49),
+    ("50+", 50, 200),
+)
+#: Number of features shown on the importance figure.
+TOP_FEATURES: Final = 15
+CANDIDATE_METRICS: Final[tuple[tuple[str, str], ...]] = (
+    ("roc_auc", "ROC-AUC"),
+    ("pr_auc", "PR-AUC"),
+    ("f1", "F1"),
+    ("recall", "Rappel"),
+    ("precision", "Précision"),
+    ("brier", "Brier"),
+    ("threshold", "Seuil"),
+)
+
+
+def age_band(age: NDArray[np.generic]) -> NDArray[np.object_]:
+    """The age band label (``<30``, ``30-39``, ``40-49``, ``50+``) of each age."""
+    ages = np.asarray(age, dtype=np.float64)
+    bands = np.empty(len(ages), dtype=object)
+    for label, low, high in AGE_BANDS:
+        bands[(ages >= low) & (ages <= high)] = label
+    return bands
+
+
+def fairness_table(
+    groups: NDArray[np.object_],
+    target: NDArray[np.int64],
+    flagged: NDArray[np.bool_],
+    order: Sequence[str],
+) -> list[dict[str, Any]]:
+    """Per group: size, observed attrition rate, positive-prediction rate, recall, precision.
+
+    Parameters
+    ----------
+    groups:
+        Group label of each employee.
+    target:
+        0/1 outcome of each employee.
+    flagged:
+        Whether the model flags each employee (out-of-fold probability >= threshold).
+    order:
+        Group labels, in the order of the rows.
+
+    Returns
+    -------
+    list of dict
+        One row per group present; ``recall`` or ``precision`` is ``None`` when undefined
+        (no leaver, or nobody flagged, in the group).
+    """
+    rows = []
+    for group in order:
+        mask = groups == group
+        n = int(mask.sum())
+        if n == 0:
+            continue
+        positives = int(target[mask].sum())
+        predicted = int(flagged[mask].sum())
+        true_positives = int((flagged[mask] & (target[mask] == 1)).sum())
+        rows.append(
+            {
+                "group": group,
+                "n": n,
+                "observed_rate": positives / n,
+                "positive_rate": predicted / n,
+                "recall": true_positives / positives if positives else None,
+                "precision": true_positives / predicted if predicted else None,
+            }
+        )
+    return rows
+
+
+def global_importance(model: TrainedModel, frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """Importance of each engineered feature, largest first.
+
+    For a linear model: the mean absolute logit contribution over the employees (exact, the
+    same contributions the API explains). Otherwise: permutation importance (drop of the
+    PR-AUC when the feature is shuffled), on the training data.
+    """
+    try:
+        compiled = CompiledLinearModel.from_pipeline(model.pipeline)
+    except NotCompilableError:
+        compiled = None
+    if compiled is not None:
+        columns = {name: frame[name].to_numpy() for name in voc.FEATURE_NAMES}
+        matrix = compiled.contribution_matrix(columns)
+        names = compiled.numeric + compiled.categorical
+        values = np.abs(matrix).mean(axis=0)
+        method = "mean_abs_contribution"
+    else:
+        inputs = feat.to_model_frame(frame)
+        result = permutation_importance(
+            model.pipeline,
+            inputs,
+            model.target,
+            scoring="average_precision",
+            n_repeats=5,
+            random_state=model.seed,
+        )
+        names = tuple(inputs.columns)
+        values = result.importances_mean
+        method = "permutation_pr_auc"
+    rows = [
+        {
+            "feature": name,
+            "label": feat.FEATURE_LABELS[name],
+            "value": float(value),
+            "method": method,
+        }
+        for name, value in zip(names, values, strict=True)
+    ]
+    return sorted(rows, key=lambda row: row["value"], reverse=True)
+
+
+def render_report(model: TrainedModel, frame: pd.DataFrame, out_dir: Path) -> dict[str, Any]:
+    """Draw the model's figures as PNG files and return the numbers behind them.
+
+    Parameters
+    ----------
+    model:
+        The trained model; its out-of-fold probabilities feed every figure.
+    frame:
+        The ``employee_features`` rows the model was trained on, in the same order (for the
+        fairness audit by ``genre`` and age band, and for the importance).
+    out_dir:
+        Folder of the PNG files (created if needed), usually ``docs/img/modele``.
+
+    Returns
+    -------
+    dict
+        JSON-serialisable: ``figures`` (key -> file name), ``threshold``, ``roc_auc``,
+        ``pr_auc``, ``base_rate``, ``calibration`` (bins), ``confusion``, ``importance``,
+        ``fairness`` (``genre`` and ``age`` tables).
+
+    Raises
+    ------
+    ValidationError
+        If the frame is not the one the model was trained on.
+    """
+    import matplotlib  # here, not at import: the API process never draws
+
+    matplotlib.use("Agg")
+
+    target = model.target
+    probability = model.oof_probabilities
+    if len(frame) != len(target) or not np.array_equal(
+        frame[voc.TARGET].to_numpy().astype(np.int64), target
+    ):
+        raise ValidationError(
+            "Les données ne sont pas celles sur lesquelles le modèle a été entraîné."
+        )
+    flagged = probability >= model.threshold
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+    mean_predicted, observed = calibration_curve(
+        target, probability, n_bins=10, strategy="quantile"
+    )
+    numbers: dict[str, Any] = {
+        "figures": dict(FIGURE_FILES),
+        "threshold": model.threshold,
+        "roc_auc": float(roc_auc_score(target, probability)),
+        "pr_auc": float(average_precision_score(target, probability)),
+        "base_rate": float(target.mean()),
+        "calibration": [
+            {"mean_predicted": float(p), "observed_rate": float(o)}
+            for p, o in zip(mean_predicted, observed, strict=True)
+        ],
+        "confusion": confusion_matrix(target, flagged.astype(np.int64), labels=[0, 1]).tolist(),
+        "importance": global_importance(model, frame),
+        "fairness": {
+            "genre": fairness_table(
+                frame["genre"].to_numpy().astype(object),
+                target,
+                flagged,
+                [g.value for g in voc.Genre],
+            ),
+            "age": fairness_table(
+                age_band(frame["age"].to_numpy()), target, flagged, [b[0] for b in AGE_BANDS]
+            ),
+        },
+    }
+
+    drawings = {
+        "roc": _roc_figure(target, probability, numbers["roc_auc"]),
+        "precision_recall": _pr_figure(target, probability, numbers, flagged),
+        "calibration": _calibration_figure(numbers["calibration"], probability),
+        "confusion": _confusion_figure(np.asarray(numbers["confusion"]), model.threshold),
+        "importance": _importance_figure(numbers["importance"][:TOP_FEATURES]),
+        "fairness": _fairness_figure(numbers["fairness"]),
+    }
+    for key, figure in drawings.items():
+        figure.savefig(out_dir / FIGURE_FILES[key], dpi=110, bbox_inches="tight")
+    return numbers
+
+
+def _figure(width: float = 6.0, height: float = 4.5) -> Figure:
+    # Figure objects, not pyplot: no global figure registry, nothing to close.
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(width, height), layout="constrained")
+
+
+def _roc_figure(target: NDArray[np.int64], probability: NDArray[np.float64], auc: float) -> Figure:
+    false_positive, true_positive, _ = roc_curve(target, probability)
+    figure = _figure()
+    axes = figure.subplots()
+    axes.plot(false_positive, true_positive, label=f"Modèle (AUC = {_fr(auc)})")
+    axes.plot([0, 1], [0, 1], linestyle="--", color="grey", label="Hasard")
+    axes.set(
+        xlabel="Taux de faux positifs",
+        ylabel="Taux de vrais positifs (rappel)",
+        title="Courbe ROC (prédictions hors-pli)",
+    )
+    axes.legend(loc="lower right")
+    return figure
+
+
+def _pr_figure(
+    target: NDArray[np.int64],
+    probability: NDArray[np.float64],
+    numbers: Mapping[str, Any],
+    flagged: NDArray[np.bool_],
+) -> Figure:
+    precision, recall, _ = precision_recall_curve(target, probability)
+    true_positives = int((flagged & (target == 1)).sum())
+    figure = _figure()
+    axes = figure.subplots()
+    axes.plot(recall, precision, label=f"Modèle (PR-AUC = {_fr(numbers['pr_auc'])})")
+    axes.axhline(numbers["base_rate"], linestyle="--", color="grey", label="Taux de départ")
+    axes.scatter(
+        [true_positives / max(int(target.sum()), 1)],
+        [true_positives / max(int(flagged.sum()), 1)],
+        color="red",
+        zorder=3,
+        label=f"Seuil retenu ({_fr(numbers['threshold'])})",
+    )
+    axes.set(
+        xlabel="Rappel",
+        ylabel="Précision",
+        title="Courbe précision-rappel (prédictions hors-pli)",
+        xlim=(0, 1),
+        ylim=(0, 1.02),
+    )
+    axes.legend(loc="upper right")
+    return figure
+
+
+def _calibration_figure(
+    bins: Sequence[Mapping[str, float]], probability: NDArray[np.float64]
+) -> Figure:
+    figure = _figure(6.0, 6.0)
+    top, bottom = figure.subplots(2, 1, height_ratios=[3, 1], sharex=True)
+    top.plot([0, 1], [0, 1], linestyle="--", color="grey", label="Calibration parfaite")
+    top.plot(
+        [b["mean_predicted"] for b in bins],
+        [b["observed_rate"] for b in bins],
+        marker="o",
+        label="Modèle (déciles)",
+    )
+    top.set(ylabel="Taux de départ observé", title="Calibration (prédictions hors-pli)")
+    top.legend(loc="upper left")
+    bottom.hist(probability, bins=20, range=(0, 1), color="tab:blue", alpha=0.7)
+    bottom.set(xlabel="Probabilité prédite", ylabel="Employés")
+    return figure
+
+
+def _confusion_figure(matrix: NDArray[np.int64], threshold: float) -> Figure:
+    figure = _figure(5.0, 4.5)
+    axes = figure.subplots()
+    axes.imshow(matrix, cmap="Blues")
+    for (row, column), count in np.ndenumerate(matrix):
+        color = "white" if count > matrix.max() / 2 else "black"
+        axes.text(column, row, str(count), ha="center", va="center", color=color, fontsize=14)
+    axes.set_xticks([0, 1], ["Non signalé", "Signalé"])
+    axes.set_yticks([0, 1], ["Resté", "Parti"])
+    axes.set(
+        xlabel="Prédiction",
+        ylabel="Réalité",
+        title=f"Matrice de confusion au seuil {_fr(threshold)}",
+    )
+    return figure
+
+
+def _importance_figure(rows: Sequence[Mapping[str, Any]]) -> Figure:
+    figure = _figure(7.0, 0.35 * len(rows) + 1.5)
+    axes = figure.subplots()
+    labels = [row["label"] for row in rows][::-1]
+    axes.barh(labels, [row["value"] for row in rows][::-1], color="tab:blue")
+    method = rows[0]["method"] if rows else "mean_abs_contribution"
+    axes.set(
+        xlabel=(
+            "Contribution absolue moyenne (échelle logit)"
+            if method == "mean_abs_contribution"
+            else "Baisse de PR-AUC quand la variable est permutée"
+        ),
+        title="Importance globale des variables",
+    )
+    return figure
+
+
+def _fairness_figure(tables: Mapping[str, Sequence[Mapping[str, Any]]]) -> Figure:
+    figure = _figure(9.0, 4.0)
+    for axes, (attribute, title) in zip(
+        figure.subplots(1, 2), (("genre", "Genre"), ("age", "Tranche d'âge")), strict=True
+    ):
+        rows = tables[attribute]
+        positions = np.arange(len(rows))
+        for offset, (key, label) in zip(
+            (-0.27, 0.0, 0.27),
+            (
+                ("observed_rate", "Taux de départ"),
+                ("positive_rate", "Taux de signalement"),
+                ("recall", "Rappel"),
+            ),
+            strict=True,
+        ):
+            values = [row[key] if row[key] is not None else 0.0 for row in rows]
+            axes.bar(positions + offset, values, width=0.27, label=label)
+        axes.set_xticks(positions, [f"{row['group']}\n(n={row['n']})" for row in rows])
+        axes.set(title=title, ylim=(0, 1))
+    figure.axes[0].legend(loc="upper left", fontsize="small")
+    return figure
+
+
+def _fr(value: float | None, digits: int = 3) -> str:
+    """A number the French way (decimal comma); an em dash when undefined."""
+    if value is None:
+        return "—"
+    return f"{value:.{digits}f}".replace(".", ",")
+
+
+def _count(value: int) -> str:
+    """An integer with the French thousands separator (narrow no-break space)."""
+    return f"{value:,}".replace(",", "\u202f")
+
+
+def _pct(value: float | None) -> str:
+    return "—" if value is None else f"{_fr(100 * value, 1)} %"
+
+
+def _fairness_markdown(rows: Sequence[Mapping[str, Any]], header: str) -> list[str]:
+    lines = [
+        f"| {header} | Effectif | Taux de départ observé | Taux de signalement | Rappel "
+        "| Précision |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    lines += [
+        f"| {row['group']} | {row['n']} | {_pct(row['observed_rate'])} | "
+        f"{_pct(row['positive_rate'])} | {_pct(row['recall'])} | {_pct(row['precision'])} |"
+        for row in rows
+    ]
+    return lines
+
+
+def _gap_sentence(rows: Sequence[Mapping[str, Any]], what: str) -> str:
+    """Range of the flag rate and of the recall over the groups, and whether the most
+    flagged group is also the one that leaves most (read from the numbers, not assumed)."""
+    flagged = sorted(rows, key=lambda row: row["positive_rate"])
+    most, leaves_most = flagged[-1], max(rows, key=lambda row: row["observed_rate"])
+    sentence = (
+        f"Par {what}, le taux de signalement va de {_pct(flagged[0]['positive_rate'])} "
+        f"({flagged[0]['group']}) à {_pct(most['positive_rate'])} ({most['group']})"
+    )
+    recalls = sorted(
+        (row for row in rows if row["recall"] is not None), key=lambda row: row["recall"]
+    )
+    if recalls:
+        sentence += (
+            f" ; le rappel va de {_pct(recalls[0]['recall'])} ({recalls[0]['group']}) "
+            f"à {_pct(recalls[-1]['recall'])} ({recalls[-1]['group']})"
+        )
+    if most["group"] == leaves_most["group"]:
+        sentence += (
+            f". Le groupe le plus signalé ({most['group']}) est aussi celui qui part le plus "
+            f"({_pct(most['observed_rate'])} de départs)."
+        )
+    else:
+        sentence += (
+            f". Le groupe le plus signalé ({most['group']}) n'est pas celui qui part le plus "
+            f"({leaves_most['group']}, {_pct(leaves_most['observed_rate'])} de départs) : "
+            "écart à examiner."
+        )
+    return sentence
+
+
+def render_model_card(
+    metadata: Mapping[str, Any], figures: Mapping[str, Any], out_path: Path
+) -> str:
+    """Write the French Markdown model card (``docs/modele.md``) and return its text.
+
+    Parameters
+    ----------
+    metadata:
+        :meth:`TrainedModel.metadata`, optionally with ``version``, ``trained_at`` and
+        ``data`` (``source``, ``extracted_at``, ``sha256``: file -> checksum) added by the
+        registry.
+    figures:
+        What :func:`render_report` returned.
+    out_path:
+        Path of the Markdown file; figures are referenced as ``img/modele/*.png``, relative
+        to it.
+    """
+    metrics = metadata.get("metrics", {})
+    cv = metrics.get("cv") or {}
+    oof = metrics.get("oof", {})
+    calibration = metrics.get("calibration", {})
+    data = metadata.get("data", {})
+    n = int(metadata.get("n_samples", 0))
+    n_positive = int(metadata.get("n_positive", 0))
+    files = figures.get("figures", FIGURE_FILES)
+
+    def image(key: str, alt: str) -> str:
+        return f"![{alt}]({FIGURE_PREFIX}/{files[key]})"
+
+    lines = [
+        "# Fiche du modèle d'attrition",
+        "",
+        f"- Version : **{metadata.get('version', 'non enregistrée')}**",
+        f"- Entraînement : {metadata.get('trained_at', 'date non enregistrée')}",
+        f"- Algorithme : **{metadata.get('algorithm_label', metadata.get('algorithm', '?'))}**",
+        "",
+        "Cette fiche est générée par `attrition model report` à partir des métadonnées du "
+        "modèle et de ses prédictions hors-pli : ne pas la modifier à la main.",
+        "",
+        "## Données et cible",
+        "",
+        f"- {_count(n)} employés de TechNova Partners, dont {_count(n_positive)} partis "
+        f"({_pct(n_positive / n if n else None)}).",
+        "- Trois extraits réunis par employé : SIRH (contrat, rémunération, profil), "
+        "évaluation annuelle, sondage employés.",
+        "- Cible : `a_quitte_l_entreprise` (Oui = l'employé a quitté l'entreprise).",
+        "- Le modèle estime la probabilité qu'un employé quitte l'entreprise ; il ne dit ni "
+        "quand, ni pourquoi avec certitude.",
+        "",
+        "## Variables",
+        "",
+        "Les entrées brutes sont les champs du vocabulaire (`attrition.data.vocabulary`). "
+        "Le modèle en dérive les variables suivantes (`attrition.model.features`) :",
+        "",
+        "| Variable | Libellé | Type |",
+        "| --- | --- | --- |",
+    ]
+    for name in metadata.get("numeric_features", feat.NUMERIC_FEATURES):
+        lines.append(f"| `{name}` | {feat.FEATURE_LABELS.get(name, name)} | numérique |")
+    for name in metadata.get("categorical_features", feat.CATEGORICAL_FEATURES):
+        lines.append(f"| `{name}` | {feat.FEATURE_LABELS.get(name, name)} | catégorielle |")
+    excluded = metadata.get("excluded_features", feat.EXCLUDED_FROM_MODEL)
+    lines += [
+        "",
+        "Les durées en années entrent sur une échelle logarithmique (`log(1 + années)`) et le "
+        "revenu en logarithme ; les quatre satisfactions entrent comme catégories, avec leur "
+        "moyenne, leur minimum et le nombre de réponses au plus bas.",
+        "",
+        f"Non utilisées par le modèle : {', '.join(f'`{name}`' for name in excluded)} "
+        "(critères protégés, art. L1132-1 du Code du travail ; `genre` sert uniquement à "
+        "l'audit d'équité), l'identifiant et les colonnes constantes "
+        f"({', '.join(f'`{name}`' for name in voc.CONSTANT_COLUMNS)}).",
+        "",
+        "## Candidats comparés",
+        "",
+    ]
+    protocol = cv.get("protocol", {})
+    if cv:
+        lines += [
+            f"Validation croisée stratifiée répétée : {protocol.get('n_splits')} plis × "
+            f"{protocol.get('repeats')} répétitions (graine {protocol.get('seed')}). Dans chaque "
+            "pli, toute la préparation (mise à l'échelle, encodage) et le seuil sont appris sur "
+            f"la seule partie d'entraînement ({protocol.get('inner_splits')} plis internes). "
+            "Moyenne ± écart-type sur les plis :",
+            "",
+            "| Candidat | " + " | ".join(label for _, label in CANDIDATE_METRICS) + " |",
+            "| --- | " + " | ".join("---:" for _ in CANDIDATE_METRICS) + " |",
+        ]
+        for name, result in cv.get("candidates", {}).items():
+            summary = result["summary"]
+            cells = [
+                f"{_fr(summary[key]['mean'])} ± {_fr(summary[key]['std'])}"
+                for key, _ in CANDIDATE_METRICS
+            ]
+            marker = " **(retenu)**" if name == metadata.get("algorithm") else ""
+            lines.append(f"| {result['label']}{marker} | " + " | ".join(cells) + " |")
+        lines += [
+            "",
+            "Règle de choix : meilleure PR-AUC moyenne (la classe d'intérêt est rare : 16 %), "
+            "puis meilleure ROC-AUC, puis le modèle le plus simple.",
+        ]
+    else:
+        lines.append("Pas de rapport de validation croisée joint à ce modèle.")
+
+    confusion = figures.get("confusion", oof.get("confusion", [[0, 0], [0, 0]]))
+    lines += [
+        "",
+        "## Modèle retenu et seuil",
+        "",
+        f"- Algorithme : {metadata.get('algorithm_label', metadata.get('algorithm'))}, "
+        f"hyper-paramètres `{metadata.get('hyper_parameters', {})}`.",
+        f"- Seuil de signalement : **{_fr(metadata.get('threshold'))}** (un employé est signalé "
+        "quand sa probabilité atteint ce seuil).",
+        f"- Critère : {metadata.get('threshold_criterion', '')}",
+        f"- Sur les prédictions hors-pli de l'ensemble des données (5 plis) : ROC-AUC "
+        f"{_fr(oof.get('roc_auc'))}, PR-AUC {_fr(oof.get('pr_auc'))}, rappel "
+        f"{_pct(oof.get('recall'))}, précision {_pct(oof.get('precision'))}, F1 "
+        f"{_fr(oof.get('f1'))}, Brier {_fr(oof.get('brier'))}.",
+        f"- Au seuil : {confusion[1][1]} départs détectés sur {confusion[1][0] + confusion[1][1]}, "
+        f"{confusion[0][1]} fausses alertes sur {confusion[0][0] + confusion[0][1]} employés "
+        "restés.",
+        "- Calibration : pente de recalibration "
+        f"{_fr(calibration.get('slope'), 2)} (1 = parfaite), probabilité moyenne prédite "
+        f"{_pct(calibration.get('mean_predicted'))} pour un taux observé de "
+        f"{_pct(calibration.get('observed_rate'))}. "
+        + (
+            "Le modèle a été recalibré (sigmoïde) car ces valeurs sortaient des tolérances."
+            if metadata.get("calibrated")
+            else "Les probabilités sont bien calibrées : le modèle n'est pas recalibré."
+        ),
+        "",
+        "## Figures",
+        "",
+        image("roc", "Courbe ROC"),
+        "",
+        image("precision_recall", "Courbe précision-rappel"),
+        "",
+        image("calibration", "Courbe de calibration"),
+        "",
+        image("confusion", "Matrice de confusion au seuil"),
+        "",
+        image("importance", "Importance globale des variables"),
+        "",
+    ]
+    top = figures.get("importance", [])[:5]
+    if top:
+        lines += [
+            "Variables les plus influentes : "
+            + ", ".join(f"{row['label']} ({_fr(row['value'], 2)})" for row in top)
+            + ". Pour un employé donné, l'API détaille la contribution exacte de chaque "
+            "variable à son score.",
+            "",
+        ]
+
+    fairness = figures.get("fairness", {})
+    lines += [
+        "## Équité",
+        "",
+        "Taux calculés sur les prédictions hors-pli, au seuil retenu. Le taux de signalement "
+        "est la part des employés signalés ; le rappel, la part des départs effectivement "
+        "signalés ; la précision, la part des signalés qui sont partis.",
+        "",
+        *_fairness_markdown(fairness.get("genre", []), "Genre"),
+        "",
+        *_fairness_markdown(fairness.get("age", []), "Âge"),
+        "",
+        image("fairness", "Taux par genre et par tranche d'âge"),
+        "",
+    ]
+    if fairness.get("genre") and fairness.get("age"):
+        lines += [
+            _gap_sentence(fairness["genre"], "genre"),
+            "",
+            _gap_sentence(fairness["age"], "tranche d'âge"),
+            "",
+            "Lecture : un écart de taux de signalement n'est pas en soi une discrimination "
+            "quand il suit un écart de taux de départ observé (colonne « taux de départ "
+            "observé ») ; un écart de rappel, lui, signifie que les départs d'un groupe sont "
+            "moins bien repérés. Le genre n'est pas une entrée du modèle, mais des variables "
+            "corrélées peuvent le refléter ; l'âge est une entrée du modèle et un critère "
+            "protégé. Les petits groupes (voir les effectifs) ont des taux très incertains. "
+            "Ces écarts sont à suivre à chaque réentraînement.",
+            "",
+        ]
+
+    lines += [
+        "## Usage prévu et limites",
+        "",
+        "- **Aide à la décision uniquement.** Le score aide les équipes RH à prioriser des "
+        "entretiens de fidélisation ; il ne fonde jamais seul une décision concernant un "
+        "employé (RGPD, article 22 : pas de décision fondée exclusivement sur un traitement "
+        "automatisé produisant des effets juridiques ou significatifs). Une personne examine "
+        "chaque cas, avec les explications fournies, et l'employé peut demander "
+        "l'intervention humaine, exprimer son point de vue et contester.",
+        "- Usages exclus : évaluation de la performance, rémunération, promotion, sanction, "
+        "licenciement, recrutement.",
+        "- Les probabilités sont des estimations moyennes : sur 100 employés signalés, "
+        f"environ {round(100 * (oof.get('precision') or 0))} partent dans les données "
+        "historiques ; un score élevé n'est pas une certitude.",
+        "- Le modèle est corrélationnel : une contribution explique le score, pas la cause "
+        "du départ.",
+        "- Il ne vaut que pour une population semblable à celle d'entraînement (TechNova, "
+        "mêmes postes et départements) ; hors de ces domaines, l'API refuse les valeurs.",
+        "- Les données des employés sont des données personnelles : information des "
+        "salariés, base légale, durée de conservation et analyse d'impact (AIPD) relèvent "
+        "du responsable de traitement.",
+        "",
+        "## Origine et ancienneté des données",
+        "",
+        f"- Source : {data.get('source', 'extraits TechNova (SIRH, évaluations, sondage)')} ; "
+        "adaptation française du jeu public IBM HR Analytics Employee Attrition.",
+        f"- Date d'extraction : {data.get('extracted_at', 'non communiquée')}. Le modèle "
+        "vieillit avec elles : politiques RH, rémunérations et marché du travail changent.",
+    ]
+    for file, checksum in data.get("sha256", {}).items():
+        lines.append(f"- `{file}` : SHA-256 `{checksum}`")
+    lines += [
+        "",
+        "## Protocole de réentraînement",
+        "",
+        "À chaque nouvel extrait, et au moins une fois par an :",
+        "",
+        "1. Évaluer les candidats, de façon reproductible :"
+        " `attrition model evaluate --seed 7 --repeats 5 --json`.",
+        "2. Entraîner et enregistrer une nouvelle version (inactive) : `attrition train`.",
+        "3. Régénérer cette fiche et ses figures : `attrition model report` ; vérifier les "
+        "métriques et la section équité.",
+        "4. Activer la version après relecture : `attrition model activate VERSION`.",
+        "",
+        "Ne pas activer une version dont la PR-AUC ou le rappel baisse nettement, ou dont "
+        "les écarts d'équité se creusent, sans analyse.",
+        "",
+    ]
+    text = "\n".join(lines)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    out_path.write_text(text, encoding="utf-8")
+    return text

@@ -1,0 +1,131 @@
+"""The model runtime of an API process: load once, verify, compile, serve, follow activation.
+
+Follows the small contract of model servers: ``load`` once (checksum verified before the
+artifact is deserialised, types checked by skops), ``predict`` per request, a ``ready`` flag
+with a reason when not ready, ``name`` and ``version``. A cheap version check against the
+registry (one indexed row) lets an ``attrition model activate`` reach every running process
+without a restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+from psycopg import AsyncConnection
+from psycopg.rows import dict_row
+
+from attrition.errors import ArtifactIntegrityError, AttritionError, ModelNotReadyError
+from attrition.model.artifact import load_pipeline
+from attrition.model.compiled import Predictor, load_predictor
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class LoadedModel:
+    """The active model version, compiled for serving."""
+
+    id: int
+    version: str
+    algorithm: str
+    threshold: float
+    threshold_criterion: str
+    metrics: dict[str, Any]
+    sha256: str
+    created_at: datetime
+    compiled: Predictor
+
+    def predict_proba(self, columns: Mapping[str, np.ndarray]) -> np.ndarray:
+        return self.compiled.predict_proba(columns)
+
+
+@dataclass(slots=True)
+class ModelRuntime:
+    """Holds the active model of this process; ``ready`` is False with a ``reason`` otherwise."""
+
+    name: str = "attrition"
+    current: LoadedModel | None = None
+    reason: str | None = "modèle non chargé"
+    checked_at: float = 0.0
+    check_interval_s: float = 2.0
+    _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    @property
+    def ready(self) -> bool:
+        return self.current is not None and self.reason is None
+
+    @property
+    def version(self) -> str | None:
+        return self.current.version if self.current else None
+
+    def require(self) -> LoadedModel:
+        """The model to score with, or ModelNotReadyError (503) with the reason."""
+        if self.current is None or self.reason is not None:
+            raise ModelNotReadyError(f"Aucun modèle prêt : {self.reason or 'modèle non chargé'}.")
+        return self.current
+
+    async def refresh(self, conn: AsyncConnection[Any], *, force: bool = False) -> bool:
+        """Load the active version if it changed since the last check; True if it changed."""
+        now = time.monotonic()
+        if not force and now - self.checked_at < self.check_interval_s:
+            return False
+        async with self._lock:
+            self.checked_at = now
+            cur = await conn.execute(
+                "SELECT id, artifact_sha256 FROM model_versions WHERE is_active"
+            )
+            row = await cur.fetchone()
+            if row is None:
+                self.current, self.reason = None, "aucune version de modèle active"
+                return True
+            active_id, sha = row
+            if self.current is not None and self.current.id == active_id and self.reason is None:
+                return False
+            if self.current is None or self.current.id != active_id or sha != self.current.sha256:
+                await self._load(conn, active_id)
+            return True
+
+    async def _load(self, conn: AsyncConnection[Any], version_id: int) -> None:
+        async with conn.cursor(row_factory=dict_row) as cur:
+            await cur.execute(
+                "SELECT id, version, algorithm, threshold, threshold_criterion, metrics, "
+                "artifact, artifact_sha256, created_at FROM model_versions WHERE id = %s",
+                (version_id,),
+            )
+            row = await cur.fetchone()
+        if row is None:  # pragma: no cover - deleted between two statements
+            self.current, self.reason = None, "version active introuvable"
+            return
+        try:
+            pipeline = await asyncio.to_thread(
+                load_pipeline, bytes(row["artifact"]), row["artifact_sha256"]
+            )
+            compiled = load_predictor(pipeline)
+        except ArtifactIntegrityError as exc:
+            log.error("model %s refused: %s", row["version"], exc.message)
+            self.current = None
+            self.reason = f"modèle {row['version']} refusé : {exc.message}"
+            return
+        except AttritionError as exc:  # pragma: no cover - defensive
+            self.current, self.reason = None, exc.message
+            return
+        self.current = LoadedModel(
+            id=row["id"],
+            version=row["version"],
+            algorithm=row["algorithm"],
+            threshold=float(row["threshold"]),
+            threshold_criterion=row["threshold_criterion"],
+            metrics=row["metrics"],
+            sha256=row["artifact_sha256"],
+            created_at=row["created_at"],
+            compiled=compiled,
+        )
+        self.reason = None
+        log.info("model %s loaded (sha256 %s…)", row["version"], row["artifact_sha256"][:12])

@@ -1,0 +1,19 @@
+"""Display helpers for the metrics stored with a model version (no scikit-learn import)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def summary_metrics(metrics: dict[str, Any]) -> dict[str, Any]:
+    """The selected candidate's cross-validated means and stds, flattened for display."""
+    cv = metrics.get("cv") or {}
+    selected = metrics.get("selected")
+    candidate = (cv.get("candidates") or {}).get(selected) or {}
+    out: dict[str, Any] = {
+        f"{name}_{stat}": values[stat]
+        for name, values in (candidate.get("summary") or {}).items()
+        for stat in ("mean", "std")
+    }
+    out["repetitions"] = (cv.get("protocol") or {}).get("repeats")
+    return out
