@@ -1,0 +1,1 @@
+"""The HTTP interface: FastAPI app factory, dependencies, schemas, routers, error mapping."""

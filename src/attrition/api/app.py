@@ -1,0 +1,160 @@
+"""The application factory: wires settings, database pool, model runtime and routers.
+
+Nothing is created at import time. ``create_app(settings)`` returns an app whose lifespan opens
+the psycopg pool (as the least-privilege application role), loads the active model, and starts
+a small task that follows model activations; on shutdown it drains and closes them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import FastAPI
+from psycopg_pool import AsyncConnectionPool
+
+from attrition import __version__
+from attrition.api import problems
+from attrition.api.middleware import EdgeMiddleware
+from attrition.api.responses import FastJSONResponse
+from attrition.api.routers import employees, health, keys, model, predictions
+from attrition.config import Settings, get_settings
+from attrition.db import audit
+from attrition.db.engine import Database, libpq_conninfo, resolve_database
+from attrition.model.runtime import ModelRuntime
+from attrition.security.clients import Authenticator
+from attrition.services.predictions import PredictionService
+
+log = logging.getLogger(__name__)
+
+DESCRIPTION = """
+API de prédiction de l'attrition des employés (Futurisys, données TechNova).
+
+* **Authentification** : clé API (`Authorization: Bearer ftr_…` ou `X-API-Key`). Bouton
+  « Authorize » ci-dessus.
+* **Rôles** : `predicteur` (prédire, lire ses prédictions), `auditeur` (lire toutes les
+  prédictions et les employés, sans prédire), `admin` (gérer les clés et le modèle).
+* **Traçabilité** : chaque entrée envoyée au modèle et chaque sortie sont enregistrées dans
+  PostgreSQL avant la réponse ; chaque réponse porte un en-tête `X-Request-ID`.
+* **Erreurs** : format RFC 9457 (`application/problem+json`), message en français, liste des
+  champs en cause.
+* Une prédiction est une aide à la décision RH, jamais une décision automatisée (RGPD, art. 22).
+"""
+
+
+async def _follow_model(app: FastAPI, interval_s: float) -> None:
+    """Pick up `attrition model activate` in this process without a restart."""
+    while True:
+        await asyncio.sleep(interval_s)
+        try:
+            async with app.state.pool.connection(timeout=2.0) as conn:
+                await app.state.runtime.refresh(conn)
+        except Exception as exc:
+            log.debug("model refresh skipped: %s", type(exc).__name__)
+
+
+def create_app(settings: Settings | None = None, *, database: Database | None = None) -> FastAPI:
+    """Build the FastAPI application for ``settings`` (and an already resolved ``database``)."""
+    settings = settings or get_settings()
+    owns_database = database is None
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        db = database or resolve_database(settings)
+        app.state.database = db
+        pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
+            libpq_conninfo(db.app_url),
+            min_size=settings.db.pool_min_size,
+            max_size=settings.db.pool_max_size,
+            timeout=settings.db.pool_timeout_s,
+            kwargs={"connect_timeout": settings.db.connect_timeout_s},
+            open=False,
+            name="attrition-api",
+        )
+        await pool.open(wait=False)
+        runtime = ModelRuntime()
+        app.state.pool = pool
+        app.state.runtime = runtime
+        app.state.service = PredictionService(pool, runtime)
+        app.state.authenticator = Authenticator(
+            pool,
+            settings.secret_key.get_secret_value(),
+            rate_per_minute=settings.api.rate_limit_per_minute,
+            failures_per_minute=settings.api.auth_failures_per_minute,
+        )
+
+        async def rejections(**fields: Any) -> None:
+            try:
+                async with pool.connection(timeout=1.0) as conn:
+                    await audit.record_rejection(conn, **fields)
+            except Exception as exc:
+                log.warning("rejected request not recorded: %s", type(exc).__name__)
+
+        app.state.rejections = rejections
+        try:
+            async with pool.connection(timeout=10.0) as conn:
+                await runtime.refresh(conn, force=True)
+        except Exception as exc:
+            log.error("initial model load failed: %s", type(exc).__name__)
+            runtime.reason = "base de données injoignable au démarrage"
+        follower = asyncio.create_task(_follow_model(app, runtime.check_interval_s))
+        log.info("service ready: %s, model %s", db.description, runtime.version)
+        try:
+            yield
+        finally:
+            follower.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await follower
+            await pool.close()
+            if owns_database:
+                db.stop()
+
+    docs = settings.api.expose_docs
+    app = FastAPI(
+        title="Futurisys — API d'attrition",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        default_response_class=FastJSONResponse,
+        docs_url="/docs" if docs else None,
+        redoc_url="/redoc" if docs else None,
+        openapi_url="/openapi.json" if docs else None,
+        swagger_ui_parameters={"persistAuthorization": False, "tryItOutEnabled": True},
+    )
+    app.state.settings = settings
+    app.state.rejections = None
+    problems.install(app)
+    for router in (health.router, predictions.router, employees.router, model.router, keys.router):
+        app.include_router(router)
+    app.add_middleware(
+        EdgeMiddleware, max_body_bytes=settings.api.max_body_bytes, hsts=settings.is_prod
+    )
+    if settings.api.cors_origins:
+        from fastapi.middleware.cors import CORSMiddleware
+
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.api.cors_origins,
+            allow_methods=["GET", "POST", "DELETE"],
+            allow_headers=[
+                "Authorization",
+                "X-API-Key",
+                "Content-Type",
+                "X-Request-ID",
+                "Idempotency-Key",
+            ],
+            allow_credentials=False,
+        )
+    return app
+
+
+def create_app_from_env() -> FastAPI:
+    """Factory for uvicorn workers: settings from the environment set by `attrition serve`."""
+    from attrition.logs import configure_logging
+
+    settings = get_settings()
+    configure_logging(settings)
+    return create_app(settings)

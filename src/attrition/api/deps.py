@@ -1,0 +1,89 @@
+"""Dependencies, declared once as ``Annotated`` aliases and chained.
+
+``CurrentClient`` authenticates (Bearer or X-API-Key; both are declared security schemes so
+Swagger UI's "Authorize" works); ``require(*roles)`` is one more dependency on top of it.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import psycopg
+from fastapi import Depends, Request, Security
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
+
+from attrition.config import Settings
+from attrition.errors import DatabaseUnavailableError, PermissionDeniedError
+from attrition.model.runtime import ModelRuntime
+from attrition.security.clients import Authenticator, Client
+from attrition.services.predictions import PredictionService
+
+bearer = HTTPBearer(auto_error=False, description="Clé API : `Authorization: Bearer ftr_…`")
+api_key_header = APIKeyHeader(
+    name="X-API-Key", auto_error=False, description="Clé API dans l'en-tête X-API-Key."
+)
+
+
+def get_settings_dep(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def get_pool(request: Request) -> AsyncConnectionPool[Any]:
+    return request.app.state.pool
+
+
+def get_runtime(request: Request) -> ModelRuntime:
+    return request.app.state.runtime
+
+
+def get_service(request: Request) -> PredictionService:
+    return request.app.state.service
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+PoolDep = Annotated[AsyncConnectionPool[Any], Depends(get_pool)]
+RuntimeDep = Annotated[ModelRuntime, Depends(get_runtime)]
+ServiceDep = Annotated[PredictionService, Depends(get_service)]
+
+
+async def current_client(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)],
+    header_key: Annotated[str | None, Security(api_key_header)],
+) -> Client:
+    authenticator: Authenticator = request.app.state.authenticator
+    raw = credentials.credentials if credentials is not None else header_key
+    ip = request.client.host if request.client else "inconnue"
+    try:
+        client = await authenticator.authenticate(raw, ip)
+    except (psycopg.OperationalError, PoolTimeout) as exc:
+        raise DatabaseUnavailableError(
+            "La base de données est indisponible : authentification impossible."
+        ) from exc
+    request.state.client = client
+    return client
+
+
+CurrentClient = Annotated[Client, Depends(current_client)]
+
+
+def require(*roles: str) -> Any:
+    """A dependency that lets through only clients whose role is in ``roles``."""
+
+    async def check(client: CurrentClient) -> Client:
+        if client.role not in roles:
+            allowed = ", ".join(roles)
+            raise PermissionDeniedError(
+                f"Le rôle « {client.role} » ne permet pas cette opération (rôles autorisés : "
+                f"{allowed})."
+            )
+        return client
+
+    return Depends(check)
+
+
+Predicteur = Annotated[Client, require("predicteur", "admin")]
+Lecteur = Annotated[Client, require("predicteur", "auditeur", "admin")]
+Auditeur = Annotated[Client, require("auditeur", "admin")]
+Admin = Annotated[Client, require("admin")]

@@ -1,0 +1,151 @@
+"""Pure ASGI middleware: request id, body size limit, content type, security headers.
+
+Written as raw ASGI (not ``BaseHTTPMiddleware``) because it runs on every request: no extra
+task per request, no buffering of the body.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from typing import Any
+
+import orjson
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from attrition.api.problems import PROBLEM_JSON
+
+_REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+
+_DOCS_CSP = (
+    "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
+    "script-src 'self' 'unsafe-inline'; frame-ancestors 'none'"
+)
+_API_CSP = "default-src 'none'; frame-ancestors 'none'"
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+def _problem_bytes(status: int, title: str, detail: str, path: str, request_id: str) -> bytes:
+    return orjson.dumps(
+        {
+            "type": "about:blank",
+            "title": title,
+            "status": status,
+            "detail": detail,
+            "instance": path,
+            "request_id": request_id,
+            "errors": [{"champ": "corps", "message": detail}],
+        }
+    )
+
+
+class EdgeMiddleware:
+    """Assigns the request id, enforces size and content type, adds security headers."""
+
+    def __init__(
+        self, app: ASGIApp, *, max_body_bytes: int, hsts: bool, metrics: Any = None
+    ) -> None:
+        self.app = app
+        self.max_body = max_body_bytes
+        self.hsts = hsts
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        given = headers.get("x-request-id", "")
+        request_id = given if _REQUEST_ID_RE.match(given) else uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id
+        path: str = scope["path"]
+        started = time.perf_counter()
+        status_holder = {"status": 500}
+
+        async def reply(status: int, title: str, detail: str) -> None:
+            body = _problem_bytes(status, title, detail, path, request_id)
+            await send_wrapper(
+                {
+                    "type": "http.response.start",
+                    "status": status,
+                    "headers": [
+                        (b"content-type", PROBLEM_JSON.encode()),
+                        (b"content-length", str(len(body)).encode()),
+                    ],
+                }
+            )
+            await send_wrapper({"type": "http.response.body", "body": body})
+
+        async def send_wrapper(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status_holder["status"] = message["status"]
+                extra = [
+                    (b"x-request-id", request_id.encode()),
+                    (b"x-content-type-options", b"nosniff"),
+                    (b"referrer-policy", b"no-referrer"),
+                    (b"x-frame-options", b"DENY"),
+                    (b"cache-control", b"no-store"),
+                ]
+                is_page = path in ("/docs", "/redoc") or path.startswith(("/app", "/static"))
+                extra.append(
+                    (b"content-security-policy", (_DOCS_CSP if is_page else _API_CSP).encode())
+                )
+                if self.hsts:
+                    extra.append(
+                        (b"strict-transport-security", b"max-age=31536000; includeSubDomains")
+                    )
+                message["headers"] = list(message.get("headers", [])) + extra
+            await send(message)
+
+        method = scope["method"]
+        length = headers.get("content-length")
+        if length is not None and length.isdigit() and int(length) > self.max_body:
+            await reply(
+                413,
+                "Requête trop volumineuse",
+                f"Le corps de la requête dépasse la limite de {self.max_body} octets.",
+            )
+            return
+        if method in ("POST", "PUT", "PATCH") and path.startswith("/v1/"):
+            ctype = headers.get("content-type", "").split(";")[0].strip().lower()
+            has_body = length not in (None, "0") or "transfer-encoding" in headers
+            if has_body and ctype != "application/json":
+                await reply(
+                    415,
+                    "Type de contenu non pris en charge",
+                    "Le corps doit être du JSON (Content-Type: application/json).",
+                )
+                return
+
+        received = 0
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_body:
+                    raise BodyTooLarge
+            return message
+
+        try:
+            await self.app(scope, limited_receive, send_wrapper)
+        except BodyTooLarge:
+            await reply(
+                413,
+                "Requête trop volumineuse",
+                f"Le corps de la requête dépasse la limite de {self.max_body} octets.",
+            )
+        finally:
+            if self.metrics is not None:
+                route = scope.get("route")
+                self.metrics.observe_request(
+                    method,
+                    getattr(route, "path", "inconnue"),
+                    status_holder["status"],
+                    time.perf_counter() - started,
+                )

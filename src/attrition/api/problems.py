@@ -1,0 +1,246 @@
+"""The one place where errors become HTTP problems (RFC 9457, application/problem+json).
+
+Domain errors map to a status by class; Pydantic validation errors are translated into French
+with the field path and, in a batch, the row index. Every refused exchange is also recorded in
+``rejected_requests`` (best effort: a database outage must not hide the original error).
+Nothing here leaks a stack trace or SQL.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+import psycopg
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from psycopg_pool import PoolTimeout
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from attrition import errors as e
+
+log = logging.getLogger(__name__)
+
+PROBLEM_JSON = "application/problem+json"
+PAYLOAD_EXCERPT_BYTES = 2048
+
+STATUS: dict[type[e.AttritionError], tuple[int, str]] = {
+    e.ValidationError: (422, "Entrée invalide"),
+    e.NotFoundError: (404, "Introuvable"),
+    e.ConflictError: (409, "Conflit"),
+    e.AuthenticationError: (401, "Authentification requise"),
+    e.PermissionDeniedError: (403, "Accès refusé"),
+    e.RateLimitedError: (429, "Trop de requêtes"),
+    e.ModelNotReadyError: (503, "Modèle indisponible"),
+    e.DatabaseUnavailableError: (503, "Base de données indisponible"),
+    e.ArtifactIntegrityError: (503, "Modèle refusé"),
+    e.ConfigurationError: (500, "Erreur de configuration"),
+}
+
+HTTP_TITLES = {
+    400: "Requête invalide",
+    401: "Authentification requise",
+    403: "Accès refusé",
+    404: "Introuvable",
+    405: "Méthode non autorisée",
+    409: "Conflit",
+    413: "Requête trop volumineuse",
+    415: "Type de contenu non pris en charge",
+    422: "Entrée invalide",
+    429: "Trop de requêtes",
+    500: "Erreur interne",
+    503: "Service indisponible",
+}
+
+
+def problem(
+    status: int,
+    detail: str,
+    *,
+    title: str | None = None,
+    request: Request | None = None,
+    errors: Sequence[dict[str, Any]] = (),
+    headers: dict[str, str] | None = None,
+) -> Response:
+    request_id = getattr(request.state, "request_id", None) if request is not None else None
+    body = {
+        "type": "about:blank",
+        "title": title or HTTP_TITLES.get(status, "Erreur"),
+        "status": status,
+        "detail": detail,
+        "instance": request.url.path if request is not None else None,
+        "request_id": request_id,
+        "errors": list(errors),
+    }
+    out_headers = dict(headers or {})
+    if status in (401,):
+        out_headers.setdefault("WWW-Authenticate", 'Bearer realm="attrition"')
+    return Response(
+        orjson.dumps(body), status_code=status, media_type=PROBLEM_JSON, headers=out_headers
+    )
+
+
+# ---- Pydantic errors in French -----------------------------------------------------------
+
+
+def _french(err: dict[str, Any]) -> str:
+    kind = err.get("type", "")
+    ctx = err.get("ctx") or {}
+    if kind == "missing":
+        return "champ obligatoire manquant"
+    if kind == "extra_forbidden":
+        return "champ inconnu : il ne fait pas partie du schéma"
+    if kind in {"enum", "literal_error"}:
+        return f"valeur non autorisée ; valeurs possibles : {ctx.get('expected', '')}".strip()
+    if kind == "greater_than_equal":
+        return f"doit être supérieur ou égal à {ctx.get('ge')}"
+    if kind == "less_than_equal":
+        return f"doit être inférieur ou égal à {ctx.get('le')}"
+    if kind == "greater_than":
+        return f"doit être strictement supérieur à {ctx.get('gt')}"
+    if kind == "less_than":
+        return f"doit être strictement inférieur à {ctx.get('lt')}"
+    if kind == "too_short":
+        return f"doit contenir au moins {ctx.get('min_length')} élément(s)"
+    if kind == "too_long":
+        return f"doit contenir au plus {ctx.get('max_length')} élément(s)"
+    if kind == "json_invalid":
+        return f"JSON invalide ({ctx.get('error', 'syntaxe')})"
+    if kind in {"model_attributes_type", "dict_type", "model_type"}:
+        return "doit être un objet JSON"
+    if kind == "list_type":
+        return "doit être une liste"
+    if kind in {"string_type", "str_type"}:
+        return "doit être une chaîne de caractères"
+    if kind in {"int_type", "int_parsing", "int_from_float"}:
+        return "doit être un nombre entier"
+    if kind in {"float_type", "float_parsing"}:
+        return "doit être un nombre"
+    if kind in {"bool_type", "bool_parsing"}:
+        return "doit être un booléen (true ou false)"
+    if kind in {"datetime_parsing", "datetime_type", "datetime_from_date_parsing"}:
+        return "doit être une date et heure ISO 8601 (ex. 2026-01-31T00:00:00Z)"
+    if kind in {"finite_number", "coherence"}:
+        return str(err.get("msg", "valeur invalide"))
+    return f"valeur invalide ({err.get('msg', kind)})"
+
+
+def translate(errors: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Pydantic errors -> ``{"champ", "message", "ligne"?}`` with the path without ``body``."""
+    out = []
+    for err in errors:
+        loc = [p for p in err.get("loc", ()) if p not in ("body",)]
+        row = None
+        if len(loc) >= 2 and loc[0] == "employes" and isinstance(loc[1], int):
+            row = loc[1]
+            loc = loc[2:]
+        ctx = err.get("ctx") or {}
+        if err.get("type") == "coherence" and "champ" in ctx:
+            loc = [*loc, ctx["champ"]]
+        field = ".".join(str(p) for p in loc) or "corps"
+        item: dict[str, Any] = {"champ": field, "message": _french(err)}
+        if row is not None:
+            item["ligne"] = row
+        out.append(item)
+    return out
+
+
+def _excerpt(body: Any) -> str | None:
+    if body is None:
+        return None
+    if isinstance(body, bytes | bytearray):
+        text = bytes(body[:PAYLOAD_EXCERPT_BYTES]).decode("utf-8", "replace")
+    else:
+        try:
+            text = orjson.dumps(body, default=str).decode()
+        except TypeError:
+            text = repr(body)
+    return text[:PAYLOAD_EXCERPT_BYTES]
+
+
+async def record_rejection(
+    request: Request, status: int, errors: list[dict[str, Any]], body: Any = None
+) -> None:
+    """Best-effort write of a refused exchange to ``rejected_requests``."""
+    recorder = getattr(request.app.state, "rejections", None)
+    if recorder is None:
+        return
+    client = getattr(request.state, "client", None)
+    route = request.scope.get("route")
+    await recorder(
+        request_id=getattr(request.state, "request_id", "-"),
+        api_key_id=client.id if client is not None else None,
+        method=request.method,
+        route=getattr(route, "path", request.url.path)[:255],
+        status=status,
+        errors=errors,
+        payload_excerpt=_excerpt(body),
+    )
+
+
+def install(app: FastAPI) -> None:
+    """Register the handlers that turn every error into a problem response."""
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> Response:
+        items = translate(exc.errors())
+        await record_rejection(request, 422, items, exc.body)
+        first = items[0] if items else {"champ": "corps", "message": "entrée invalide"}
+        where = f" (ligne {first['ligne']})" if "ligne" in first else ""
+        detail = f"Entrée invalide : {first['champ']}{where} : {first['message']}" + (
+            f" (et {len(items) - 1} autre(s) erreur(s))" if len(items) > 1 else ""
+        )
+        return problem(422, detail, request=request, errors=items)
+
+    @app.exception_handler(e.AttritionError)
+    async def _domain(request: Request, exc: e.AttritionError) -> Response:
+        status, title = next(
+            (v for k, v in STATUS.items() if isinstance(exc, k)), (500, "Erreur interne")
+        )
+        items = [err.as_dict() for err in exc.errors]
+        headers = {}
+        if isinstance(exc, e.RateLimitedError | e.DatabaseUnavailableError):
+            headers["Retry-After"] = str(exc.retry_after)
+        elif status == 503:
+            headers["Retry-After"] = "5"
+        if status in (401, 403, 422, 429) or status >= 500:
+            await record_rejection(
+                request, status, items or [{"champ": "-", "message": exc.message}]
+            )
+        return problem(
+            status, exc.message, title=title, request=request, errors=items, headers=headers
+        )
+
+    async def _database(request: Request, exc: Exception) -> Response:
+        log.warning("database unavailable on %s: %s", request.url.path, type(exc).__name__)
+        return problem(
+            503,
+            "La base de données est indisponible ou trop lente : réessayez dans quelques secondes.",
+            title="Base de données indisponible",
+            request=request,
+            headers={"Retry-After": "2"},
+        )
+
+    app.add_exception_handler(psycopg.OperationalError, _database)
+    app.add_exception_handler(PoolTimeout, _database)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        detail = {
+            404: "Ressource introuvable.",
+            405: "Méthode non autorisée pour cette ressource.",
+        }.get(exc.status_code, str(exc.detail))
+        return problem(exc.status_code, detail, request=request, headers=dict(exc.headers or {}))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> Response:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        await record_rejection(request, 500, [{"champ": "-", "message": type(exc).__name__}])
+        return problem(
+            500,
+            "Erreur interne du service ; elle a été journalisée avec l'identifiant de requête.",
+            request=request,
+        )

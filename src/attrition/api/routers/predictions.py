@@ -1,0 +1,249 @@
+"""Prediction endpoints: score one employee, a batch, or a stored employee; read the trail."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query, Request
+
+from attrition.api.deps import Lecteur, PoolDep, Predicteur, ServiceDep
+from attrition.api.responses import FastJSONResponse
+from attrition.api.schemas import (
+    BatchPredictionRequest,
+    BatchPredictionResponse,
+    Label,
+    PredictionPage,
+    PredictionRequest,
+    PredictionResponse,
+    Problem,
+    RecordedPrediction,
+)
+from attrition.data.vocabulary import FEATURE_NAMES
+from attrition.db import audit
+from attrition.errors import NotFoundError, ValidationError
+from attrition.services.predictions import RequestContext, ScoreItem
+
+router = APIRouter(prefix="/v1", tags=["prédictions"])
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": Problem, "description": "Clé API manquante, invalide, révoquée ou expirée."},
+    403: {"model": Problem, "description": "Rôle insuffisant."},
+    429: {"model": Problem, "description": "Trop de requêtes (voir Retry-After)."},
+}
+WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
+    **ERRORS,
+    404: {"model": Problem, "description": "Employé inconnu."},
+    413: {"model": Problem, "description": "Corps de requête trop volumineux."},
+    415: {"model": Problem, "description": "Le corps doit être du JSON."},
+    422: {"model": Problem, "description": "Entrée invalide : champ et raison donnés."},
+    503: {
+        "model": Problem,
+        "description": "Base ou modèle indisponible : rien n'a été enregistré.",
+    },
+}
+
+
+def _context(request: Request, client_id: int, source: str) -> RequestContext:
+    return RequestContext(request_id=request.state.request_id, api_key_id=client_id, source=source)
+
+
+@router.post(
+    "/predictions",
+    response_model=PredictionResponse,
+    status_code=201,
+    responses=WRITE_ERRORS,
+    summary="Prédire le risque de départ d'un employé",
+)
+async def create_prediction(
+    body: PredictionRequest, request: Request, client: Predicteur, service: ServiceDep
+) -> Any:
+    """Rôles : `predicteur`, `admin`.
+
+    Renvoie la probabilité de départ, la décision au seuil du modèle, le niveau de risque et
+    les facteurs qui l'expliquent. L'entrée et la sortie sont enregistrées dans PostgreSQL
+    (une transaction) avant la réponse.
+    """
+    features = body.features()
+    payload = body.model_dump(mode="json", exclude_none=True)
+    outcome = (
+        await service.predict(
+            [ScoreItem(features, body.id_employee, payload)],
+            _context(request, client.id, "api"),
+        )
+    )[0]
+    return FastJSONResponse(outcome.as_response(), status_code=201)
+
+
+@router.post(
+    "/predictions/batch",
+    response_model=BatchPredictionResponse,
+    status_code=201,
+    responses=WRITE_ERRORS,
+    summary="Prédire pour un lot de 1 à 1 000 employés",
+)
+async def create_batch_prediction(
+    body: BatchPredictionRequest, request: Request, client: Predicteur, service: ServiceDep
+) -> Any:
+    """Rôles : `predicteur`, `admin`.
+
+    Le lot est validé en entier (tout ou rien, chaque erreur avec son indice de ligne), évalué
+    en un seul appel vectorisé et enregistré en une seule transaction.
+    """
+    limit = request.app.state.settings.api.max_batch_size
+    if len(body.employes) > limit:
+        raise ValidationError(
+            f"Lot trop grand : {len(body.employes)} employés (au plus {limit}).",
+        )
+    items = [
+        ScoreItem(e.features(), e.id_employee, e.model_dump(mode="json", exclude_none=True))
+        for e in body.employes
+    ]
+    outcomes = await service.predict(items, _context(request, client.id, "batch"))
+    return FastJSONResponse(
+        {
+            "batch_id": _batch_id(outcomes),
+            "nombre": len(outcomes),
+            "predictions": [o.as_response() for o in outcomes],
+        },
+        status_code=201,
+    )
+
+
+def _batch_id(outcomes: list[Any]) -> str:
+    return f"lot-{outcomes[0].prediction_id}-{outcomes[-1].prediction_id}"
+
+
+@router.post(
+    "/employees/{id_employee}/predictions",
+    response_model=PredictionResponse,
+    status_code=201,
+    responses=WRITE_ERRORS,
+    summary="Prédire pour un employé enregistré",
+)
+async def create_employee_prediction(
+    id_employee: Annotated[int, Path(ge=1, le=2_147_483_647, description="Identifiant.")],
+    request: Request,
+    client: Predicteur,
+    service: ServiceDep,
+) -> Any:
+    """Rôles : `predicteur`, `admin`.
+
+    Les caractéristiques sont lues dans la base (vue `employee_features`), puis la prédiction
+    est enregistrée comme toute autre. 404 si l'employé est inconnu.
+    """
+    features = await service.employee_features(id_employee)
+    payload = {"id_employee": id_employee, **_jsonable(features)}
+    outcome = (
+        await service.predict(
+            [ScoreItem(features, id_employee, payload)],
+            _context(request, client.id, "employee"),
+        )
+    )[0]
+    return FastJSONResponse(outcome.as_response(), status_code=201)
+
+
+def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: (float(v) if k == "augmentation_salaire_precedente" else v) for k, v in row.items()}
+
+
+def recorded(row: dict[str, Any]) -> dict[str, Any]:
+    """A joined audit row as the API shows it."""
+    return {
+        "prediction_id": row["prediction_id"],
+        "probabilite_depart": row["probability"],
+        "prediction": str(row["label"]),
+        "seuil": row["threshold"],
+        "niveau_risque": str(row["risk_level"]),
+        "explication": row["explanation"],
+        "model_version": row["model_version"],
+        "id_employee": row["id_employee"],
+        "horodatage": row["created_at"],
+        "source": str(row["source"]),
+        "request_id": row["request_id"],
+        "client": row["client"],
+        "entree": {name: row[name] for name in FEATURE_NAMES},
+    }
+
+
+@router.get(
+    "/predictions",
+    response_model=PredictionPage,
+    responses={**ERRORS, 422: {"model": Problem, "description": "Filtre ou curseur invalide."}},
+    summary="Lister les prédictions enregistrées",
+)
+async def list_predictions(
+    request: Request,
+    client: Lecteur,
+    pool: PoolDep,
+    id_employee: Annotated[int | None, Query(ge=1, le=2_147_483_647)] = None,
+    depuis: Annotated[
+        datetime | None, Query(description="Date de début (incluse), ISO 8601.")
+    ] = None,
+    jusqu_a: Annotated[
+        datetime | None, Query(description="Date de fin (exclue), ISO 8601.")
+    ] = None,
+    model_version: Annotated[str | None, Query(max_length=32)] = None,
+    prediction: Annotated[Label | None, Query()] = None,
+    limite: Annotated[int, Query(ge=1, le=200, description="Taille de page (≤ 200).")] = 50,
+    curseur: Annotated[str | None, Query(max_length=200, description="Curseur de page.")] = None,
+) -> Any:
+    """Rôles : `predicteur` (ses propres prédictions), `auditeur` et `admin` (toutes).
+
+    Les plus récentes d'abord ; pagination par curseur (`curseur_suivant`).
+    """
+    after = None
+    if curseur is not None:
+        try:
+            after = audit.decode_cursor(curseur)
+        except (ValueError, KeyError, TypeError):
+            raise ValidationError(
+                "Curseur invalide.", errors=[_err("curseur", "curseur invalide ou altéré")]
+            ) from None
+    flt = audit.PredictionFilter(
+        owner=client.id if client.role == "predicteur" else None,
+        id_employee=id_employee,
+        since=depuis,
+        until=jusqu_a,
+        model_version=model_version,
+        label=prediction.value if prediction else None,
+    )
+    async with pool.connection() as conn:
+        rows = await audit.list_predictions(conn, flt, after=after, limit=limite + 1)
+    more = len(rows) > limite
+    rows = rows[:limite]
+    return FastJSONResponse(
+        {
+            "predictions": [recorded(r) for r in rows],
+            "curseur_suivant": audit.encode_cursor(rows[-1]["prediction_id"]) if more else None,
+        }
+    )
+
+
+def _err(field: str, message: str) -> Any:
+    from attrition.errors import FieldError
+
+    return FieldError(field, message)
+
+
+@router.get(
+    "/predictions/{prediction_id}",
+    response_model=RecordedPrediction,
+    responses={**ERRORS, 404: {"model": Problem, "description": "Prédiction introuvable."}},
+    summary="Lire une prédiction enregistrée",
+)
+async def read_prediction(
+    prediction_id: Annotated[int, Path(ge=1, le=9_223_372_036_854_775_807)],
+    client: Lecteur,
+    pool: PoolDep,
+) -> Any:
+    """Rôles : `predicteur` (les siennes seulement : 404 sinon), `auditeur`, `admin`.
+
+    L'entrée enregistrée, la sortie, la version du modèle, qui l'a demandée et quand.
+    """
+    owner = client.id if client.role == "predicteur" else None
+    async with pool.connection() as conn:
+        row = await audit.get_prediction(conn, prediction_id, owner=owner)
+    if row is None:
+        raise NotFoundError(f"Prédiction {prediction_id} introuvable.")
+    return FastJSONResponse(recorded(row))

@@ -1,0 +1,313 @@
+"""Request and response schemas (Pydantic v2), built from the dataset vocabulary.
+
+The employee input model is generated from :data:`attrition.data.vocabulary.FEATURES`, so its
+fields, types, ranges, categories and help texts are the ones the database and the model use:
+there is no second list to keep in sync. Numbers are strict (no ``"34"``, no ``true``) but an
+integral float such as ``3087.0`` is an integer, as JSON Schema says it is.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    create_model,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from attrition.data import vocabulary as v
+from attrition.data.extracts import coherence_errors
+
+
+def _strict_int(value: Any) -> Any:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise PydanticCustomError("int_type", "doit être un nombre entier")
+    if isinstance(value, float):
+        if not math.isfinite(value) or not value.is_integer():
+            raise PydanticCustomError("int_type", "doit être un nombre entier")
+        return int(value)
+    return value
+
+
+def _strict_float(value: Any) -> Any:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise PydanticCustomError("float_type", "doit être un nombre")
+    if not math.isfinite(value):
+        raise PydanticCustomError("finite_number", "doit être un nombre fini")
+    return float(value)
+
+
+def _strict_bool(value: Any) -> Any:
+    if not isinstance(value, bool):
+        raise PydanticCustomError("bool_type", "doit être un booléen (true ou false)")
+    return value
+
+
+StrictInt = Annotated[int, BeforeValidator(_strict_int)]
+StrictFloat = Annotated[float, BeforeValidator(_strict_float)]
+StrictBool = Annotated[bool, BeforeValidator(_strict_bool)]
+
+_ENUMS: dict[str, type[StrEnum]] = {
+    "genre": v.Genre,
+    "statut_marital": v.StatutMarital,
+    "departement": v.Departement,
+    "poste": v.Poste,
+    "domaine_etude": v.DomaineEtude,
+    "frequence_deplacement": v.FrequenceDeplacement,
+}
+
+#: A real employee of the dataset (id 1), used as the documented example.
+EXAMPLE_EMPLOYEE: dict[str, Any] = {
+    "age": 41,
+    "genre": "F",
+    "revenu_mensuel": 5993,
+    "statut_marital": "Célibataire",
+    "departement": "Commercial",
+    "poste": "Cadre Commercial",
+    "nombre_experiences_precedentes": 8,
+    "annees_experience_totale": 8,
+    "annees_dans_l_entreprise": 6,
+    "annees_dans_le_poste_actuel": 4,
+    "satisfaction_employee_environnement": 2,
+    "note_evaluation_precedente": 3,
+    "niveau_hierarchique_poste": 2,
+    "satisfaction_employee_nature_travail": 4,
+    "satisfaction_employee_equipe": 1,
+    "satisfaction_employee_equilibre_pro_perso": 1,
+    "note_evaluation_actuelle": 3,
+    "heures_supplementaires": True,
+    "augmentation_salaire_precedente": 11.0,
+    "nombre_participation_pee": 0,
+    "nb_formations_suivies": 0,
+    "distance_domicile_travail": 1,
+    "niveau_education": 2,
+    "domaine_etude": "Infra & Cloud",
+    "frequence_deplacement": "Occasionnel",
+    "annees_depuis_la_derniere_promotion": 0,
+    "annees_sous_responsable_actuel": 5,
+}
+
+
+def _field_definition(f: v.Field) -> tuple[Any, Any]:
+    description = f"{f.label}. {f.help}"
+    if f.kind == "category":
+        return _ENUMS[f.name], Field(description=description)
+    if f.kind == "bool":
+        return StrictBool, Field(description=description)
+    annotation = StrictInt if f.kind == "int" else StrictFloat
+    return annotation, Field(ge=f.low, le=f.high, description=description)
+
+
+class _EmployeeBase(BaseModel):
+    model_config = ConfigDict(extra="forbid", use_enum_values=True)
+
+    @model_validator(mode="after")
+    def _coherent(self) -> _EmployeeBase:
+        problems = coherence_errors(self.__dict__)
+        if problems:
+            field, reason = problems[0]
+            raise PydanticCustomError("coherence", "{raison}", {"champ": field, "raison": reason})
+        return self
+
+
+EmployeeFeatures: type[_EmployeeBase] = create_model(  # type: ignore[call-overload]
+    "EmployeeFeatures",
+    __base__=_EmployeeBase,
+    __doc__="Les caractéristiques d'un employé, telles que le modèle les attend.",
+    **{f.name: _field_definition(f) for f in v.FEATURES},
+)
+EmployeeFeatures.model_config["json_schema_extra"] = {"examples": [EXAMPLE_EMPLOYEE]}
+EmployeeFeatures.model_rebuild(force=True)
+
+
+class PredictionRequest(EmployeeFeatures):
+    """Une demande de prédiction : les caractéristiques d'un employé, son identifiant éventuel."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        use_enum_values=True,
+        json_schema_extra={"examples": [{**EXAMPLE_EMPLOYEE, "id_employee": 1}]},
+    )
+
+    id_employee: int | None = Field(
+        default=None,
+        ge=1,
+        le=2_147_483_647,
+        description="Identifiant d'un employé enregistré, pour relier la prédiction à son dossier.",
+    )
+
+    def features(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in v.FEATURE_NAMES}
+
+
+class BatchPredictionRequest(BaseModel):
+    """Un lot de 1 à 1 000 employés, validé en entier (tout ou rien)."""
+
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"employes": [EXAMPLE_EMPLOYEE]}]}
+    )
+
+    employes: list[PredictionRequest] = Field(min_length=1, max_length=1000)
+
+
+class Label(StrEnum):
+    DEPART = "depart"
+    RESTE = "reste"
+
+
+class Risk(StrEnum):
+    FAIBLE = "faible"
+    MOYEN = "moyen"
+    ELEVE = "eleve"
+
+
+class Factor(BaseModel):
+    """Un facteur de l'explication : sa contribution au logit du risque."""
+
+    variable: str = Field(description="Nom technique de la variable du modèle.")
+    libelle: str = Field(description="Libellé en français.")
+    valeur: float | str | bool | None = Field(description="Valeur de l'employé.")
+    contribution: float = Field(
+        description="Contribution au logit (positive : augmente le risque)."
+    )
+
+
+class Explanation(BaseModel):
+    """Pourquoi ce score : les facteurs qui poussent le risque vers le haut ou le bas."""
+
+    valeur_de_base: float = Field(description="Logit moyen de la population d'entraînement.")
+    logit: float
+    facteurs_hausse: list[Factor]
+    facteurs_baisse: list[Factor]
+
+
+class PredictionResponse(BaseModel):
+    """Le résultat d'une prédiction, tel qu'il a été enregistré."""
+
+    prediction_id: int
+    probabilite_depart: float = Field(ge=0, le=1)
+    prediction: Label
+    seuil: float = Field(description="Seuil de décision du modèle.")
+    niveau_risque: Risk = Field(
+        description="faible : probabilité < seuil/2 ; moyen : entre seuil/2 et le seuil ; "
+        "eleve : probabilité ≥ seuil."
+    )
+    explication: Explanation
+    model_version: str
+    id_employee: int | None = None
+    horodatage: datetime
+
+
+class BatchPredictionResponse(BaseModel):
+    """Les résultats d'un lot, dans l'ordre des employés envoyés."""
+
+    batch_id: str
+    nombre: int
+    predictions: list[PredictionResponse]
+
+
+class RecordedPrediction(PredictionResponse):
+    """Une prédiction enregistrée avec son entrée : ce qui a été envoyé, par qui et quand."""
+
+    source: Literal["api", "batch", "employee", "web"]
+    request_id: str
+    client: str | None = Field(description="Identifiant public de la clé API qui l'a demandée.")
+    entree: dict[str, Any] = Field(description="Les caractéristiques envoyées au modèle.")
+
+
+class PredictionPage(BaseModel):
+    """Une page de prédictions ; `curseur_suivant` sert à demander la suivante."""
+
+    predictions: list[RecordedPrediction]
+    curseur_suivant: str | None
+
+
+class EmployeeRecord(BaseModel):
+    """Le dossier enregistré d'un employé (les trois extraits joints)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    id_employee: int
+    a_quitte_l_entreprise: bool
+
+
+class EmployeePage(BaseModel):
+    employes: list[EmployeeRecord]
+    curseur_suivant: str | None
+
+
+class FeatureInfo(BaseModel):
+    nom: str
+    libelle: str
+    type: str
+    description: str
+    minimum: float | None = None
+    maximum: float | None = None
+    valeurs: list[str] | None = None
+
+
+class ModelInfo(BaseModel):
+    """Le modèle actif : version, métriques, seuil et variables attendues."""
+
+    version: str
+    algorithme: str
+    seuil: float
+    critere_seuil: str
+    metriques: dict[str, Any]
+    sha256: str
+    cree_le: datetime
+    variables: list[FeatureInfo]
+
+
+class Health(BaseModel):
+    statut: Literal["ok"]
+
+
+class Readiness(BaseModel):
+    statut: Literal["pret", "indisponible"]
+    base_de_donnees: str
+    base_persistante: bool
+    modele: str | None
+    raison: str | None = None
+
+
+class ProblemError(BaseModel):
+    champ: str
+    message: str
+    ligne: int | None = None
+
+
+class Problem(BaseModel):
+    """Une erreur au format RFC 9457 (application/problem+json)."""
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str
+    instance: str | None = None
+    request_id: str | None = None
+    errors: list[ProblemError] = Field(default_factory=list)
+
+
+def feature_catalogue() -> list[FeatureInfo]:
+    """The expected features with their types and domains (for GET /v1/model and the web UI)."""
+    return [
+        FeatureInfo(
+            nom=f.name,
+            libelle=f.label,
+            type={"int": "entier", "float": "nombre", "bool": "booléen"}.get(f.kind, "catégorie"),
+            description=f.help,
+            minimum=f.low,
+            maximum=f.high,
+            valeurs=list(f.categories) or None,
+        )
+        for f in v.FEATURES
+    ]

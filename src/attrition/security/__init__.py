@@ -1,0 +1,1 @@
+"""API keys, roles and request limits: the domain side of security (no HTTP here)."""

@@ -1,0 +1,212 @@
+"""Scoring employees and recording every input and output: the one prediction path.
+
+The API, the batch endpoint, the stored-employee endpoint, the web interface and the CLI all
+come here, so validation, scoring, explanation and recording cannot diverge. The model is
+called, and the input and output are written in one transaction, before anything is
+returned: if the database cannot record it, the caller gets DatabaseUnavailableError (503)
+and no prediction.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import psycopg
+from psycopg.rows import dict_row
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
+
+from attrition.data.vocabulary import FEATURE_NAMES
+from attrition.db.audit import PredictionRecord, insert_predictions
+from attrition.errors import DatabaseUnavailableError, NotFoundError
+from attrition.model.features import columns_from_records
+from attrition.model.runtime import LoadedModel, ModelRuntime
+
+log = logging.getLogger(__name__)
+
+TOP_FACTORS = 5
+
+
+def risk_level(probability: float, threshold: float) -> str:
+    """``eleve`` at or above the threshold, ``moyen`` from half of it, ``faible`` below."""
+    if probability >= threshold:
+        return "eleve"
+    if probability >= threshold / 2:
+        return "moyen"
+    return "faible"
+
+
+@dataclass(frozen=True, slots=True)
+class RequestContext:
+    """Who asks, through which door, under which request id."""
+
+    request_id: str
+    api_key_id: int | None
+    source: str = "api"
+    idempotency_key: str | None = None
+    request_hash: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ScoreItem:
+    features: dict[str, Any]
+    id_employee: int | None
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """A recorded prediction, as returned to the caller."""
+
+    prediction_id: int
+    probability: float
+    label: str
+    threshold: float
+    risk_level: str
+    explanation: dict[str, Any]
+    model_version: str
+    id_employee: int | None
+    created_at: datetime
+
+    def as_response(self) -> dict[str, Any]:
+        return {
+            "prediction_id": self.prediction_id,
+            "probabilite_depart": self.probability,
+            "prediction": self.label,
+            "seuil": self.threshold,
+            "niveau_risque": self.risk_level,
+            "explication": self.explanation,
+            "model_version": self.model_version,
+            "id_employee": self.id_employee,
+            "horodatage": self.created_at,
+        }
+
+
+def explanation_payload(model: LoadedModel, columns: dict[str, Any]) -> list[dict[str, Any]]:
+    """French, JSON-ready explanations for every row of ``columns``."""
+    out = []
+    for item in model.compiled.explain(columns, top_k=TOP_FACTORS):
+        out.append(
+            {
+                "valeur_de_base": float(item.base_value),
+                "logit": float(item.logit),
+                "facteurs_hausse": [_factor(f) for f in item.top_up],
+                "facteurs_baisse": [_factor(f) for f in item.top_down],
+            }
+        )
+    return out
+
+
+def _factor(factor: Any) -> dict[str, Any]:
+    value = factor.raw_value
+    if hasattr(value, "item"):
+        value = value.item()
+    return {
+        "variable": factor.feature,
+        "libelle": factor.label,
+        "valeur": value,
+        "contribution": float(factor.contribution),
+    }
+
+
+class PredictionService:
+    """Scores and records; built once per process with the pool and the model runtime."""
+
+    def __init__(self, pool: AsyncConnectionPool[Any], runtime: ModelRuntime) -> None:
+        self.pool = pool
+        self.runtime = runtime
+
+    async def predict(self, items: Sequence[ScoreItem], ctx: RequestContext) -> list[Outcome]:
+        """Score ``items`` in one vectorised call and record them in one transaction."""
+        model = self.runtime.require()
+        started = time.perf_counter()
+        columns = columns_from_records([item.features for item in items])
+        probabilities = model.predict_proba(columns)
+        explanations = explanation_payload(model, columns)
+        latency_ms = (time.perf_counter() - started) * 1000 / len(items)
+        batch_id = str(uuid.uuid4()) if len(items) > 1 or ctx.source == "batch" else None
+        records = []
+        for index, (item, probability, explanation) in enumerate(
+            zip(items, probabilities, explanations, strict=True)
+        ):
+            p = float(probability)
+            records.append(
+                PredictionRecord(
+                    request_id=ctx.request_id,
+                    api_key_id=ctx.api_key_id,
+                    source=ctx.source,
+                    id_employee=item.id_employee,
+                    features=item.features,
+                    payload=item.payload,
+                    model_version_id=model.id,
+                    probability=p,
+                    label="depart" if p >= model.threshold else "reste",
+                    threshold=model.threshold,
+                    risk_level=risk_level(p, model.threshold),
+                    explanation=explanation,
+                    latency_ms=latency_ms,
+                    batch_id=batch_id,
+                    batch_row=index,
+                    idempotency_key=ctx.idempotency_key,
+                    request_hash=ctx.request_hash,
+                )
+            )
+        try:
+            async with self.pool.connection() as conn, conn.transaction():
+                await self._check_employees(conn, items)
+                written = await insert_predictions(conn, records)
+        except (psycopg.OperationalError, PoolTimeout) as exc:
+            log.warning("prediction not recorded: %s", type(exc).__name__)
+            raise DatabaseUnavailableError(
+                "La base de données est indisponible : la prédiction n'a pas été enregistrée, "
+                "réessayez dans quelques secondes."
+            ) from exc
+        return [
+            Outcome(
+                prediction_id=w.prediction_id,
+                probability=r.probability,
+                label=r.label,
+                threshold=r.threshold,
+                risk_level=r.risk_level,
+                explanation=r.explanation,
+                model_version=model.version,
+                id_employee=r.id_employee,
+                created_at=w.created_at,
+            )
+            for w, r in zip(written, records, strict=True)
+        ]
+
+    async def _check_employees(self, conn: Any, items: Sequence[ScoreItem]) -> None:
+        wanted = sorted({i.id_employee for i in items if i.id_employee is not None})
+        if not wanted:
+            return
+        cur = await conn.execute(
+            "SELECT id_employee FROM employees WHERE id_employee = ANY(%s)", (wanted,)
+        )
+        found = {row[0] for row in await cur.fetchall()}
+        missing = [i for i in wanted if i not in found]
+        if missing:
+            raise NotFoundError(f"Employé {missing[0]} inconnu : aucun dossier enregistré.")
+
+    async def employee_features(self, id_employee: int) -> dict[str, Any]:
+        """The stored features of one employee (as the model expects them), or NotFoundError."""
+        try:
+            async with self.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+                await cur.execute(
+                    "SELECT "  # noqa: S608 - fixed column names from the vocabulary
+                    + ", ".join(FEATURE_NAMES)
+                    + " FROM employee_features "
+                    "WHERE id_employee = %s",
+                    (id_employee,),
+                )
+                row = await cur.fetchone()
+        except (psycopg.OperationalError, PoolTimeout) as exc:
+            raise DatabaseUnavailableError("La base de données est indisponible.") from exc
+        if row is None:
+            raise NotFoundError(f"Employé {id_employee} inconnu : aucun dossier enregistré.")
+        return row

@@ -1,0 +1,88 @@
+"""Model activation reaches the running API; a tampered artifact is never served."""
+
+from __future__ import annotations
+
+import asyncio
+
+from fastapi.testclient import TestClient
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from attrition.api.schemas import EXAMPLE_EMPLOYEE
+from attrition.db.engine import Database
+from attrition.model import registry
+from attrition.model.pipeline import frame_fingerprint, read_training_frame, register_trained
+from attrition.model.training import fit_final
+from tests.conftest import Keys, auth
+
+
+def _refresh(client: TestClient) -> None:
+    app = client.app
+
+    async def go() -> None:
+        async with app.state.pool.connection() as conn:  # type: ignore[attr-defined]
+            await app.state.runtime.refresh(conn, force=True)  # type: ignore[attr-defined]
+
+    client.portal.call(go)  # type: ignore[union-attr]
+
+
+def test_activation_switches_the_served_version(
+    client: TestClient, keys: Keys, database: Database, model_version: str
+) -> None:
+    frame = read_training_frame(database)
+    other = register_trained(
+        database,
+        fit_final(frame, "regression_logistique", 11),
+        frame_fingerprint(frame),
+        activate=False,
+    )
+    try:
+        with Session(database.owner_engine()) as s, s.begin():
+            registry.activate_version(s, other)
+        _refresh(client)
+        r = client.post("/v1/predictions", json=EXAMPLE_EMPLOYEE, headers=auth(keys.predicteur))
+        assert r.json()["model_version"] == other
+        with database.owner_engine().connect() as c:
+            assert c.scalar(text("SELECT count(*) FROM model_versions WHERE is_active")) == 1
+    finally:
+        with Session(database.owner_engine()) as s, s.begin():
+            registry.activate_version(s, model_version)
+        _refresh(client)
+    r = client.post("/v1/predictions", json=EXAMPLE_EMPLOYEE, headers=auth(keys.predicteur))
+    assert r.json()["model_version"] == model_version
+
+
+def test_tampered_artifact_is_refused_then_rollback_restores(
+    client: TestClient, keys: Keys, database: Database, model_version: str
+) -> None:
+    frame = read_training_frame(database)
+    bad = register_trained(
+        database,
+        fit_final(frame, "regression_logistique", 13),
+        frame_fingerprint(frame),
+        activate=False,
+    )
+    with database.owner_engine().begin() as c:
+        c.execute(
+            text(
+                "UPDATE model_versions SET artifact = overlay(artifact placing '\\x00'::bytea "
+                "from 200 for 1) WHERE version = :v"
+            ),
+            {"v": bad},
+        )
+    try:
+        with Session(database.owner_engine()) as s, s.begin():
+            registry.activate_version(s, bad)
+        _refresh(client)
+        ready = client.get("/ready")
+        assert ready.status_code == 503
+        assert "refusé" in ready.json()["raison"]
+        r = client.post("/v1/predictions", json=EXAMPLE_EMPLOYEE, headers=auth(keys.predicteur))
+        assert r.status_code == 503
+        assert r.headers["retry-after"]
+    finally:
+        with Session(database.owner_engine()) as s, s.begin():
+            registry.activate_version(s, model_version)
+        _refresh(client)
+    assert client.get("/ready").status_code == 200
+    _ = asyncio
