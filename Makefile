@@ -38,8 +38,8 @@ test: $(STAMP) ## Run the test suite with coverage (real PostgreSQL)
 	  --cov-report=html:reports/htmlcov
 
 lint: $(STAMP) ## ruff, mypy, secret scan, actionlint, hadolint
-	$(BIN)/ruff check src tests scripts bench
-	$(BIN)/ruff format --check src tests scripts bench
+	$(BIN)/ruff check src tests scripts
+	$(BIN)/ruff format --check src tests scripts
 	$(BIN)/mypy src/attrition
 	$(BIN)/python scripts/scan_secrets.py
 	$(BIN)/actionlint .github/workflows/*.yml

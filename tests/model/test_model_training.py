@@ -156,7 +156,7 @@ def test_final_logistic_regression_is_calibrated_and_unwrapped(
 
 def test_calibrated_wrapper_is_still_a_pipeline(employee_frame: pd.DataFrame) -> None:
     inputs, target = design(employee_frame)
-    pipeline = _calibrated("gradient_boosting", seed=7, n_splits=3).fit(inputs, target)
+    pipeline = _calibrated("regression_logistique", seed=7, n_splits=3).fit(inputs, target)
     assert isinstance(pipeline, Pipeline)
     assert pipeline.predict_proba(inputs.iloc[:5]).shape == (5, 2)
 
