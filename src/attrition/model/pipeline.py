@@ -118,7 +118,7 @@ def rebuild_for_report(
         if row is None:
             raise ModelNotReadyError("Aucune version active : entraînez un modèle d'abord.")
         pipeline = load_pipeline(row.artifact, row.artifact_sha256)
-        info = {
+        info: dict[str, Any] = {
             "version": row.version,
             "trained_at": row.created_at.isoformat(timespec="seconds"),
             "threshold": row.threshold,
