@@ -391,6 +391,67 @@ def model_evaluate(
     console.print(f"Retenu : [bold]{name}[/]")
 
 
+@model_app.command("report")
+def model_report(
+    version: Annotated[
+        str | None, typer.Option(help="Version (défaut : la version active).")
+    ] = None,
+    docs_dir: Annotated[Path, typer.Option(help="Dossier de la documentation.")] = Path("docs"),
+) -> None:
+    """Génère la fiche du modèle (docs/modele.md) et ses figures depuis le registre."""
+    from attrition.data import vocabulary as voc
+    from attrition.model.pipeline import rebuild_for_report
+    from attrition.model.report import render_model_card, render_report
+
+    with database() as db, domain_errors():
+        say("Reconstruction des prédictions hors pli de la version enregistrée…")
+        trained, frame, info = rebuild_for_report(db, version)
+    figures = render_report(trained, frame, docs_dir / "img" / "modele")
+    metadata = {
+        **trained.metadata(),
+        "version": info["version"],
+        "trained_at": info["trained_at"],
+        "data": {
+            "source": "TechNova (extraits SIRH, évaluation, sondage)",
+            "sha256": voc.EXTRACT_SHA256,
+        },
+    }
+    render_model_card(metadata, figures, docs_dir / "modele.md")
+    console.print(
+        f"[green]Fiche du modèle {info['version']} écrite dans {docs_dir / 'modele.md'}.[/]"
+    )
+
+
+@app.command("openapi")
+def openapi_command(
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Fichier de sortie.")
+    ] = None,
+) -> None:
+    """Exporte le schéma OpenAPI de l'API (docs/openapi.json)."""
+    from attrition.api.app import create_app
+
+    text = json.dumps(create_app().openapi(), ensure_ascii=False, indent=2, sort_keys=True) + "\n"
+    if output:
+        output.write_text(text, encoding="utf-8")
+        say(f"Schéma OpenAPI écrit dans {output}")
+    else:
+        sys.stdout.write(text)
+
+
+@db_app.command("erd")
+def db_erd(
+    markdown: Annotated[Path, typer.Option(help="Page à mettre à jour.")] = Path(
+        "docs/base-de-donnees.md"
+    ),
+) -> None:
+    """Régénère le diagramme entité-association (Mermaid) depuis les modèles SQLAlchemy."""
+    from attrition.db.erd import update_markdown
+
+    changed = update_markdown(markdown)
+    say(f"Diagramme {'mis à jour' if changed else 'déjà à jour'} dans {markdown}")
+
+
 # ---- serve -------------------------------------------------------------------------------
 
 

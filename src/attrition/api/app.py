@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
@@ -54,6 +55,38 @@ async def _follow_model(app: FastAPI, interval_s: float) -> None:
                 await app.state.runtime.refresh(conn)
         except Exception as exc:
             log.debug("model refresh skipped: %s", type(exc).__name__)
+
+
+def _install_docs(app: FastAPI) -> None:
+    """Swagger UI and ReDoc served with their assets from the package: no CDN, strict CSP."""
+    import fastapi_offline
+    from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+    from fastapi.responses import HTMLResponse
+    from fastapi.staticfiles import StaticFiles
+
+    assets = Path(fastapi_offline.__file__).parent / "static"
+    app.mount("/static-docs", StaticFiles(directory=assets), name="static-docs")
+
+    @app.get("/docs", include_in_schema=False)
+    async def swagger_ui() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title="Futurisys — API d'attrition (Swagger UI)",
+            swagger_js_url="/static-docs/swagger-ui-bundle.js",
+            swagger_css_url="/static-docs/swagger-ui.css",
+            swagger_favicon_url="/static-docs/favicon.png",
+            swagger_ui_parameters={"tryItOutEnabled": True, "persistAuthorization": False},
+        )
+
+    @app.get("/redoc", include_in_schema=False)
+    async def redoc() -> HTMLResponse:
+        return get_redoc_html(
+            openapi_url="/openapi.json",
+            title="Futurisys — API d'attrition (ReDoc)",
+            redoc_js_url="/static-docs/redoc.standalone.js",
+            redoc_favicon_url="/static-docs/favicon.png",
+            with_google_fonts=False,
+        )
 
 
 def create_app(settings: Settings | None = None, *, database: Database | None = None) -> FastAPI:
@@ -119,11 +152,12 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         description=DESCRIPTION,
         lifespan=lifespan,
         default_response_class=FastJSONResponse,
-        docs_url="/docs" if docs else None,
-        redoc_url="/redoc" if docs else None,
+        docs_url=None,
+        redoc_url=None,
         openapi_url="/openapi.json" if docs else None,
-        swagger_ui_parameters={"persistAuthorization": False, "tryItOutEnabled": True},
     )
+    if docs:
+        _install_docs(app)
     app.state.settings = settings
     app.state.rejections = None
     problems.install(app)

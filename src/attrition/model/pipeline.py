@@ -19,13 +19,9 @@ from attrition.config import Settings
 from attrition.db.engine import Database
 from attrition.model import registry
 from attrition.model.artifact import dump_pipeline
-from attrition.model.summary import summary_metrics
 from attrition.model.training import TrainedModel, evaluate, fit_final, select_best
 
 Say = Callable[[str], None]
-
-#: Candidates evaluated by `attrition train` (all of them; the fastest when asked).
-QUICK_CANDIDATES = ("logistic",)
 
 
 def read_training_frame(db: Database) -> pd.DataFrame:
@@ -76,7 +72,7 @@ def register_trained(
                 algorithm=trained.algorithm,
                 hyper_parameters=trained.hyper_parameters,
                 features=trained.features,
-                metrics=trained.metrics,
+                metrics={**trained.metrics, "seed": trained.seed, "calibrated": trained.calibrated},
                 threshold=trained.threshold,
                 threshold_criterion=trained.threshold_criterion,
                 data_fingerprint=fingerprint,
@@ -101,4 +97,47 @@ def train_and_register(
     return register_trained(db, trained, fingerprint, activate=activate)
 
 
-__all__ = ["summary_metrics", "train", "train_and_register"]
+def rebuild_for_report(
+    db: Database, version: str | None = None
+) -> tuple[TrainedModel, pd.DataFrame, dict[str, Any]]:
+    """Rebuild what the model card needs from a registered version.
+
+    The pipeline and the metrics are the registry's; the out-of-fold probabilities behind the
+    figures are recomputed with the version's recipe and seed on the same rows (checked by
+    the data fingerprint), and must give the registered threshold again.
+    """
+    from sqlalchemy.orm import Session
+
+    from attrition.errors import ModelNotReadyError
+    from attrition.model.artifact import load_pipeline
+
+    with Session(db.owner_engine()) as session:
+        row = (
+            registry.get_version(session, version) if version else registry.active_version(session)
+        )
+        if row is None:
+            raise ModelNotReadyError("Aucune version active : entraînez un modèle d'abord.")
+        pipeline = load_pipeline(row.artifact, row.artifact_sha256)
+        info: dict[str, Any] = {
+            "version": row.version,
+            "trained_at": row.created_at.isoformat(timespec="seconds"),
+            "threshold": row.threshold,
+            "metrics": row.metrics,
+            "algorithm": row.algorithm,
+            "fingerprint": row.data_fingerprint,
+            "code_version": row.code_version,
+            "sha256": row.artifact_sha256,
+        }
+    frame = read_training_frame(db)
+    if frame_fingerprint(frame) != info["fingerprint"]:
+        raise ModelNotReadyError(
+            f"Les données ont changé depuis l'entraînement de {info['version']} : "
+            "réentraînez avant de générer la fiche."
+        )
+    seed = int(info["metrics"].get("seed", 7))
+    trained = fit_final(frame, info["algorithm"], seed)
+    if abs(trained.threshold - float(info["threshold"])) > 1e-9:
+        raise ModelNotReadyError("Le seuil recalculé ne correspond pas au registre.")
+    trained.pipeline = pipeline
+    trained.metrics = {k: v for k, v in info["metrics"].items() if k not in {"seed", "calibrated"}}
+    return trained, frame, info
