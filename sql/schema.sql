@@ -296,5 +296,30 @@ CREATE TRIGGER trg_predictions_no_truncate BEFORE TRUNCATE ON predictions FOR EA
 
 INSERT INTO alembic_version (version_num) VALUES ('0001') RETURNING alembic_version.version_num;
 
+-- Running upgrade 0001 -> 0002
+
+CREATE TABLE audit_chain (
+    prediction_id BIGINT NOT NULL, 
+    chain_hash VARCHAR(64) NOT NULL, 
+    sealed_at TIMESTAMP WITH TIME ZONE DEFAULT now() NOT NULL, 
+    CONSTRAINT pk_audit_chain PRIMARY KEY (prediction_id)
+);
+
+CREATE TABLE idempotency_keys (
+    api_key_id INTEGER NOT NULL, 
+    key VARCHAR(255) NOT NULL, 
+    request_hash VARCHAR(64) NOT NULL, 
+    response JSONB NOT NULL, 
+    status SMALLINT NOT NULL, 
+    created_at TIMESTAMP WITH TIME ZONE DEFAULT now() NOT NULL, 
+    expires_at TIMESTAMP WITH TIME ZONE NOT NULL, 
+    CONSTRAINT pk_idempotency_keys PRIMARY KEY (api_key_id, key), 
+    CONSTRAINT fk_idempotency_keys_api_key_id_api_keys FOREIGN KEY(api_key_id) REFERENCES api_keys (id)
+);
+
+DROP INDEX uq_prediction_inputs_idempotency;
+
+UPDATE alembic_version SET version_num='0002' WHERE alembic_version.version_num = '0001';
+
 COMMIT;
 

@@ -45,6 +45,8 @@ app.add_typer(data_app, name="data")
 app.add_typer(model_app, name="model")
 app.add_typer(keys_app, name="keys")
 app.add_typer(predictions_app, name="predictions")
+audit_app = typer.Typer(help="Trace d'audit : scellement et vérification.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
 
 console = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
@@ -450,6 +452,56 @@ def db_erd(
 
     changed = update_markdown(markdown)
     say(f"Diagramme {'mis à jour' if changed else 'déjà à jour'} dans {markdown}")
+
+
+# ---- audit -------------------------------------------------------------------------------
+
+
+async def _with_connection(db: Any, work: Callable[[Any], Any]) -> Any:
+    import psycopg
+
+    from attrition.db.engine import libpq_conninfo
+
+    async with await psycopg.AsyncConnection.connect(libpq_conninfo(db.owner_url)) as conn:
+        return await work(conn)
+
+
+@audit_app.command("seal")
+def audit_seal(
+    lag: Annotated[
+        float, typer.Option(help="Ne scelle que les prédictions plus anciennes (s).")
+    ] = 30.0,
+) -> None:
+    """Étend la chaîne d'empreintes aux prédictions enregistrées depuis le dernier scellement."""
+    import asyncio
+
+    from attrition.db import chain
+
+    with database() as db:
+        count = asyncio.run(_with_connection(db, lambda c: chain.seal(c, lag_seconds=lag)))
+    console.print(f"{count} prédiction(s) scellée(s).")
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Parcourt la chaîne et signale le premier enregistrement modifié ou supprimé."""
+    import asyncio
+
+    from attrition.db import chain
+
+    with database() as db:
+        result = asyncio.run(_with_connection(db, chain.verify))
+    if result.ok:
+        console.print(
+            f"[green]Chaîne intacte[/] : {result.checked} prédiction(s) vérifiée(s), "
+            f"{result.unsealed} pas encore scellée(s)."
+        )
+        return
+    err.print(
+        f"[bold red]Chaîne rompue[/] à la prédiction {result.broken_at} : {result.reason} "
+        f"({result.checked} lien(s) valides avant)."
+    )
+    raise typer.Exit(2)
 
 
 # ---- serve -------------------------------------------------------------------------------

@@ -55,6 +55,10 @@ class DatabaseSettings(BaseModel):
     """Password of the application role on an external server (unused on the embedded one)."""
     name: str = "attrition"
     """Database created on the embedded server."""
+    seal_interval_s: float = 5.0
+    """How often each API process extends the audit hash chain (0 disables it)."""
+    seal_lag_s: float = 30.0
+    """Only predictions older than this are sealed (a late-committing id is never skipped)."""
 
 
 class ApiSettings(BaseModel):

@@ -23,7 +23,7 @@ from attrition.api.middleware import EdgeMiddleware
 from attrition.api.responses import FastJSONResponse
 from attrition.api.routers import employees, health, keys, model, predictions
 from attrition.config import Settings, get_settings
-from attrition.db import audit
+from attrition.db import audit, chain
 from attrition.db.engine import Database, libpq_conninfo, resolve_database
 from attrition.model.runtime import ModelRuntime
 from attrition.security.clients import Authenticator
@@ -89,6 +89,17 @@ def _install_docs(app: FastAPI) -> None:
         )
 
 
+async def _seal_audit(app: FastAPI, interval_s: float, lag_s: float) -> None:
+    """Extend the audit hash chain beside the prediction path, never inside it."""
+    while True:
+        await asyncio.sleep(interval_s)
+        try:
+            async with app.state.pool.connection(timeout=2.0) as conn:
+                await chain.seal(conn, lag_seconds=lag_s)
+        except Exception as exc:  # retried at the next tick
+            log.debug("audit sealing skipped: %s", type(exc).__name__)
+
+
 def create_app(settings: Settings | None = None, *, database: Database | None = None) -> FastAPI:
     """Build the FastAPI application for ``settings`` (and an already resolved ``database``)."""
     settings = settings or get_settings()
@@ -134,13 +145,21 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
             log.error("initial model load failed: %s", type(exc).__name__)
             runtime.reason = "base de données injoignable au démarrage"
         follower = asyncio.create_task(_follow_model(app, runtime.check_interval_s))
+        tasks = [follower]
+        if settings.db.seal_interval_s > 0:
+            tasks.append(
+                asyncio.create_task(
+                    _seal_audit(app, settings.db.seal_interval_s, settings.db.seal_lag_s)
+                )
+            )
         log.info("service ready: %s, model %s", db.description, runtime.version)
         try:
             yield
         finally:
-            follower.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await follower
+            for task in tasks:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await pool.close()
             if owns_database:
                 db.stop()

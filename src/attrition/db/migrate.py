@@ -87,6 +87,8 @@ def ensure_app_role(engine: Engine, settings: Settings, database: str) -> None:
             f'TO "{role}"',
             f'GRANT SELECT, INSERT ON api_keys TO "{role}"',
             f'GRANT UPDATE (last_used_at, revoked_at) ON api_keys TO "{role}"',
+            f'GRANT SELECT, INSERT, DELETE ON idempotency_keys TO "{role}"',
+            f'GRANT SELECT, INSERT ON audit_chain TO "{role}"',
             f'GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO "{role}"',
         ):
             conn.execute(text(statement))

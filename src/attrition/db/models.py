@@ -253,13 +253,6 @@ class PredictionInput(Base):
         Index("ix_prediction_inputs_api_key_id_id", "api_key_id", "id"),
         Index("ix_prediction_inputs_id_employee", "id_employee"),
         Index("ix_prediction_inputs_batch_id", "batch_id"),
-        Index(
-            "uq_prediction_inputs_idempotency",
-            "api_key_id",
-            "idempotency_key",
-            unique=True,
-            postgresql_where=text("idempotency_key IS NOT NULL AND batch_row = 0"),
-        ),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
@@ -342,3 +335,36 @@ class RejectedRequest(Base):
     status: Mapped[int] = mapped_column(SmallInteger)
     errors: Mapped[list[dict[str, Any]]] = mapped_column(JSONB)
     payload_excerpt: Mapped[str | None] = mapped_column(Text)
+
+
+class IdempotencyKey(Base):
+    """A client's ``Idempotency-Key``: the request it was first used with and the response.
+
+    Written in the same transaction as the predictions it guards, so a retry either finds the
+    committed response or nothing. Keys are scoped per API key and expire (IETF draft
+    "The Idempotency-Key HTTP Header Field").
+    """
+
+    __tablename__ = "idempotency_keys"
+
+    api_key_id: Mapped[int] = mapped_column(ForeignKey("api_keys.id"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    request_hash: Mapped[str] = mapped_column(String(64))
+    response: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    status: Mapped[int] = mapped_column(SmallInteger)
+    created_at: Mapped[datetime] = mapped_column(TZ, server_default=func.now())
+    expires_at: Mapped[datetime] = mapped_column(TZ)
+
+
+class AuditChain(Base):
+    """The hash chain sealing the audit trail: one link per prediction, in id order.
+
+    ``chain_hash = sha256(previous chain_hash || canonical record)``; any later change to a
+    sealed input or output, or a deleted one, breaks the chain at that record.
+    """
+
+    __tablename__ = "audit_chain"
+
+    prediction_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    chain_hash: Mapped[str] = mapped_column(String(64))
+    sealed_at: Mapped[datetime] = mapped_column(TZ, server_default=func.now())

@@ -12,9 +12,9 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import psycopg
@@ -22,8 +22,15 @@ from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from attrition.data.vocabulary import FEATURE_NAMES
-from attrition.db.audit import PredictionRecord, insert_predictions
-from attrition.errors import DatabaseUnavailableError, NotFoundError
+from attrition.db import idempotency
+from attrition.db.audit import PredictionRecord, Written, insert_predictions
+from attrition.errors import (
+    ConflictError,
+    DatabaseUnavailableError,
+    FieldError,
+    NotFoundError,
+    ValidationError,
+)
 from attrition.model.features import columns_from_records
 from attrition.model.runtime import LoadedModel, ModelRuntime
 
@@ -72,6 +79,7 @@ class Outcome:
     model_version: str
     id_employee: int | None
     created_at: datetime
+    batch_id: str | None = None
 
     def as_response(self) -> dict[str, Any]:
         return {
@@ -114,6 +122,24 @@ def _factor(factor: Any) -> dict[str, Any]:
     }
 
 
+Render = Callable[[list["Outcome"]], dict[str, Any]]
+
+#: How long an Idempotency-Key is remembered (documented in the API description).
+IDEMPOTENCY_TTL = timedelta(hours=24)
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    """What a prediction request produced: the outcomes, and the response body if rendered.
+
+    A replayed idempotent request has no new outcomes, only the stored ``body``.
+    """
+
+    outcomes: list[Outcome]
+    body: dict[str, Any] | None
+    replayed: bool
+
+
 class PredictionService:
     """Scores and records; built once per process with the pool and the model runtime."""
 
@@ -121,9 +147,76 @@ class PredictionService:
         self.pool = pool
         self.runtime = runtime
 
-    async def predict(self, items: Sequence[ScoreItem], ctx: RequestContext) -> list[Outcome]:
-        """Score ``items`` in one vectorised call and record them in one transaction."""
+    async def predict(
+        self,
+        items: Sequence[ScoreItem],
+        ctx: RequestContext,
+        *,
+        render: Render | None = None,
+    ) -> Result:
+        """Score ``items`` in one vectorised call and record them in one transaction.
+
+        With ``ctx.idempotency_key`` (and ``render``, which turns outcomes into the response
+        body), a retry with the same key and body returns the first response and writes
+        nothing; the same key with another body is refused; two concurrent requests with one
+        key give one prediction (the second waits for the first's commit, then replays it).
+        """
+        if ctx.idempotency_key is not None and render is not None:
+            replay = await self._replay(ctx)
+            if replay is not None:
+                return replay
         model = self.runtime.require()
+        records = self._score(model, items, ctx)
+        try:
+            async with self.pool.connection() as conn:
+                try:
+                    async with conn.transaction():
+                        await self._check_employees(conn, items)
+                        written = await insert_predictions(conn, records)
+                        outcomes = self._outcomes(model, records, written)
+                        body = render(outcomes) if render is not None else None
+                        if ctx.idempotency_key is not None and body is not None:
+                            await idempotency.remember(conn, ctx, body, IDEMPOTENCY_TTL)
+                except psycopg.errors.UniqueViolation:
+                    # A concurrent request with the same key committed first: replay it.
+                    replay = await self._replay(ctx)
+                    if replay is None:  # pragma: no cover - the winner expired in between
+                        raise ConflictError(
+                            "Une requête avec la même clé d'idempotence est en cours."
+                        ) from None
+                    return replay
+        except (psycopg.OperationalError, PoolTimeout) as exc:
+            log.warning("prediction not recorded: %s", type(exc).__name__)
+            raise DatabaseUnavailableError(
+                "La base de données est indisponible : la prédiction n'a pas été enregistrée, "
+                "réessayez dans quelques secondes."
+            ) from exc
+        return Result(outcomes=outcomes, body=body, replayed=False)
+
+    async def _replay(self, ctx: RequestContext) -> Result | None:
+        assert ctx.idempotency_key is not None and ctx.api_key_id is not None
+        try:
+            async with self.pool.connection() as conn:
+                stored = await idempotency.lookup(conn, ctx.api_key_id, ctx.idempotency_key)
+        except (psycopg.OperationalError, PoolTimeout) as exc:
+            raise DatabaseUnavailableError("La base de données est indisponible.") from exc
+        if stored is None:
+            return None
+        if stored.request_hash != ctx.request_hash:
+            raise ValidationError(
+                "Clé d'idempotence déjà utilisée avec un autre corps de requête.",
+                errors=[
+                    FieldError(
+                        "Idempotency-Key",
+                        "déjà utilisée avec une requête différente : choisissez une nouvelle clé",
+                    )
+                ],
+            )
+        return Result(outcomes=[], body=stored.response, replayed=True)
+
+    def _score(
+        self, model: LoadedModel, items: Sequence[ScoreItem], ctx: RequestContext
+    ) -> list[PredictionRecord]:
         started = time.perf_counter()
         columns = columns_from_records([item.features for item in items])
         probabilities = model.predict_proba(columns)
@@ -156,16 +249,12 @@ class PredictionService:
                     request_hash=ctx.request_hash,
                 )
             )
-        try:
-            async with self.pool.connection() as conn, conn.transaction():
-                await self._check_employees(conn, items)
-                written = await insert_predictions(conn, records)
-        except (psycopg.OperationalError, PoolTimeout) as exc:
-            log.warning("prediction not recorded: %s", type(exc).__name__)
-            raise DatabaseUnavailableError(
-                "La base de données est indisponible : la prédiction n'a pas été enregistrée, "
-                "réessayez dans quelques secondes."
-            ) from exc
+        return records
+
+    @staticmethod
+    def _outcomes(
+        model: LoadedModel, records: list[PredictionRecord], written: list[Written]
+    ) -> list[Outcome]:
         return [
             Outcome(
                 prediction_id=w.prediction_id,
@@ -177,6 +266,7 @@ class PredictionService:
                 model_version=model.version,
                 id_employee=r.id_employee,
                 created_at=w.created_at,
+                batch_id=r.batch_id,
             )
             for w, r in zip(written, records, strict=True)
         ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Header, Path, Query, Request
 
 from attrition.api.deps import Lecteur, PoolDep, Predicteur, ServiceDep
 from attrition.api.responses import FastJSONResponse
@@ -20,9 +20,9 @@ from attrition.api.schemas import (
     RecordedPrediction,
 )
 from attrition.data.vocabulary import FEATURE_NAMES
-from attrition.db import audit
+from attrition.db import audit, idempotency
 from attrition.errors import NotFoundError, ValidationError
-from attrition.services.predictions import RequestContext, ScoreItem
+from attrition.services.predictions import Outcome, RequestContext, Result, ScoreItem
 
 router = APIRouter(prefix="/v1", tags=["prédictions"])
 
@@ -34,6 +34,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
     **ERRORS,
     404: {"model": Problem, "description": "Employé inconnu."},
+    409: {"model": Problem, "description": "Même clé d'idempotence en cours de traitement."},
     413: {"model": Problem, "description": "Corps de requête trop volumineux."},
     415: {"model": Problem, "description": "Le corps doit être du JSON."},
     422: {"model": Problem, "description": "Entrée invalide : champ et raison donnés."},
@@ -44,8 +45,49 @@ WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _context(request: Request, client_id: int, source: str) -> RequestContext:
-    return RequestContext(request_id=request.state.request_id, api_key_id=client_id, source=source)
+IdempotencyHeader = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=255,
+        pattern=r"^[\x21-\x7e]+$",
+        description="Clé d'idempotence (facultative) : une nouvelle tentative avec la même clé "
+        "et le même corps renvoie la même prédiction sans rien écrire ; conservée 24 h.",
+    ),
+]
+
+
+async def _context(
+    request: Request, client_id: int, source: str, idempotency_key: str | None
+) -> RequestContext:
+    digest = None
+    if idempotency_key is not None:
+        digest = idempotency.request_hash(request.url.path, await request.body())
+    return RequestContext(
+        request_id=request.state.request_id,
+        api_key_id=client_id,
+        source=source,
+        idempotency_key=idempotency_key,
+        request_hash=digest,
+    )
+
+
+def _single(outcomes: list[Outcome]) -> dict[str, Any]:
+    return outcomes[0].as_response()
+
+
+def _batch(outcomes: list[Outcome]) -> dict[str, Any]:
+    return {
+        "batch_id": outcomes[0].batch_id or "",
+        "nombre": len(outcomes),
+        "predictions": [o.as_response() for o in outcomes],
+    }
+
+
+def _respond(result: Result) -> FastJSONResponse:
+    headers = {"Idempotent-Replayed": "true"} if result.replayed else None
+    return FastJSONResponse(result.body, status_code=201, headers=headers)
 
 
 @router.post(
@@ -56,7 +98,11 @@ def _context(request: Request, client_id: int, source: str) -> RequestContext:
     summary="Prédire le risque de départ d'un employé",
 )
 async def create_prediction(
-    body: PredictionRequest, request: Request, client: Predicteur, service: ServiceDep
+    body: PredictionRequest,
+    request: Request,
+    client: Predicteur,
+    service: ServiceDep,
+    idempotency_key: IdempotencyHeader = None,
 ) -> Any:
     """Rôles : `predicteur`, `admin`.
 
@@ -66,13 +112,11 @@ async def create_prediction(
     """
     features = body.features()
     payload = body.model_dump(mode="json", exclude_none=True)
-    outcome = (
-        await service.predict(
-            [ScoreItem(features, body.id_employee, payload)],
-            _context(request, client.id, "api"),
-        )
-    )[0]
-    return FastJSONResponse(outcome.as_response(), status_code=201)
+    ctx = await _context(request, client.id, "api", idempotency_key)
+    result = await service.predict(
+        [ScoreItem(features, body.id_employee, payload)], ctx, render=_single
+    )
+    return _respond(result)
 
 
 @router.post(
@@ -83,7 +127,11 @@ async def create_prediction(
     summary="Prédire pour un lot de 1 à 1 000 employés",
 )
 async def create_batch_prediction(
-    body: BatchPredictionRequest, request: Request, client: Predicteur, service: ServiceDep
+    body: BatchPredictionRequest,
+    request: Request,
+    client: Predicteur,
+    service: ServiceDep,
+    idempotency_key: IdempotencyHeader = None,
 ) -> Any:
     """Rôles : `predicteur`, `admin`.
 
@@ -99,19 +147,8 @@ async def create_batch_prediction(
         ScoreItem(e.features(), e.id_employee, e.model_dump(mode="json", exclude_none=True))
         for e in body.employes
     ]
-    outcomes = await service.predict(items, _context(request, client.id, "batch"))
-    return FastJSONResponse(
-        {
-            "batch_id": _batch_id(outcomes),
-            "nombre": len(outcomes),
-            "predictions": [o.as_response() for o in outcomes],
-        },
-        status_code=201,
-    )
-
-
-def _batch_id(outcomes: list[Any]) -> str:
-    return f"lot-{outcomes[0].prediction_id}-{outcomes[-1].prediction_id}"
+    ctx = await _context(request, client.id, "batch", idempotency_key)
+    return _respond(await service.predict(items, ctx, render=_batch))
 
 
 @router.post(
@@ -126,6 +163,7 @@ async def create_employee_prediction(
     request: Request,
     client: Predicteur,
     service: ServiceDep,
+    idempotency_key: IdempotencyHeader = None,
 ) -> Any:
     """Rôles : `predicteur`, `admin`.
 
@@ -134,13 +172,9 @@ async def create_employee_prediction(
     """
     features = await service.employee_features(id_employee)
     payload = {"id_employee": id_employee, **_jsonable(features)}
-    outcome = (
-        await service.predict(
-            [ScoreItem(features, id_employee, payload)],
-            _context(request, client.id, "employee"),
-        )
-    )[0]
-    return FastJSONResponse(outcome.as_response(), status_code=201)
+    ctx = await _context(request, client.id, "employee", idempotency_key)
+    result = await service.predict([ScoreItem(features, id_employee, payload)], ctx, render=_single)
+    return _respond(result)
 
 
 def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
