@@ -69,7 +69,7 @@ def test_predict_needs_exactly_one_source(env: None) -> None:
 
 def test_list_and_export(env: None) -> None:
     runner.invoke(app, ["predict", "--employee-id", "2"])
-    listing = runner.invoke(app, ["predictions", "list", "--limit", "5"])
+    listing = runner.invoke(app, ["predictions", "list", "--limit", "5"], env={"COLUMNS": "200"})
     assert listing.exit_code == 0 and "employee" in listing.output
     exported = runner.invoke(app, ["predictions", "export", "--format", "csv", "--limit", "3"])
     assert exported.exit_code == 0
