@@ -48,6 +48,8 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(predictions_app, name="predictions")
 audit_app = typer.Typer(help="Trace d'audit : scellement et vérification.", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
+rgpd_app = typer.Typer(help="RGPD : export des données d'un employé, purge.", no_args_is_help=True)
+app.add_typer(rgpd_app, name="rgpd")
 app.add_typer(monitor_app, name="monitor")
 
 console = Console(highlight=False)
@@ -635,6 +637,57 @@ def predictions_export(
     else:
         output.write_text(text, encoding="utf-8")
         say(f"{len(rows)} prédiction(s) exportée(s) dans {output}")
+
+
+# ---- rgpd --------------------------------------------------------------------------------
+
+
+@rgpd_app.command("export")
+def rgpd_export(
+    employee_id: Annotated[int, typer.Option("--employee-id", help="Employé concerné.")],
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Fichier JSON.")] = None,
+) -> None:
+    """Exporte tout ce qui est enregistré sur un employé (droit d'accès)."""
+    import asyncio
+
+    from attrition.db.retention import export_employee
+
+    with database() as db, domain_errors():
+        data = asyncio.run(_with_connection(db, lambda c: export_employee(c, employee_id)))
+    text = json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n"
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        output.write_text(text, encoding="utf-8")
+        say(f"{len(data['predictions'])} prédiction(s) exportée(s) dans {output}")
+
+
+@rgpd_app.command("purge")
+def rgpd_purge(
+    older_than: Annotated[
+        str, typer.Option("--older-than", help="Âge des enregistrements à supprimer (ex. 365d).")
+    ] = "365d",
+    yes: Annotated[bool, typer.Option("--yes", help="Ne pas demander de confirmation.")] = False,
+) -> None:
+    """Purge la trace d'audit au-delà de la durée de conservation (journalisée)."""
+    import asyncio
+    from datetime import UTC, datetime
+
+    from attrition.db.retention import purge
+    from attrition.security.keys import parse_duration
+
+    with domain_errors():
+        cutoff = datetime.now(UTC) - parse_duration(older_than)
+    if not yes and not typer.confirm(
+        f"Supprimer définitivement les prédictions antérieures au {cutoff:%Y-%m-%d %H:%M} ?"
+    ):
+        raise typer.Exit(1)
+    with database() as db, domain_errors():
+        report = asyncio.run(_with_connection(db, lambda c: purge(c, cutoff)))
+    console.print(
+        f"Purge journalisée : {report.predictions} prédiction(s), {report.inputs} entrée(s), "
+        f"{report.rejected} requête(s) refusée(s) supprimées."
+    )
 
 
 # ---- serve -------------------------------------------------------------------------------
