@@ -48,7 +48,7 @@ def prepare_database(settings: Settings, say: Say, db: Database | None = None) -
     engine = db.owner_engine()
     migrate.upgrade(engine)
     say("Schéma à jour (migrations Alembic appliquées).")
-    migrate.ensure_app_role(engine, settings, db.owner_url.database or settings.db.name)
+    migrate.ensure_app_role(db.admin_engine(), settings, db.owner_url.database or settings.db.name)
     say(f"Rôle applicatif « {settings.db.app_role} » : droits minimaux accordés.")
     return db
 

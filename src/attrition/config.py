@@ -49,6 +49,8 @@ class DatabaseSettings(BaseModel):
     """Bound on lock waits of the application role."""
     connect_timeout_s: int = 2
     """TCP/socket connect timeout for new connections."""
+    owner_role: str = "attrition_owner"
+    """Role that owns the schema and runs migrations on the embedded server (not a superuser)."""
     app_role: str = "attrition_app"
     """PostgreSQL role the API connects as (SELECT/INSERT only on the audit trail)."""
     app_password: SecretStr | None = None

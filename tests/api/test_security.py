@@ -8,6 +8,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 
 from attrition.api.schemas import EXAMPLE_EMPLOYEE
+from attrition.config import Settings
 from attrition.db.engine import Database, libpq_conninfo
 from attrition.security.keys import generate_key, parse_key
 from tests.conftest import Keys, auth
@@ -145,3 +146,16 @@ def test_append_only_trigger_stops_even_the_owner(
     client.post("/v1/predictions", json=EXAMPLE_EMPLOYEE, headers=auth(keys.predicteur))
     with database.owner_engine().connect() as c, pytest.raises(Exception, match="ajout seul"):
         c.execute(text("UPDATE predictions SET probability = 0"))
+
+
+def test_owner_role_is_not_a_superuser(database: Database, settings: Settings) -> None:
+    if settings.database_url:
+        pytest.skip("external server: the owner is whoever DATABASE_URL names")
+    with database.owner_engine().connect() as c:
+        user, superuser = c.execute(
+            text("SELECT current_user, rolsuper FROM pg_roles WHERE rolname = current_user")
+        ).one()
+    assert user == settings.db.owner_role and superuser is False
+    with psycopg.connect(libpq_conninfo(database.app_url)) as conn:
+        settings_row = conn.execute("SHOW statement_timeout").fetchone()
+    assert settings_row is not None and settings_row[0] == "2s"  # 2,000 ms by default

@@ -85,12 +85,17 @@ class Verification:
 async def verify(conn: AsyncConnection[Any]) -> Verification:
     """Recompute the chain from the records; report the first altered or missing record."""
     cur = await conn.execute(
+        "SELECT up_to_prediction_id, anchor_hash FROM purge_log ORDER BY id DESC LIMIT 1"
+    )
+    anchor = await cur.fetchone()
+    cur = await conn.execute(
         "SELECT prediction_id, chain_hash FROM audit_chain ORDER BY prediction_id"
     )
     chain = await cur.fetchall()
     cur = await conn.execute(RECORD_SQL + "ORDER BY p.id")
     records = {row[0]: tuple(row) for row in await cur.fetchall()}
-    previous = GENESIS
+    # After a retention purge the chain continues from the last removed link.
+    previous = anchor[1] if anchor else GENESIS
     for index, (prediction_id, stored) in enumerate(chain):
         row = records.get(prediction_id)
         if row is None:

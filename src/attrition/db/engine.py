@@ -44,6 +44,8 @@ class Database:
     owner_url: URL
     app_url: URL
     embedded: EmbeddedServer | None = None
+    admin_url: URL | None = None
+    """Superuser URL used only to create roles (embedded server); else the owner URL."""
     persistent: bool = True
     embedded_dir: str | None = None
     _engines: dict[str, Engine] = field(default_factory=dict)
@@ -53,12 +55,21 @@ class Database:
         if self.embedded is not None or self.embedded_dir:
             where = self.embedded.pgdata if self.embedded is not None else self.embedded_dir
             return f"PostgreSQL embarqué ({where})"
-        return f"PostgreSQL externe ({self.owner_url.host}/{self.owner_url.database})"
+        host = self.owner_url.host or self.owner_url.query.get("host") or "socket local"
+        return f"PostgreSQL externe ({host}/{self.owner_url.database})"
 
     def owner_engine(self) -> Engine:
         if "owner" not in self._engines:
             self._engines["owner"] = create_engine(self.owner_url, pool_pre_ping=True)
         return self._engines["owner"]
+
+    def admin_engine(self) -> Engine:
+        """Engine for role management: the embedded superuser, or the owner on a server."""
+        if self.admin_url is None:
+            return self.owner_engine()
+        if "admin" not in self._engines:
+            self._engines["admin"] = create_engine(self.admin_url, pool_pre_ping=True)
+        return self._engines["admin"]
 
     def dispose(self) -> None:
         for engine in self._engines.values():
@@ -86,21 +97,42 @@ def resolve_database(settings: Settings) -> Database:
             persistent=settings.pgdata is not None if embedded_dir else True,
         )
     server = start_embedded(settings.resolved_pgdata)
-    _ensure_database(server.url(), settings.db.name)
-    owner = make_url(server.url(settings.db.name))
+    owner_role = _ensure_database(server.url(), settings.db.name, settings.db.owner_role)
+    owner = make_url(server.url(settings.db.name, user=owner_role))
     app = make_url(server.url(settings.db.name, user=settings.db.app_role))
     return Database(
-        owner_url=owner, app_url=app, embedded=server, persistent=settings.pgdata is not None
+        owner_url=owner,
+        app_url=app,
+        embedded=server,
+        admin_url=make_url(server.url(settings.db.name)),
+        persistent=settings.pgdata is not None,
     )
 
 
-def _ensure_database(maintenance_url: str, name: str) -> None:
+def _ensure_database(maintenance_url: str, name: str, owner_role: str | None = None) -> str:
+    """Create the database (owned by ``owner_role``, created if needed); return its owner."""
     engine = create_engine(maintenance_url, isolation_level="AUTOCOMMIT")
     try:
         with engine.connect() as conn:
-            exists = conn.scalar(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name})
-            if not exists:
-                conn.execute(text(f'CREATE DATABASE "{name}"'))
+            if owner_role is not None:
+                role_exists = conn.scalar(
+                    text("SELECT 1 FROM pg_roles WHERE rolname = :r"), {"r": owner_role}
+                )
+                if not role_exists:
+                    conn.execute(
+                        text(
+                            f'CREATE ROLE "{owner_role}" LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE'
+                        )
+                    )
+            current = conn.scalar(
+                text("SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = :n"),
+                {"n": name},
+            )
+            if current is None:
+                suffix = f' OWNER "{owner_role}"' if owner_role else ""
+                conn.execute(text(f'CREATE DATABASE "{name}"{suffix}'))
+                current = owner_role or "postgres"
+            return str(current)
     finally:
         engine.dispose()
 
@@ -123,7 +155,7 @@ def ensure_database_exists(settings: Settings) -> None:
         return  # the embedded path creates it in resolve_database
     owner = sqlalchemy_url(settings.database_url)
     maintenance = owner.set(database="postgres")
-    _ensure_database(maintenance.render_as_string(hide_password=False), owner.database or "")
+    _ensure_database(maintenance.render_as_string(hide_password=False), owner.database or "", None)
 
 
 def psql_command(db: Database) -> list[str]:

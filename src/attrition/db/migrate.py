@@ -7,10 +7,11 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, Engine, text
 from sqlalchemy.engine import URL
 
 from attrition.config import Settings
+from attrition.errors import ConfigurationError
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -62,36 +63,54 @@ def ensure_app_role(engine: Engine, settings: Settings, database: str) -> None:
     authentication and key management need. Timeouts bound every statement it runs.
     """
     role = settings.db.app_role
-    password = settings.db.app_password
     with engine.begin() as conn:
         exists = conn.scalar(text("SELECT 1 FROM pg_roles WHERE rolname = :r"), {"r": role})
-        if not exists:
-            conn.execute(text(f'CREATE ROLE "{role}" LOGIN CONNECTION LIMIT 100'))
-        if password is not None:
-            conn.execute(
-                text(f"ALTER ROLE \"{role}\" PASSWORD '{_quote(password.get_secret_value())}'")
-            )
-        conn.execute(
-            text(f'ALTER ROLE "{role}" SET statement_timeout = {settings.db.statement_timeout_ms}')
+        can_manage = conn.scalar(
+            text("SELECT rolsuper OR rolcreaterole FROM pg_roles WHERE rolname = current_user")
         )
-        conn.execute(text(f'ALTER ROLE "{role}" SET lock_timeout = {settings.db.lock_timeout_ms}'))
-        conn.execute(text(f'ALTER ROLE "{role}" SET idle_in_transaction_session_timeout = 10000'))
-        for statement in (
-            f'GRANT CONNECT ON DATABASE "{database}" TO "{role}"',
-            f'GRANT USAGE ON SCHEMA public TO "{role}"',
-            f'REVOKE ALL ON ALL TABLES IN SCHEMA public FROM "{role}"',
-            "GRANT SELECT ON employees, performance_reviews, survey_responses, "
-            f'employee_features, model_versions TO "{role}"',
-            f'GRANT UPDATE (is_active, activated_at) ON model_versions TO "{role}"',
-            "GRANT SELECT, INSERT ON prediction_inputs, predictions, rejected_requests "
-            f'TO "{role}"',
-            f'GRANT SELECT, INSERT ON api_keys TO "{role}"',
-            f'GRANT UPDATE (last_used_at, revoked_at) ON api_keys TO "{role}"',
-            f'GRANT SELECT, INSERT, DELETE ON idempotency_keys TO "{role}"',
-            f'GRANT SELECT, INSERT ON audit_chain TO "{role}"',
-            f'GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO "{role}"',
-        ):
+        if not can_manage:
+            if not exists:
+                raise ConfigurationError(
+                    f"Le rôle applicatif « {role} » n'existe pas et l'utilisateur de "
+                    "DATABASE_URL ne peut pas le créer (CREATEROLE requis)."
+                )
+        else:
+            _configure_role(conn, settings, exists=bool(exists))
+        for statement in _grants(role, database):
             conn.execute(text(statement))
+
+
+def _configure_role(conn: Connection, settings: Settings, *, exists: bool) -> None:
+    role = settings.db.app_role
+    password = settings.db.app_password
+    if not exists:
+        conn.execute(text(f'CREATE ROLE "{role}" LOGIN CONNECTION LIMIT 100'))
+    if password is not None:
+        conn.execute(
+            text(f"ALTER ROLE \"{role}\" PASSWORD '{_quote(password.get_secret_value())}'")
+        )
+    conn.execute(
+        text(f'ALTER ROLE "{role}" SET statement_timeout = {settings.db.statement_timeout_ms}')
+    )
+    conn.execute(text(f'ALTER ROLE "{role}" SET lock_timeout = {settings.db.lock_timeout_ms}'))
+    conn.execute(text(f'ALTER ROLE "{role}" SET idle_in_transaction_session_timeout = 10000'))
+
+
+def _grants(role: str, database: str) -> tuple[str, ...]:
+    return (
+        f'GRANT CONNECT ON DATABASE "{database}" TO "{role}"',
+        f'GRANT USAGE ON SCHEMA public TO "{role}"',
+        f'REVOKE ALL ON ALL TABLES IN SCHEMA public FROM "{role}"',
+        "GRANT SELECT ON employees, performance_reviews, survey_responses, "
+        f'employee_features, model_versions TO "{role}"',
+        f'GRANT UPDATE (is_active, activated_at) ON model_versions TO "{role}"',
+        f'GRANT SELECT, INSERT ON prediction_inputs, predictions, rejected_requests TO "{role}"',
+        f'GRANT SELECT, INSERT ON api_keys TO "{role}"',
+        f'GRANT UPDATE (last_used_at, revoked_at) ON api_keys TO "{role}"',
+        f'GRANT SELECT, INSERT, DELETE ON idempotency_keys TO "{role}"',
+        f'GRANT SELECT, INSERT ON audit_chain TO "{role}"',
+        f'GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO "{role}"',
+    )
 
 
 def _quote(value: str) -> str:

@@ -368,3 +368,23 @@ class AuditChain(Base):
     prediction_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     chain_hash: Mapped[str] = mapped_column(String(64))
     sealed_at: Mapped[datetime] = mapped_column(TZ, server_default=func.now())
+
+
+class PurgeLog(Base):
+    """One retention purge of the audit trail, kept as its own record (GDPR retention).
+
+    The purge removes a prefix of the hash chain; ``anchor_hash`` is the last removed link,
+    from which ``attrition audit verify`` continues.
+    """
+
+    __tablename__ = "purge_log"
+
+    id: Mapped[int] = mapped_column(Integer, Identity(), primary_key=True)
+    executed_at: Mapped[datetime] = mapped_column(TZ, server_default=func.now())
+    executed_by: Mapped[str] = mapped_column(String(64), server_default=text("current_user"))
+    cutoff: Mapped[datetime] = mapped_column(TZ)
+    up_to_prediction_id: Mapped[int] = mapped_column(BigInteger)
+    anchor_hash: Mapped[str] = mapped_column(String(64))
+    predictions_deleted: Mapped[int] = mapped_column(Integer)
+    inputs_deleted: Mapped[int] = mapped_column(Integer)
+    rejected_deleted: Mapped[int] = mapped_column(Integer)
