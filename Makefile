@@ -49,7 +49,7 @@ audit: $(STAMP) ## Audit the pinned dependencies for known vulnerabilities (pip-
 	$(BIN)/pip-audit -r requirements.txt --progress-spinner off
 
 docs: $(STAMP) ## Build the documentation site (strict)
-	$(BIN)/mkdocs build --strict
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
 bench: $(STAMP) ## Run the benchmarks (writes bench/results/)
 	$(BIN)/python bench/run.py
