@@ -16,7 +16,7 @@ export ATTRITION_DATA_DIR := $(abspath ../shared/data/technova)
 endif
 endif
 
-.PHONY: help install run serve test lint docs slides bench fuzz soak clean requirements schema openapi erd
+.PHONY: help install run serve test lint audit docs slides bench fuzz soak clean requirements schema openapi erd
 
 help: ## Show the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  make %-12s %s\n",$$1,$$2}'
@@ -38,15 +38,18 @@ test: $(STAMP) ## Run the test suite with coverage (real PostgreSQL)
 	  --cov-report=html:reports/htmlcov
 
 lint: $(STAMP) ## ruff, mypy, secret scan, actionlint, hadolint
-	$(BIN)/ruff check src tests scripts
-	$(BIN)/ruff format --check src tests scripts
+	$(BIN)/ruff check src tests scripts examples
+	$(BIN)/ruff format --check src tests scripts examples
 	$(BIN)/mypy src/attrition
 	$(BIN)/python scripts/scan_secrets.py
 	$(BIN)/actionlint .github/workflows/*.yml
 	$(BIN)/hadolint Dockerfile
 
+audit: $(STAMP) ## Audit the pinned dependencies for known vulnerabilities (pip-audit)
+	$(BIN)/pip-audit -r requirements.txt --progress-spinner off
+
 docs: $(STAMP) ## Build the documentation site (strict)
-	$(BIN)/mkdocs build --strict
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
 bench: $(STAMP) ## Run the benchmarks (writes bench/results/)
 	$(BIN)/python bench/run.py

@@ -18,7 +18,7 @@ from attrition.data.extracts import missing_files, read_extracts, resolve_data_d
 from attrition.db import migrate
 from attrition.db.engine import Database, resolve_database
 from attrition.db.loading import dataset_counts, load_extracts
-from attrition.errors import DataFileError
+from attrition.errors import ConfigurationError, DataFileError
 
 Say = Callable[[str], None]
 
@@ -44,7 +44,14 @@ def ensure_data_dir(settings: Settings, explicit: Path | None, say: Say) -> Path
 
 def prepare_database(settings: Settings, say: Say, db: Database | None = None) -> Database:
     db = db or resolve_database(settings)
-    say(f"Base de données : {db.description}")
+    persistence = "persistante" if db.persistent else "NON persistante"
+    say(f"Base de données : {db.description} — {persistence}")
+    if settings.is_prod and not db.persistent:
+        db.stop()
+        raise ConfigurationError(
+            "Base non persistante en production : montez un stockage persistant sur /data "
+            "(ATTRITION_PGDATA) ou définissez DATABASE_URL."
+        )
     engine = db.owner_engine()
     migrate.upgrade(engine)
     say("Schéma à jour (migrations Alembic appliquées).")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from pathlib import Path
 
 import pytest
 
@@ -59,3 +60,12 @@ def test_json_logs(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.Monke
     assert record["message"] == "bonjour" and record["request_id"] == "r1"
     assert isinstance(JsonFormatter().format(logging.makeLogRecord({"msg": "x"})), str)
     logging.getLogger().handlers.clear()
+
+
+def test_pgdata_persistence_rule(tmp_path: Path) -> None:
+    from attrition.db.engine import pgdata_persists
+
+    assert pgdata_persists(None) is False
+    assert pgdata_persists(tmp_path / "pg") is True
+    assert pgdata_persists(tmp_path / "vol" / "pg", volume=tmp_path / "vol") is False
+    assert pgdata_persists(Path("/proc/pg"), volume=Path("/proc")) is True  # a mount point

@@ -94,7 +94,7 @@ def resolve_database(settings: Settings) -> Database:
             owner_url=owner,
             app_url=app,
             embedded_dir=embedded_dir,
-            persistent=settings.pgdata is not None if embedded_dir else True,
+            persistent=pgdata_persists(settings.pgdata) if embedded_dir else True,
         )
     server = start_embedded(settings.resolved_pgdata)
     owner_role = _ensure_database(server.url(), settings.db.name, settings.db.owner_role)
@@ -105,8 +105,19 @@ def resolve_database(settings: Settings) -> Database:
         app_url=app,
         embedded=server,
         admin_url=make_url(server.url(settings.db.name)),
-        persistent=settings.pgdata is not None,
+        persistent=pgdata_persists(settings.pgdata),
     )
+
+
+def pgdata_persists(pgdata: Path | None, volume: Path = Path("/data")) -> bool:
+    """Whether the embedded server's data directory survives a restart of its container.
+
+    An explicitly configured directory persists, except one under ``/data`` (the persistent
+    storage of a Hugging Face Space) when nothing is mounted there.
+    """
+    if pgdata is None:
+        return False
+    return not (pgdata.is_relative_to(volume) and not os.path.ismount(volume))
 
 
 def _ensure_database(maintenance_url: str, name: str, owner_role: str | None = None) -> str:
