@@ -1,0 +1,1 @@
+"""Watching the service in production: Prometheus metrics, access logs and input drift."""

@@ -1,0 +1,163 @@
+"""Prometheus metrics of one API process, and the access log line of each request.
+
+Each :func:`attrition.api.app.create_app` builds its own :class:`Metrics` with its own
+registry (no process-wide global, so several apps can live in one test process). The edge
+middleware calls :meth:`Metrics.observe_request` once per request, the prediction service
+calls :meth:`Metrics.observe_predictions` with what it recorded; the model version and the
+database pool are read at scrape time from the application state.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.exposition import generate_latest
+from prometheus_client.registry import Collector
+
+access_log = logging.getLogger("attrition.access")
+
+#: Latency buckets (seconds): scoring takes milliseconds, a batch of 1 000 a fraction of one.
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+PROBABILITY_BUCKETS = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
+#: Mounted sub-applications have no route template: their prefix stands for it.
+MOUNTS = ("/static-docs", "/static")
+UNKNOWN_ROUTE = "inconnue"
+#: psycopg_pool statistics exported as gauges (``get_stats()`` keys).
+POOL_GAUGES = {
+    "pool_min": "Connexions minimales du pool.",
+    "pool_max": "Connexions maximales du pool.",
+    "pool_size": "Connexions ouvertes (libres ou prêtées).",
+    "pool_available": "Connexions libres dans le pool.",
+    "requests_waiting": "Demandes de connexion en attente.",
+}
+#: Cumulative psycopg_pool counters (exported as gauges: they restart with the pool).
+POOL_TOTALS = {
+    "requests_num": "Demandes de connexion depuis l'ouverture du pool.",
+    "requests_queued": "Demandes qui ont dû attendre une connexion.",
+    "requests_errors": "Demandes de connexion en échec (délai dépassé).",
+    "connections_errors": "Échecs d'ouverture de connexion.",
+    "connections_lost": "Connexions perdues détectées par le pool.",
+}
+
+
+def route_label(route: str, path: str) -> str:
+    """The route template, or the mount prefix, or ``inconnue``: never a raw path."""
+    if route != UNKNOWN_ROUTE:
+        return route
+    for prefix in MOUNTS:
+        if path == prefix or path.startswith(prefix + "/"):
+            return prefix
+    return UNKNOWN_ROUTE
+
+
+class _StateCollector(Collector):
+    """Model in use and database pool usage, read from the app state at each scrape."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self.metrics = metrics
+
+    def collect(self) -> Iterator[Metric]:
+        state = self.metrics.state
+        runtime = getattr(state, "runtime", None)
+        model = getattr(runtime, "current", None)
+        ready = GaugeMetricFamily(
+            "attrition_model_ready", "1 si un modèle est chargé et prêt à prédire, sinon 0."
+        )
+        ready.add_metric([], 1.0 if runtime is not None and runtime.ready else 0.0)
+        yield ready
+        info = GaugeMetricFamily(
+            "attrition_model_info",
+            "Version du modèle en service (valeur 1) et son seuil de décision.",
+            labels=["version", "algorithm", "threshold"],
+        )
+        if model is not None:
+            info.add_metric([model.version, model.algorithm, f"{model.threshold:.6g}"], 1.0)
+        yield info
+        pool = getattr(state, "pool", None)
+        stats: dict[str, int] = pool.get_stats() if pool is not None else {}
+        for key, doc in {**POOL_GAUGES, **POOL_TOTALS}.items():
+            gauge = GaugeMetricFamily(f"attrition_db_{key}", doc)
+            gauge.add_metric([], float(stats.get(key, 0)))
+            yield gauge
+
+
+class Metrics:
+    """The metrics of one application; see docs/monitoring.md for the list."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.state: Any = None
+        self.requests = Counter(
+            "attrition_http_requests",
+            "Requêtes HTTP traitées, par méthode, modèle de route et statut.",
+            ["method", "route", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "attrition_http_request_duration_seconds",
+            "Durée de traitement des requêtes HTTP (secondes).",
+            ["method", "route", "status"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.predictions = Counter(
+            "attrition_predictions",
+            "Prédictions enregistrées, par décision, niveau de risque et canal.",
+            ["label", "risk_level", "source"],
+            registry=self.registry,
+        )
+        self.probability = Histogram(
+            "attrition_prediction_probability",
+            "Probabilités de départ prédites (distribution).",
+            buckets=PROBABILITY_BUCKETS,
+            registry=self.registry,
+        )
+        self.registry.register(_StateCollector(self))
+
+    def bind(self, state: Any) -> None:
+        """Read the model runtime and the pool from ``state`` (``app.state``) at scrape time."""
+        self.state = state
+
+    def observe_request(
+        self, method: str, route: str, status: int, seconds: float, scope: Any = None
+    ) -> None:
+        """Count and time one request, and write its access log line."""
+        scope = scope or {}
+        route = route_label(route, str(scope.get("path", "")))
+        labels = (method, route, str(status))
+        self.requests.labels(*labels).inc()
+        self.latency.labels(*labels).observe(seconds)
+        state = scope.get("state") or {}
+        client = state.get("client")
+        # Route template only (no path parameters, no query string), key id only (no secret).
+        access_log.info(
+            "%s %s %s %.1f ms (requête %s, clé %s)",
+            method,
+            route,
+            status,
+            seconds * 1000,
+            state.get("request_id", "-"),
+            getattr(client, "key_id", "-"),
+            extra={
+                "request_id": state.get("request_id"),
+                "method": method,
+                "route": route,
+                "status": status,
+                "duration_ms": round(seconds * 1000, 3),
+                "client": getattr(client, "key_id", None),
+            },
+        )
+
+    def observe_predictions(self, outcomes: Sequence[Any], source: str) -> None:
+        """Count recorded predictions (the prediction service's observer)."""
+        for outcome in outcomes:
+            self.predictions.labels(outcome.label, outcome.risk_level, source).inc()
+            self.probability.observe(outcome.probability)
+
+    def render(self) -> tuple[bytes, str]:
+        """The exposition text and its content type."""
+        return generate_latest(self.registry), CONTENT_TYPE_LATEST

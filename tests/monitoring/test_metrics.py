@@ -1,0 +1,118 @@
+"""Prometheus metrics, their protection in production, and the JSON access log."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+
+from attrition.api.app import create_app
+from attrition.api.schemas import EXAMPLE_EMPLOYEE
+from attrition.config import AppEnv, Settings
+from attrition.db.engine import Database
+from attrition.logs import JsonFormatter
+from attrition.monitoring.metrics import Metrics, route_label
+from tests.conftest import Keys, auth
+
+
+def sample(text: str, name: str, **labels: str) -> float:
+    """The value of one sample of the exposition text (0 when absent)."""
+    for line in text.splitlines():
+        if not line.startswith(name + "{") and not line.startswith(name + " "):
+            continue
+        if all(f'{k}="{v}"' in line for k, v in labels.items()):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+def test_metrics_count_requests_predictions_model_and_pool(
+    client: TestClient, keys: Keys, model_version: str
+) -> None:
+    before = client.get("/metrics").text
+    created = client.post("/v1/predictions", json=EXAMPLE_EMPLOYEE, headers=auth(keys.predicteur))
+    assert created.status_code == 201
+    label, risk = created.json()["prediction"], created.json()["niveau_risque"]
+    pid = created.json()["prediction_id"]
+    assert client.get(f"/v1/predictions/{pid}", headers=auth(keys.predicteur)).is_success
+    client.get("/v1/nowhere")
+    r = client.get("/metrics")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
+    after = r.text
+    key = {"method": "POST", "route": "/v1/predictions", "status": "201"}
+    assert sample(after, "attrition_http_requests_total", **key) == (
+        sample(before, "attrition_http_requests_total", **key) + 1
+    )
+    assert sample(after, "attrition_http_request_duration_seconds_count", **key) == sample(
+        after, "attrition_http_requests_total", **key
+    )
+    # Route templates, never raw paths (bounded label values, no identifiers).
+    assert re.search(r'route="/v1/predictions/\{prediction_id(:int)?\}"', after)
+    assert f'route="/v1/predictions/{pid}"' not in after
+    assert 'route="inconnue",status="404"' in after
+    counted = {"label": label, "risk_level": risk, "source": "api"}
+    assert sample(after, "attrition_predictions_total", **counted) == (
+        sample(before, "attrition_predictions_total", **counted) + 1
+    )
+    assert sample(after, "attrition_prediction_probability_count") >= 1
+    assert sample(after, "attrition_model_info", version=model_version) == 1
+    assert sample(after, "attrition_model_ready") == 1
+    assert sample(after, "attrition_db_pool_max") == 10
+    assert sample(after, "attrition_db_pool_size") >= 1
+    assert re.search(r"^attrition_db_requests_num \d", after, re.MULTILINE)
+
+
+def test_access_log_line_has_ids_but_no_secret(
+    client: TestClient, keys: Keys, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO, logger="attrition.access"):
+        client.get("/v1/employees/1", headers={**auth(keys.auditeur), "X-Request-ID": "req-42"})
+    records = [r for r in caplog.records if r.name == "attrition.access"]
+    assert records, "no access log line"
+    record = records[-1]
+    line = json.loads(JsonFormatter().format(record))
+    assert line["request_id"] == "req-42" and line["route"] == "/v1/employees/{id_employee}"
+    assert line["status"] == 200 and line["method"] == "GET" and line["duration_ms"] > 0
+    assert line["client"] == keys.auditeur.split("_")[1]
+    assert "ftr_" not in json.dumps(line) and "/v1/employees/1" not in json.dumps(line)
+
+
+def test_route_labels_and_standalone_metrics() -> None:
+    assert route_label("/v1/model", "/v1/model") == "/v1/model"
+    assert route_label("inconnue", "/static/app.css") == "/static"
+    assert route_label("inconnue", "/static-docs/redoc.standalone.js") == "/static-docs"
+    assert route_label("inconnue", "/staticfoo") == "inconnue"
+    metrics = Metrics()  # not bound to an app: no model, empty pool statistics
+    metrics.observe_request("GET", "/health", 200, 0.001)
+    body, content_type = metrics.render()
+    text = body.decode()
+    assert content_type.startswith("text/plain")
+    assert 'attrition_http_requests_total{method="GET",route="/health",status="200"} 1.0' in text
+    assert "attrition_model_ready 0.0" in text and "attrition_db_pool_size 0.0" in text
+
+
+@pytest.fixture(scope="module")
+def prod_client(database: Database, settings: Settings, model_version: str) -> Iterator[TestClient]:
+    prod = settings.model_copy(update={"app_env": AppEnv.PROD})
+    with TestClient(create_app(prod, database=database), raise_server_exceptions=False) as c:
+        yield c
+
+
+def test_metrics_need_an_admin_or_auditeur_key_in_prod(prod_client: TestClient, keys: Keys) -> None:
+    r = prod_client.get("/metrics")
+    assert r.status_code == 401 and r.json()["detail"].startswith("Clé API manquante")
+    r = prod_client.get("/metrics", headers=auth(keys.predicteur))
+    assert r.status_code == 403 and "métriques" in r.json()["detail"]
+    for key in (keys.auditeur, keys.admin):
+        assert prod_client.get("/metrics", headers=auth(key)).status_code == 200
+
+
+def test_session_cookie_is_secure_in_prod(prod_client: TestClient) -> None:
+    page = prod_client.get("/app/connexion")  # the CSRF token opens the session
+    cookie = page.headers["set-cookie"].lower()
+    assert "attrition_session=" in cookie and "; secure" in cookie
+    assert "httponly" in cookie and "samesite=strict" in cookie
+    assert "strict-transport-security" in page.headers

@@ -1,0 +1,43 @@
+"""Web fixtures: the API's TestClient fixtures, and a real uvicorn server for the browser."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+import uvicorn
+
+from attrition.api.app import create_app
+from attrition.config import Settings
+from attrition.db.engine import Database
+from tests.api.conftest import client  # noqa: F401  (the API's TestClient, reused here)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def live_server(database: Database, settings: Settings, model_version: str) -> Iterator[str]:
+    """The application served by uvicorn on 127.0.0.1 (a free port), in a thread."""
+    app = create_app(settings, database=database)
+    port = _free_port()
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name="uvicorn-web-tests", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            pytest.fail("the uvicorn test server did not start")
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=15)

@@ -1,0 +1,223 @@
+"""End to end in headless Chromium: a real uvicorn server, the test database, Playwright.
+
+Skipped, with the reason, only when no Chromium is installed (``.ci/run`` installs the Debian
+package). The screenshots of the documentation (docs/img/interface/) are taken here.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import httpx
+import pytest
+from sqlalchemy import text
+
+from attrition.config import PROJECT_ROOT
+from attrition.data.vocabulary import FEATURE_NAMES
+from attrition.db.engine import Database
+from attrition.model.features import FEATURE_LABELS
+from tests.conftest import Keys
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = (
+    shutil.which("chromium")
+    or shutil.which("chromium-browser")
+    or shutil.which("google-chrome")
+    or "/usr/bin/chromium"
+)
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--lang=fr-FR",  # French date inputs in the screenshots
+]
+SHOTS = PROJECT_ROOT / "docs" / "img" / "interface"
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if not Path(CHROMIUM).is_file():
+        pytest.skip(
+            "Chromium absent (paquet Debian « chromium ») : tests dans le navigateur ignorés"
+        )
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser: Any, live_server: str) -> Iterator[Any]:
+    # A laptop screen; French locale.
+    context = browser.new_context(
+        base_url=live_server, viewport={"width": 1366, "height": 800}, locale="fr-FR"
+    )
+    context.set_default_timeout(15_000)
+    tab = context.new_page()
+    yield tab
+    context.close()
+
+
+def shoot(page: Any, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / name), full_page=True)
+
+
+def sign_in(page: Any, key: str) -> None:
+    page.goto("/app")
+    assert page.url.endswith("/app/connexion")
+    page.get_by_label("Clé API").fill(key)
+    page.get_by_role("button", name="Se connecter").click()
+
+
+def test_predicteur_scores_and_finds_it_in_the_history(
+    page: Any, keys: Keys, database: Database
+) -> None:
+    page.goto("/app/connexion")
+    shoot(page, "connexion.png")
+    page.keyboard.press("Tab")  # the skip link comes first for keyboard users
+    assert page.evaluate("document.activeElement.textContent") == "Aller au contenu"
+
+    page.get_by_label("Clé API").fill("ftr_mauvaise")
+    page.get_by_role("button", name="Se connecter").click()
+    assert "Clé API mal formée" in page.get_by_role("alert").inner_text()
+
+    sign_in(page, keys.predicteur)
+    page.wait_for_url("**/app/prediction")
+    assert "cle=" not in page.url and keys.predicteur not in page.url
+    cookies = page.context.cookies()
+    session = next(c for c in cookies if c["name"] == "attrition_session")
+    assert session["httpOnly"] and session["sameSite"] == "Strict"
+    assert keys.predicteur not in session["value"]
+
+    page.get_by_label("Identifiant de l'employé").fill("1")
+    page.locator("form", has=page.get_by_label("Identifiant de l'employé")).get_by_role(
+        "button", name="Calculer le risque"
+    ).click()
+    page.wait_for_url(re.compile(r".*/app/predictions/\d+$"))
+    prediction_id = int(page.url.rsplit("/", 1)[1])
+    probability = page.get_by_test_id("probabilite").inner_text()
+    assert re.fullmatch(r"\d{1,3},\d\s%", probability), probability
+    assert page.get_by_test_id("niveau").inner_text().startswith("Risque ")
+    factors = page.get_by_test_id("facteurs").locator("tbody th").all_inner_texts()
+    assert factors and set(factors) <= set(FEATURE_LABELS.values())
+    assert page.locator(".bar").count() == len(factors)
+    shoot(page, "resultat.png")
+
+    page.get_by_role("link", name="Voir l'historique").click()
+    page.wait_for_url("**/app/historique")
+    history = page.get_by_test_id("historique")
+    row = history.locator("tr", has=page.get_by_role("link", name=f"n° {prediction_id}"))
+    assert row.count() == 1 and "interface web" in row.inner_text()
+    page.get_by_label("Identifiant de l'employé").fill("1")
+    page.get_by_role("button", name="Filtrer").click()
+    page.wait_for_url("**/app/historique?*id_employee=1*")
+    assert page.get_by_role("link", name=f"n° {prediction_id}").count() == 1
+    shoot(page, "historique.png")
+
+    with database.owner_engine().connect() as conn:
+        recorded = conn.execute(
+            text(
+                "SELECT i.source, i.id_employee, k.name, p.probability FROM predictions p "
+                "JOIN prediction_inputs i ON i.id = p.input_id "
+                "JOIN api_keys k ON k.id = i.api_key_id "
+                "WHERE p.id = :id AND i.source = 'web'"
+            ),
+            {"id": prediction_id},
+        ).one()
+    assert recorded.id_employee == 1 and recorded.name == "test-predicteur"
+    shown = float(probability.replace(",", ".").removesuffix("\u00a0%").strip())
+    assert abs(shown - 100 * recorded.probability) < 0.06
+
+
+def test_predicteur_fills_the_form(page: Any, keys: Keys, database: Database) -> None:
+    sign_in(page, keys.predicteur)
+    page.wait_for_url("**/app/prediction")
+    page.get_by_role("link", name="Pré-remplir avec un exemple").click()
+    assert page.get_by_label("Âge").input_value() == "41"
+    page.get_by_label("Âge").fill("29")
+    page.get_by_label("Heures supplémentaires").select_option("Oui")
+    shoot(page, "formulaire.png")
+    page.locator("form", has=page.get_by_label("Âge")).get_by_role(
+        "button", name="Calculer le risque"
+    ).click()
+    page.wait_for_url(re.compile(r".*/app/predictions/\d+$"))
+    prediction_id = int(page.url.rsplit("/", 1)[1])
+    page.get_by_text("Valeurs envoyées au modèle").click()
+    assert "29" in page.locator("details").inner_text()
+    with database.owner_engine().connect() as conn:
+        age, source = conn.execute(
+            text(
+                "SELECT i.age, i.source FROM predictions p "
+                "JOIN prediction_inputs i ON i.id = p.input_id WHERE p.id = :id"
+            ),
+            {"id": prediction_id},
+        ).one()
+    assert (age, source) == (29, "web")
+
+
+def test_auditeur_reads_but_cannot_score(
+    page: Any, keys: Keys, database: Database, live_server: str
+) -> None:
+    sign_in(page, keys.auditeur)
+    page.wait_for_url("**/app/historique")
+    navigation = page.get_by_role("navigation", name="Navigation principale")
+    assert navigation.get_by_role("link", name="Prédire").count() == 0
+    page.goto("/app/prediction")
+    alert = page.get_by_role("alert").inner_text()
+    assert "Le rôle « auditeur » ne permet pas cette opération" in alert
+    assert page.get_by_role("heading", level=1).inner_text().startswith("Accès refusé")
+
+    navigation.get_by_role("link", name="Modèle").click()
+    page.wait_for_url("**/app/modele")
+    assert page.get_by_role("heading", level=1).inner_text().startswith("Le modèle en service")
+    shoot(page, "modele.png")
+
+    page.get_by_role("navigation", name="Navigation principale").get_by_role(
+        "link", name="Dérive"
+    ).click()
+    page.wait_for_url("**/app/derive")
+    page.get_by_label("Entrées reçues depuis le").fill("2000-01-01")
+    page.get_by_role("button", name="Actualiser").click()
+    page.wait_for_url("**/app/derive?depuis=2000-01-01")
+    assert page.get_by_test_id("verdict").inner_text().startswith("Verdict")
+    assert page.get_by_test_id("psi").locator("tbody tr").count() == 27
+
+    # A moderately shifted population (one employee in four put on overtime), scored through
+    # the API of the same server: the page says "à surveiller" and names the variable.
+    with database.owner_engine().connect() as conn:
+        since = conn.execute(text("SELECT clock_timestamp()")).scalar_one()
+        rows = [
+            dict(r)
+            for r in conn.execute(
+                text(f"SELECT {', '.join(FEATURE_NAMES)} FROM employee_features")
+            ).mappings()
+        ]
+    rows = random.Random(7).sample(rows, 600)
+    rows = [{**r, "heures_supplementaires": True} if i % 4 == 0 else r for i, r in enumerate(rows)]
+    created = httpx.post(
+        f"{live_server}/v1/predictions/batch",
+        json={"employes": rows},
+        headers={"Authorization": f"Bearer {keys.predicteur}"},
+        timeout=30,
+    )
+    assert created.status_code == 201, created.text
+    page.goto("/app/derive?" + urlencode({"depuis": since.isoformat()}))
+    verdict = page.get_by_test_id("verdict").inner_text()
+    assert "à surveiller" in verdict and "Heures supplémentaires" in verdict
+    first = page.get_by_test_id("psi").locator("tbody tr").first.inner_text()
+    assert first.startswith("Heures supplémentaires") and "à surveiller" in first
+    shoot(page, "derive.png")
