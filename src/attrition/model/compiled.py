@@ -90,6 +90,22 @@ class Explanation:
     top_down: tuple[Contribution, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class TopFactors:
+    """What a response shows of an :class:`Explanation`: base value, logit and top factors.
+
+    Equal, field by field, to the explanation :meth:`CompiledLinearModel.explain` gives, without
+    the full list of contributions, so that serving builds a few objects per employee, not one
+    per feature.
+    """
+
+    base_value: float
+    logit: float
+    probability: float
+    top_up: tuple[Contribution, ...]
+    top_down: tuple[Contribution, ...]
+
+
 class Predictor(Protocol):
     """What serving needs from a loaded model."""
 
@@ -322,6 +338,77 @@ class CompiledLinearModel:
                 )
             )
         return explanations
+
+    def top_factors(
+        self, columns: Mapping[str, NDArray[np.generic]], top_k: int = 5
+    ) -> list[TopFactors]:
+        """The probabilities and top factors of :meth:`explain`, in one vectorised pass.
+
+        The features are engineered once and the factors ranked with numpy (a stable sort,
+        like :meth:`explain`, so ties come in the same order); only the listed factors become
+        objects. This is the serving path: a one-row call costs a fraction of ``explain``, a
+        1,000-row batch a few milliseconds instead of a hundred.
+
+        Parameters
+        ----------
+        columns:
+            Raw columns, as for :meth:`predict_proba`.
+        top_k:
+            How many factors to list in ``top_up`` and ``top_down``.
+
+        Returns
+        -------
+        list of TopFactors
+            One per employee, in input order.
+        """
+        engineered = feat.engineer(columns)
+        matrix = self._contributions(engineered)
+        logits = self.intercept + matrix.sum(axis=1)
+        probabilities = _sigmoid(logits)
+        names = self.numeric + self.categorical
+        ranked = np.argsort(-matrix, axis=1, kind="stable")
+        up = ranked[:, :top_k]
+        down = ranked[:, ::-1][:, :top_k]
+        # Only the candidate factors become Python objects (not the whole matrix).
+        up_rows = zip(up.tolist(), np.take_along_axis(matrix, up, axis=1).tolist(), strict=True)
+        down_rows = zip(
+            down.tolist(), np.take_along_axis(matrix, down, axis=1).tolist(), strict=True
+        )
+        logit_values, probability_values = logits.tolist(), probabilities.tolist()
+        engineered_values: dict[str, list[Any]] = {}
+        raw_values: dict[str, list[Any]] = {}
+
+        def factor(i: int, j: int, contribution: float) -> Contribution:
+            name = names[j]
+            source = feat.SOURCE_OF[name]
+            if name not in engineered_values:
+                engineered_values[name] = engineered[name].tolist()
+            if source not in raw_values:
+                raw_values[source] = np.asarray(columns[source]).tolist()
+            return Contribution(
+                feature=name,
+                label=feat.FEATURE_LABELS[name],
+                value=engineered_values[name][i],
+                source=source,
+                raw_value=raw_values[source][i],
+                contribution=contribution,
+                sign=(contribution > 0) - (contribution < 0),
+            )
+
+        out = []
+        for i, ((up_j, up_c), (down_j, down_c)) in enumerate(zip(up_rows, down_rows, strict=True)):
+            out.append(
+                TopFactors(
+                    base_value=self.intercept,
+                    logit=logit_values[i],
+                    probability=probability_values[i],
+                    top_up=tuple(factor(i, j, c) for j, c in zip(up_j, up_c, strict=True) if c > 0),
+                    top_down=tuple(
+                        factor(i, j, c) for j, c in zip(down_j, down_c, strict=True) if c < 0
+                    ),
+                )
+            )
+        return out
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,204 @@
+"""Group commit: concurrent requests share one statement, each answered after the COMMIT."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import psycopg
+import pytest
+from fastapi.testclient import TestClient
+from psycopg_pool import AsyncConnectionPool
+from sqlalchemy import text
+
+from attrition.api.app import create_app
+from attrition.api.schemas import EXAMPLE_EMPLOYEE
+from attrition.config import Settings
+from attrition.db.audit import PredictionRecord, insert_predictions
+from attrition.db.engine import Database, libpq_conninfo
+from attrition.db.writer import GroupCommitWriter
+from tests.conftest import Keys, auth
+
+COLUMNS = (
+    "i.source, i.id_employee, i.batch_id, i.batch_row, i.api_key_id, i.genre, i.age, "
+    "i.augmentation_salaire_precedente, i.heures_supplementaires, i.payload, p.probability, "
+    "p.label, p.threshold, p.risk_level, p.explanation, p.latency_ms, p.model_version_id"
+)
+
+
+@pytest.fixture(scope="module")
+def model_id(database: Database, model_version: str) -> int:
+    with database.owner_engine().connect() as conn:
+        return int(conn.scalar(text("SELECT id FROM model_versions WHERE is_active")))
+
+
+def record(request_id: str, model_id: int, **changes: Any) -> PredictionRecord:
+    fields: dict[str, Any] = {
+        "request_id": request_id,
+        "api_key_id": None,
+        "source": "api",
+        "id_employee": None,
+        "features": dict(EXAMPLE_EMPLOYEE),
+        "payload": dict(EXAMPLE_EMPLOYEE),
+        "model_version_id": model_id,
+        "probability": 0.3125,
+        "label": "reste",
+        "threshold": 0.4,
+        "risk_level": "moyen",
+        "explanation": {"facteurs_hausse": [{"variable": "age", "contribution": 0.5}]},
+        "latency_ms": 0.25,
+    }
+    fields.update(changes)
+    return PredictionRecord(**fields)
+
+
+def with_writer(
+    database: Database,
+    work: Callable[[GroupCommitWriter, AsyncConnectionPool[Any]], Awaitable[Any]],
+) -> Any:
+    async def main() -> Any:
+        pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
+            libpq_conninfo(database.app_url), min_size=1, max_size=4, open=False
+        )
+        await pool.open()
+        writer = GroupCommitWriter(pool)
+        await writer.start()
+        try:
+            return await work(writer, pool)
+        finally:
+            await writer.close()
+            await pool.close()
+
+    return asyncio.run(main())
+
+
+def stored(database: Database, request_ids: list[str]) -> list[tuple[Any, ...]]:
+    with database.owner_engine().connect() as conn:
+        rows = conn.execute(
+            text(
+                f"SELECT i.request_id, {COLUMNS} FROM predictions p "
+                "JOIN prediction_inputs i ON i.id = p.input_id "
+                "WHERE i.request_id = ANY(:ids) ORDER BY i.request_id"
+            ),
+            {"ids": request_ids},
+        )
+        return [tuple(r) for r in rows]
+
+
+def test_concurrent_writes_share_a_commit_and_keep_their_own_rows(
+    database: Database, model_id: int
+) -> None:
+    ids = [f"gc-concurrent-{n:02d}" for n in range(30)]
+
+    async def work(writer: GroupCommitWriter, _pool: Any) -> Any:
+        return await asyncio.gather(*(writer.write([record(i, model_id)]) for i in ids))
+
+    results = with_writer(database, work)
+    assert [len(r) for r in results] == [1] * 30
+    written = [r[0] for r in results]
+    assert len({w.prediction_id for w in written}) == 30
+    assert all(w.prediction_id and w.input_id for w in written)
+    # One statement is one transaction: now() is the same for the whole group.
+    assert len({w.created_at for w in written}) < 30
+    assert len(stored(database, ids)) == 30
+
+
+def test_rows_are_those_of_insert_predictions(database: Database, model_id: int) -> None:
+    async def work(writer: GroupCommitWriter, pool: Any) -> None:
+        async with pool.connection() as conn, conn.transaction():
+            await insert_predictions(conn, [record("gc-same-a", model_id)])
+        await writer.write([record("gc-same-b", model_id)])
+
+    with_writer(database, work)
+    a, b = stored(database, ["gc-same-a", "gc-same-b"])
+    assert a[1:] == b[1:]
+
+
+def test_a_batch_keeps_its_order(database: Database, model_id: int) -> None:
+    batch = "0b9a4c1e-6d55-4a57-9d8e-2f4c7e2e8a10"
+    records = [
+        record("gc-batch", model_id, batch_id=batch, batch_row=n, probability=n / 100)
+        for n in range(50)
+    ]
+
+    async def work(writer: GroupCommitWriter, _pool: Any) -> Any:
+        return await writer.write(records)
+
+    written = with_writer(database, work)
+    assert [w.input_id for w in written] == sorted(w.input_id for w in written)
+    with database.owner_engine().connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT p.id, i.batch_row, p.probability FROM predictions p "
+                "JOIN prediction_inputs i ON i.id = p.input_id WHERE i.request_id = 'gc-batch'"
+            )
+        ).all()
+    by_id = {r[0]: (r[1], r[2]) for r in rows}
+    assert [by_id[w.prediction_id] for w in written] == [(n, n / 100) for n in range(50)]
+
+
+def test_a_bad_record_fails_only_its_request(database: Database, model_id: int) -> None:
+    async def work(writer: GroupCommitWriter, _pool: Any) -> Any:
+        return await asyncio.gather(
+            writer.write([record("gc-good-1", model_id)]),
+            writer.write([record("gc-bad", model_id, probability=2.0)]),
+            writer.write([record("gc-good-2", model_id)]),
+            return_exceptions=True,
+        )
+
+    first, bad, last = with_writer(database, work)
+    assert isinstance(bad, psycopg.errors.CheckViolation)
+    assert len(first) == len(last) == 1
+    assert [r[0] for r in stored(database, ["gc-good-1", "gc-bad", "gc-good-2"])] == [
+        "gc-good-1",
+        "gc-good-2",
+    ]
+
+
+def test_a_stopped_writer_refuses(database: Database) -> None:
+    async def main() -> None:
+        pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
+            libpq_conninfo(database.app_url), min_size=1, max_size=1, open=False
+        )
+        writer = GroupCommitWriter(pool)
+        with pytest.raises(psycopg.OperationalError):
+            await writer.write([])
+
+    asyncio.run(main())
+
+
+def test_api_with_group_commit(
+    database: Database, settings: Settings, keys: Keys, model_version: str
+) -> None:
+    grouped = settings.model_copy(
+        update={"db": settings.db.model_copy(update={"group_commit": True})}
+    )
+    app = create_app(grouped, database=database)
+    with TestClient(app) as client:
+        assert app.state.service.writer is not None
+        one = client.post(
+            "/v1/predictions",
+            json=EXAMPLE_EMPLOYEE,
+            headers={**auth(keys.predicteur), "X-Request-ID": "gc-api-one"},
+        )
+        assert one.status_code == 201, one.text
+        batch = client.post(
+            "/v1/predictions/batch",
+            json={"employes": [EXAMPLE_EMPLOYEE] * 3},
+            headers={**auth(keys.predicteur), "X-Request-ID": "gc-api-batch"},
+        )
+        assert batch.status_code == 201, batch.text
+        unknown = client.post(
+            "/v1/predictions",
+            json={**EXAMPLE_EMPLOYEE, "id_employee": 999_999},
+            headers=auth(keys.predicteur),
+        )
+        assert unknown.status_code == 404
+        read = client.get(
+            f"/v1/predictions/{one.json()['prediction_id']}", headers=auth(keys.predicteur)
+        )
+        assert read.status_code == 200
+        assert read.json()["request_id"] == "gc-api-one"
+    assert len(stored(database, ["gc-api-one"])) == 1
+    assert len(stored(database, ["gc-api-batch"])) == 3
