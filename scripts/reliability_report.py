@@ -1,0 +1,323 @@
+"""Render docs/fiabilite.md from the figures the reliability tests wrote (reports/fiabilite.json).
+
+    python scripts/reliability_report.py            # write docs/fiabilite.md
+    python scripts/reliability_report.py --check    # exit 1 if the page is not up to date
+
+The page embeds the figures it was rendered from, so that a test can check that it was
+generated, not edited (tests/reliability/test_report.py). `make soak` runs every reliability
+test at full scale, then this script.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+FIGURES = ROOT / "reports" / "fiabilite.json"
+PAGE = ROOT / "docs" / "fiabilite.md"
+DATA_START = "<!-- données : début -->"
+DATA_END = "<!-- données : fin -->"
+MISSING = "non mesuré"
+
+
+#: What the reliability tests found wrong in the service, and what was changed.
+FIXES = (
+    "Les erreurs étaient documentées en `application/json` alors que l'API répond en "
+    "`application/problem+json` ; les réponses 413, 415 et 503 manquaient à la documentation "
+    "de la plupart des opérations (`problems.document_problems`).",
+    "Une réponse 405 n'annonçait dans `Allow` qu'une partie des méthodes d'une ressource "
+    "servie par deux routes (`GET` et `POST /v1/predictions`).",
+    "`GET /v1/predictions/batch` répondait 422 (identifiant de prédiction mal formé) au lieu "
+    "de 405.",
+    "Les filtres de date acceptaient un horodatage Unix (`depuis=0.5`) au lieu du seul format "
+    "documenté (ISO 8601).",
+    '`id_employee` (et `expires_in_days` des clés) acceptaient `"34"` et `true` alors que le '
+    "schéma publié dit « entier ».",
+    "Un corps qui n'est pas de l'UTF-8 recevait un 400 non documenté, en anglais ; un corps "
+    "trop gros envoyé par morceaux aussi : désormais 422 « JSON invalide » et 413.",
+    "Les refus prononcés avant le routage (413, 415) n'étaient pas tracés dans "
+    "`rejected_requests` ; certains messages restaient en anglais (chaîne trop longue, motif, "
+    "texte Unicode invalide).",
+    "Après un redémarrage de PostgreSQL, les premières requêtes échouaient (connexions mortes "
+    "prêtées par le pool) ; après une longue panne, le pool pouvait attendre des minutes "
+    "avant de retenter (délai exponentiel) : connexions vérifiées avant d'être prêtées, "
+    "nouvelle tentative à la demande.",
+    "Un refus pour base indisponible attendait encore une connexion pour se tracer, ce qui "
+    "retardait le 503.",
+    "`attrition serve` arrêté par SIGTERM sortait avec le code 143 sans libérer la base "
+    "embarquée (uvicorn relance le signal après son arrêt propre).",
+)
+
+
+def number(value: Any) -> str:
+    """A figure written the French way: 2 000 ; 1,25."""
+    if value is None:
+        return MISSING
+    if isinstance(value, bool):
+        return "oui" if value else "non"
+    if isinstance(value, int):
+        return f"{value:,}".replace(",", "\u202f")
+    if isinstance(value, float):
+        return f"{value:,.2f}".replace(",", "\u202f").replace(".", ",").rstrip("0").rstrip(",")
+    return str(value)
+
+
+def when(section: dict[str, Any]) -> str:
+    if not section:
+        return f"_{MISSING} : lancez `make soak`._"
+    date = str(section.get("date", "?")).replace("T", " ").replace("+00:00", " UTC")
+    return f"_Mesuré par `{section.get('commande', '?')}` le {date}._"
+
+
+def table(rows: list[tuple[str, Any]]) -> list[str]:
+    lines = ["| Mesure | Valeur |", "| --- | ---: |"]
+    lines += [f"| {label} | {number(value)} |" for label, value in rows]
+    return lines
+
+
+def render(figures: dict[str, Any]) -> str:
+    fuzz = figures.get("fuzzing", {})
+    props = figures.get("proprietes", {})
+    bad = figures.get("entrees_invalides", {})
+    load = figures.get("charge", {})
+    crash = figures.get("crash", {})
+    faults: list[dict[str, Any]] = figures.get("pannes", [])
+    survived = sum(1 for f in faults if f.get("survecue"))
+    lost = None
+    if load or crash:
+        lost = load.get("enregistrements_perdus", 0) + crash.get("enregistrements_perdus", 0)
+
+    out = [
+        "# Fiabilité",
+        "",
+        "Ce que le service a subi dans ses tests de fiabilité (`tests/reliability/`), et comment",
+        "il s'en est sorti : entrées aberrantes, fuzzing de l'API, pannes de la base de données",
+        "et du modèle, charge, arrêts brutaux.",
+        "",
+        '!!! note "Page générée"',
+        "    Cette page est produite par `scripts/reliability_report.py` à partir des mesures",
+        "    que les tests écrivent dans `reports/fiabilite.json` : aucun chiffre n'y est saisi",
+        "    à la main. Pour la régénérer avec les volumes complets (fuzzing à 200 exemples par",
+        "    opération, 2 000 requêtes) : **`make soak`**. `make test` refait les mêmes",
+        "    vérifications avec des volumes réduits ; `make fuzz` ne refait que le fuzzing.",
+        "",
+        "## En bref",
+        "",
+        *table(
+            [
+                ("Cas de fuzzing exécutés (Schemathesis)", fuzz.get("cas_executes")),
+                (
+                    "Échecs trouvés par le fuzzing (lors de la dernière exécution)",
+                    fuzz.get("echecs"),
+                ),
+                ("Entrées invalides essayées (catalogue)", bad.get("cas")),
+                ("… refusées avec le champ nommé, tracées une fois", bad.get("tracees_une_fois")),
+                ("Pannes injectées", len(faults) if faults else None),
+                ("… surmontées", survived if faults else None),
+                ("Requêtes sous charge (32 clients simultanés)", load.get("requetes")),
+                ("Enregistrements perdus", lost),
+            ]
+        ),
+        "",
+        "## Fuzzing de l'API",
+        "",
+        when(fuzz),
+        "",
+        f"{fuzz.get('outil', 'Schemathesis')} génère des requêtes valides et invalides à partir",
+        "du document OpenAPI de l'application (`/openapi.json`) et vérifie chaque réponse : pas",
+        "d'erreur 5xx, un code de statut documenté, le type de contenu et le schéma de corps",
+        "documentés, les données invalides refusées, les données valides acceptées. Graine fixe",
+        "et réglages dans `schemathesis.toml` ; test : `tests/reliability/test_fuzz.py`.",
+        "",
+        *table(
+            [
+                ("Opérations testées", fuzz.get("operations")),
+                ("Exemples par opération", fuzz.get("exemples_par_operation")),
+                ("Graine", str(fuzz["graine"]) if "graine" in fuzz else None),
+                ("Cas exécutés", fuzz.get("cas_executes")),
+                ("Échecs", fuzz.get("echecs")),
+            ]
+        ),
+        "",
+        "## Propriétés du schéma d'entrée",
+        "",
+        when(props),
+        "",
+        "Hypothesis tire des profils d'employés dans les domaines du vocabulaire",
+        "(`tests/reliability/test_properties.py`) : tout profil valide est accepté et noté",
+        "(probabilité dans [0, 1], la même seul ou dans un lot) ; tout champ sorti de son",
+        "domaine est refusé en nommant ce champ, en français ; un document JSON conforme au",
+        "schéma JSON publié est accepté exactement quand l'API l'accepte. Les règles de",
+        "cohérence entre champs (anciennetés dans la carrière) ne s'écrivent pas en JSON",
+        "Schema : cette dernière propriété porte sur les documents qui les respectent.",
+        "",
+        *table(
+            [
+                ("Profils valides notés", props.get("profils_valides")),
+                ("Mutations d'un champ refusées et nommées", props.get("mutations_refusees")),
+                ("Documents JSON comparés au schéma publié", props.get("documents_json_compares")),
+                ("… dont conformes au schéma", props.get("documents_json_valides")),
+            ]
+        ),
+        "",
+        "## Catalogue d'entrées invalides",
+        "",
+        when(bad),
+        "",
+        "`tests/reliability/bad_inputs.yaml` : types faux, valeurs hors domaine, catégories",
+        "inconnues, champs manquants ou en trop, combinaisons incohérentes, corps vide ou mal",
+        "formé, mauvais type de contenu, NaN et infinis, chaînes très longues, curiosités",
+        "Unicode, corps de 2 Mo, lot de 1 001 employés, page trop grande, injections SQL et de",
+        "script. Chacune doit être refusée avec son statut et le champ nommé dans le message,",
+        "n'écrire aucune prédiction et être tracée exactement une fois dans `rejected_requests`.",
+        "",
+        *table(
+            [
+                ("Entrées essayées", bad.get("cas")),
+                ("Refusées avec le bon statut et le champ nommé", bad.get("refusees_et_nommees")),
+                ("Tracées une fois, sans prédiction écrite", bad.get("tracees_une_fois")),
+            ]
+        ),
+        "",
+        "## Pannes injectées",
+        "",
+    ]
+    if faults:
+        out += [
+            "| Panne | Injection | Attendu | Résultat | Mesure |",
+            "| --- | --- | --- | --- | --- |",
+        ]
+        for f in faults:
+            verdict = "surmontée" if f.get("survecue") else "**ÉCHEC**"
+            cells = [f["panne"], f["injection"], f["attendu"], verdict, f.get("mesure") or ""]
+            out.append("| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |")
+        commands = sorted({str(f.get("commande")) for f in faults})
+        out += ["", f"_Mesuré par {', '.join(f'`{c}`' for c in commands)}._"]
+    else:
+        out.append(f"_{MISSING} : lancez `make soak`._")
+    out += [
+        "",
+        "## Charge et arrêts brutaux",
+        "",
+        when(load),
+        "",
+        "Un vrai serveur (`attrition serve`, uvicorn) sur 127.0.0.1, la base de test, 32 clients",
+        "simultanés (`tests/reliability/test_load_and_crash.py`). Une requête sur deux porte une",
+        "clé d'idempotence (écrite dans sa propre transaction), l'autre non (écriture groupée) :",
+        "les deux chemins d'écriture sont chargés. Chaque réponse 201 est rapprochée de son",
+        "entrée et de sa sortie en base (identifiants, probabilité, décision, valeurs envoyées).",
+        "",
+        *table(
+            [
+                ("Requêtes", load.get("requetes")),
+                ("Réponses 201", load.get("reponses_201")),
+                ("Réponses 503 (rien d'écrit)", load.get("reponses_503")),
+                ("Requêtes restées sans réponse (erreur réseau)", load.get("sans_reponse")),
+                ("… renvoyées avec leur clé d'idempotence", load.get("erreurs_reseau_rejouees")),
+                ("Entrées enregistrées", load.get("lignes_entree")),
+                ("Sorties enregistrées", load.get("lignes_sortie")),
+                ("Enregistrements perdus", load.get("enregistrements_perdus")),
+                ("Entrées sans sortie", load.get("entrees_sans_sortie")),
+                ("Débit (requêtes/s, un processus)", load.get("debit_par_s")),
+                ("Latence médiane (ms)", load.get("latence_p50_ms")),
+                ("Latence p95 (ms)", load.get("latence_p95_ms")),
+            ]
+        ),
+        "",
+        "Arrêt brutal (SIGKILL) au milieu d'une même charge, redémarrage, puis nouvel envoi de",
+        "chaque requête restée sans réponse qui porte une clé d'idempotence (et de celles qui",
+        "n'étaient pas encore parties). Une requête sans clé coupée par l'arrêt a au plus une",
+        "prédiction : son client ne peut pas savoir si elle a été enregistrée, c'est à cela que",
+        "sert la clé.",
+        "",
+        when(crash),
+        "",
+        *table(
+            [
+                ("Requêtes prévues", crash.get("requetes")),
+                ("Réponses reçues avant l'arrêt", crash.get("reponses_avant_kill")),
+                ("Requêtes coupées par l'arrêt", crash.get("coupees_par_le_kill")),
+                (
+                    "… déjà enregistrées au moment de l'arrêt",
+                    crash.get("enregistrees_sans_reponse"),
+                ),
+                ("Renvoyées après le redémarrage", crash.get("renvoyees_apres_redemarrage")),
+                ("… rejouées à l'identique (déjà enregistrées)", crash.get("rejouees")),
+                ("Coupées sans clé (au plus une prédiction)", crash.get("sans_cle_incertaines")),
+                ("Prédictions au final", crash.get("predictions_finales")),
+                ("Enregistrements perdus", crash.get("enregistrements_perdus")),
+                ("Doublons", crash.get("doublons")),
+                ("Entrées sans sortie", crash.get("entrees_sans_sortie")),
+            ]
+        ),
+        "",
+        "Les débits et latences dépendent de la machine (ici partagée) : ce sont des ordres de",
+        "grandeur ; les performances sont mesurées par le banc d'essai (`make bench`).",
+        "",
+        "## Ce que ces tests ont fait corriger",
+        "",
+        *[f"- {fix}" for fix in FIXES],
+        "",
+        "## Limites connues",
+        "",
+        "- La chaîne d'empreintes ne couvre que les prédictions déjà scellées (après",
+        "  `seal_lag_s`, 30 s par défaut) ; supprimer à la fois les derniers enregistrements et",
+        "  leurs maillons ne se voit pas sans ancrage externe de la dernière empreinte.",
+        "- Les refus dus à la base de données elle-même (503) ne sont pas tracés dans",
+        "  `rejected_requests` (la base est indisponible) : ils sont journalisés.",
+        "",
+        "## Données",
+        "",
+        '??? info "Les mesures dont cette page est tirée (reports/fiabilite.json)"',
+        "",
+        f"    {DATA_START}",
+        "    ```json",
+        *[
+            f"    {line}"
+            for line in json.dumps(
+                figures, ensure_ascii=False, indent=2, sort_keys=True
+            ).splitlines()
+        ],
+        "    ```",
+        f"    {DATA_END}",
+        "",
+    ]
+    return "\n".join(out)
+
+
+def embedded_figures(page: str) -> dict[str, Any]:
+    """The figures a rendered page was made from."""
+    block = page.split(DATA_START, 1)[1].split(DATA_END, 1)[0]
+    lines = [line.removeprefix("    ") for line in block.splitlines()]
+    body = "\n".join(line for line in lines if not line.startswith("```"))
+    data: dict[str, Any] = json.loads(body)
+    return data
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--input", type=Path, default=FIGURES)
+    parser.add_argument("--output", type=Path, default=PAGE)
+    parser.add_argument("--check", action="store_true", help="only check the page is current")
+    args = parser.parse_args(argv)
+    if not args.input.is_file():
+        print(f"{args.input} introuvable : lancez `make soak` (ou `make test`).", file=sys.stderr)
+        return 1
+    page = render(json.loads(args.input.read_text(encoding="utf-8")))
+    if args.check:
+        current = args.output.read_text(encoding="utf-8") if args.output.is_file() else ""
+        if current != page:
+            print(f"{args.output} n'est pas à jour : lancez `make soak`.", file=sys.stderr)
+            return 1
+        return 0
+    args.output.write_text(page, encoding="utf-8")
+    print(f"{args.output} écrit depuis {args.input}.")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
