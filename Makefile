@@ -16,7 +16,7 @@ export ATTRITION_DATA_DIR := $(abspath ../shared/data/technova)
 endif
 endif
 
-.PHONY: help install run serve test lint audit docs slides bench fuzz soak clean requirements schema openapi erd
+.PHONY: help install run serve test lint audit docs slides api-examples screenshots bench fuzz soak clean requirements schema openapi erd
 
 help: ## Show the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  make %-12s %s\n",$$1,$$2}'
@@ -35,11 +35,11 @@ run: $(STAMP) ## Start everything: embedded PostgreSQL, data, model, API on $(HO
 
 test: $(STAMP) ## Run the test suite with coverage (real PostgreSQL)
 	$(BIN)/python -m pytest --cov --cov-report=term --cov-report=xml:reports/coverage.xml \
-	  --cov-report=html:reports/htmlcov
+	  --cov-report=html:reports/htmlcov --junitxml=reports/junit.xml
 
 lint: $(STAMP) ## ruff, mypy, secret scan, actionlint, hadolint
-	$(BIN)/ruff check src tests scripts examples
-	$(BIN)/ruff format --check src tests scripts examples
+	$(BIN)/ruff check src tests scripts examples bench
+	$(BIN)/ruff format --check src tests scripts examples bench
 	$(BIN)/mypy src/attrition
 	$(BIN)/python scripts/scan_secrets.py
 	$(BIN)/actionlint .github/workflows/*.yml
@@ -51,11 +51,51 @@ audit: $(STAMP) ## Audit the pinned dependencies for known vulnerabilities (pip-
 docs: $(STAMP) ## Build the documentation site (strict)
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
-bench: $(STAMP) ## Run the benchmarks (writes bench/results/)
-	$(BIN)/python bench/run.py
+# Deck and diagrams: Marp CLI and Mermaid from npm, pinned, installed in .cache/node (ignored).
+MARP_VERSION := 4.5.1
+MERMAID_VERSION := 11.17.2
+NODE_DIR := .cache/node
+NODE_STAMP := $(NODE_DIR)/.installed-marp-$(MARP_VERSION)-mermaid-$(MERMAID_VERSION)
+MARP := $(NODE_DIR)/node_modules/.bin/marp
+CHROME_PATH ?= $(firstword $(wildcard /usr/bin/chromium /usr/bin/chromium-browser))
+DECK := docs/presentation/deck
 
-fuzz: $(STAMP) ## API fuzzing with more examples
-	ATTRITION_FUZZ_EXAMPLES=200 $(BIN)/python -m pytest tests/api/test_fuzz.py -p no:cacheprovider
+$(NODE_STAMP):
+	npm install --prefix $(NODE_DIR) --no-save --no-audit --no-fund --loglevel=error \
+	  @marp-team/marp-cli@$(MARP_VERSION) mermaid@$(MERMAID_VERSION)
+	@touch $@
+
+api-examples: $(STAMP) ## Record real API responses for docs/api.md (docs/exemples/)
+	$(BIN)/python scripts/api_examples.py
+
+screenshots: $(STAMP) $(NODE_STAMP) ## Screenshots of Swagger UI, ReDoc, the docs site (docs/img/captures/)
+	$(BIN)/python scripts/screenshots.py
+
+slides: $(STAMP) $(NODE_STAMP) ## Build the deck: docs/presentation/deck.html (+ .pdf with Chromium)
+	$(BIN)/python scripts/deck_figures.py
+	$(MARP) --html --allow-local-files $(DECK).md -o $(DECK).html
+	$(BIN)/python scripts/deck_figures.py --inline-images $(DECK).html
+	@if [ -n "$(CHROME_PATH)" ]; then \
+	  echo "CHROME_PATH=$(CHROME_PATH) $(MARP) --pdf $(DECK).md"; \
+	  CHROME_PATH=$(CHROME_PATH) $(MARP) --pdf --html --allow-local-files --browser-timeout 180 \
+	    $(DECK).md -o $(DECK).pdf; \
+	else echo "Chromium absent : deck.html seulement (pas de PDF)."; fi
+
+bench: $(STAMP) ## Run the benchmarks (writes bench/results/)
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
+fuzz: $(STAMP) ## API fuzzing (Schemathesis, 200 examples per operation); updates docs/fiabilite.md
+	ATTRITION_FUZZ_EXAMPLES=200 ATTRITION_RELIABILITY_RUN="make fuzz" \
+	  $(BIN)/python -m pytest tests/reliability/test_fuzz.py -p no:cacheprovider
+	$(BIN)/python scripts/reliability_report.py
+
+soak: $(STAMP) ## Reliability at full scale (fuzzing, properties, 2,000 requests, faults) -> docs/fiabilite.md
+	rm -f reports/fiabilite.json
+	ATTRITION_FUZZ_EXAMPLES=200 ATTRITION_PROPERTY_EXAMPLES=1000 ATTRITION_SOAK_REQUESTS=2000 \
+	  ATTRITION_RELIABILITY_RUN="make soak" $(BIN)/python -m pytest tests/reliability -p no:cacheprovider \
+	  --ignore=tests/reliability/test_report.py
+	$(BIN)/python scripts/reliability_report.py
+	$(BIN)/python -m pytest tests/reliability/test_report.py -q -p no:cacheprovider
 
 requirements: ## Regenerate requirements*.txt from pyproject.toml
 	$(BIN)/uv pip compile -q --python-version 3.11 pyproject.toml -o requirements.txt --no-header --annotation-style line
@@ -66,5 +106,6 @@ schema: $(STAMP) ## Regenerate sql/schema.sql from the migrations
 	$(BIN)/attrition db schema-sql -o sql/schema.sql
 
 clean: ## Remove the virtualenv, the embedded database and generated reports
-	rm -rf $(VENV) var reports site .pytest_cache .mypy_cache .ruff_cache .coverage coverage.xml
+	rm -rf $(VENV) var reports site .pytest_cache .mypy_cache .ruff_cache .coverage coverage.xml \
+	  .cache $(DECK).html $(DECK).pdf docs/presentation/img
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -726,6 +727,9 @@ def serve(
         f"API sur http://{host}:{port} (documentation : /docs) — {count} processus. "
         "Ctrl-C pour arrêter."
     )
+    # After its graceful shutdown uvicorn raises the SIGTERM it caught again: with the default
+    # handler the process would die there (status 143), before the database is released.
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
         uvicorn.run(
             "attrition.api.app:create_app_from_env",
@@ -741,6 +745,10 @@ def serve(
     finally:
         db.stop()
         say("Serveur arrêté proprement.")
+
+
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(0)
 
 
 def main() -> None:

@@ -61,6 +61,10 @@ class DatabaseSettings(BaseModel):
     """How often each API process extends the audit hash chain (0 disables it)."""
     seal_lag_s: float = 30.0
     """Only predictions older than this are sealed (a late-committing id is never skipped)."""
+    group_commit: bool = True
+    """Write the predictions of concurrent requests together, one statement per group
+    (``attrition.db.writer``); each response still waits for its own COMMIT. On by default:
+    a third less CPU per prediction under load (docs/performance.md)."""
 
 
 class ApiSettings(BaseModel):

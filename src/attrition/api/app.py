@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -21,11 +22,14 @@ from attrition import __version__
 from attrition.api import problems
 from attrition.api.middleware import EdgeMiddleware
 from attrition.api.responses import FastJSONResponse
-from attrition.api.routers import employees, health, keys, model, predictions
+from attrition.api.routers import employees, health, keys, model, predictions, web
+from attrition.api.routers import monitoring as monitoring_router
 from attrition.config import Settings, get_settings
 from attrition.db import audit, chain
 from attrition.db.engine import Database, libpq_conninfo, resolve_database
+from attrition.db.writer import GroupCommitWriter
 from attrition.model.runtime import ModelRuntime
+from attrition.monitoring.metrics import Metrics
 from attrition.security.clients import Authenticator
 from attrition.services.predictions import PredictionService
 
@@ -115,6 +119,13 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
             max_size=settings.db.pool_max_size,
             timeout=settings.db.pool_timeout_s,
             kwargs={"connect_timeout": settings.db.connect_timeout_s},
+            # A pooled connection is checked before it is lent: after a database restart the
+            # dead ones are dropped instead of failing the first requests (a 503 each).
+            check=AsyncConnectionPool.check_connection,
+            # Reconnection backs off exponentially (1 s, 2 s, 4 s...): after a long outage the
+            # pool would wait minutes before trying again. Giving up quickly lets the next
+            # request start a new attempt at once, so service resumes within about a second.
+            reconnect_timeout=settings.db.pool_timeout_s,
             open=False,
             name="attrition-api",
         )
@@ -122,7 +133,12 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         runtime = ModelRuntime()
         app.state.pool = pool
         app.state.runtime = runtime
-        app.state.service = PredictionService(pool, runtime)
+        writer = GroupCommitWriter(pool) if settings.db.group_commit else None
+        if writer is not None:
+            await writer.start()
+        app.state.service = PredictionService(
+            pool, runtime, observer=app.state.metrics.observe_predictions, writer=writer
+        )
         app.state.authenticator = Authenticator(
             pool,
             settings.secret_key.get_secret_value(),
@@ -152,6 +168,10 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
                     _seal_audit(app, settings.db.seal_interval_s, settings.db.seal_lag_s)
                 )
             )
+        # Modules and model loaded at start-up live as long as the process: moved out of the
+        # collector's sight, a full collection no longer walks them (it paused a worker for
+        # a tenth of a second or more every few batch requests; see bench/).
+        gc.freeze()
         log.info("service ready: %s, model %s", db.description, runtime.version)
         try:
             yield
@@ -160,6 +180,8 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            if writer is not None:
+                await writer.close()
             await pool.close()
             if owns_database:
                 db.stop()
@@ -182,8 +204,16 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     problems.install(app)
     for router in (health.router, predictions.router, employees.router, model.router, keys.router):
         app.include_router(router)
+    app.include_router(monitoring_router.router)
+    web.install(app, settings)  # /app pages, /static files, session cookie
+    metrics = Metrics()
+    metrics.bind(app.state)
+    app.state.metrics = metrics
     app.add_middleware(
-        EdgeMiddleware, max_body_bytes=settings.api.max_body_bytes, hsts=settings.is_prod
+        EdgeMiddleware,
+        max_body_bytes=settings.api.max_body_bytes,
+        hsts=settings.is_prod,
+        metrics=metrics,
     )
     if settings.api.cors_origins:
         from fastapi.middleware.cors import CORSMiddleware

@@ -25,19 +25,21 @@ api_key_header = APIKeyHeader(
 )
 
 
-def get_settings_dep(request: Request) -> Settings:
+# These are ``async def`` although they do no I/O: FastAPI runs a plain ``def`` dependency in
+# its thread pool, a thread hop per request on the hot path (measured in bench/).
+async def get_settings_dep(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def get_pool(request: Request) -> AsyncConnectionPool[Any]:
+async def get_pool(request: Request) -> AsyncConnectionPool[Any]:
     return request.app.state.pool
 
 
-def get_runtime(request: Request) -> ModelRuntime:
+async def get_runtime(request: Request) -> ModelRuntime:
     return request.app.state.runtime
 
 
-def get_service(request: Request) -> PredictionService:
+async def get_service(request: Request) -> PredictionService:
     return request.app.state.service
 
 

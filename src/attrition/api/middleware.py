@@ -43,6 +43,24 @@ def _problem_bytes(status: int, title: str, detail: str, path: str, request_id: 
     )
 
 
+async def _record_rejection(scope: Scope, request_id: str, status: int, detail: str) -> None:
+    """Refused here, before routing, it still goes to ``rejected_requests`` like any other.
+
+    The key is not checked yet (no client id) and the body is not read (no excerpt).
+    """
+    recorder = getattr(getattr(scope.get("app"), "state", None), "rejections", None)
+    if recorder is not None:
+        await recorder(
+            request_id=request_id,
+            api_key_id=None,
+            method=scope["method"],
+            route=scope["path"][:255],
+            status=status,
+            errors=[{"champ": "corps", "message": detail}],
+            payload_excerpt=None,
+        )
+
+
 class EdgeMiddleware:
     """Assigns the request id, enforces size and content type, adds security headers."""
 
@@ -79,6 +97,7 @@ class EdgeMiddleware:
                 }
             )
             await send_wrapper({"type": "http.response.body", "body": body})
+            await _record_rejection(scope, request_id, status, detail)
 
         async def send_wrapper(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -148,4 +167,5 @@ class EdgeMiddleware:
                     getattr(route, "path", "inconnue"),
                     status_holder["status"],
                     time.perf_counter() - started,
+                    scope=scope,  # request id and client, for the access log line
                 )

@@ -2,8 +2,9 @@
 
 Domain errors map to a status by class; Pydantic validation errors are translated into French
 with the field path and, in a batch, the row index. Every refused exchange is also recorded in
-``rejected_requests`` (best effort: a database outage must not hide the original error).
-Nothing here leaks a stack trace or SQL.
+``rejected_requests`` (best effort: a database outage must not hide the original error, and a
+503 caused by the database itself is only logged). The OpenAPI document is made to say so:
+errors are ``application/problem+json``. Nothing here leaks a stack trace or SQL.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from fastapi.exceptions import RequestValidationError
 from psycopg_pool import PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from starlette.routing import Match
 
 from attrition import errors as e
 
@@ -94,7 +96,8 @@ def _french(err: dict[str, Any]) -> str:
     if kind == "extra_forbidden":
         return "champ inconnu : il ne fait pas partie du schéma"
     if kind in {"enum", "literal_error"}:
-        return f"valeur non autorisée ; valeurs possibles : {ctx.get('expected', '')}".strip()
+        expected = str(ctx.get("expected", "")).replace("' or '", "', '")
+        return f"valeur non autorisée ; valeurs possibles : {expected}".strip()
     if kind == "greater_than_equal":
         return f"doit être supérieur ou égal à {ctx.get('ge')}"
     if kind == "less_than_equal":
@@ -107,6 +110,12 @@ def _french(err: dict[str, Any]) -> str:
         return f"doit contenir au moins {ctx.get('min_length')} élément(s)"
     if kind == "too_long":
         return f"doit contenir au plus {ctx.get('max_length')} élément(s)"
+    if kind == "string_too_short":
+        return f"doit contenir au moins {ctx.get('min_length')} caractère(s)"
+    if kind == "string_too_long":
+        return f"doit contenir au plus {ctx.get('max_length')} caractère(s)"
+    if kind == "string_pattern_mismatch":
+        return f"format invalide (motif attendu : {ctx.get('pattern')})"
     if kind == "json_invalid":
         return f"JSON invalide ({ctx.get('error', 'syntaxe')})"
     if kind in {"model_attributes_type", "dict_type", "model_type"}:
@@ -125,7 +134,9 @@ def _french(err: dict[str, Any]) -> str:
         return "doit être une date et heure ISO 8601 (ex. 2026-01-31T00:00:00Z)"
     if kind in {"finite_number", "coherence"}:
         return str(err.get("msg", "valeur invalide"))
-    return f"valeur invalide ({err.get('msg', kind)})"
+    if kind == "string_unicode":
+        return "doit être du texte Unicode valide"
+    return f"valeur invalide (règle « {kind} »)"
 
 
 def translate(errors: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -140,6 +151,8 @@ def translate(errors: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         ctx = err.get("ctx") or {}
         if err.get("type") == "coherence" and "champ" in ctx:
             loc = [*loc, ctx["champ"]]
+        if err.get("type") == "json_invalid":
+            loc = []  # FastAPI puts the character position there: the field is the body
         field = ".".join(str(p) for p in loc) or "corps"
         item: dict[str, Any] = {"champ": field, "message": _french(err)}
         if row is not None:
@@ -181,8 +194,80 @@ async def record_rejection(
     )
 
 
+#: Answers the edge can give on any operation of the API, documented on each one (OpenAPI).
+EDGE_RESPONSES: dict[str, tuple[str, Any]] = {
+    "413": ("Corps de requête trop volumineux.", ("post", "put", "patch")),
+    "415": (
+        "Le corps doit être du JSON (Content-Type: application/json).",
+        ("post", "put", "patch"),
+    ),
+    "503": (
+        "Base de données ou modèle indisponible (voir Retry-After) : rien n'a été enregistré.",
+        None,
+    ),
+}
+
+
+def document_problems(spec: dict[str, Any]) -> dict[str, Any]:
+    """Make the OpenAPI document say what the handlers above really send.
+
+    Every error is served as ``application/problem+json`` with the ``Problem`` schema (not as
+    FastAPI's default ``application/json`` / ``HTTPValidationError``), and every operation of
+    ``/v1`` documents the answers of the edge: 413 and 415 (middleware) on writes, 503 when
+    the database is unreachable (authentication reads it) on all of them.
+    """
+    problem_ref = {"$ref": "#/components/schemas/Problem"}
+    refs = ("#/components/schemas/Problem", "#/components/schemas/HTTPValidationError")
+    for path, operations in spec.get("paths", {}).items():
+        for method, operation in operations.items():
+            responses = operation.setdefault("responses", {})
+            for status, response in responses.items():
+                schema = response.get("content", {}).get("application/json", {}).get("schema", {})
+                if status[0] in "45" and schema.get("$ref") in refs:
+                    response["content"] = {PROBLEM_JSON: {"schema": problem_ref}}
+            if not path.startswith("/v1/"):
+                continue
+            for status, (description, methods) in EDGE_RESPONSES.items():
+                if methods is None or method in methods:
+                    responses.setdefault(
+                        status,
+                        {
+                            "description": description,
+                            "content": {PROBLEM_JSON: {"schema": problem_ref}},
+                        },
+                    )
+    schemas = spec.get("components", {}).get("schemas", {})
+    text = orjson.dumps(spec.get("paths", {})).decode()
+    for unused in ("HTTPValidationError", "ValidationError"):
+        if unused in schemas and f'/{unused}"' not in text:
+            del schemas[unused]
+    return spec
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method the requested path accepts (RFC 9110, 15.5.6), across all its routes.
+
+    Starlette's 405 lists only the methods of the first route that matched the path, so a
+    path served by two routes (GET and POST /v1/predictions) would advertise half of them.
+    """
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches(request.scope)
+        if match is not Match.NONE:
+            methods |= getattr(route, "methods", None) or set()
+    return sorted(methods)
+
+
 def install(app: FastAPI) -> None:
     """Register the handlers that turn every error into a problem response."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = document_problems(generate())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> Response:
@@ -206,7 +291,10 @@ def install(app: FastAPI) -> None:
             headers["Retry-After"] = str(exc.retry_after)
         elif status == 503:
             headers["Retry-After"] = "5"
-        if status in (401, 403, 422, 429) or status >= 500:
+        # Not when the database is the fault: recording would fail too, after waiting for a
+        # connection, and delay the 503 the client should get at once.
+        recordable = not isinstance(exc, e.DatabaseUnavailableError)
+        if recordable and (status in (401, 403, 422, 429) or status >= 500):
             await record_rejection(
                 request, status, items or [{"champ": "-", "message": exc.message}]
             )
@@ -230,10 +318,25 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         detail = {
+            400: "Corps de requête illisible.",
             404: "Ressource introuvable.",
             405: "Méthode non autorisée pour cette ressource.",
         }.get(exc.status_code, str(exc.detail))
-        return problem(exc.status_code, detail, request=request, headers=dict(exc.headers or {}))
+        from attrition.api.middleware import BodyTooLarge  # (imports this module)
+
+        if exc.status_code == 400 and isinstance(exc.__cause__, BodyTooLarge):
+            raise exc.__cause__  # a chunked body over the limit: the edge middleware says 413
+        if exc.status_code == 400 and isinstance(exc.__cause__, UnicodeDecodeError):
+            # A JSON body that is not even text (invalid UTF-8): malformed JSON like any other,
+            # so it gets the same answer: 422, in French, recorded.
+            items = [{"champ": "corps", "message": "JSON invalide (le corps n'est pas en UTF-8)"}]
+            await record_rejection(request, 422, items)
+            detail = "Entrée invalide : corps : JSON invalide (le corps n'est pas en UTF-8)"
+            return problem(422, detail, request=request, errors=items)
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            headers["Allow"] = ", ".join(allowed_methods(request))
+        return problem(exc.status_code, detail, request=request, headers=headers)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:

@@ -9,6 +9,7 @@ integral float such as ``3087.0`` is an integer, as JSON Schema says it is.
 from __future__ import annotations
 
 import math
+import re
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
@@ -54,6 +55,30 @@ def _strict_bool(value: Any) -> Any:
 StrictInt = Annotated[int, BeforeValidator(_strict_int)]
 StrictFloat = Annotated[float, BeforeValidator(_strict_float)]
 StrictBool = Annotated[bool, BeforeValidator(_strict_bool)]
+#: An optional strict integer: ``"34"`` and ``true`` are refused here too (the schema says so).
+OptionalStrictInt = Annotated[
+    int | None, BeforeValidator(lambda value: None if value is None else _strict_int(value))
+]
+
+# RFC 3339 date and time; the offset may be left out (the API then reads the time as UTC).
+_ISO_DATETIME = re.compile(
+    r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?([Zz]|[+-]\d{2}:?\d{2})?$"
+)
+
+
+def _iso_datetime(value: Any) -> Any:
+    # Without this, Pydantic reads "0.5" or "1700000000" as a Unix timestamp: the documented
+    # format is an ISO 8601 date and time, and nothing else is accepted.
+    if isinstance(value, datetime):
+        return value
+    if not isinstance(value, str) or not _ISO_DATETIME.match(value):
+        raise PydanticCustomError(
+            "datetime_parsing", "doit être une date et heure ISO 8601 (ex. 2026-01-31T00:00:00Z)"
+        )
+    return value
+
+
+IsoDateTime = Annotated[datetime, BeforeValidator(_iso_datetime)]
 
 _ENUMS: dict[str, type[StrEnum]] = {
     "genre": v.Genre,
@@ -137,7 +162,7 @@ class PredictionRequest(EmployeeFeatures):
         json_schema_extra={"examples": [{**EXAMPLE_EMPLOYEE, "id_employee": 1}]},
     )
 
-    id_employee: int | None = Field(
+    id_employee: OptionalStrictInt = Field(
         default=None,
         ge=1,
         le=2_147_483_647,

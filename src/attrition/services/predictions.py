@@ -24,6 +24,7 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from attrition.data.vocabulary import FEATURE_NAMES
 from attrition.db import idempotency
 from attrition.db.audit import PredictionRecord, Written, insert_predictions
+from attrition.db.writer import GroupCommitWriter
 from attrition.errors import (
     ConflictError,
     DatabaseUnavailableError,
@@ -31,6 +32,7 @@ from attrition.errors import (
     NotFoundError,
     ValidationError,
 )
+from attrition.model.compiled import CompiledLinearModel
 from attrition.model.features import columns_from_records
 from attrition.model.runtime import LoadedModel, ModelRuntime
 
@@ -110,8 +112,31 @@ def explanation_payload(model: LoadedModel, columns: dict[str, Any]) -> list[dic
     return out
 
 
+def score_and_explain(
+    model: LoadedModel, columns: dict[str, Any]
+) -> tuple[list[float], list[dict[str, Any]]]:
+    """Probabilities and explanations; one vectorised pass when the model is compiled."""
+    if not isinstance(model.compiled, CompiledLinearModel):
+        return list(model.predict_proba(columns)), explanation_payload(model, columns)
+    factors = model.compiled.top_factors(columns, top_k=TOP_FACTORS)
+    payloads = [
+        {
+            "valeur_de_base": item.base_value,
+            "logit": item.logit,
+            "facteurs_hausse": [_factor(f) for f in item.top_up],
+            "facteurs_baisse": [_factor(f) for f in item.top_down],
+        }
+        for item in factors
+    ]
+    return [item.probability for item in factors], payloads
+
+
 def _factor(factor: Any) -> dict[str, Any]:
-    value = factor.raw_value
+    # Show people the value they know: the raw field for a field used as is or through a
+    # transform (log income -> income), the derived value for an indicator or aggregate
+    # ("no PEE participation" -> 1, mean satisfaction -> 2.5).
+    direct = factor.feature == factor.source or factor.feature == f"log_{factor.source}"
+    value = factor.raw_value if direct else factor.value
     if hasattr(value, "item"):
         value = value.item()
     return {
@@ -143,9 +168,20 @@ class Result:
 class PredictionService:
     """Scores and records; built once per process with the pool and the model runtime."""
 
-    def __init__(self, pool: AsyncConnectionPool[Any], runtime: ModelRuntime) -> None:
+    def __init__(
+        self,
+        pool: AsyncConnectionPool[Any],
+        runtime: ModelRuntime,
+        *,
+        observer: Callable[[Sequence[Outcome], str], None] | None = None,
+        writer: GroupCommitWriter | None = None,
+    ) -> None:
         self.pool = pool
         self.runtime = runtime
+        # Group commit (ATTRITION_DB__GROUP_COMMIT): records written with other requests'.
+        self.writer = writer
+        # Told what was recorded (e.g. the metrics); knows nothing of HTTP and never raises.
+        self.observer = observer
 
     async def predict(
         self,
@@ -167,6 +203,8 @@ class PredictionService:
                 return replay
         model = self.runtime.require()
         records = self._score(model, items, ctx)
+        if self.writer is not None and ctx.idempotency_key is None:
+            return await self._record_grouped(model, items, ctx, records, render)
         try:
             async with self.pool.connection() as conn:
                 try:
@@ -191,6 +229,35 @@ class PredictionService:
                 "La base de données est indisponible : la prédiction n'a pas été enregistrée, "
                 "réessayez dans quelques secondes."
             ) from exc
+        if self.observer is not None:
+            self.observer(outcomes, ctx.source)
+        return Result(outcomes=outcomes, body=body, replayed=False)
+
+    async def _record_grouped(
+        self,
+        model: LoadedModel,
+        items: Sequence[ScoreItem],
+        ctx: RequestContext,
+        records: list[PredictionRecord],
+        render: Render | None,
+    ) -> Result:
+        """Record through the group-commit writer; returns after the group's COMMIT."""
+        assert self.writer is not None
+        try:
+            if any(item.id_employee is not None for item in items):
+                async with self.pool.connection() as conn:
+                    await self._check_employees(conn, items)
+            written = await self.writer.write(records)
+        except (psycopg.OperationalError, PoolTimeout) as exc:
+            log.warning("prediction not recorded: %s", type(exc).__name__)
+            raise DatabaseUnavailableError(
+                "La base de données est indisponible : la prédiction n'a pas été enregistrée, "
+                "réessayez dans quelques secondes."
+            ) from exc
+        outcomes = self._outcomes(model, records, written)
+        body = render(outcomes) if render is not None else None
+        if self.observer is not None:
+            self.observer(outcomes, ctx.source)
         return Result(outcomes=outcomes, body=body, replayed=False)
 
     async def _replay(self, ctx: RequestContext) -> Result | None:
@@ -219,8 +286,7 @@ class PredictionService:
     ) -> list[PredictionRecord]:
         started = time.perf_counter()
         columns = columns_from_records([item.features for item in items])
-        probabilities = model.predict_proba(columns)
-        explanations = explanation_payload(model, columns)
+        probabilities, explanations = score_and_explain(model, columns)
         latency_ms = (time.perf_counter() - started) * 1000 / len(items)
         batch_id = str(uuid.uuid4()) if len(items) > 1 or ctx.source == "batch" else None
         records = []

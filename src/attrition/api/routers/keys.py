@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from attrition.api.deps import Admin, PoolDep, SettingsDep
 from attrition.api.responses import FastJSONResponse
 from attrition.api.routers.predictions import ERRORS
-from attrition.api.schemas import Problem
+from attrition.api.schemas import OptionalStrictInt, Problem
 from attrition.errors import NotFoundError
 from attrition.security.keys import generate_key, hash_key
 
@@ -25,7 +25,7 @@ class KeyCreateRequest(BaseModel):
 
     name: str = Field(min_length=1, max_length=100, pattern=r"^[\w .@-]+$")
     role: Literal["admin", "predicteur", "auditeur"]
-    expires_in_days: int | None = Field(default=None, ge=1, le=3650)
+    expires_in_days: OptionalStrictInt = Field(default=None, ge=1, le=3650)
 
 
 class KeyPublic(BaseModel):

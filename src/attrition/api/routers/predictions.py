@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Path, Query, Request
@@ -12,6 +11,7 @@ from attrition.api.responses import FastJSONResponse
 from attrition.api.schemas import (
     BatchPredictionRequest,
     BatchPredictionResponse,
+    IsoDateTime,
     Label,
     PredictionPage,
     PredictionRequest,
@@ -212,10 +212,10 @@ async def list_predictions(
     pool: PoolDep,
     id_employee: Annotated[int | None, Query(ge=1, le=2_147_483_647)] = None,
     depuis: Annotated[
-        datetime | None, Query(description="Date de début (incluse), ISO 8601.")
+        IsoDateTime | None, Query(description="Date de début (incluse), ISO 8601.")
     ] = None,
     jusqu_a: Annotated[
-        datetime | None, Query(description="Date de fin (exclue), ISO 8601.")
+        IsoDateTime | None, Query(description="Date de fin (exclue), ISO 8601.")
     ] = None,
     model_version: Annotated[str | None, Query(max_length=32)] = None,
     prediction: Annotated[Label | None, Query()] = None,
@@ -261,7 +261,8 @@ def _err(field: str, message: str) -> Any:
 
 
 @router.get(
-    "/predictions/{prediction_id}",
+    # `:int` so that GET /v1/predictions/batch is a 405 (wrong method), not a malformed id.
+    "/predictions/{prediction_id:int}",
     response_model=RecordedPrediction,
     responses={**ERRORS, 404: {"model": Problem, "description": "Prédiction introuvable."}},
     summary="Lire une prédiction enregistrée",
