@@ -68,8 +68,9 @@ $(NODE_STAMP):
 api-examples: $(STAMP) ## Record real API responses for docs/api.md (docs/exemples/)
 	$(BIN)/python scripts/api_examples.py
 
-screenshots: $(STAMP) $(NODE_STAMP) ## Screenshots of Swagger UI, ReDoc, the docs site (docs/img/captures/)
+screenshots: $(STAMP) $(NODE_STAMP) ## Screenshots: Swagger UI, ReDoc, docs site, web interface
 	$(BIN)/python scripts/screenshots.py
+	ATTRITION_SCREENSHOTS=1 $(BIN)/python -m pytest tests/web/test_browser.py -q -p no:cacheprovider --no-cov
 
 slides: $(STAMP) $(NODE_STAMP) ## Build the deck: docs/presentation/deck.html (+ .pdf with Chromium)
 	$(BIN)/python scripts/deck_figures.py

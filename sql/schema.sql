@@ -340,5 +340,13 @@ CREATE TRIGGER trg_purge_log_append_only BEFORE UPDATE OR DELETE ON purge_log FO
 
 UPDATE alembic_version SET version_num='0003' WHERE alembic_version.version_num = '0002';
 
+-- Running upgrade 0003 -> 0004
+
+ALTER TABLE model_versions ADD COLUMN serving_state JSONB;
+
+ALTER TABLE model_versions ADD COLUMN serving_sha256 VARCHAR(64);
+
+UPDATE alembic_version SET version_num='0004' WHERE alembic_version.version_num = '0003';
+
 COMMIT;
 

@@ -86,3 +86,68 @@ def test_tampered_artifact_is_refused_then_rollback_restores(
         _refresh(client)
     assert client.get("/ready").status_code == 200
     _ = asyncio
+
+
+def test_serving_state_scores_like_the_pipeline_and_is_checked(
+    client: TestClient, keys: Keys, database: Database, model_version: str
+) -> None:
+    import numpy as np
+
+    from attrition.model.artifact import load_pipeline
+    from attrition.model.compiled import CompiledLinearModel
+    from attrition.model.features import columns_from_records, to_model_frame
+    from attrition.model.summary import summary_metrics  # noqa: F401  (light module)
+
+    frame = read_training_frame(database)
+    with database.owner_engine().connect() as c:
+        artifact, sha, state = c.execute(
+            text(
+                "SELECT artifact, artifact_sha256, serving_state FROM model_versions "
+                "WHERE version = :v"
+            ),
+            {"v": model_version},
+        ).one()
+    pipeline = load_pipeline(bytes(artifact), sha)
+    served = CompiledLinearModel.from_state(state)
+    records = frame.to_dict(orient="records")
+    expected = pipeline.predict_proba(to_model_frame(frame))[:, 1]
+    got = served.predict_proba(columns_from_records(records))
+    assert np.max(np.abs(got - expected)) < 1e-12
+
+    # Rewriting the stored weights (even consistently formatted) is refused at load.
+    with database.owner_engine().begin() as c:
+        c.execute(
+            text(
+                "UPDATE model_versions SET serving_state = jsonb_set(serving_state, "
+                "'{intercept}', to_jsonb((serving_state->>'intercept')::float8 + 1)) "
+                "WHERE version = :v"
+            ),
+            {"v": model_version},
+        )
+    try:
+        _refresh_force_reload(client)
+        ready = client.get("/ready")
+        assert ready.status_code == 503
+        assert "poids compilés" in ready.json()["raison"]
+    finally:
+        with database.owner_engine().begin() as c:
+            c.execute(
+                text(
+                    "UPDATE model_versions SET serving_state = CAST(:s AS jsonb) WHERE version = :v"
+                ),
+                {"s": __import__("json").dumps(state), "v": model_version},
+            )
+        _refresh_force_reload(client)
+    assert client.get("/ready").status_code == 200
+
+
+def _refresh_force_reload(client: TestClient) -> None:
+    app = client.app
+
+    async def go() -> None:
+        runtime = app.state.runtime  # type: ignore[attr-defined]
+        runtime.current = None  # same version id: force a reload from the registry
+        async with app.state.pool.connection() as conn:  # type: ignore[attr-defined]
+            await runtime.refresh(conn, force=True)
+
+    client.portal.call(go)  # type: ignore[union-attr]

@@ -94,7 +94,7 @@ def resolve_database(settings: Settings) -> Database:
             owner_url=owner,
             app_url=app,
             embedded_dir=embedded_dir,
-            persistent=pgdata_persists(settings.pgdata) if embedded_dir else True,
+            persistent=pgdata_persists(settings.resolved_pgdata) if embedded_dir else True,
         )
     server = start_embedded(settings.resolved_pgdata)
     owner_role = _ensure_database(server.url(), settings.db.name, settings.db.owner_role)
@@ -105,7 +105,7 @@ def resolve_database(settings: Settings) -> Database:
         app_url=app,
         embedded=server,
         admin_url=make_url(server.url(settings.db.name)),
-        persistent=pgdata_persists(settings.pgdata),
+        persistent=pgdata_persists(settings.resolved_pgdata),
     )
 
 

@@ -223,6 +223,9 @@ class ModelVersion(Base):
     library_versions: Mapped[dict[str, str]] = mapped_column(JSONB)
     artifact: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
     artifact_sha256: Mapped[str] = mapped_column(String(64))
+    serving_state: Mapped[dict[str, Any] | None] = mapped_column(JSONB, deferred=True)
+    """The compiled scoring arrays, so API workers serve without importing scikit-learn."""
+    serving_sha256: Mapped[str | None] = mapped_column(String(64))
     is_active: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     created_at: Mapped[datetime] = mapped_column(TZ, server_default=func.now())
     activated_at: Mapped[datetime | None] = mapped_column(TZ)

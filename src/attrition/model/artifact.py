@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from typing import Final
+import json
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Final
 
-import skops.io as sio
-from sklearn.pipeline import Pipeline
+if TYPE_CHECKING:  # skops and scikit-learn load only when an artifact is deserialised
+    from sklearn.pipeline import Pipeline
 
 from attrition.errors import ArtifactIntegrityError
 
@@ -52,7 +54,28 @@ def dump_pipeline(pipeline: Pipeline) -> bytes:
         The artifact; store :func:`sha256_hex` of it beside it, to give to
         :func:`load_pipeline`.
     """
+    import skops.io as sio
+
     return sio.dumps(pipeline)
+
+
+def verify_checksum(data: bytes, expected_sha256: str) -> None:
+    """Refuse bytes whose SHA-256 differs from the recorded one (constant-time comparison)."""
+    actual = sha256_hex(data)
+    if not hmac.compare_digest(actual, expected_sha256.strip().lower()):
+        raise ArtifactIntegrityError(
+            "L'empreinte SHA-256 du fichier du modèle ne correspond pas à celle enregistrée : "
+            "le fichier a été modifié ou corrompu, il n'est pas chargé."
+        )
+
+
+def serving_state_sha256(state: Mapping[str, object], artifact_sha256: str) -> str:
+    """Checksum of a compiled serving state, bound to the artifact it was compiled from.
+
+    Binding it to the artifact's checksum means neither can be swapped or rewritten alone.
+    """
+    canonical = json.dumps(state, sort_keys=True, separators=(",", ":")).encode()
+    return hashlib.sha256(artifact_sha256.encode() + b"\n" + canonical).hexdigest()
 
 
 def load_pipeline(data: bytes, expected_sha256: str) -> Pipeline:
@@ -76,12 +99,10 @@ def load_pipeline(data: bytes, expected_sha256: str) -> Pipeline:
         If the checksum differs, the file is not a skops artifact, it asks for a type not on
         :data:`TRUSTED_TYPES`, or it does not hold a pipeline.
     """
-    actual = sha256_hex(data)
-    if not hmac.compare_digest(actual, expected_sha256.strip().lower()):
-        raise ArtifactIntegrityError(
-            "L'empreinte SHA-256 du fichier du modèle ne correspond pas à celle enregistrée : "
-            "le fichier a été modifié ou corrompu, il n'est pas chargé."
-        )
+    import skops.io as sio
+    from sklearn.pipeline import Pipeline
+
+    verify_checksum(data, expected_sha256)
     try:
         untrusted = sio.get_untrusted_types(data=data)
     except Exception as exc:  # skops raises several kinds on malformed archives

@@ -23,14 +23,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
-from sklearn.compose import ColumnTransformer
-from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+if TYPE_CHECKING:  # scikit-learn is imported only to compile a pipeline, never to serve
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
 
 from attrition.errors import AttritionError
 from attrition.model import features as feat
@@ -189,6 +189,11 @@ class CompiledLinearModel:
         NotCompilableError
             If the pipeline has another layout (use :func:`load_predictor` to fall back).
         """
+        from sklearn.compose import ColumnTransformer
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.pipeline import Pipeline
+        from sklearn.preprocessing import StandardScaler
+
         if not isinstance(pipeline, Pipeline) or len(pipeline.steps) != 2:
             raise NotCompilableError("expected a two-step Pipeline")
         preparation, classifier = pipeline.steps[0][1], pipeline.steps[1][1]
@@ -248,6 +253,56 @@ class CompiledLinearModel:
             category_weight=tuple(tables),
             category_offset=_read_only(np.array(offsets)),
             intercept=float(classifier.intercept_[0]),
+        )
+
+    def to_state(self) -> dict[str, Any]:
+        """The arrays as JSON-ready lists: what serving needs, without scikit-learn.
+
+        Floats survive a JSON round trip exactly (``repr`` is shortest-exact), so a model
+        rebuilt by :meth:`from_state` scores bit for bit like this one.
+        """
+        return {
+            "format": "attrition.compiled_linear.v1",
+            "numeric": list(self.numeric),
+            "numeric_mean": self.numeric_mean.tolist(),
+            "numeric_weight": self.numeric_weight.tolist(),
+            "categorical": list(self.categorical),
+            "category_index": [dict(index) for index in self.category_index],
+            "category_weight": [table.tolist() for table in self.category_weight],
+            "category_offset": self.category_offset.tolist(),
+            "intercept": self.intercept,
+        }
+
+    @classmethod
+    def from_state(cls, state: Mapping[str, Any]) -> CompiledLinearModel:
+        """Rebuild a compiled model from :meth:`to_state` (checked shapes, no pickle)."""
+        if state.get("format") != "attrition.compiled_linear.v1":
+            raise NotCompilableError("unknown compiled-model format")
+        numeric = tuple(str(n) for n in state["numeric"])
+        categorical = tuple(str(c) for c in state["categorical"])
+        mean = np.asarray(state["numeric_mean"], dtype=np.float64)
+        weight = np.asarray(state["numeric_weight"], dtype=np.float64)
+        tables = tuple(
+            _read_only(np.asarray(t, dtype=np.float64)) for t in state["category_weight"]
+        )
+        indexes = tuple({str(k): int(v) for k, v in i.items()} for i in state["category_index"])
+        offsets = np.asarray(state["category_offset"], dtype=np.float64)
+        if not (
+            mean.shape == weight.shape == (len(numeric),)
+            and len(tables) == len(indexes) == len(categorical) == offsets.shape[0]
+            and all(len(i) == t.shape[0] for i, t in zip(indexes, tables, strict=True))
+            and set(numeric + categorical) <= set(feat.MODEL_FEATURES)
+        ):
+            raise NotCompilableError("inconsistent compiled-model state")
+        return cls(
+            numeric=numeric,
+            numeric_mean=_read_only(mean),
+            numeric_weight=_read_only(weight),
+            categorical=categorical,
+            category_index=indexes,
+            category_weight=tables,
+            category_offset=_read_only(offsets),
+            intercept=float(state["intercept"]),
         )
 
     def contribution_matrix(self, columns: Mapping[str, NDArray[np.generic]]) -> FloatArray:
@@ -452,6 +507,8 @@ def load_predictor(pipeline: Pipeline) -> CompiledLinearModel | PipelinePredicto
 
 
 def _is_centred_one_hot(transformer: Pipeline) -> bool:
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
     steps = [step for _, step in transformer.steps]
     return (
         len(steps) == 2

@@ -82,6 +82,20 @@ class NewVersion:
     artifact: bytes
 
 
+def serving_state(artifact: bytes) -> tuple[dict[str, Any] | None, str | None]:
+    """The compiled scoring arrays of an artifact and their checksum (None if not linear)."""
+    from attrition.model.artifact import load_pipeline, serving_state_sha256
+    from attrition.model.compiled import CompiledLinearModel, NotCompilableError
+
+    digest = hashlib.sha256(artifact).hexdigest()
+    pipeline = load_pipeline(artifact, digest)
+    try:
+        state = CompiledLinearModel.from_pipeline(pipeline).to_state()
+    except NotCompilableError:
+        return None, None
+    return state, serving_state_sha256(state, digest)
+
+
 def next_version(session: Session) -> str:
     count = session.scalar(select(func.count()).select_from(ModelVersion)) or 0
     return f"v{count + 1}"
@@ -104,6 +118,7 @@ def register(session: Session, new: NewVersion, *, activate: bool = False) -> Mo
         artifact_sha256=hashlib.sha256(new.artifact).hexdigest(),
         is_active=False,
     )
+    row.serving_state, row.serving_sha256 = serving_state(new.artifact)
     session.add(row)
     session.flush()
     if activate:

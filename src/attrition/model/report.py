@@ -30,6 +30,7 @@ from attrition.data import vocabulary as voc
 from attrition.errors import ValidationError
 from attrition.model import features as feat
 from attrition.model.compiled import CompiledLinearModel, NotCompilableError
+from attrition.model.summary import FIGURE_FILES
 from attrition.model.training import TrainedModel
 
 if TYPE_CHECKING:
@@ -37,14 +38,7 @@ if TYPE_CHECKING:
 
 #: Where the model card finds the figures, relative to the card (``docs/``).
 FIGURE_PREFIX: Final = "img/modele"
-FIGURE_FILES: Final[dict[str, str]] = {
-    "roc": "roc.png",
-    "precision_recall": "precision_rappel.png",
-    "calibration": "calibration.png",
-    "confusion": "confusion.png",
-    "importance": "importance.png",
-    "fairness": "equite.png",
-}
+
 #: Age bands of the fairness audit: label, lowest age, highest age (inclusive).
 AGE_BANDS: Final[tuple[tuple[str, int, int], ...]] = (
     ("<30", 0, 29),

@@ -10,6 +10,7 @@ without a restart.
 from __future__ import annotations
 
 import asyncio
+import hmac
 import logging
 import time
 from collections.abc import Mapping
@@ -22,10 +23,35 @@ from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 
 from attrition.errors import ArtifactIntegrityError, AttritionError, ModelNotReadyError
-from attrition.model.artifact import load_pipeline
-from attrition.model.compiled import Predictor, load_predictor
+from attrition.model.compiled import CompiledLinearModel, Predictor
 
 log = logging.getLogger(__name__)
+
+
+def _predictor_from_row(row: Mapping[str, Any]) -> Predictor:
+    """Verify the version's checksums and build its predictor.
+
+    The artifact's SHA-256 is always checked. A linear model is then served from its stored
+    compiled arrays (their own SHA-256 checked too), so API workers never import
+    scikit-learn; any other model is deserialised with skops' trusted-type check.
+    """
+    from attrition.model.artifact import serving_state_sha256, verify_checksum
+
+    artifact = bytes(row["artifact"])
+    state = row.get("serving_state")
+    if state is None:
+        from attrition.model.artifact import load_pipeline
+        from attrition.model.compiled import load_predictor
+
+        return load_predictor(load_pipeline(artifact, row["artifact_sha256"]))
+    verify_checksum(artifact, row["artifact_sha256"])
+    digest = serving_state_sha256(state, row["artifact_sha256"])
+    if not hmac.compare_digest(str(row.get("serving_sha256")), digest):
+        raise ArtifactIntegrityError(
+            "L'empreinte SHA-256 des poids compilés du modèle ne correspond pas à celle "
+            "enregistrée : ils ont été modifiés, le modèle n'est pas chargé."
+        )
+    return CompiledLinearModel.from_state(state)
 
 
 @dataclass(slots=True)
@@ -96,7 +122,8 @@ class ModelRuntime:
         async with conn.cursor(row_factory=dict_row) as cur:
             await cur.execute(
                 "SELECT id, version, algorithm, threshold, threshold_criterion, metrics, "
-                "artifact, artifact_sha256, created_at FROM model_versions WHERE id = %s",
+                "artifact, artifact_sha256, serving_state, serving_sha256, created_at "
+                "FROM model_versions WHERE id = %s",
                 (version_id,),
             )
             row = await cur.fetchone()
@@ -104,10 +131,7 @@ class ModelRuntime:
             self.current, self.reason = None, "version active introuvable"
             return
         try:
-            pipeline = await asyncio.to_thread(
-                load_pipeline, bytes(row["artifact"]), row["artifact_sha256"]
-            )
-            compiled = load_predictor(pipeline)
+            compiled = await asyncio.to_thread(_predictor_from_row, row)
         except ArtifactIntegrityError as exc:
             log.error("model %s refused: %s", row["version"], exc.message)
             self.current = None

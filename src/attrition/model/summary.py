@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
+
+#: File name of each model-card figure under docs/img/modele/.
+FIGURE_FILES: Final[dict[str, str]] = {
+    "roc": "roc.png",
+    "precision_recall": "precision_rappel.png",
+    "calibration": "calibration.png",
+    "confusion": "confusion.png",
+    "importance": "importance.png",
+    "fairness": "equite.png",
+}
 
 
 def summary_metrics(metrics: dict[str, Any]) -> dict[str, Any]:

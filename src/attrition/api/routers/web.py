@@ -56,8 +56,7 @@ from attrition.errors import (
     ValidationError,
 )
 from attrition.model import features as feat
-from attrition.model.report import FIGURE_FILES
-from attrition.model.summary import summary_metrics
+from attrition.model.summary import FIGURE_FILES, summary_metrics
 from attrition.monitoring.cli import DEFAULT_WINDOW
 from attrition.monitoring.drift import ACTION, STATUS_LABELS, WATCH, drift_report
 from attrition.security.clients import Client
