@@ -21,7 +21,7 @@ from psycopg.types.json import Jsonb
 
 from attrition.data.vocabulary import FEATURE_NAMES
 
-_INPUT_COLUMNS = (
+INPUT_COLUMNS = (
     "request_id",
     "api_key_id",
     "source",
@@ -33,7 +33,7 @@ _INPUT_COLUMNS = (
     *FEATURE_NAMES,
     "payload",
 )
-_OUTPUT_COLUMNS = (
+OUTPUT_COLUMNS = (
     "model_version_id",
     "probability",
     "label",
@@ -46,14 +46,14 @@ _OUTPUT_COLUMNS = (
 # Column names come from the vocabulary; every value is a bound parameter.
 INSERT_PREDICTION = (
     "WITH i AS (INSERT INTO prediction_inputs ("  # noqa: S608
-    + ", ".join(_INPUT_COLUMNS)
+    + ", ".join(INPUT_COLUMNS)
     + ") VALUES ("
-    + ", ".join(f"%({c})s" for c in _INPUT_COLUMNS)
+    + ", ".join(f"%({c})s" for c in INPUT_COLUMNS)
     + ") RETURNING id, received_at) "
     + "INSERT INTO predictions (input_id, "
-    + ", ".join(_OUTPUT_COLUMNS)
+    + ", ".join(OUTPUT_COLUMNS)
     + ") SELECT i.id, "
-    + ", ".join(f"%({c})s" for c in _OUTPUT_COLUMNS)
+    + ", ".join(f"%({c})s" for c in OUTPUT_COLUMNS)
     + " FROM i RETURNING id, input_id, created_at"
 )
 

@@ -34,32 +34,11 @@ import orjson
 import psycopg
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
-from attrition.data.vocabulary import FEATURE_NAMES
+from attrition.db.audit import INPUT_COLUMNS as _INPUTS
+from attrition.db.audit import OUTPUT_COLUMNS as _OUTPUTS
 from attrition.db.audit import PredictionRecord, Written
 
 log = logging.getLogger(__name__)
-
-_INPUTS = (
-    "request_id",
-    "api_key_id",
-    "source",
-    "id_employee",
-    "batch_id",
-    "batch_row",
-    "idempotency_key",
-    "request_hash",
-    *FEATURE_NAMES,
-    "payload",
-)
-_OUTPUTS = (
-    "model_version_id",
-    "probability",
-    "label",
-    "threshold",
-    "risk_level",
-    "explanation",
-    "latency_ms",
-)
 
 # Column names come from this module, never from a request; the data is one JSON parameter,
 # typed by the tables' own row types (jsonb_populate_record), so that PostgreSQL parses it in
