@@ -434,11 +434,20 @@ def openapi_command(
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Fichier de sortie.")
     ] = None,
+    markdown: Annotated[
+        Path | None, typer.Option("--markdown", help="Page Markdown à régénérer.")
+    ] = None,
 ) -> None:
-    """Exporte le schéma OpenAPI de l'API (docs/openapi.json)."""
+    """Exporte le schéma OpenAPI de l'API (docs/openapi.json) et sa référence Markdown."""
     from attrition.api.app import create_app
 
     text = json.dumps(create_app().openapi(), ensure_ascii=False, indent=2, sort_keys=True) + "\n"
+    if markdown is not None:
+        from attrition.api.openapi_md import update_markdown
+
+        # Rendered from the export itself (sorted keys), as the drift test reads it.
+        update_markdown(markdown, json.loads(text))
+        say(f"Référence de l'API écrite dans {markdown}")
     if output:
         output.write_text(text, encoding="utf-8")
         say(f"Schéma OpenAPI écrit dans {output}")
