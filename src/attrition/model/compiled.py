@@ -487,7 +487,7 @@ class RankedFactors:
     from the most negative. Feature values are turned into lists on first use only.
     """
 
-    names: list[str]
+    names: tuple[str, ...]
     base_value: float
     logits: list[float]
     probabilities: list[float]
