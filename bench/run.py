@@ -591,7 +591,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description="Benchmark du service (make bench).")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--concurrency", default="1,8,32", help="niveaux, séparés par des virgules")
-    parser.add_argument("--requests", type=int, default=2000, help="requêtes par niveau")
+    parser.add_argument("--requests", type=int, default=5000, help="requêtes par niveau")
     parser.add_argument("--max-seconds", type=float, default=45.0, help="borne par niveau")
     parser.add_argument("--batch-size", type=int, default=1000)
     parser.add_argument("--batch-repeats", type=int, default=5)
