@@ -325,7 +325,7 @@ def model_table(r: dict[str, Any]) -> list[str]:
     ]
     names = {
         "compiled": "Modèle compilé : probabilité seule (`columns_from_records` + `predict_proba`)",
-        "compiled_top_factors": "Chemin de service : probabilité + 5 facteurs (`top_factors`)",
+        "compiled_top_factors": "Service : probabilité + explication (`score_and_explain`)",
         "compiled_with_explanation": "Modèle compilé : explication complète (`explain`)",
         "sklearn": "scikit-learn : pipeline sur un DataFrame pandas",
     }
