@@ -723,8 +723,7 @@ def serve(
         from attrition.db.embedded import start_in_background
 
         start_in_background(settings.resolved_pgdata)
-    import uvicorn
-
+    from attrition.api.server import serve as serve_workers
     from attrition.bootstrap import boot
 
     host = host or os.environ.get("HOST") or settings.host
@@ -745,7 +744,9 @@ def serve(
     # handler the process would die there (status 143), before the database is released.
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
-        uvicorn.run(
+        # One listening socket per worker (SO_REUSEPORT) so that connections are spread over
+        # the workers (see attrition.api.server); plain uvicorn.run with one worker.
+        serve_workers(
             "attrition.api.app:create_app_from_env",
             factory=True,
             host=host,
