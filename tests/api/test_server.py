@@ -62,6 +62,13 @@ def test_listeners_on_one_port_share_the_connections() -> None:
     assert min(accepted) > 0, accepted
 
 
+def _listens(worker: psutil.Process, port: int) -> bool:
+    return any(
+        c.status == "LISTEN" and c.laddr and c.laddr.port == port
+        for c in worker.net_connections(kind="tcp")
+    )
+
+
 def test_two_workers_each_get_connections_and_stop_cleanly(
     database: Database, settings: Settings, model_version: str
 ) -> None:
@@ -70,6 +77,12 @@ def test_two_workers_each_get_connections_and_stop_cleanly(
         main = psutil.Process(server.process.pid)
         workers = [p for p in main.children() if "spawn_main" in " ".join(p.cmdline())]
         assert len(workers) == 2
+        # /ready answered from the first worker up; wait until both listen (a worker joins
+        # the port's group when its server starts, after importing the app).
+        deadline = time.monotonic() + 60
+        while not all(_listens(w, server.port) for w in workers):
+            assert time.monotonic() < deadline, "a worker never listened"
+            time.sleep(0.05)
         # Sixteen keep-alive clients that connect together, as a connection pool does.
         clients = [socket.create_connection(("127.0.0.1", server.port)) for _ in range(16)]
         for client in clients:
