@@ -30,8 +30,8 @@ from attrition.db.engine import (
 
 SIMPLE_URLS = [
     "postgresql+psycopg://attrition_owner@/attrition?host=/tmp/attr-pg-x/pgdata",
-    "postgresql://user:secret@db.example.org:5433/attrition?sslmode=require",
-    "postgres://user:s%40cr%2Fet%20x@db.example.org/attrition",
+    "postgresql://user:secret@db.example.org:5433/attrition?sslmode=require",  # pragma: allowlist secret
+    "postgres://user:s%40cr%2Fet%20x@db.example.org/attrition",  # pragma: allowlist secret
     "postgresql+psycopg2://user@[::1]:5432/attrition",
     "postgresql://user:p4ss!$&'()*+,;=word@localhost/attrition?connect_timeout=3",
     "postgresql:///attrition?host=/var/run/postgresql&user=alice",
@@ -42,7 +42,7 @@ SIMPLE_URLS = [
 ODD_URLS = [
     "postgresql://user:pa/ss@localhost/attrition",
     "postgresql://user:pa ss@localhost/attrition",
-    "postgresql://user:50%off@localhost/attrition",
+    "postgresql://user:50%off@localhost/attrition",  # pragma: allowlist secret
 ]
 
 
