@@ -24,7 +24,7 @@ help: ## Show the targets
 $(STAMP): requirements-dev.txt pyproject.toml
 	@test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	@$(BIN)/python -m pip install -q --upgrade pip uv
-	@$(BIN)/uv pip install -q --python $(BIN)/python -r requirements-dev.txt
+	@$(BIN)/uv pip install -q --compile-bytecode --python $(BIN)/python -r requirements-dev.txt
 	@$(BIN)/uv pip install -q --python $(BIN)/python --no-deps -e .
 	@touch $(STAMP)
 

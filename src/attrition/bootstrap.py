@@ -3,6 +3,11 @@
 Each step is idempotent and says what it does: resolve the database (embedded or
 DATABASE_URL), migrate, grant the application role, load the dataset if the tables are empty,
 train and activate a model if none is registered, and in dev create a first admin key.
+
+Every check runs first as one plain psycopg query: on a database already prepared (the usual
+restart) nothing else happens, and neither SQLAlchemy nor Alembic is imported — together they
+took most of a second of each start of ``attrition serve``. The SQLAlchemy/Alembic code runs,
+exactly as before, only when a check finds something to do.
 """
 
 from __future__ import annotations
@@ -11,14 +16,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import select, text
+# Imported here rather than lazily by the first connection: `attrition serve` imports this
+# module while the embedded PostgreSQL is still starting in the background.
+import psycopg  # noqa: F401
 
 from attrition.config import Settings
 from attrition.data.extracts import missing_files, read_extracts, resolve_data_dir
 from attrition.db import migrate
 from attrition.db.engine import Database, resolve_database
-from attrition.db.loading import dataset_counts, load_extracts
 from attrition.errors import ConfigurationError, DataFileError
+
+DATASET_TABLES = ("employees", "performance_reviews", "survey_responses")
+"""The tables ``load_extracts`` fills (a test keeps it equal to ``loading.TABLE_COLUMNS``)."""
 
 Say = Callable[[str], None]
 
@@ -52,17 +61,38 @@ def prepare_database(settings: Settings, say: Say, db: Database | None = None) -
             "Base non persistante en production : montez un stockage persistant sur /data "
             "(ATTRITION_PGDATA) ou définissez DATABASE_URL."
         )
-    engine = db.owner_engine()
-    migrate.upgrade(engine)
-    say("Schéma à jour (migrations Alembic appliquées).")
-    migrate.ensure_app_role(db.admin_engine(), settings, db.owner_url.database or settings.db.name)
+    # One connection as the role manager (the embedded superuser, else the owner): the revision
+    # check in autocommit, so that no snapshot or lock is held while Alembic migrates.
+    with db.connect(admin=True, autocommit=True) as conn:
+        if migrate.schema_at_head(conn):
+            say(f"Schéma à jour (révision {migrate.HEAD_REVISION}, aucune migration à appliquer).")
+        else:
+            migrate.upgrade(db.owner_engine())
+            say("Schéma à jour (migrations Alembic appliquées).")
+        migrate.ensure_app_role(conn, settings, db.database_name or settings.db.name)
     say(f"Rôle applicatif « {settings.db.app_role} » : droits minimaux accordés.")
     return db
 
 
+def _dataset_counts(db: Database) -> dict[str, int]:
+    """Rows in each dataset table, read over one psycopg connection."""
+    counts: dict[str, int] = {}
+    with db.connect() as conn:
+        for table in DATASET_TABLES:
+            row = conn.execute(f"SELECT count(*) FROM {table}").fetchone()  # noqa: S608
+            counts[table] = int(row[0]) if row else 0
+    return counts
+
+
 def load_if_empty(db: Database, settings: Settings, say: Say, data_dir: Path | None = None) -> bool:
+    counts = _dataset_counts(db)
+    if all(counts.values()):
+        say(f"Jeu de données déjà chargé ({counts['employees']} employés).")
+        return False
+    from attrition.db.loading import dataset_counts, load_extracts
+
     with db.owner_engine().begin() as conn:
-        counts = dataset_counts(conn)
+        counts = dataset_counts(conn)  # again, under the loading transaction
         if all(counts.values()):
             say(f"Jeu de données déjà chargé ({counts['employees']} employés).")
             return False
@@ -74,10 +104,8 @@ def load_if_empty(db: Database, settings: Settings, say: Say, data_dir: Path | N
 
 
 def train_if_none(db: Database, settings: Settings, say: Say) -> str | None:
-    from attrition.db.models import ModelVersion
-
-    with db.owner_engine().connect() as conn:
-        if conn.scalar(select(ModelVersion.id).limit(1)) is not None:
+    with db.connect() as conn:
+        if conn.execute("SELECT 1 FROM model_versions LIMIT 1").fetchone() is not None:
             say("Un modèle est déjà enregistré.")
             return None
     from attrition.model.pipeline import train_and_register
@@ -89,18 +117,32 @@ def train_if_none(db: Database, settings: Settings, say: Say) -> str | None:
 
 
 def ensure_admin_key(db: Database, settings: Settings, say: Say) -> str | None:
-    """In dev (or with ATTRITION_ADMIN_KEY), make sure an admin key exists; print a new one once."""
-    from attrition.security.store import create_key, import_key
+    """In dev (or with ATTRITION_ADMIN_KEY), make sure an admin key exists; print a new one once.
 
-    with db.owner_engine().begin() as conn:
-        has_admin = conn.scalar(
-            text("SELECT 1 FROM api_keys WHERE role = 'admin' AND revoked_at IS NULL LIMIT 1")
-        )
-    if settings.admin_key is not None:
-        import_key(db, settings, settings.admin_key.get_secret_value(), "admin-bootstrap", "admin")
+    The key store (SQLAlchemy) is reached only when a key has to be written.
+    """
+    given = settings.admin_key.get_secret_value() if settings.admin_key is not None else None
+    known = None
+    with db.connect() as conn:
+        has_admin = conn.execute(
+            "SELECT 1 FROM api_keys WHERE role = 'admin' AND revoked_at IS NULL LIMIT 1"
+        ).fetchone()
+        if given is not None:
+            from attrition.security.keys import parse_key
+
+            known = conn.execute(
+                "SELECT 1 FROM api_keys WHERE key_id = %s", (parse_key(given).key_id,)
+            ).fetchone()
+    if given is not None:
+        if not known:
+            from attrition.security.store import import_key
+
+            import_key(db, settings, given, "admin-bootstrap", "admin")
         return None
     if has_admin or settings.is_prod:
         return None
+    from attrition.security.store import create_key
+
     created = create_key(db, settings, name="admin-dev", role="admin")
     say("Première clé admin créée (affichée une seule fois) :")
     say(f"    {created.key}")

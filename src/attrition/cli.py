@@ -717,17 +717,21 @@ def serve(
     ] = False,
 ) -> None:
     """Prépare tout (base, données, modèle, clé admin) puis sert l'API avec uvicorn."""
-    import uvicorn
+    settings = _settings()
+    if not settings.database_url:
+        # PostgreSQL starts while the imports below run; boot() joins it (see db/embedded.py).
+        from attrition.db.embedded import start_in_background
 
+        start_in_background(settings.resolved_pgdata)
+    from attrition.api.server import serve as serve_workers
     from attrition.bootstrap import boot
 
-    settings = _settings()
     host = host or os.environ.get("HOST") or settings.host
     port = port or int(os.environ.get("PORT") or settings.port)
     with domain_errors():
         report = boot(settings, say, train=not no_train)
     db = report.database
-    os.environ["DATABASE_URL"] = db.owner_url.render_as_string(hide_password=False)
+    os.environ["DATABASE_URL"] = db.owner_dsn
     get_settings.cache_clear()
     if db.embedded is not None:
         os.environ["ATTRITION_EMBEDDED_PGDATA"] = str(db.embedded.pgdata)
@@ -740,7 +744,9 @@ def serve(
     # handler the process would die there (status 143), before the database is released.
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
-        uvicorn.run(
+        # One listening socket per worker (SO_REUSEPORT) so that connections are spread over
+        # the workers (see attrition.api.server); plain uvicorn.run with one worker.
+        serve_workers(
             "attrition.api.app:create_app_from_env",
             factory=True,
             host=host,

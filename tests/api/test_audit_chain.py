@@ -73,3 +73,18 @@ def test_seal_verify_and_detect_tampering(
                 {"p": genuine, "i": target},
             )
     assert asyncio.run(_run(database, chain.verify)).ok
+
+
+def test_sealing_spans_several_slices(client: TestClient, keys: Keys, database: Database) -> None:
+    """More records than one slice: hashed across yields to the loop, the chain still holds."""
+    size = 2 * chain.SLICE + 50
+    response = client.post(
+        "/v1/predictions/batch",
+        json={"employes": [EXAMPLE_EMPLOYEE] * size},
+        headers=auth(keys.predicteur),
+    )
+    assert response.status_code == 201
+    sealed = asyncio.run(_run(database, lambda c: chain.seal(c, lag_seconds=0)))
+    assert sealed >= size
+    result = asyncio.run(_run(database, chain.verify))
+    assert result.ok and result.unsealed == 0 and result.checked >= size

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -17,7 +18,7 @@ from attrition.api.schemas import EXAMPLE_EMPLOYEE
 from attrition.config import Settings
 from attrition.db.audit import PredictionRecord, insert_predictions
 from attrition.db.engine import Database, libpq_conninfo
-from attrition.db.writer import GroupCommitWriter
+from attrition.db.writer import LARGE_GROUP, GroupCommitWriter
 from tests.conftest import Keys, auth
 
 COLUMNS = (
@@ -115,27 +116,33 @@ def test_rows_are_those_of_insert_predictions(database: Database, model_id: int)
     assert a[1:] == b[1:]
 
 
-def test_a_batch_keeps_its_order(database: Database, model_id: int) -> None:
-    batch = "0b9a4c1e-6d55-4a57-9d8e-2f4c7e2e8a10"
+@pytest.mark.parametrize("size", [50, LARGE_GROUP])
+def test_a_batch_keeps_its_order(database: Database, model_id: int, size: int) -> None:
+    # LARGE_GROUP records take the path that raises work_mem in a transaction of its own.
+    batch = str(uuid.uuid4())
+    request_id = f"gc-batch-{size}"
     records = [
-        record("gc-batch", model_id, batch_id=batch, batch_row=n, probability=n / 100)
-        for n in range(50)
+        record(request_id, model_id, batch_id=batch, batch_row=n, probability=n / size)
+        for n in range(size)
     ]
 
     async def work(writer: GroupCommitWriter, _pool: Any) -> Any:
         return await writer.write(records)
 
     written = with_writer(database, work)
+    assert len(written) == size
     assert [w.input_id for w in written] == sorted(w.input_id for w in written)
     with database.owner_engine().connect() as conn:
         rows = conn.execute(
             text(
                 "SELECT p.id, i.batch_row, p.probability FROM predictions p "
-                "JOIN prediction_inputs i ON i.id = p.input_id WHERE i.request_id = 'gc-batch'"
-            )
+                "JOIN prediction_inputs i ON i.id = p.input_id WHERE i.request_id = :r"
+            ),
+            {"r": request_id},
         ).all()
     by_id = {r[0]: (r[1], r[2]) for r in rows}
-    assert [by_id[w.prediction_id] for w in written] == [(n, n / 100) for n in range(50)]
+    assert len(by_id) == size
+    assert [by_id[w.prediction_id] for w in written] == [(n, n / size) for n in range(size)]
 
 
 def test_a_bad_record_fails_only_its_request(database: Database, model_id: int) -> None:

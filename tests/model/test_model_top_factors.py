@@ -47,3 +47,48 @@ def test_top_factors_of_one_api_record(
     assert all(
         type(c.raw_value) is type(r.raw_value) for c, r in zip(fast.top_up, reference.top_up)
     )
+
+
+def test_service_explanations_equal_the_reference_on_all_employees(
+    compiled: CompiledLinearModel, employee_frame: pd.DataFrame
+) -> None:
+    """The fast JSON explanations (no per-factor objects) match :meth:`explain` exactly."""
+    from datetime import UTC, datetime
+
+    import orjson
+
+    from attrition.model.runtime import LoadedModel
+    from attrition.services.predictions import TOP_FACTORS, _factor, score_and_explain
+
+    model = LoadedModel(
+        id=1,
+        version="v1",
+        algorithm="regression_logistique",
+        threshold=0.5,
+        threshold_criterion="f2",
+        metrics={},
+        sha256="0" * 64,
+        created_at=datetime.now(UTC),
+        compiled=compiled,
+    )
+    records = [
+        {k: (v.item() if hasattr(v, "item") else v) for k, v in row.items()}
+        for row in employee_frame.to_dict("records")
+    ]
+    columns = feat.columns_from_records(records)
+    probabilities, explanations = score_and_explain(model, columns)
+    reference = compiled.explain(columns, top_k=TOP_FACTORS)
+    assert len(explanations) == len(reference) == 1470
+    np.testing.assert_array_equal(probabilities, compiled.predict_proba(columns))
+    for fast, ref in zip(explanations, reference, strict=True):
+        assert fast == {
+            "valeur_de_base": ref.base_value,
+            "logit": ref.logit,
+            "facteurs_hausse": [_factor(f) for f in ref.top_up],
+            "facteurs_baisse": [_factor(f) for f in ref.top_down],
+        }
+    # Plain JSON types, as stored and returned (orjson refuses numpy scalars by default).
+    first = orjson.loads(orjson.dumps(explanations[0]))
+    assert first["facteurs_hausse"][0].keys() == {"variable", "libelle", "valeur", "contribution"}
+    assert any(e["facteurs_hausse"] for e in explanations)
+    assert any(e["facteurs_baisse"] for e in explanations)

@@ -69,7 +69,9 @@ class Server:
         return self.process.wait(timeout)
 
 
-def start_server(database: Database, settings: Settings, port: int | None = None) -> Server:
+def start_server(
+    database: Database, settings: Settings, port: int | None = None, workers: int = 1
+) -> Server:
     """Start uvicorn on the app factory with the test database and the test secret."""
     port = port or free_port()
     app_password = settings.db.app_password
@@ -86,10 +88,10 @@ def start_server(database: Database, settings: Settings, port: int | None = None
     env.pop("ATTRITION_EMBEDDED_PGDATA", None)
     log = Path(tempfile.mkstemp(prefix="attr-uvicorn-", suffix=".log")[1])
     # `attrition serve`, as in production: it prepares the (already prepared) database, then
-    # runs uvicorn on the app factory, one process.
+    # runs uvicorn on the app factory (one process unless told otherwise).
     command = [
         str(Path(sys.executable).with_name("attrition")), "serve", "--no-train",
-        "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+        "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
     ]  # fmt: skip
     with log.open("wb") as out:
         process = subprocess.Popen(

@@ -26,7 +26,7 @@ from attrition.api.routers import employees, health, keys, model, predictions, w
 from attrition.api.routers import monitoring as monitoring_router
 from attrition.config import Settings, get_settings
 from attrition.db import audit, chain
-from attrition.db.engine import Database, libpq_conninfo, resolve_database
+from attrition.db.engine import Database, resolve_database
 from attrition.db.writer import GroupCommitWriter
 from attrition.model.runtime import ModelRuntime
 from attrition.monitoring.metrics import Metrics
@@ -114,7 +114,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         db = database or resolve_database(settings)
         app.state.database = db
         pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
-            libpq_conninfo(db.app_url),
+            db.app_conninfo,
             min_size=settings.db.pool_min_size,
             max_size=settings.db.pool_max_size,
             timeout=settings.db.pool_timeout_s,

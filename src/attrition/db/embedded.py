@@ -4,12 +4,18 @@ It is a real PostgreSQL 16, started from binaries shipped in a pip package, list
 Unix socket inside its data directory: no Docker, no system service, no port to choose. The
 server is shared by every process that asks for the same directory and stops when the last
 one exits (pgserver counts handles), which gives ``make run`` its clean shutdown on Ctrl-C.
+
+``start_in_background`` lets ``attrition serve`` launch the server first thing: ``pg_ctl start``
+mostly waits on PostgreSQL, and that wait then overlaps the command's own imports instead of
+adding to the time until the API is ready.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import warnings
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,14 +41,56 @@ class EmbeddedServer:
         self.handle.cleanup()
 
 
+_starting: dict[Path, Future[EmbeddedServer]] = {}
+_starting_lock = threading.Lock()
+
+
+def start_in_background(pgdata: Path) -> None:
+    """Begin ``start(pgdata)`` in a thread; the next ``start(pgdata)`` of this process joins it.
+
+    pgserver is imported here, in the calling thread: silencing its import warning touches
+    the process-wide warning filters, which must not happen while another thread imports.
+    Errors are not lost: they are raised by that ``start`` call.
+    """
+    key = pgdata.absolute()
+    with _starting_lock:
+        if key in _starting:
+            return
+        future: Future[EmbeddedServer] = Future()
+        _starting[key] = future
+    pgserver = _import_pgserver()
+
+    def run() -> None:
+        try:
+            future.set_result(_start(pgserver, pgdata))
+        except BaseException as exc:  # handed over to the caller of start()
+            future.set_exception(exc)
+
+    threading.Thread(target=run, name="embedded-postgres-start", daemon=True).start()
+
+
 def start(pgdata: Path) -> EmbeddedServer:
     """Start (or join) the embedded server whose data directory is ``pgdata``."""
+    with _starting_lock:
+        future = _starting.pop(pgdata.absolute(), None)
+    if future is not None:
+        return future.result()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return _start(_import_pgserver(), pgdata)
+
+
+def _import_pgserver() -> Any:
+    """pgserver, imported without its platformdirs warning (XDG_RUNTIME_DIR unset)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         import pgserver
+    return pgserver
 
-        pgdata.mkdir(parents=True, exist_ok=True)
-        handle = pgserver.get_server(pgdata, cleanup_mode="stop")
+
+def _start(pgserver: Any, pgdata: Path) -> EmbeddedServer:
+    pgdata.mkdir(parents=True, exist_ok=True)
+    handle = pgserver.get_server(pgdata, cleanup_mode="stop")
     uri = handle.get_uri()
     host = parse_qs(urlparse(uri).query).get("host", [""])[0]
     log.info("embedded PostgreSQL ready in %s (socket %s)", pgdata, host)

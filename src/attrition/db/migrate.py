@@ -1,22 +1,39 @@
-"""Applying migrations and the least-privilege grants; generating the plain-SQL schema."""
+"""Applying migrations and the least-privilege grants; generating the plain-SQL schema.
+
+Alembic and SQLAlchemy are imported only when a migration really has to run (or the schema
+is generated): ``attrition serve`` checks the recorded revision with one psycopg query, and
+importing both libraries for a schema already at head cost the start-up more than half a
+second.
+"""
 
 from __future__ import annotations
 
 import io
 from pathlib import Path
-
-from alembic import command
-from alembic.config import Config
-from sqlalchemy import Connection, Engine, text
-from sqlalchemy.engine import URL
+from typing import TYPE_CHECKING, Any
 
 from attrition.config import Settings
 from attrition.errors import ConfigurationError
 
+if TYPE_CHECKING:
+    import psycopg
+    from alembic.config import Config
+    from sqlalchemy import Engine
+    from sqlalchemy.engine import URL
+
 MIGRATIONS = Path(__file__).parent / "migrations"
+
+HEAD_REVISION = "0004"
+"""The last migration of ``migrations/versions``: bump it with every new migration.
+
+A test compares it with Alembic's own view of the head, so it cannot silently fall behind
+(a stale value would make ``schema_at_head`` report a migrated database as behind, or worse).
+"""
 
 
 def alembic_config(url: URL | None = None, *, stdout: io.StringIO | None = None) -> Config:
+    from alembic.config import Config
+
     cfg = Config(stdout=stdout) if stdout is not None else Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     if url is not None:
@@ -28,6 +45,8 @@ def alembic_config(url: URL | None = None, *, stdout: io.StringIO | None = None)
 
 def upgrade(engine: Engine) -> None:
     """Bring the schema to the latest revision (idempotent)."""
+    from alembic import command
+
     cfg = alembic_config()
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
@@ -35,6 +54,8 @@ def upgrade(engine: Engine) -> None:
 
 
 def current_revision(engine: Engine) -> str | None:
+    from sqlalchemy import text
+
     with engine.connect() as conn:
         exists = conn.scalar(text("SELECT to_regclass('alembic_version') IS NOT NULL"))
         if not exists:
@@ -44,6 +65,9 @@ def current_revision(engine: Engine) -> str | None:
 
 def schema_sql() -> str:
     """The whole schema as plain SQL DDL, generated from the migrations (offline mode)."""
+    from alembic import command
+    from sqlalchemy.engine import URL
+
     buffer = io.StringIO()
     cfg = alembic_config(URL.create("postgresql+psycopg"), stdout=buffer)
     cfg.output_buffer = buffer
@@ -55,19 +79,41 @@ def schema_sql() -> str:
     return header + buffer.getvalue()
 
 
-def ensure_app_role(engine: Engine, settings: Settings, database: str) -> None:
+def recorded_revisions(conn: psycopg.Connection[Any]) -> list[str]:
+    """The revisions in ``alembic_version`` (none when Alembic never ran on this database)."""
+    exists = conn.execute("SELECT to_regclass('alembic_version') IS NOT NULL").fetchone()
+    if not exists or not exists[0]:
+        return []
+    return [row[0] for row in conn.execute("SELECT version_num FROM alembic_version")]
+
+
+def schema_at_head(conn: psycopg.Connection[Any]) -> bool:
+    """Whether the database records exactly ``HEAD_REVISION``: then there is nothing to apply.
+
+    Anything else (no table, an older revision, an unknown one, several heads) is left to
+    Alembic, which migrates or reports the problem as before.
+    """
+    return recorded_revisions(conn) == [HEAD_REVISION]
+
+
+def ensure_app_role(conn: psycopg.Connection[Any], settings: Settings, database: str) -> None:
     """Create the application role and give it only what the API needs.
 
     SELECT on the dataset and the registry; SELECT and INSERT on the audit trail (no UPDATE,
     DELETE or TRUNCATE: the append-only triggers are a second lock); on the key table, what
     authentication and key management need. Timeouts bound every statement it runs.
+
+    Runs on a plain psycopg connection, in one transaction, at every start: re-granting is
+    idempotent and takes a few milliseconds, and it keeps the role in line with the settings
+    (password, timeouts) without a way to drift.
     """
     role = settings.db.app_role
-    with engine.begin() as conn:
-        exists = conn.scalar(text("SELECT 1 FROM pg_roles WHERE rolname = :r"), {"r": role})
-        can_manage = conn.scalar(
-            text("SELECT rolsuper OR rolcreaterole FROM pg_roles WHERE rolname = current_user")
-        )
+    with conn.transaction():
+        exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone()
+        row = conn.execute(
+            "SELECT rolsuper OR rolcreaterole FROM pg_roles WHERE rolname = current_user"
+        ).fetchone()
+        can_manage = bool(row and row[0])
         if not can_manage:
             if not exists:
                 raise ConfigurationError(
@@ -77,23 +123,19 @@ def ensure_app_role(engine: Engine, settings: Settings, database: str) -> None:
         else:
             _configure_role(conn, settings, exists=bool(exists))
         for statement in _grants(role, database):
-            conn.execute(text(statement))
+            conn.execute(statement)
 
 
-def _configure_role(conn: Connection, settings: Settings, *, exists: bool) -> None:
+def _configure_role(conn: psycopg.Connection[Any], settings: Settings, *, exists: bool) -> None:
     role = settings.db.app_role
     password = settings.db.app_password
     if not exists:
-        conn.execute(text(f'CREATE ROLE "{role}" LOGIN CONNECTION LIMIT 100'))
+        conn.execute(f'CREATE ROLE "{role}" LOGIN CONNECTION LIMIT 100')
     if password is not None:
-        conn.execute(
-            text(f"ALTER ROLE \"{role}\" PASSWORD '{_quote(password.get_secret_value())}'")
-        )
-    conn.execute(
-        text(f'ALTER ROLE "{role}" SET statement_timeout = {settings.db.statement_timeout_ms}')
-    )
-    conn.execute(text(f'ALTER ROLE "{role}" SET lock_timeout = {settings.db.lock_timeout_ms}'))
-    conn.execute(text(f'ALTER ROLE "{role}" SET idle_in_transaction_session_timeout = 10000'))
+        conn.execute(f"ALTER ROLE \"{role}\" PASSWORD '{_quote(password.get_secret_value())}'")
+    conn.execute(f'ALTER ROLE "{role}" SET statement_timeout = {settings.db.statement_timeout_ms}')
+    conn.execute(f'ALTER ROLE "{role}" SET lock_timeout = {settings.db.lock_timeout_ms}')
+    conn.execute(f'ALTER ROLE "{role}" SET idle_in_transaction_session_timeout = 10000')
 
 
 def _grants(role: str, database: str) -> tuple[str, ...]:

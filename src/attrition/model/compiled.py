@@ -22,7 +22,7 @@ A non-linear pipeline cannot be compiled: :func:`load_predictor` then falls back
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
@@ -394,15 +394,43 @@ class CompiledLinearModel:
             )
         return explanations
 
+    def ranked_factors(
+        self, columns: Mapping[str, NDArray[np.generic]], top_k: int = 5
+    ) -> RankedFactors:
+        """The probabilities and the indices of the top factors of every employee, vectorised.
+
+        The features are engineered once and the factors ranked with numpy (a stable sort,
+        like :meth:`explain`, so ties come in the same order). Nothing per factor becomes an
+        object here: :meth:`top_factors` and the service's JSON explanations build what they
+        need from these lists.
+        """
+        engineered = feat.engineer(columns)
+        matrix = self._contributions(engineered)
+        logits = self.intercept + matrix.sum(axis=1)
+        probabilities = _sigmoid(logits)
+        ranked = np.argsort(-matrix, axis=1, kind="stable")
+        up = ranked[:, :top_k]
+        down = ranked[:, ::-1][:, :top_k]
+        return RankedFactors(
+            names=self.numeric + self.categorical,
+            base_value=self.intercept,
+            logits=logits.tolist(),
+            probabilities=probabilities.tolist(),
+            up_index=up.tolist(),
+            up_value=np.take_along_axis(matrix, up, axis=1).tolist(),
+            down_index=down.tolist(),
+            down_value=np.take_along_axis(matrix, down, axis=1).tolist(),
+            engineered=engineered,
+            columns=columns,
+        )
+
     def top_factors(
         self, columns: Mapping[str, NDArray[np.generic]], top_k: int = 5
     ) -> list[TopFactors]:
         """The probabilities and top factors of :meth:`explain`, in one vectorised pass.
 
-        The features are engineered once and the factors ranked with numpy (a stable sort,
-        like :meth:`explain`, so ties come in the same order); only the listed factors become
-        objects. This is the serving path: a one-row call costs a fraction of ``explain``, a
-        1,000-row batch a few milliseconds instead of a hundred.
+        Only the listed factors become objects (not the whole contribution matrix): a one-row
+        call costs a fraction of ``explain``, a 1,000-row batch a few milliseconds.
 
         Parameters
         ----------
@@ -416,47 +444,30 @@ class CompiledLinearModel:
         list of TopFactors
             One per employee, in input order.
         """
-        engineered = feat.engineer(columns)
-        matrix = self._contributions(engineered)
-        logits = self.intercept + matrix.sum(axis=1)
-        probabilities = _sigmoid(logits)
-        names = self.numeric + self.categorical
-        ranked = np.argsort(-matrix, axis=1, kind="stable")
-        up = ranked[:, :top_k]
-        down = ranked[:, ::-1][:, :top_k]
-        # Only the candidate factors become Python objects (not the whole matrix).
-        up_rows = zip(up.tolist(), np.take_along_axis(matrix, up, axis=1).tolist(), strict=True)
-        down_rows = zip(
-            down.tolist(), np.take_along_axis(matrix, down, axis=1).tolist(), strict=True
-        )
-        logit_values, probability_values = logits.tolist(), probabilities.tolist()
-        engineered_values: dict[str, list[Any]] = {}
-        raw_values: dict[str, list[Any]] = {}
+        r = self.ranked_factors(columns, top_k)
+        names = r.names
 
         def factor(i: int, j: int, contribution: float) -> Contribution:
             name = names[j]
-            source = feat.SOURCE_OF[name]
-            if name not in engineered_values:
-                engineered_values[name] = engineered[name].tolist()
-            if source not in raw_values:
-                raw_values[source] = np.asarray(columns[source]).tolist()
             return Contribution(
                 feature=name,
                 label=feat.FEATURE_LABELS[name],
-                value=engineered_values[name][i],
-                source=source,
-                raw_value=raw_values[source][i],
+                value=r.engineered_values(name)[i],
+                source=feat.SOURCE_OF[name],
+                raw_value=r.raw_values(feat.SOURCE_OF[name])[i],
                 contribution=contribution,
                 sign=(contribution > 0) - (contribution < 0),
             )
 
         out = []
-        for i, ((up_j, up_c), (down_j, down_c)) in enumerate(zip(up_rows, down_rows, strict=True)):
+        for i, (up_j, up_c, down_j, down_c) in enumerate(
+            zip(r.up_index, r.up_value, r.down_index, r.down_value, strict=True)
+        ):
             out.append(
                 TopFactors(
-                    base_value=self.intercept,
-                    logit=logit_values[i],
-                    probability=probability_values[i],
+                    base_value=r.base_value,
+                    logit=r.logits[i],
+                    probability=r.probabilities[i],
                     top_up=tuple(factor(i, j, c) for j, c in zip(up_j, up_c, strict=True) if c > 0),
                     top_down=tuple(
                         factor(i, j, c) for j, c in zip(down_j, down_c, strict=True) if c < 0
@@ -464,6 +475,43 @@ class CompiledLinearModel:
                 )
             )
         return out
+
+
+@dataclass(slots=True)
+class RankedFactors:
+    """:meth:`CompiledLinearModel.ranked_factors`: plain Python lists, one entry per employee.
+
+    ``up_index[i]`` lists the feature indices (into ``names``) of employee ``i``'s largest
+    contributions, decreasing, and ``up_value[i]`` those contributions (some may be <= 0
+    when few factors raise the risk: callers keep the positive ones); ``down_*`` the same
+    from the most negative. Feature values are turned into lists on first use only.
+    """
+
+    names: tuple[str, ...]
+    base_value: float
+    logits: list[float]
+    probabilities: list[float]
+    up_index: list[list[int]]
+    up_value: list[list[float]]
+    down_index: list[list[int]]
+    down_value: list[list[float]]
+    engineered: Mapping[str, NDArray[np.generic]]
+    columns: Mapping[str, NDArray[np.generic]]
+    _lists: dict[tuple[bool, str], list[Any]] = field(default_factory=dict)
+
+    def engineered_values(self, name: str) -> list[Any]:
+        """The engineered feature ``name`` of every employee, as Python values."""
+        key = (True, name)
+        if key not in self._lists:
+            self._lists[key] = self.engineered[name].tolist()
+        return self._lists[key]
+
+    def raw_values(self, source: str) -> list[Any]:
+        """The raw input field ``source`` of every employee, as Python values."""
+        key = (False, source)
+        if key not in self._lists:
+            self._lists[key] = np.asarray(self.columns[source]).tolist()
+        return self._lists[key]
 
 
 @dataclass(frozen=True)

@@ -11,11 +11,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from attrition.api.deps import Admin, PoolDep, SettingsDep
 from attrition.api.responses import FastJSONResponse
 from attrition.api.routers.predictions import ERRORS
+from attrition.api.routing import FastJSONRoute
 from attrition.api.schemas import OptionalStrictInt, Problem
 from attrition.errors import NotFoundError
 from attrition.security.keys import generate_key, hash_key
 
-router = APIRouter(prefix="/v1/keys", tags=["clés API"])
+router = APIRouter(prefix="/v1/keys", tags=["clés API"], route_class=FastJSONRoute)
 
 
 class KeyCreateRequest(BaseModel):

@@ -9,10 +9,11 @@ from fastapi import APIRouter
 from attrition.api.deps import Lecteur, RuntimeDep
 from attrition.api.responses import FastJSONResponse
 from attrition.api.routers.predictions import ERRORS
+from attrition.api.routing import FastJSONRoute
 from attrition.api.schemas import ModelInfo, Problem, feature_catalogue
 from attrition.model.summary import summary_metrics
 
-router = APIRouter(prefix="/v1", tags=["modèle"])
+router = APIRouter(prefix="/v1", tags=["modèle"], route_class=FastJSONRoute)
 
 
 @router.get(

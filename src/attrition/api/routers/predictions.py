@@ -8,6 +8,7 @@ from fastapi import APIRouter, Header, Path, Query, Request
 
 from attrition.api.deps import Lecteur, PoolDep, Predicteur, ServiceDep
 from attrition.api.responses import FastJSONResponse
+from attrition.api.routing import FastJSONRoute
 from attrition.api.schemas import (
     BatchPredictionRequest,
     BatchPredictionResponse,
@@ -24,7 +25,7 @@ from attrition.db import audit, idempotency
 from attrition.errors import NotFoundError, ValidationError
 from attrition.services.predictions import Outcome, RequestContext, Result, ScoreItem
 
-router = APIRouter(prefix="/v1", tags=["prédictions"])
+router = APIRouter(prefix="/v1", tags=["prédictions"], route_class=FastJSONRoute)
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": Problem, "description": "Clé API manquante, invalide, révoquée ou expirée."},

@@ -1,0 +1,71 @@
+"""JSON bodies: orjson for valid JSON, the standard parser for what only it accepts."""
+
+from __future__ import annotations
+
+import json
+
+import orjson
+import pytest
+from fastapi.testclient import TestClient
+
+from attrition.api.routing import FastJSONRequest
+from attrition.api.schemas import EXAMPLE_EMPLOYEE
+from tests.conftest import Keys, auth
+
+
+def _request(body: bytes) -> FastJSONRequest:
+    sent = False
+
+    async def receive() -> dict[str, object]:
+        nonlocal sent
+        if sent:  # pragma: no cover - the body is read once
+            return {"type": "http.disconnect"}
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return FastJSONRequest({"type": "http", "method": "POST", "headers": []}, receive)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (b'{"a": 1, "b": [1.5, true, null, "\\u00e9"]}', {"a": 1, "b": [1.5, True, None, "é"]}),
+        (b'{"x": NaN}', "nan"),  # not JSON: the standard parser still reads it
+    ],
+)
+async def test_json_parses_like_the_standard_library(body: bytes, expected: object) -> None:
+    parsed = await _request(body).json()
+    if expected == "nan":
+        assert parsed["x"] != parsed["x"]
+    else:
+        assert parsed == expected == json.loads(body)
+
+
+@pytest.mark.anyio
+async def test_integer_beyond_64_bits_becomes_a_float() -> None:
+    # orjson's documented behaviour; every integer field is bounded far below 2**63, so such
+    # a value is refused with its field's range error either way (next tests).
+    parsed = await _request(b'{"n": 123456789012345678901234567890}').json()
+    assert parsed == {"n": 1.2345678901234568e29}
+
+
+@pytest.mark.anyio
+async def test_malformed_json_raises_the_standard_error() -> None:
+    with pytest.raises(json.JSONDecodeError):
+        await _request(b'{"age": 41,}').json()
+
+
+def test_huge_integer_is_refused_with_its_field(client: TestClient, keys: Keys) -> None:
+    body = orjson.dumps({**EXAMPLE_EMPLOYEE, "age": 0}).replace(
+        b'"age":0', b'"age":123456789012345678901234567890'
+    )
+    r = client.post(
+        "/v1/predictions",
+        content=body,
+        headers={**auth(keys.predicteur), "content-type": "application/json"},
+    )
+    assert r.status_code == 422
+    errors = r.json()["errors"]
+    assert [e["champ"] for e in errors] == ["age"]
+    assert "JSON invalide" not in errors[0]["message"]

@@ -1,0 +1,109 @@
+"""Several workers, one listening socket each: connections are spread over the workers."""
+
+from __future__ import annotations
+
+import io
+import pickle
+import signal
+import socket
+import time
+from multiprocessing.reduction import ForkingPickler
+
+import psutil
+import pytest
+
+from attrition.api.server import ReusePortSocket, bind_reuse_port, reuse_port_supported
+from attrition.config import Settings
+from attrition.db.engine import Database
+from tests.reliability.server import start_server
+
+pytestmark = pytest.mark.skipif(not reuse_port_supported(), reason="SO_REUSEPORT (Linux) only")
+
+
+def _send_to_worker(sock: socket.socket) -> socket.socket:
+    """What uvicorn does to hand a socket to a spawned worker: multiprocessing's pickler."""
+    buffer = io.BytesIO()
+    ForkingPickler(buffer).dump(sock)
+    received = pickle.loads(buffer.getvalue())
+    assert isinstance(received, socket.socket)
+    return received
+
+
+def test_a_socket_sent_to_a_worker_is_a_new_listener_on_the_same_address() -> None:
+    parent = bind_reuse_port(socket.AF_INET, ("127.0.0.1", 0))
+    with parent, _send_to_worker(parent) as child:
+        assert isinstance(child, ReusePortSocket)
+        assert child.fileno() != parent.fileno()
+        assert child.getsockname() == parent.getsockname()
+        assert child.getsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT) == 1
+
+
+def test_listeners_on_one_port_share_the_connections() -> None:
+    parent = bind_reuse_port(socket.AF_INET, ("127.0.0.1", 0))
+    workers = [_send_to_worker(parent), _send_to_worker(parent)]
+    for worker in workers:
+        worker.listen(64)
+        worker.setblocking(False)
+    clients = [socket.create_connection(parent.getsockname()) for _ in range(32)]
+    accepted = [0, 0]
+    deadline = time.monotonic() + 5
+    while sum(accepted) < len(clients) and time.monotonic() < deadline:
+        for index, worker in enumerate(workers):
+            try:
+                conn, _ = worker.accept()
+            except BlockingIOError:
+                continue
+            conn.close()
+            accepted[index] += 1
+    for s in [*clients, *workers, parent]:
+        s.close()
+    # The parent's socket never listens: every connection went to a worker's queue.
+    assert sum(accepted) == 32
+    assert min(accepted) > 0, accepted
+
+
+def _listens(worker: psutil.Process, port: int) -> bool:
+    return any(
+        c.status == "LISTEN" and c.laddr and c.laddr.port == port
+        for c in worker.net_connections(kind="tcp")
+    )
+
+
+def test_two_workers_each_get_connections_and_stop_cleanly(
+    database: Database, settings: Settings, model_version: str
+) -> None:
+    server = start_server(database, settings, workers=2)
+    try:
+        main = psutil.Process(server.process.pid)
+        workers = [p for p in main.children() if "spawn_main" in " ".join(p.cmdline())]
+        assert len(workers) == 2
+        # /ready answered from the first worker up; wait until both listen (a worker joins
+        # the port's group when its server starts, after importing the app).
+        deadline = time.monotonic() + 60
+        while not all(_listens(w, server.port) for w in workers):
+            assert time.monotonic() < deadline, "a worker never listened"
+            time.sleep(0.05)
+        # Sixteen keep-alive clients that connect together, as a connection pool does.
+        clients = [socket.create_connection(("127.0.0.1", server.port)) for _ in range(16)]
+        for client in clients:
+            client.sendall(b"GET /health HTTP/1.1\r\nHost: test\r\n\r\n")
+        for client in clients:
+            assert client.recv(65536).startswith(b"HTTP/1.1 200")
+        held = [
+            sum(
+                1
+                for c in worker.net_connections(kind="tcp")
+                if c.laddr and c.laddr.port == server.port and c.status == "ESTABLISHED"
+            )
+            for worker in workers
+        ]
+        for client in clients:
+            client.close()
+        assert sum(held) == 16
+        assert min(held) > 0, held  # all on one worker: p = 2 / 2**16 with SO_REUSEPORT
+        server.signal(signal.SIGTERM)
+        assert server.wait(30) == 0
+        assert "Serveur arrêté proprement" in server.log.read_text(errors="replace")
+    finally:
+        if server.process.poll() is None:
+            server.kill()
