@@ -27,6 +27,7 @@ from attrition.security.store import create_key
 from tests.conftest import Keys, auth
 
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
+FORM_TOKEN = re.compile(r'name="jeton" value="([0-9a-f]{32})"')
 
 
 @pytest.fixture
@@ -180,6 +181,53 @@ def test_score_the_form_with_the_api_schema(
             )
         ).scalar_one()
     assert n >= 2
+
+
+def test_a_form_sent_twice_records_one_prediction(
+    web: TestClient, keys: Keys, database: Database
+) -> None:
+    """Double click or reload of the POST: the first prediction again, nothing new recorded."""
+    sign_in(web, keys.predicteur)
+    page = web.get("/app/prediction").text
+    token = csrf(web, "/app/prediction")
+    jetons = FORM_TOKEN.findall(page)
+    assert len(jetons) == 2 and len(set(jetons)) == 1  # one token for the page's two forms
+    jeton = jetons[0]
+    assert jeton not in web.get("/app/prediction").text  # a new one at each rendering
+    data = {**form_of(EXAMPLE_EMPLOYEE), "csrf": token, "jeton": jeton}
+    first = web.post("/app/prediction", data=data, follow_redirects=False)
+    again = web.post("/app/prediction", data=data, follow_redirects=False)
+    assert first.status_code == again.status_code == 303
+    assert again.headers["location"] == first.headers["location"]
+    # The same page, changed and sent again (browser back, then edit): a new prediction.
+    changed = web.post("/app/prediction", data={**data, "age": "42"}, follow_redirects=False)
+    assert changed.status_code == 303
+    assert changed.headers["location"] != first.headers["location"]
+    # The stored-employee form of the same page, sent twice.
+    stored = {"id_employee": "2", "csrf": token, "jeton": jeton}
+    one = web.post("/app/prediction/employe", data=stored, follow_redirects=False)
+    two = web.post("/app/prediction/employe", data=stored, follow_redirects=False)
+    assert one.status_code == two.status_code == 303
+    assert one.headers["location"] == two.headers["location"]
+    with database.owner_engine().connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT p.id, i.source, i.id_employee, i.age FROM predictions p "
+                "JOIN prediction_inputs i ON i.id = p.input_id "
+                "WHERE starts_with(i.idempotency_key, :k) ORDER BY p.id"
+            ),
+            {"k": f"web:{jeton}:"},
+        ).all()
+    ids = [int(r[0]) for r in rows]
+    assert len(rows) == 3, rows  # the form, the changed form, the stored employee: once each
+    assert ids == sorted(
+        int(r.headers["location"].rsplit("/", 1)[1]) for r in (first, changed, one)
+    )
+    assert [(r[1], r[2], r[3]) for r in rows] == [
+        ("web", None, 41),
+        ("web", None, 42),
+        ("web", 2, rows[2][3]),
+    ]
 
 
 def test_auditeur_reads_but_cannot_score(web: TestClient, keys: Keys) -> None:

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import orjson
 import psycopg
 import pydantic
 from fastapi import APIRouter, FastAPI, Request
@@ -45,7 +46,7 @@ from attrition.api.schemas import (
 )
 from attrition.config import PROJECT_ROOT, Settings
 from attrition.data import vocabulary as voc
-from attrition.db import audit
+from attrition.db import audit, idempotency
 from attrition.errors import (
     AttritionError,
     AuthenticationError,
@@ -61,7 +62,7 @@ from attrition.monitoring.cli import DEFAULT_WINDOW
 from attrition.monitoring.drift import ACTION, STATUS_LABELS, WATCH, drift_report
 from attrition.security.clients import Client
 from attrition.security.sessions import SESSION_MAX_AGE_S, KeySealer, session_signing_key
-from attrition.services.predictions import RequestContext, ScoreItem
+from attrition.services.predictions import Outcome, RequestContext, ScoreItem
 
 router = APIRouter(prefix="/app", include_in_schema=False)
 
@@ -520,8 +521,45 @@ def request_data(form: Mapping[str, Any]) -> dict[str, Any]:
     return data
 
 
-def _context(request: Request, client: Client) -> RequestContext:
-    return RequestContext(request_id=request.state.request_id, api_key_id=client.id, source="web")
+FORM_TOKEN = re.compile(r"[0-9a-f]{32}")
+
+
+def _context(
+    request: Request, client: Client, form: Mapping[str, Any], payload: dict[str, Any]
+) -> RequestContext:
+    """The request context; with the form's one-time token, an idempotent one.
+
+    The key joins the token and the digest of what is scored: the same form sent twice gets
+    the first prediction back, while a form changed and sent again (browser back, then edit)
+    is a new prediction, not a refusal.
+    """
+    token = str(form.get("jeton") or "")
+    if not FORM_TOKEN.fullmatch(token):
+        return RequestContext(
+            request_id=request.state.request_id, api_key_id=client.id, source="web"
+        )
+    digest = idempotency.request_hash(request.url.path, orjson.dumps(payload))
+    return RequestContext(
+        request_id=request.state.request_id,
+        api_key_id=client.id,
+        source="web",
+        idempotency_key=f"web:{token}:{digest[:16]}",
+        request_hash=digest,
+    )
+
+
+def _prediction_id(outcomes: list[Outcome]) -> dict[str, Any]:
+    return {"prediction_id": outcomes[0].prediction_id}
+
+
+async def _score_and_show(
+    request: Request, client: Client, form: Mapping[str, Any], item: ScoreItem
+) -> Response:
+    """Score and record ``item`` (once per form token), then show the recorded prediction."""
+    ctx = _context(request, client, form, item.payload)
+    result = await request.app.state.service.predict([item], ctx, render=_prediction_id)
+    assert result.body is not None
+    return redirect(request, "web_read_prediction", prediction_id=result.body["prediction_id"])
 
 
 async def score_page(
@@ -546,6 +584,9 @@ async def score_page(
             "summary": summary or [],
             "employee_error": employee_error,
             "employee_value": employee_value,
+            # One per rendering of the forms: a second submission of the same form (double
+            # click, reload of the POST) replays the first prediction instead of adding one.
+            "form_token": secrets.token_hex(16),
         },
         client=client,
         status=status,
@@ -606,8 +647,7 @@ async def score_employee(request: Request) -> Response:
         )
     # The view already gives JSON-ready values (the raise as double precision).
     payload = {"id_employee": ident, **features}
-    result = await service.predict([ScoreItem(features, ident, payload)], _context(request, client))
-    return redirect(request, "web_read_prediction", prediction_id=result.outcomes[0].prediction_id)
+    return await _score_and_show(request, client, form, ScoreItem(features, ident, payload))
 
 
 @router.post("/prediction", name="web_score")
@@ -630,8 +670,8 @@ async def score(request: Request) -> Response:
         )
     payload = body.model_dump(mode="json", exclude_none=True)
     try:
-        result = await request.app.state.service.predict(
-            [ScoreItem(body.features(), body.id_employee, payload)], _context(request, client)
+        return await _score_and_show(
+            request, client, form, ScoreItem(body.features(), body.id_employee, payload)
         )
     except NotFoundError as exc:
         items = [{"champ": "id_employee", "message": exc.message}]
@@ -643,7 +683,6 @@ async def score(request: Request) -> Response:
             summary=_labelled(items),
             status=404,
         )
-    return redirect(request, "web_read_prediction", prediction_id=result.outcomes[0].prediction_id)
 
 
 def _labelled(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
