@@ -60,7 +60,9 @@ T = TypeVar("T")
 
 
 def say(message: str) -> None:
-    console.print(f"[bold cyan]›[/] {message}")
+    # soft_wrap: a message stays on one line; Rich otherwise breaks it at 80 columns when the
+    # output is a log file or a pipe (e.g. "— persistante" ending up on a line of its own).
+    console.print(f"[bold cyan]›[/] {message}", soft_wrap=True)
 
 
 @contextmanager
