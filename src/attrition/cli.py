@@ -13,6 +13,7 @@ import os
 import shutil
 import signal
 import sys
+import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -745,6 +746,12 @@ def serve(
     # After its graceful shutdown uvicorn raises the SIGTERM it caught again: with the default
     # handler the process would die there (status 143), before the database is released.
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    metrics_dir = None
+    if count > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # The workers add their metrics up in files here (see attrition.monitoring.metrics);
+        # a fresh folder per run, so that no count survives from a previous one.
+        metrics_dir = tempfile.mkdtemp(prefix="attrition-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
     try:
         # One listening socket per worker (SO_REUSEPORT) so that connections are spread over
         # the workers (see attrition.api.server); plain uvicorn.run with one worker.
@@ -760,6 +767,9 @@ def serve(
             access_log=False,  # the app writes its own access line (no query string, no IP)
         )
     finally:
+        if metrics_dir is not None:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+            os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
         db.stop()
         say("Serveur arrêté proprement.")
 

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import io
 import pickle
+import re
 import signal
 import socket
 import time
 from multiprocessing.reduction import ForkingPickler
+from pathlib import Path
 
+import httpx
 import psutil
 import pytest
 
@@ -62,6 +65,18 @@ def test_listeners_on_one_port_share_the_connections() -> None:
     assert min(accepted) > 0, accepted
 
 
+HEALTH_200 = re.compile(
+    r'^attrition_http_requests_total\{method="GET",route="/health",status="200"\} (\S+)$', re.M
+)
+
+
+def _health_count(base_url: str) -> float:
+    text = httpx.get(f"{base_url}/metrics", timeout=5).text
+    match = HEALTH_200.search(text)
+    assert match, text[:500]
+    return float(match.group(1))
+
+
 def _listens(worker: psutil.Process, port: int) -> bool:
     return any(
         c.status == "LISTEN" and c.laddr and c.laddr.port == port
@@ -101,9 +116,16 @@ def test_two_workers_each_get_connections_and_stop_cleanly(
             client.close()
         assert sum(held) == 16
         assert min(held) > 0, held  # all on one worker: p = 2 / 2**16 with SO_REUSEPORT
+        # Whichever worker answers the scrape, /metrics counts the requests of both.
+        for _ in range(6):  # a new connection each time: both workers answer some scrapes
+            assert _health_count(server.base_url) == 16
+        shared = Path(workers[0].environ()["PROMETHEUS_MULTIPROC_DIR"])
+        assert shared == Path(workers[1].environ()["PROMETHEUS_MULTIPROC_DIR"])
+        assert shared.is_dir() and any(shared.iterdir())
         server.signal(signal.SIGTERM)
         assert server.wait(30) == 0
         assert "Serveur arrêté proprement" in server.log.read_text(errors="replace")
+        assert not shared.exists()  # no count survives into the next run
     finally:
         if server.process.poll() is None:
             server.kill()

@@ -1,15 +1,22 @@
-"""Prometheus metrics of one API process, and the access log line of each request.
+"""Prometheus metrics of the API, and the access log line of each request.
 
 Each :func:`attrition.api.app.create_app` builds its own :class:`Metrics` with its own
 registry (no process-wide global, so several apps can live in one test process). The edge
 middleware calls :meth:`Metrics.observe_request` once per request, the prediction service
 calls :meth:`Metrics.observe_predictions` with what it recorded; the model version and the
 database pool are read at scrape time from the application state.
+
+With several workers, a scrape reaches one of them: on its own, it would report only its
+share of the requests. ``attrition serve`` then sets ``PROMETHEUS_MULTIPROC_DIR`` (a fresh
+folder) before the workers start, prometheus_client keeps every worker's counters and
+histograms in files there, and :meth:`Metrics.render` adds them up (its multiprocess mode).
+The model and pool gauges stay those of the worker that answers.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -159,5 +166,22 @@ class Metrics:
             self.probability.observe(outcome.probability)
 
     def render(self) -> tuple[bytes, str]:
-        """The exposition text and its content type."""
-        return generate_latest(self.registry), CONTENT_TYPE_LATEST
+        """The exposition text and its content type (every worker's counts when several)."""
+        directory = multiprocess_dir()
+        if directory is None:
+            return generate_latest(self.registry), CONTENT_TYPE_LATEST
+        from prometheus_client.multiprocess import MultiProcessCollector
+
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry, path=directory)
+        registry.register(_StateCollector(self))
+        return generate_latest(registry), CONTENT_TYPE_LATEST
+
+
+def multiprocess_dir() -> str | None:
+    """The folder shared by the workers' metrics, if prometheus_client's multiprocess mode is on.
+
+    prometheus_client reads the variable when it is first imported: ``attrition serve`` sets
+    it before it spawns the workers, never in a running process.
+    """
+    return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
