@@ -372,18 +372,39 @@ def profile_lines(r: dict[str, Any]) -> list[str]:
     return lines
 
 
-def worker_split(r: dict[str, Any]) -> str:
-    runs = r.get("load", {}).get("service", {})
+def cpu_split(r: dict[str, Any], variant: str = "service") -> tuple[str, list[float]]:
+    """The highest concurrency and the CPU seconds of each process of ``variant`` there."""
+    runs = r.get("load", {}).get(variant, {})
     if not runs:
-        return ""
+        return "", []
     top = max(runs, key=int)
-    split = [x for x in runs[top].get("service_cpu_per_process_s", []) if x > 0.05]
+    return top, [x for x in runs[top].get("service_cpu_per_process_s", []) if x > 0.05]
+
+
+def worker_split(r: dict[str, Any]) -> str:
+    top, split = cpu_split(r)
     if not split:
         return ""
     return (
         f" À concurrence {top}, le temps CPU s'est réparti ainsi entre les processus du "
         f"service : {' ; '.join(fr(x, 2) + ' s' for x in split)}."
     )
+
+
+def baseline_split(r: dict[str, Any]) -> str:
+    """Whether the plain variant's connections landed on one worker in this run."""
+    top, split = cpu_split(r, "baseline")
+    if not split:
+        return ""
+    workers = r["config"]["workers"]
+    shown = " ; ".join(fr(x, 2) + " s" for x in split)
+    if workers > 1 and (len(split) < workers or min(split) < 0.25 * max(split)):
+        return (
+            f" Dans cette exécution, ses connexions à concurrence {top} se sont concentrées sur "
+            f"un processus (CPU : {shown}) : le socket d'écoute partagé d'uvicorn le permet, "
+            "et son débit comme le ratio en dépendent d'une exécution à l'autre."
+        )
+    return f" À concurrence {top}, CPU par processus : {shown}."
 
 
 def commentary(r: dict[str, Any], d: dict[str, Any]) -> list[str]:
@@ -562,8 +583,8 @@ def render(path: Path) -> list[Path]:
         "- **Variante simple** (`bench/baseline_app.py`) : la même route écrite sans souci de "
         "performance (fonction synchrone, pipeline scikit-learn sur un DataFrame d'une ligne, "
         "une session SQLAlchemy et une validation par requête), même base, même nombre de "
-        "processus. Elle fait moins que le service (ni clé API, ni explication) : les ratios "
-        "sont donc prudents.",
+        "processus (`uvicorn --workers`, socket d'écoute partagé). Elle fait moins que le "
+        "service (ni clé API, ni explication)." + baseline_split(r),
         "",
         "## Prédiction unitaire : `POST /v1/predictions`",
         "",
