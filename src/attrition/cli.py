@@ -746,12 +746,16 @@ def serve(
     # After its graceful shutdown uvicorn raises the SIGTERM it caught again: with the default
     # handler the process would die there (status 143), before the database is released.
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
-    metrics_dir = None
-    if count > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        # The workers add their metrics up in files here (see attrition.monitoring.metrics);
-        # a fresh folder per run, so that no count survives from a previous one.
-        metrics_dir = tempfile.mkdtemp(prefix="attrition-metrics-")
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+    workers_dir = None
+    if count > 1:
+        # A fresh folder per run, shared by the workers: their metrics add up there (see
+        # attrition.monitoring.metrics) and their rate limits are counted together (see
+        # attrition.security.limits); nothing survives into the next run.
+        workers_dir = Path(tempfile.mkdtemp(prefix="attrition-workers-"))
+        os.environ["ATTRITION_WORKERS_DIR"] = str(workers_dir)
+        if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            (workers_dir / "metrics").mkdir()
+            os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(workers_dir / "metrics")
     try:
         # One listening socket per worker (SO_REUSEPORT) so that connections are spread over
         # the workers (see attrition.api.server); plain uvicorn.run with one worker.
@@ -767,9 +771,11 @@ def serve(
             access_log=False,  # the app writes its own access line (no query string, no IP)
         )
     finally:
-        if metrics_dir is not None:
-            shutil.rmtree(metrics_dir, ignore_errors=True)
-            os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
+        if workers_dir is not None:
+            if os.environ.get("PROMETHEUS_MULTIPROC_DIR") == str(workers_dir / "metrics"):
+                os.environ.pop("PROMETHEUS_MULTIPROC_DIR")
+            os.environ.pop("ATTRITION_WORKERS_DIR", None)
+            shutil.rmtree(workers_dir, ignore_errors=True)
         db.stop()
         say("Serveur arrêté proprement.")
 

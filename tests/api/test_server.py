@@ -18,6 +18,7 @@ import pytest
 from attrition.api.server import ReusePortSocket, bind_reuse_port, reuse_port_supported
 from attrition.config import Settings
 from attrition.db.engine import Database
+from tests.conftest import Keys
 from tests.reliability.server import start_server
 
 pytestmark = pytest.mark.skipif(not reuse_port_supported(), reason="SO_REUSEPORT (Linux) only")
@@ -129,3 +130,57 @@ def test_two_workers_each_get_connections_and_stop_cleanly(
     finally:
         if server.process.poll() is None:
             server.kill()
+
+
+def test_two_workers_share_one_rate_limit_per_key(
+    database: Database, settings: Settings, model_version: str, keys: Keys
+) -> None:
+    """20 requests a minute for a key, whichever worker its connections reach."""
+    server = start_server(database, settings, workers=2, rate_limit_per_minute=20)
+    try:
+        main = psutil.Process(server.process.pid)
+        workers = [p for p in main.children() if "spawn_main" in " ".join(p.cmdline())]
+        deadline = time.monotonic() + 60
+        while not all(_listens(w, server.port) for w in workers):
+            assert time.monotonic() < deadline, "a worker never listened"
+            time.sleep(0.05)
+        clients = [socket.create_connection(("127.0.0.1", server.port)) for _ in range(16)]
+        request = (
+            f"GET /v1/model HTTP/1.1\r\nHost: test\r\nAuthorization: Bearer {keys.auditeur}\r\n\r\n"
+        ).encode()
+        statuses = []
+        for n in range(32):
+            client = clients[n % len(clients)]
+            client.sendall(request)
+            statuses.append(_read_status(client))
+        spread = [
+            sum(
+                1
+                for c in w.net_connections(kind="tcp")
+                if c.laddr and c.laddr.port == server.port and c.status == "ESTABLISHED"
+            )
+            for w in workers
+        ]
+        for client in clients:
+            client.close()
+        assert sum(spread) == 16 and min(spread) > 0, spread  # both workers answered
+        # Each worker alone would have let 20 through, up to 32 in all.
+        assert statuses.count(200) == 20, statuses
+        assert statuses.count(429) == 12
+    finally:
+        server.signal(signal.SIGTERM)
+        server.wait(30)
+
+
+def _read_status(client: socket.socket) -> int:
+    """Status of one keep-alive response, its body read by Content-Length."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data += client.recv(65536)
+    head, _, body = data.partition(b"\r\n\r\n")
+    match = re.search(rb"(?im)^content-length:\s*(\d+)", head)
+    assert match, head
+    length = int(match.group(1))
+    while len(body) < length:
+        body += client.recv(65536)
+    return int(head[9:12])

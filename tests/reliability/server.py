@@ -70,7 +70,11 @@ class Server:
 
 
 def start_server(
-    database: Database, settings: Settings, port: int | None = None, workers: int = 1
+    database: Database,
+    settings: Settings,
+    port: int | None = None,
+    workers: int = 1,
+    rate_limit_per_minute: int = 10_000_000,
 ) -> Server:
     """Start uvicorn on the app factory with the test database and the test secret."""
     port = port or free_port()
@@ -81,7 +85,7 @@ def start_server(
         "DATABASE_URL": database.owner_url.render_as_string(hide_password=False),
         "ATTRITION_SECRET_KEY": settings.secret_key.get_secret_value(),
         "ATTRITION_DB__APP_PASSWORD": app_password.get_secret_value() if app_password else "",
-        "ATTRITION_API__RATE_LIMIT_PER_MINUTE": "10000000",
+        "ATTRITION_API__RATE_LIMIT_PER_MINUTE": str(rate_limit_per_minute),
         "ATTRITION_API__AUTH_FAILURES_PER_MINUTE": "10000000",
         "ATTRITION_LOG_LEVEL": "WARNING",
     }

@@ -3,13 +3,14 @@
 Verified keys are cached for a few seconds (revocation reaches every process within
 ``cache_ttl_s``); ``last_used_at`` is written at most once a minute per key. Rate limits are
 token buckets per key (per IP before authentication) and a separate bucket of failed
-authentications per IP, which throttles brute force.
+authentications per IP, which throttles brute force; with several workers the buckets are
+shared by all of them (:mod:`attrition.security.limits`).
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,6 +18,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from attrition.errors import AuthenticationError, RateLimitedError
 from attrition.security.keys import parse_key, verify_key
+from attrition.security.limits import bucket
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,36 +40,6 @@ class _Cached:
     fetched: float
 
 
-@dataclass(slots=True)
-class TokenBucket:
-    """``rate`` tokens per minute, bursts up to ``rate``."""
-
-    rate: float
-    buckets: dict[str, tuple[float, float]] = field(default_factory=dict)
-
-    def take(self, key: str, now: float | None = None) -> float:
-        """Consume a token; return 0 if allowed, else the seconds to wait."""
-        now = time.monotonic() if now is None else now
-        capacity = max(self.rate, 1.0)
-        tokens, last = self.buckets.get(key, (capacity, now))
-        tokens = min(capacity, tokens + (now - last) * self.rate / 60.0)
-        if tokens < 1.0:
-            self.buckets[key] = (tokens, now)
-            return (1.0 - tokens) * 60.0 / self.rate
-        self.buckets[key] = (tokens - 1.0, now)
-        if len(self.buckets) > 100_000:  # bound memory under an address-spraying attack
-            self.buckets.clear()
-        return 0.0
-
-    def peek_blocked(self, key: str, now: float | None = None) -> float:
-        now = time.monotonic() if now is None else now
-        if key not in self.buckets:
-            return 0.0
-        tokens, last = self.buckets[key]
-        tokens = min(max(self.rate, 1.0), tokens + (now - last) * self.rate / 60.0)
-        return 0.0 if tokens >= 1.0 else (1.0 - tokens) * 60.0 / self.rate
-
-
 class Authenticator:
     """Turns a presented key into a :class:`Client`, or raises AuthenticationError."""
 
@@ -85,8 +57,9 @@ class Authenticator:
         self.cache_ttl_s = cache_ttl_s
         self._cache: dict[str, _Cached] = {}
         self._last_used_written: dict[int, float] = {}
-        self.requests = TokenBucket(rate_per_minute)
-        self.failures = TokenBucket(failures_per_minute)
+        # Shared by the server's workers when it has several (attrition.security.limits).
+        self.requests = bucket("requetes", rate_per_minute)
+        self.failures = bucket("echecs", failures_per_minute)
 
     def check_ip(self, ip: str) -> None:
         """Refuse an IP that failed authentication too often (before any key work)."""
