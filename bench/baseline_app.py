@@ -10,7 +10,8 @@ one is stored), no security headers. The ratios computed against it are therefor
 conservative side.
 
 Run: ``uvicorn --app-dir bench baseline_app:create_app --factory`` with
-``BASELINE_DATABASE_URL`` set to the owner URL.
+``BASELINE_DATABASE_URL`` set to the owner URL (the bench serves it like the service, one
+listening socket per worker, so that the comparison is of the request path alone).
 """
 
 from __future__ import annotations

@@ -401,8 +401,7 @@ def baseline_split(r: dict[str, Any]) -> str:
     if workers > 1 and (len(split) < workers or min(split) < 0.25 * max(split)):
         return (
             f" Dans cette exécution, ses connexions à concurrence {top} se sont concentrées sur "
-            f"un processus (CPU : {shown}) : le socket d'écoute partagé d'uvicorn le permet, "
-            "et son débit comme le ratio en dépendent d'une exécution à l'autre."
+            f"un processus (CPU : {shown}) : son débit et le ratio en sont faussés."
         )
     return f" À concurrence {top}, CPU par processus : {shown}."
 
@@ -583,8 +582,9 @@ def render(path: Path) -> list[Path]:
         "- **Variante simple** (`bench/baseline_app.py`) : la même route écrite sans souci de "
         "performance (fonction synchrone, pipeline scikit-learn sur un DataFrame d'une ligne, "
         "une session SQLAlchemy et une validation par requête), même base, même nombre de "
-        "processus (`uvicorn --workers`, socket d'écoute partagé). Elle fait moins que le "
-        "service (ni clé API, ni explication)." + baseline_split(r),
+        "processus, servis de la même façon (un socket d'écoute par processus) : seule la "
+        "route diffère. Elle fait moins que le service (ni clé API, ni explication) : les "
+        "ratios sont donc prudents." + baseline_split(r),
         "",
         "## Prédiction unitaire : `POST /v1/predictions`",
         "",

@@ -579,22 +579,17 @@ def serve_argv(port: int, workers: int) -> list[str]:
 
 
 def baseline_argv(port: int, workers: int) -> list[str]:
-    return [
-        str(BIN / "uvicorn"),
-        "--app-dir",
-        str(BENCH),
-        "baseline_app:create_app",
-        "--factory",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--workers",
-        str(workers),
-        "--log-level",
-        "warning",
-        "--no-access-log",
-    ]
+    # The plain request path, served like the service: one listening socket per worker
+    # (attrition.api.server). With uvicorn's shared socket, its 32 connections often all went
+    # to one worker, and the ratio measured the socket rather than the request path.
+    code = (
+        "import sys; sys.path.insert(0, sys.argv[1]); "
+        "from attrition.api.server import serve; "
+        "serve('baseline_app:create_app', factory=True, host='127.0.0.1', "
+        "port=int(sys.argv[2]), workers=int(sys.argv[3]), log_level='warning', "
+        "access_log=False)"
+    )
+    return [sys.executable, "-c", code, str(BENCH), str(port), str(workers)]
 
 
 @contextlib.contextmanager
