@@ -19,7 +19,7 @@ from attrition.api.server import ReusePortSocket, bind_reuse_port, reuse_port_su
 from attrition.config import Settings
 from attrition.db.engine import Database
 from tests.conftest import Keys
-from tests.reliability.server import start_server
+from tests.reliability.server import Server, start_server
 
 pytestmark = pytest.mark.skipif(not reuse_port_supported(), reason="SO_REUSEPORT (Linux) only")
 
@@ -78,11 +78,33 @@ def _health_count(base_url: str) -> float:
     return float(match.group(1))
 
 
-def _listens(worker: psutil.Process, port: int) -> bool:
-    return any(
-        c.status == "LISTEN" and c.laddr and c.laddr.port == port
+def _sockets(worker: psutil.Process, port: int, status: str) -> int:
+    """How many of the worker's TCP sockets on ``port`` are in ``status``."""
+    return sum(
+        1
         for c in worker.net_connections(kind="tcp")
+        if c.laddr and c.laddr.port == port and c.status == status
     )
+
+
+def _listening_workers(server: Server) -> list[psutil.Process]:
+    """The server's two workers, once both listen.
+
+    /ready answers from the first worker up; a worker joins the port's group when its server
+    starts, after importing the app.
+    """
+    main = psutil.Process(server.process.pid)
+    workers = [p for p in main.children() if "spawn_main" in " ".join(p.cmdline())]
+    assert len(workers) == 2
+    deadline = time.monotonic() + 60
+    while not all(_sockets(w, server.port, "LISTEN") for w in workers):
+        assert time.monotonic() < deadline, "a worker never listened"
+        time.sleep(0.05)
+    return workers
+
+
+def _connections_per_worker(workers: list[psutil.Process], port: int) -> list[int]:
+    return [_sockets(w, port, "ESTABLISHED") for w in workers]
 
 
 def test_two_workers_each_get_connections_and_stop_cleanly(
@@ -90,29 +112,14 @@ def test_two_workers_each_get_connections_and_stop_cleanly(
 ) -> None:
     server = start_server(database, settings, workers=2)
     try:
-        main = psutil.Process(server.process.pid)
-        workers = [p for p in main.children() if "spawn_main" in " ".join(p.cmdline())]
-        assert len(workers) == 2
-        # /ready answered from the first worker up; wait until both listen (a worker joins
-        # the port's group when its server starts, after importing the app).
-        deadline = time.monotonic() + 60
-        while not all(_listens(w, server.port) for w in workers):
-            assert time.monotonic() < deadline, "a worker never listened"
-            time.sleep(0.05)
+        workers = _listening_workers(server)
         # Sixteen keep-alive clients that connect together, as a connection pool does.
         clients = [socket.create_connection(("127.0.0.1", server.port)) for _ in range(16)]
         for client in clients:
             client.sendall(b"GET /health HTTP/1.1\r\nHost: test\r\n\r\n")
         for client in clients:
             assert client.recv(65536).startswith(b"HTTP/1.1 200")
-        held = [
-            sum(
-                1
-                for c in worker.net_connections(kind="tcp")
-                if c.laddr and c.laddr.port == server.port and c.status == "ESTABLISHED"
-            )
-            for worker in workers
-        ]
+        held = _connections_per_worker(workers, server.port)
         for client in clients:
             client.close()
         assert sum(held) == 16
@@ -138,12 +145,7 @@ def test_two_workers_share_one_rate_limit_per_key(
     """20 requests a minute for a key, whichever worker its connections reach."""
     server = start_server(database, settings, workers=2, rate_limit_per_minute=20)
     try:
-        main = psutil.Process(server.process.pid)
-        workers = [p for p in main.children() if "spawn_main" in " ".join(p.cmdline())]
-        deadline = time.monotonic() + 60
-        while not all(_listens(w, server.port) for w in workers):
-            assert time.monotonic() < deadline, "a worker never listened"
-            time.sleep(0.05)
+        workers = _listening_workers(server)
         clients = [socket.create_connection(("127.0.0.1", server.port)) for _ in range(16)]
         request = (
             f"GET /v1/model HTTP/1.1\r\nHost: test\r\nAuthorization: Bearer {keys.auditeur}\r\n\r\n"
@@ -153,14 +155,7 @@ def test_two_workers_share_one_rate_limit_per_key(
             client = clients[n % len(clients)]
             client.sendall(request)
             statuses.append(_read_status(client))
-        spread = [
-            sum(
-                1
-                for c in w.net_connections(kind="tcp")
-                if c.laddr and c.laddr.port == server.port and c.status == "ESTABLISHED"
-            )
-            for w in workers
-        ]
+        spread = _connections_per_worker(workers, server.port)
         for client in clients:
             client.close()
         assert sum(spread) == 16 and min(spread) > 0, spread  # both workers answered
