@@ -348,5 +348,13 @@ ALTER TABLE model_versions ADD COLUMN serving_sha256 VARCHAR(64);
 
 UPDATE alembic_version SET version_num='0004' WHERE alembic_version.version_num = '0003';
 
+-- Running upgrade 0004 -> 0011
+
+ALTER TABLE prediction_inputs ALTER COLUMN genre DROP NOT NULL;
+
+ALTER TABLE prediction_inputs ALTER COLUMN statut_marital DROP NOT NULL;
+
+UPDATE alembic_version SET version_num='0011' WHERE alembic_version.version_num = '0004';
+
 COMMIT;
 

@@ -122,13 +122,19 @@ EXAMPLE_EMPLOYEE: dict[str, Any] = {
 
 
 def _field_definition(f: v.Field) -> tuple[Any, Any]:
-    description = f"{f.label}. {f.help}"
+    description = " ".join(filter(None, (f"{f.label}.", v.help_text(f))))
+    default: Any = ... if f.required else None
     if f.kind == "category":
-        return _ENUMS[f.name], Field(description=description)
-    if f.kind == "bool":
-        return StrictBool, Field(description=description)
-    annotation = StrictInt if f.kind == "int" else StrictFloat
-    return annotation, Field(ge=f.low, le=f.high, description=description)
+        annotation: Any = _ENUMS[f.name]
+        constraints: dict[str, Any] = {}
+    elif f.kind == "bool":
+        annotation, constraints = StrictBool, {}
+    else:
+        annotation = StrictInt if f.kind == "int" else StrictFloat
+        constraints = {"ge": f.low, "le": f.high}
+    if not f.required:
+        annotation = annotation | None
+    return annotation, Field(default, description=description, **constraints)
 
 
 class _EmployeeBase(BaseModel):
@@ -170,7 +176,9 @@ class PredictionRequest(EmployeeFeatures):
     )
 
     def features(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in v.FEATURE_NAMES}
+        """The employee's fields; an optional field left out is absent (never stored)."""
+        values = {name: getattr(self, name) for name in v.FEATURE_NAMES}
+        return {k: x for k, x in values.items() if x is not None or k in v.MODEL_INPUTS}
 
 
 class BatchPredictionRequest(BaseModel):
@@ -277,6 +285,9 @@ class FeatureInfo(BaseModel):
     minimum: float | None = None
     maximum: float | None = None
     valeurs: list[str] | None = None
+    obligatoire: bool = Field(
+        default=True, description="Faux pour un champ que le modèle n'utilise pas (facultatif)."
+    )
 
 
 class ModelInfo(BaseModel):
@@ -329,10 +340,11 @@ def feature_catalogue() -> list[FeatureInfo]:
             nom=f.name,
             libelle=f.label,
             type={"int": "entier", "float": "nombre", "bool": "booléen"}.get(f.kind, "catégorie"),
-            description=f.help,
+            description=v.help_text(f),
             minimum=f.low,
             maximum=f.high,
             valeurs=list(f.categories) or None,
+            obligatoire=f.required,
         )
         for f in v.FEATURES
     ]

@@ -90,7 +90,7 @@ class PredictionRecord:
             "batch_row": self.batch_row,
             "idempotency_key": self.idempotency_key,
             "request_hash": self.request_hash,
-            **self.features,
+            **{name: self.features.get(name) for name in FEATURE_NAMES},
             "payload": Jsonb(self.payload),
             "model_version_id": self.model_version_id,
             "probability": self.probability,

@@ -20,7 +20,7 @@ from attrition.api.schemas import (
     Problem,
     RecordedPrediction,
 )
-from attrition.data.vocabulary import FEATURE_NAMES
+from attrition.data.vocabulary import FEATURE_NAMES, MODEL_INPUTS
 from attrition.db import audit, idempotency
 from attrition.errors import NotFoundError, ValidationError
 from attrition.services.predictions import Outcome, RequestContext, Result, ScoreItem
@@ -197,7 +197,11 @@ def recorded(row: dict[str, Any]) -> dict[str, Any]:
         "source": str(row["source"]),
         "request_id": row["request_id"],
         "client": row["client"],
-        "entree": {name: row[name] for name in FEATURE_NAMES},
+        "entree": {
+            name: row[name]
+            for name in FEATURE_NAMES
+            if row[name] is not None or name in MODEL_INPUTS
+        },
     }
 
 
