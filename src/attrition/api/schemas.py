@@ -230,8 +230,17 @@ class PredictionResponse(BaseModel):
     prediction: Label
     seuil: float = Field(description="Seuil de décision du modèle.")
     niveau_risque: Risk = Field(
-        description="faible : probabilité < seuil/2 ; moyen : entre seuil/2 et le seuil ; "
-        "eleve : probabilité ≥ seuil."
+        description="Code stable : faible : probabilité < seuil/2 ; moyen : entre seuil/2 et "
+        "le seuil ; eleve : probabilité ≥ seuil."
+    )
+    libelle_risque: str = Field(
+        description="Le niveau en français, pour les personnes (ex. « Au-dessus du seuil "
+        "d'alerte »)."
+    )
+    lecture: str = Field(
+        description="Comment lire le score, en français : probabilité, seuil d'alerte, action "
+        "recommandée et, si la version les fournit, combien d'employés estimés à ce niveau "
+        "sont partis (prédictions hors-pli de la fiche du modèle)."
     )
     explication: Explanation
     model_version: str

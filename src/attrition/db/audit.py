@@ -132,7 +132,8 @@ async def insert_predictions(
 
 _SELECT_RECORDED = (
     "SELECT p.id AS prediction_id, p.probability, p.label, p.threshold, p.risk_level, "
-    "p.explanation, p.created_at, m.version AS model_version, i.id_employee, i.source, "
+    "p.explanation, p.created_at, m.version AS model_version, "
+    "m.metrics -> 'oof' -> 'risk_bands' AS risk_bands, i.id_employee, i.source, "
     "i.request_id, k.key_id AS client, i.api_key_id, i.payload, i.idempotency_key, "
     "i.request_hash, " + ", ".join(f"i.{c}" for c in FEATURE_NAMES) + " "
     "FROM predictions p JOIN prediction_inputs i ON i.id = p.input_id "

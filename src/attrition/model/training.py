@@ -44,6 +44,7 @@ from threadpoolctl import threadpool_limits
 from attrition.data import vocabulary as voc
 from attrition.errors import ValidationError
 from attrition.model import features as feat
+from attrition.wording import risk_bands
 
 FloatArray = NDArray[np.float64]
 Progress = Callable[[str], None]
@@ -598,6 +599,7 @@ def fit_final(
     flagged = (oof >= threshold).astype(np.int64)
     oof_scores: dict[str, Any] = _scores(target, oof, threshold)
     oof_scores["confusion"] = confusion_matrix(target, flagged, labels=[0, 1]).tolist()
+    oof_scores["risk_bands"] = risk_bands(target, oof, threshold)
     return TrainedModel(
         pipeline=pipeline,
         algorithm=name,

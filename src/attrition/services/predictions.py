@@ -21,6 +21,7 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
+from attrition import wording
 from attrition.data.vocabulary import FEATURE_NAMES
 from attrition.db import idempotency
 from attrition.db.audit import PredictionRecord, Written, insert_predictions
@@ -41,13 +42,7 @@ log = logging.getLogger(__name__)
 TOP_FACTORS = 5
 
 
-def risk_level(probability: float, threshold: float) -> str:
-    """``eleve`` at or above the threshold, ``moyen`` from half of it, ``faible`` below."""
-    if probability >= threshold:
-        return "eleve"
-    if probability >= threshold / 2:
-        return "moyen"
-    return "faible"
+risk_level = wording.risk_level
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,14 +77,21 @@ class Outcome:
     id_employee: int | None
     created_at: datetime
     batch_id: str | None = None
+    bands: Any = None  # the version's out-of-fold risk bands, for the reading
+
+    def reading(self) -> wording.Reading:
+        return wording.read_score(self.probability, self.threshold, self.bands)
 
     def as_response(self) -> dict[str, Any]:
+        reading = self.reading()
         return {
             "prediction_id": self.prediction_id,
             "probabilite_depart": self.probability,
             "prediction": self.label,
             "seuil": self.threshold,
             "niveau_risque": self.risk_level,
+            "libelle_risque": reading.libelle,
+            "lecture": reading.texte,
             "explication": self.explanation,
             "model_version": self.model_version,
             "id_employee": self.id_employee,
@@ -336,7 +338,7 @@ class PredictionService:
                     payload=item.payload,
                     model_version_id=model.id,
                     probability=p,
-                    label="depart" if p >= model.threshold else "reste",
+                    label=wording.decision(p, model.threshold),
                     threshold=model.threshold,
                     risk_level=risk_level(p, model.threshold),
                     explanation=explanation,
@@ -365,6 +367,7 @@ class PredictionService:
                 id_employee=r.id_employee,
                 created_at=w.created_at,
                 batch_id=r.batch_id,
+                bands=wording.bands_of(model.metrics),
             )
             for w, r in zip(written, records, strict=True)
         ]

@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Path, Query, Request
 
+from attrition import wording
 from attrition.api.deps import Lecteur, PoolDep, Predicteur, ServiceDep
 from attrition.api.responses import FastJSONResponse
 from attrition.api.routing import FastJSONRoute
@@ -184,12 +185,15 @@ def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
 
 def recorded(row: dict[str, Any]) -> dict[str, Any]:
     """A joined audit row as the API shows it."""
+    reading = wording.read_score(row["probability"], row["threshold"], row.get("risk_bands"))
     return {
         "prediction_id": row["prediction_id"],
         "probabilite_depart": row["probability"],
         "prediction": str(row["label"]),
         "seuil": row["threshold"],
         "niveau_risque": str(row["risk_level"]),
+        "libelle_risque": reading.libelle,
+        "lecture": reading.texte,
         "explication": row["explanation"],
         "model_version": row["model_version"],
         "id_employee": row["id_employee"],
