@@ -156,9 +156,9 @@ def test_the_api_never_imports_the_command_line() -> None:
     internal, external = read_imports()
     loaded = reachable(internal, "attrition.api.app")
     assert sorted(m for m in loaded if layer_of(m) > layer_of("attrition.api")) == []
-    assert sorted(
-        f"{m}: {pkg}" for m in loaded for pkg in external[m] if pkg in API_FORBIDDEN
-    ) == []
+    assert (
+        sorted(f"{m}: {pkg}" for m in loaded for pkg in external[m] if pkg in API_FORBIDDEN) == []
+    )
 
 
 def test_the_checks_catch_what_they_look_for(tmp_path: Path) -> None:
