@@ -7,7 +7,7 @@ from pathlib import Path
 
 from attrition.api.schemas import EXAMPLE_EMPLOYEE
 from attrition.data.vocabulary import NOT_MODEL_INPUTS
-from attrition.services.offline import read_employee_file
+from attrition.cli.offline import read_employee_file
 
 
 def test_csv_without_unused_columns_is_read(tmp_path: Path) -> None:
