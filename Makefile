@@ -33,7 +33,18 @@ install: $(STAMP) ## Create .venv and install the project with its tools
 run: $(STAMP) ## Start everything: embedded PostgreSQL, data, model, API on $(HOST):$(PORT)
 	$(BIN)/attrition serve --host $(HOST) --port $(PORT)
 
-test: $(STAMP) ## Run the test suite with coverage (real PostgreSQL)
+# axe-core (accessibility rules) for the browser tests, from npm, pinned, in .cache/axe.
+AXE_VERSION := 4.14.1
+AXE_STAMP := .cache/axe/.installed-axe-core-$(AXE_VERSION)
+
+$(AXE_STAMP):
+	@echo "Installation d'axe-core $(AXE_VERSION) (contrôles d'accessibilité, npm)…"
+	@mkdir -p .cache/axe
+	@if npm install --prefix .cache/axe --no-save --no-audit --no-fund --loglevel=error \
+	  axe-core@$(AXE_VERSION); then touch $@; \
+	else echo "npm indisponible : les contrôles d'accessibilité seront ignorés."; fi
+
+test: $(STAMP) $(AXE_STAMP) ## Run the test suite with coverage (real PostgreSQL)
 	$(BIN)/python -m pytest --cov --cov-report=term --cov-report=xml:reports/coverage.xml \
 	  --cov-report=html:reports/htmlcov --junitxml=reports/junit.xml
 
@@ -68,7 +79,7 @@ $(NODE_STAMP):
 api-examples: $(STAMP) ## Record real API responses for docs/api.md (docs/exemples/)
 	$(BIN)/python scripts/api_examples.py
 
-screenshots: $(STAMP) $(NODE_STAMP) ## Screenshots: Swagger UI, ReDoc, docs site, web interface
+screenshots: $(STAMP) $(NODE_STAMP) $(AXE_STAMP) ## Screenshots: Swagger UI, ReDoc, docs site, web interface
 	$(BIN)/python scripts/screenshots.py
 	ATTRITION_SCREENSHOTS=1 $(BIN)/python -m pytest tests/web/test_browser.py -q -p no:cacheprovider --no-cov
 

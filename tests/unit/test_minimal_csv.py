@@ -6,8 +6,8 @@ import csv
 from pathlib import Path
 
 from attrition.api.schemas import EXAMPLE_EMPLOYEE
-from attrition.data.vocabulary import NOT_MODEL_INPUTS
 from attrition.cli.offline import read_employee_file
+from attrition.data.vocabulary import NOT_MODEL_INPUTS
 
 
 def test_csv_without_unused_columns_is_read(tmp_path: Path) -> None:

@@ -20,6 +20,7 @@ import httpx
 import pytest
 from sqlalchemy import text
 
+from attrition import wording
 from attrition.config import PROJECT_ROOT
 from attrition.data.vocabulary import FEATURE_NAMES
 from attrition.db.engine import Database
@@ -46,6 +47,8 @@ ARGS = [
     "--lang=fr-FR",  # French date inputs in the screenshots
 ]
 SHOTS = PROJECT_ROOT / "docs" / "img" / "interface"
+#: axe-core, installed from npm by `make test` (pinned in the Makefile).
+AXE_JS = PROJECT_ROOT / ".cache" / "axe" / "node_modules" / "axe-core" / "axe.min.js"
 
 
 @pytest.fixture(scope="module")
@@ -73,8 +76,23 @@ def page(browser: Any, live_server: str) -> Iterator[Any]:
     context.close()
 
 
+def assert_accessible(page: Any) -> None:
+    """axe-core finds no serious or critical violation on the page as it is now."""
+    if not AXE_JS.is_file():
+        pytest.skip("axe-core absent (make test l'installe avec npm) : contrôle ignoré")
+    if not page.evaluate("typeof window.axe !== 'undefined'"):
+        # Evaluated through the DevTools protocol: the page's CSP (no inline script) holds.
+        page.evaluate(AXE_JS.read_text(encoding="utf-8") + "\n;true")
+    result = page.evaluate("async () => await axe.run(document, {resultTypes: ['violations']})")
+    bad = [v for v in result["violations"] if v["impact"] in {"serious", "critical"}]
+    assert not bad, [
+        (v["id"], v["impact"], v["help"], [n["target"] for n in v["nodes"]][:3]) for v in bad
+    ]
+
+
 def shoot(page: Any, name: str, tmp_dir: Path | None = None) -> None:
-    """Screenshot the page; into the docs only under `make screenshots` (stable content)."""
+    """Check the page with axe-core, then screenshot it (into the docs under `make screenshots`)."""
+    assert_accessible(page)
     target = SHOTS if os.environ.get("ATTRITION_SCREENSHOTS") else Path(tempfile.gettempdir())
     target.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(target / name), full_page=True)
@@ -116,7 +134,7 @@ def test_predicteur_scores_and_finds_it_in_the_history(
     prediction_id = int(page.url.rsplit("/", 1)[1])
     probability = page.get_by_test_id("probabilite").inner_text()
     assert re.fullmatch(r"\d{1,3},\d\s%", probability), probability
-    assert page.get_by_test_id("niveau").inner_text().startswith("Risque ")
+    assert page.get_by_test_id("niveau").inner_text() in wording.RISK_LABELS.values()
     factors = page.get_by_test_id("facteurs").locator("tbody th").all_inner_texts()
     assert factors and set(factors) <= set(FEATURE_LABELS.values())
     assert page.locator(".bar").count() == len(factors)
@@ -226,3 +244,75 @@ def test_auditeur_reads_but_cannot_score(
     first = page.get_by_test_id("psi").locator("tbody tr").first.inner_text()
     assert first.startswith("Heures supplémentaires") and "à surveiller" in first
     shoot(page, "derive.png")
+
+
+def test_error_pages_and_form_errors_are_accessible(page: Any, keys: Keys) -> None:
+    page.goto("/app/connexion")
+    page.get_by_role("button", name="Se connecter").click()
+    assert_accessible(page)
+    sign_in(page, keys.predicteur)
+    page.wait_for_url("**/app/prediction")
+    page.get_by_role("link", name="Pré-remplir avec un exemple").click()
+    page.get_by_label("Âge").fill("80")
+    # The server's answer to what the browser would stop: its own checks are switched off.
+    page.evaluate("document.querySelectorAll('form').forEach(f => { f.noValidate = true; })")
+    page.locator("form", has=page.get_by_label("Âge")).get_by_role(
+        "button", name="Calculer le risque"
+    ).click()
+    page.wait_for_load_state()
+    assert "champ(s) à corriger" in page.get_by_role("alert").first.inner_text()
+    assert_accessible(page)
+    page.goto("/app/predictions/999999999")
+    assert_accessible(page)
+
+
+def test_keyboard_alone_scores_a_stored_employee(page: Any, keys: Keys) -> None:
+    sign_in(page, keys.predicteur)
+    page.wait_for_url("**/app/prediction")
+    page.goto("/app/prediction")
+    for _ in range(40):  # Tab until the employee id field has the focus
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.id") == "f-dossier":
+            break
+    assert page.evaluate("document.activeElement.id") == "f-dossier"
+    page.keyboard.type("1")
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(r".*/app/predictions/\d+$"))
+    assert "seuil d'alerte" in page.get_by_test_id("lecture").inner_text()
+
+
+def test_small_screen_has_no_horizontal_scroll(browser: Any, live_server: str, keys: Keys) -> None:
+    context = browser.new_context(
+        base_url=live_server, viewport={"width": 390, "height": 844}, locale="fr-FR"
+    )
+    tab = context.new_page()
+    try:
+        sign_in(tab, keys.predicteur)
+        tab.wait_for_url("**/app/prediction")
+        tab.get_by_label("Identifiant de l'employé").fill("1")
+        tab.locator("form", has=tab.get_by_label("Identifiant de l'employé")).get_by_role(
+            "button", name="Calculer le risque"
+        ).click()
+        tab.wait_for_url(re.compile(r".*/app/predictions/\d+$"))
+        for path in (tab.url, "/app/prediction", "/app/historique", "/app/modele"):
+            tab.goto(path)
+            width = tab.evaluate("document.documentElement.scrollWidth")
+            assert width <= 390, (path, width)
+    finally:
+        context.close()
+
+
+def test_cross_field_rule_is_shown_while_typing(page: Any, keys: Keys) -> None:
+    sign_in(page, keys.predicteur)
+    page.wait_for_url("**/app/prediction")
+    page.get_by_role("link", name="Pré-remplir avec un exemple").click()
+    page.get_by_label("Âge").fill("20")
+    page.get_by_label("Années d'expérience totale").fill("10")
+    message = page.locator("#x-annees_experience_totale")
+    assert "l'âge moins 14 ans (6)" in message.inner_text()
+    field = page.get_by_label("Années d'expérience totale")
+    assert field.get_attribute("aria-invalid") == "true"
+    assert not page.evaluate("document.getElementById('f-annees_experience_totale').validity.valid")
+    page.get_by_label("Années d'expérience totale").fill("5")
+    assert message.inner_text() == ""
+    assert page.evaluate("document.getElementById('f-annees_experience_totale').validity.valid")

@@ -8,6 +8,7 @@ import re
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
+from attrition import wording
 from attrition.api.schemas import EXAMPLE_EMPLOYEE
 from attrition.data import vocabulary as voc
 from attrition.db.engine import Database
@@ -63,3 +64,25 @@ def test_form_without_unused_fields_is_scored_and_not_stored(
             {"id": prediction_id},
         ).one()
     assert tuple(row) == (None, None, False)
+
+
+def test_result_and_history_read_the_score_with_the_threshold(
+    web: TestClient,  # noqa: F811
+    keys: Keys,
+) -> None:
+    sign_in(web, keys.predicteur)
+    token = csrf(web, "/app/prediction")
+    r = web.post(
+        "/app/prediction",
+        data={**form_of(EXAMPLE_EMPLOYEE), "csrf": token},
+        follow_redirects=False,
+    )
+    page = html.unescape(web.get(r.headers["location"]).text)
+    assert "probable" not in page
+    assert "seuil d'alerte" in page
+    assert any(label in page for label in wording.RISK_LABELS.values())
+    reading = re.search(r'data-testid="lecture">(.*?)</p>', page, re.S)
+    assert reading is not None and "Probabilité estimée de départ" in reading.group(1)
+    history = html.unescape(web.get("/app/historique").text)
+    assert "probable" not in history
+    assert wording.DECISION_LABELS["depart"] in history
