@@ -10,6 +10,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
+from attrition import wording
 from attrition.cli.common import (
     console,
     database,
@@ -53,18 +54,25 @@ def predict_command(
         body = [o.as_response() for o in outcomes]
         sys.stdout.write(json.dumps(body, ensure_ascii=False, default=str, indent=2) + "\n")
         return
-    table = Table("prédiction", "employé", "probabilité", "décision", "risque", "principal facteur")
+    table = Table("prédiction", "employé", "probabilité", "niveau", "principal facteur")
     for o in outcomes:
         up = o.explanation["facteurs_hausse"]
         table.add_row(
             str(o.prediction_id),
             str(o.id_employee or "-"),
-            f"{o.probability:.1%}",
-            o.label,
-            o.risk_level,
+            wording.percent(o.probability),
+            o.reading().libelle,
             up[0]["libelle"] if up else "-",
         )
     console.print(table)
+    if len(outcomes) == 1:
+        console.print(outcomes[0].reading().texte)
+    else:
+        flagged = sum(o.label == "depart" for o in outcomes)
+        console.print(
+            f"{flagged} employé(s) sur {len(outcomes)} au-dessus du seuil d'alerte "
+            f"({wording.percent(outcomes[0].threshold)}) : {wording.DECISION_LABELS['depart']}."
+        )
 
 
 def _recorded_rows(since: str | None, until: str | None, limit: int) -> list[dict[str, Any]]:
@@ -99,7 +107,7 @@ def predictions_list(
 ) -> None:
     """Liste les dernières prédictions enregistrées."""
     table = Table(
-        "id", "horodatage", "source", "client", "employé", "probabilité", "décision", "version"
+        "id", "horodatage", "source", "client", "employé", "probabilité", "signalement", "version"
     )
     for r in _recorded_rows(since, until, limit):
         table.add_row(
@@ -108,8 +116,8 @@ def predictions_list(
             r["source"],
             r["client"] or "cli",
             str(r["id_employee"] or "-"),
-            f"{r['probabilite_depart']:.1%}",
-            r["prediction"],
+            wording.percent(r["probabilite_depart"]),
+            wording.DECISION_LABELS.get(r["prediction"], r["prediction"]),
             r["model_version"],
         )
     console.print(table)
