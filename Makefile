@@ -6,6 +6,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# npm tools, pinned: Marp CLI (deck), Mermaid (diagrams of the deck and of the docs site).
+MARP_VERSION := 4.5.1
+MERMAID_VERSION := 11.17.2
 HOST ?= 127.0.0.1
 PORT ?= 8000
 export HOST PORT
@@ -59,12 +62,20 @@ lint: $(STAMP) ## ruff, mypy, secret scan, actionlint, hadolint
 audit: $(STAMP) ## Audit the pinned dependencies for known vulnerabilities (pip-audit)
 	$(BIN)/pip-audit -r requirements.txt --progress-spinner off
 
-docs: $(STAMP) ## Build the documentation site (strict)
+# Mermaid for the docs site, served from the site itself (file:// and offline), not a CDN.
+MERMAID_STAMP := .cache/mermaid/.installed-mermaid-$(MERMAID_VERSION)
+
+$(MERMAID_STAMP):
+	@echo "Installation de Mermaid $(MERMAID_VERSION) pour les diagrammes du site (npm)…"
+	@mkdir -p .cache/mermaid
+	@if npm install --prefix .cache/mermaid --no-save --no-audit --no-fund --loglevel=error \
+	  mermaid@$(MERMAID_VERSION); then touch $@; \
+	else echo "npm indisponible : les diagrammes du site seront chargés depuis un CDN."; fi
+
+docs: $(STAMP) $(MERMAID_STAMP) ## Build the documentation site (strict; opens from file://)
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
 # Deck and diagrams: Marp CLI and Mermaid from npm, pinned, installed in .cache/node (ignored).
-MARP_VERSION := 4.5.1
-MERMAID_VERSION := 11.17.2
 NODE_DIR := .cache/node
 NODE_STAMP := $(NODE_DIR)/.installed-marp-$(MARP_VERSION)-mermaid-$(MERMAID_VERSION)
 MARP := $(NODE_DIR)/node_modules/.bin/marp

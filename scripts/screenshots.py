@@ -163,14 +163,14 @@ def site_pages(page: Any, base: str, out: Path) -> bool:
     page.wait_for_timeout(800)
     page.screenshot(path=str(out / "site_accueil.png"))
 
-    page.goto(f"{base}/modele/")
+    page.goto(f"{base}/modele.html")
     page.wait_for_selector("article h1")
     page.screenshot(path=str(out / "site_modele.png"))
     page.locator("#figures").scroll_into_view_if_needed()
     page.wait_for_timeout(300)
     page.screenshot(path=str(out / "site_modele_figures.png"))
 
-    page.goto(f"{base}/base-de-donnees/")
+    page.goto(f"{base}/base-de-donnees.html")
     page.wait_for_selector("article h1")
     # Material replaces <pre class="mermaid"> with a rendered <div class="mermaid">.
     try:

@@ -316,3 +316,53 @@ def test_cross_field_rule_is_shown_while_typing(page: Any, keys: Keys) -> None:
     page.get_by_label("Années d'expérience totale").fill("5")
     assert message.inner_text() == ""
     assert page.evaluate("document.getElementById('f-annees_experience_totale').validity.valid")
+
+
+@pytest.fixture(scope="module")
+def built_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    import subprocess
+
+    site = tmp_path_factory.mktemp("site")
+    subprocess.run(
+        [str(PROJECT_ROOT / ".venv" / "bin" / "mkdocs"), "build", "--quiet", "-d", str(site)],
+        cwd=PROJECT_ROOT,
+        check=True,
+        env={**os.environ, "NO_MKDOCS_2_WARNING": "1"},
+    )
+    return site
+
+
+def test_docs_site_opens_from_file_offline(browser: Any, built_site: Path) -> None:
+    npm_copy = PROJECT_ROOT / ".cache" / "mermaid" / "node_modules" / "mermaid" / "dist"
+    if not (npm_copy / "mermaid.min.js").is_file():
+        pytest.skip("Mermaid absent de .cache/mermaid (make docs l'installe avec npm)")
+    context = browser.new_context(viewport={"width": 1366, "height": 800})
+    refused: list[str] = []
+
+    def offline(route: Any) -> None:
+        if route.request.url.startswith("file://"):
+            route.continue_()
+        else:
+            refused.append(route.request.url)
+            route.abort()
+
+    context.route("**/*", offline)
+    tab = context.new_page()
+    try:
+        tab.goto((built_site / "index.html").as_uri())
+        tab.get_by_role("link", name="Installation et configuration").first.click()
+        tab.wait_for_load_state()
+        assert tab.url.endswith("/installation.html"), tab.url
+        assert tab.get_by_role("heading", level=1).count() == 1
+        tab.goto((built_site / "architecture.html").as_uri())
+        # Material draws each diagram in a closed shadow root of a div that replaces the
+        # <pre>: a tall div without the diagram's source text means it was rendered.
+        tab.wait_for_function(
+            "() => { const d = document.querySelector('div.mermaid');"
+            " return d && d.getBoundingClientRect().height > 100; }",
+            timeout=20_000,
+        )
+        assert "flowchart" not in tab.locator("div.mermaid").first.inner_text()
+    finally:
+        context.close()
+    assert not refused, refused
