@@ -90,7 +90,7 @@ $(NODE_STAMP):
 api-examples: $(STAMP) ## Record real API responses for docs/api.md (docs/exemples/)
 	$(BIN)/python scripts/api_examples.py
 
-screenshots: $(STAMP) $(NODE_STAMP) $(AXE_STAMP) ## Screenshots: Swagger UI, ReDoc, docs site, web interface
+screenshots: $(STAMP) $(NODE_STAMP) $(MERMAID_STAMP) $(AXE_STAMP) ## Screenshots: Swagger UI, ReDoc, docs site, web interface
 	$(BIN)/python scripts/screenshots.py
 	ATTRITION_SCREENSHOTS=1 $(BIN)/python -m pytest tests/web/test_browser.py -q -p no:cacheprovider --no-cov
 

@@ -93,10 +93,28 @@ def assert_accessible(page: Any) -> None:
 def shoot(page: Any, name: str, tmp_dir: Path | None = None) -> None:
     """Check the page with axe-core, then screenshot it (into the docs under `make screenshots`)."""
     assert_accessible(page)
-    target = SHOTS if os.environ.get("ATTRITION_SCREENSHOTS") else Path(tempfile.gettempdir())
-    target.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(target / name), full_page=True)
-    assert (target / name).stat().st_size > 0
+    stable = _stable_png()
+    png = page.screenshot(
+        full_page=True, mask=[page.locator(stable.MASK_SELECTOR)], mask_color=stable.MASK_COLOR
+    )
+    assert png.startswith(b"\x89PNG")
+    if os.environ.get("ATTRITION_SCREENSHOTS"):
+        stable.write_if_changed(SHOTS / name, png)
+    else:
+        (Path(tempfile.gettempdir()) / name).write_bytes(png)
+
+
+def _stable_png() -> Any:
+    """scripts/stable_png.py (rewrite a capture only when it really changed)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "stable_png", PROJECT_ROOT / "scripts" / "stable_png.py"
+    )
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def sign_in(page: Any, key: str) -> None:
