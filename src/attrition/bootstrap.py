@@ -108,10 +108,15 @@ def train_if_none(db: Database, settings: Settings, say: Say) -> str | None:
         if conn.execute("SELECT 1 FROM model_versions LIMIT 1").fetchone() is not None:
             say("Un modèle est déjà enregistré.")
             return None
-    from attrition.model.pipeline import train_and_register
+    from attrition.model.pipeline import RETAINED_RECIPE, train_and_register
 
-    say("Aucun modèle enregistré : entraînement du modèle (validation croisée)…")
-    version = train_and_register(db, settings, activate=True, repeats=1, say=say)
+    say(
+        "Aucun modèle enregistré : entraînement de la recette retenue (quelques secondes ; "
+        "« attrition train --compare » compare les candidats)…"
+    )
+    version = train_and_register(
+        db, settings, activate=True, repeats=1, candidates=(RETAINED_RECIPE,), say=say
+    )
     say(f"Modèle {version} entraîné, enregistré et activé.")
     return version
 
