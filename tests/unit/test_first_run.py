@@ -32,9 +32,7 @@ def test_retained_recipe_is_a_candidate() -> None:
     assert RETAINED_RECIPE in CANDIDATES
 
 
-def test_train_without_compare_fits_the_retained_recipe_only(
-    env: None, database: Database
-) -> None:
+def test_train_without_compare_fits_the_retained_recipe_only(env: None, database: Database) -> None:
     result = runner.invoke(app, ["train", "--repeats", "1"])
     assert result.exit_code == 0, result.output
     assert "Comparaison" not in result.output

@@ -15,6 +15,7 @@ import typer
 
 from attrition.cli.common import (
     domain_errors,
+    err,
     load_settings,
     say,
 )
@@ -35,6 +36,9 @@ def serve(
 ) -> None:
     """Prépare tout (base, données, modèle, clé admin) puis sert l'API avec uvicorn."""
     settings = load_settings()
+    host = host or os.environ.get("HOST") or settings.host
+    port = port or int(os.environ.get("PORT") or settings.port)
+    _check_port_free(host, port)
     if not settings.database_url:
         # PostgreSQL starts while the imports below run; boot() joins it (see db/embedded.py).
         from attrition.db.embedded import start_in_background
@@ -43,8 +47,6 @@ def serve(
     from attrition.api.server import serve as serve_workers
     from attrition.bootstrap import boot
 
-    host = host or os.environ.get("HOST") or settings.host
-    port = port or int(os.environ.get("PORT") or settings.port)
     with domain_errors():
         report = boot(settings, say, train=not no_train)
     db = report.database
@@ -70,6 +72,7 @@ def serve(
         if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
             (workers_dir / "metrics").mkdir()
             os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(workers_dir / "metrics")
+    stopped_cleanly = False
     try:
         # One listening socket per worker (SO_REUSEPORT) so that connections are spread over
         # the workers (see attrition.api.server); plain uvicorn.run with one worker.
@@ -84,6 +87,7 @@ def serve(
             timeout_graceful_shutdown=10,
             access_log=False,  # the app writes its own access line (no query string, no IP)
         )
+        stopped_cleanly = True
     finally:
         if workers_dir is not None:
             if os.environ.get("PROMETHEUS_MULTIPROC_DIR") == str(workers_dir / "metrics"):
@@ -91,7 +95,31 @@ def serve(
             os.environ.pop("ATTRITION_WORKERS_DIR", None)
             shutil.rmtree(workers_dir, ignore_errors=True)
         db.stop()
-        say("Serveur arrêté proprement.")
+        say("Serveur arrêté proprement." if stopped_cleanly else "Serveur arrêté sur une erreur.")
+
+
+def _check_port_free(host: str, port: int) -> None:
+    """Refuse to start, in French and before anything else, when the port is taken."""
+    import errno
+    import socket
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                reason = f"Le port {port} est déjà utilisé sur {host} (un autre service l'occupe)."
+            elif exc.errno == errno.EADDRNOTAVAIL:
+                reason = f"L'adresse {host} n'existe pas sur cette machine."
+            else:
+                reason = f"Impossible d'écouter sur {host}:{port} ({exc.strerror})."
+            err.print(
+                f"[bold red]Erreur :[/] {reason} Choisissez-en un autre : "
+                "attrition serve --port 8001 (ou PORT=8001 make run)."
+            )
+            raise typer.Exit(1) from None
 
 
 def _exit_on_sigterm(signum: int, frame: object) -> None:
