@@ -144,6 +144,11 @@ def ensure_admin_key(db: Database, settings: Settings, say: Say) -> str | None:
 
             import_key(db, settings, given, "admin-bootstrap", "admin")
         return None
+    if has_admin and not settings.is_prod:
+        say(
+            "Clé admin déjà créée (affichée une seule fois, au premier démarrage). Pour en "
+            "obtenir une nouvelle : .venv/bin/attrition keys create --name mon-nom --role admin"
+        )
     if has_admin or settings.is_prod:
         return None
     from attrition.security.store import create_key
