@@ -193,7 +193,7 @@ def install() -> None:
         error.format_message = lambda: translate_error(english())
         show_error(error)
 
-    rich_utils.rich_format_error = french_error
+    rich_utils.rich_format_error = french_error  # type: ignore[attr-defined]
 
     vendored = importlib.import_module("typer._click.core")
     get_help_option = vendored.Command.get_help_option
