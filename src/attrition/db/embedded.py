@@ -13,6 +13,7 @@ adding to the time until the API is ready.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import warnings
 from concurrent.futures import Future
@@ -82,6 +83,11 @@ def start(pgdata: Path) -> EmbeddedServer:
 
 def _import_pgserver() -> Any:
     """pgserver, imported without its platformdirs warning (XDG_RUNTIME_DIR unset)."""
+    from attrition.logs import quiet_embedded_server
+
+    quiet_embedded_server(
+        os.environ.get("LOG_LEVEL") or os.environ.get("ATTRITION_LOG_LEVEL") or "INFO"
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         import pgserver
