@@ -35,3 +35,22 @@ def test_batch_items_carry_the_reading(client: TestClient, keys: Keys) -> None:
     )
     assert r.status_code == 201
     assert all("seuil d'alerte" in p["lecture"] for p in r.json()["predictions"])
+
+
+def test_invalid_json_is_explained_in_french(client: TestClient, keys: Keys) -> None:
+    cases = {
+        b"x": "JSON invalide : une valeur JSON est attendue au début",
+        b'{"age": 41,}': "JSON invalide : nom de champ entre guillemets doubles attendu",
+        b'{"age": 41': "JSON invalide : virgule attendue",
+        b'{"age": 41}}': "JSON invalide : caractères en trop après le JSON",
+    }
+    for body, expected in cases.items():
+        r = client.post(
+            "/v1/predictions",
+            content=body,
+            headers={**auth(keys.predicteur), "content-type": "application/json"},
+        )
+        assert r.status_code == 422, body
+        message = r.json()["errors"][0]["message"]
+        assert message.startswith(expected), (body, message)
+        assert "Expecting" not in message and "Extra data" not in message
