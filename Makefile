@@ -25,11 +25,16 @@ help: ## Show the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  make %-12s %s\n",$$1,$$2}'
 
 $(STAMP): requirements-dev.txt pyproject.toml
+	@echo "Installation de l'environnement Python dans $(VENV) (première fois : quelques minutes, environ 1,2 Go)…"
 	@test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	@echo "1/3 pip et uv…"
 	@$(BIN)/python -m pip install -q --upgrade pip uv
-	@$(BIN)/uv pip install -q --compile-bytecode --python $(BIN)/python -r requirements-dev.txt
+	@echo "2/3 dépendances figées (requirements-dev.txt), avec la progression d'uv :"
+	@$(BIN)/uv pip install --compile-bytecode --python $(BIN)/python -r requirements-dev.txt
+	@echo "3/3 le paquet attrition (mode éditable)…"
 	@$(BIN)/uv pip install -q --python $(BIN)/python --no-deps -e .
 	@touch $(STAMP)
+	@echo "Environnement prêt."
 
 install: $(STAMP) ## Create .venv and install the project with its tools
 
