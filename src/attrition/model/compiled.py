@@ -90,22 +90,6 @@ class Explanation:
     top_down: tuple[Contribution, ...]
 
 
-@dataclass(frozen=True, slots=True)
-class TopFactors:
-    """What a response shows of an :class:`Explanation`: base value, logit and top factors.
-
-    Equal, field by field, to the explanation :meth:`CompiledLinearModel.explain` gives, without
-    the full list of contributions, so that serving builds a few objects per employee, not one
-    per feature.
-    """
-
-    base_value: float
-    logit: float
-    probability: float
-    top_up: tuple[Contribution, ...]
-    top_down: tuple[Contribution, ...]
-
-
 class Predictor(Protocol):
     """What serving needs from a loaded model."""
 
@@ -401,8 +385,8 @@ class CompiledLinearModel:
 
         The features are engineered once and the factors ranked with numpy (a stable sort,
         like :meth:`explain`, so ties come in the same order). Nothing per factor becomes an
-        object here: :meth:`top_factors` and the service's JSON explanations build what they
-        need from these lists.
+        object here: :func:`attrition.model.explanations.score_and_explain` builds the JSON
+        explanations from these lists.
         """
         engineered = feat.engineer(columns)
         matrix = self._contributions(engineered)
@@ -423,58 +407,6 @@ class CompiledLinearModel:
             engineered=engineered,
             columns=columns,
         )
-
-    def top_factors(
-        self, columns: Mapping[str, NDArray[np.generic]], top_k: int = 5
-    ) -> list[TopFactors]:
-        """The probabilities and top factors of :meth:`explain`, in one vectorised pass.
-
-        Only the listed factors become objects (not the whole contribution matrix): a one-row
-        call costs a fraction of ``explain``, a 1,000-row batch a few milliseconds.
-
-        Parameters
-        ----------
-        columns:
-            Raw columns, as for :meth:`predict_proba`.
-        top_k:
-            How many factors to list in ``top_up`` and ``top_down``.
-
-        Returns
-        -------
-        list of TopFactors
-            One per employee, in input order.
-        """
-        r = self.ranked_factors(columns, top_k)
-        names = r.names
-
-        def factor(i: int, j: int, contribution: float) -> Contribution:
-            name = names[j]
-            return Contribution(
-                feature=name,
-                label=feat.FEATURE_LABELS[name],
-                value=r.engineered_values(name)[i],
-                source=feat.SOURCE_OF[name],
-                raw_value=r.raw_values(feat.SOURCE_OF[name])[i],
-                contribution=contribution,
-                sign=(contribution > 0) - (contribution < 0),
-            )
-
-        out = []
-        for i, (up_j, up_c, down_j, down_c) in enumerate(
-            zip(r.up_index, r.up_value, r.down_index, r.down_value, strict=True)
-        ):
-            out.append(
-                TopFactors(
-                    base_value=r.base_value,
-                    logit=r.logits[i],
-                    probability=r.probabilities[i],
-                    top_up=tuple(factor(i, j, c) for j, c in zip(up_j, up_c, strict=True) if c > 0),
-                    top_down=tuple(
-                        factor(i, j, c) for j, c in zip(down_j, down_c, strict=True) if c < 0
-                    ),
-                )
-            )
-        return out
 
 
 @dataclass(slots=True)
