@@ -57,7 +57,7 @@ def keys_list() -> None:
         table.add_row(
             k.key_id,
             k.name,
-            k.role.value,
+            k.role,
             f"{k.created_at:%Y-%m-%d %H:%M}",
             f"{k.expires_at:%Y-%m-%d}" if k.expires_at else "-",
             f"{k.last_used_at:%Y-%m-%d %H:%M}" if k.last_used_at else "-",

@@ -18,11 +18,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import psycopg
-from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
-from attrition.data.vocabulary import FEATURE_NAMES
-from attrition.db import idempotency
+from attrition.db import employees, idempotency
 from attrition.db.audit import PredictionRecord, Written, insert_predictions
 from attrition.db.writer import GroupCommitWriter
 from attrition.errors import (
@@ -289,10 +287,7 @@ class PredictionService:
         wanted = sorted({i.id_employee for i in items if i.id_employee is not None})
         if not wanted:
             return
-        cur = await conn.execute(
-            "SELECT id_employee FROM employees WHERE id_employee = ANY(%s)", (wanted,)
-        )
-        found = {row[0] for row in await cur.fetchall()}
+        found = await employees.existing_ids(conn, wanted)
         missing = [i for i in wanted if i not in found]
         if missing:
             raise NotFoundError(f"Employé {missing[0]} inconnu : aucun dossier enregistré.")
@@ -300,15 +295,8 @@ class PredictionService:
     async def employee_features(self, id_employee: int) -> dict[str, Any]:
         """The stored features of one employee (as the model expects them), or NotFoundError."""
         try:
-            async with self.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
-                await cur.execute(
-                    "SELECT "  # noqa: S608 - fixed column names from the vocabulary
-                    + ", ".join(FEATURE_NAMES)
-                    + " FROM employee_features "
-                    "WHERE id_employee = %s",
-                    (id_employee,),
-                )
-                row = await cur.fetchone()
+            async with self.pool.connection() as conn:
+                row = await employees.get_features(conn, id_employee)
         except (psycopg.OperationalError, PoolTimeout) as exc:
             raise DatabaseUnavailableError("La base de données est indisponible.") from exc
         if row is None:
