@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -56,6 +57,47 @@ HTTP_TITLES = {
     500: "Erreur interne",
     503: "Service indisponible",
 }
+
+
+@dataclass(frozen=True, slots=True)
+class ProblemPolicy:
+    """What a domain error becomes at the edge, for the API and the web pages alike."""
+
+    status: int
+    title: str
+    errors: list[dict[str, Any]]
+    headers: dict[str, str]
+    #: Whether the refusal is written to ``rejected_requests``. Not when the database is the
+    #: fault: recording would fail too, after waiting for a connection, and delay the 503
+    #: the client should get at once.
+    record: bool
+
+
+def problem_for(exc: e.AttritionError) -> ProblemPolicy:
+    """Status, title, field errors, headers and recording of a domain error: the one policy."""
+    status, title = next(
+        (v for k, v in STATUS.items() if isinstance(exc, k)), (500, "Erreur interne")
+    )
+    headers = {}
+    if isinstance(exc, e.RateLimitedError | e.DatabaseUnavailableError):
+        headers["Retry-After"] = str(exc.retry_after)
+    elif status == 503:
+        headers["Retry-After"] = "5"
+    recordable = not isinstance(exc, e.DatabaseUnavailableError)
+    return ProblemPolicy(
+        status=status,
+        title=title,
+        errors=[err.as_dict() for err in exc.errors],
+        headers=headers,
+        record=recordable and (status in (401, 403, 422, 429) or status >= 500),
+    )
+
+
+def database_unavailable() -> e.DatabaseUnavailableError:
+    """What a lost connection or an exhausted pool becomes, wherever it surfaces."""
+    return e.DatabaseUnavailableError(
+        "La base de données est indisponible ou trop lente : réessayez dans quelques secondes."
+    )
 
 
 class BodyTooLarge(Exception):
@@ -286,35 +328,25 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(e.AttritionError)
     async def _domain(request: Request, exc: e.AttritionError) -> Response:
-        status, title = next(
-            (v for k, v in STATUS.items() if isinstance(exc, k)), (500, "Erreur interne")
-        )
-        items = [err.as_dict() for err in exc.errors]
-        headers = {}
-        if isinstance(exc, e.RateLimitedError | e.DatabaseUnavailableError):
-            headers["Retry-After"] = str(exc.retry_after)
-        elif status == 503:
-            headers["Retry-After"] = "5"
-        # Not when the database is the fault: recording would fail too, after waiting for a
-        # connection, and delay the 503 the client should get at once.
-        recordable = not isinstance(exc, e.DatabaseUnavailableError)
-        if recordable and (status in (401, 403, 422, 429) or status >= 500):
+        policy = problem_for(exc)
+        if policy.record:
             await record_rejection(
-                request, status, items or [{"champ": "-", "message": exc.message}]
+                request,
+                policy.status,
+                policy.errors or [{"champ": "-", "message": exc.message}],
             )
         return problem(
-            status, exc.message, title=title, request=request, errors=items, headers=headers
+            policy.status,
+            exc.message,
+            title=policy.title,
+            request=request,
+            errors=policy.errors,
+            headers=policy.headers,
         )
 
     async def _database(request: Request, exc: Exception) -> Response:
         log.warning("database unavailable on %s: %s", request.url.path, type(exc).__name__)
-        return problem(
-            503,
-            "La base de données est indisponible ou trop lente : réessayez dans quelques secondes.",
-            title="Base de données indisponible",
-            request=request,
-            headers={"Retry-After": "2"},
-        )
+        return await _domain(request, database_unavailable())
 
     app.add_exception_handler(psycopg.OperationalError, _database)
     app.add_exception_handler(PoolTimeout, _database)
