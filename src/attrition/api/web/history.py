@@ -62,8 +62,10 @@ def factor_bars(
     """Factors sorted by contribution, with a bar width relative to the largest one.
 
     The value shown is the factor's own: the input for a raw field or a log-scaled one, the
-    engineered value (a share, a mean, a count) for a derived feature, whose recorded
-    ``valeur`` is only the raw field it derives from.
+    engineered value (a share, a mean, a count) for a derived feature. The recorded
+    ``valeur`` of a derived feature is already the engineered one (see
+    :mod:`attrition.model.explanations`); recomputing it from the recorded inputs gives it
+    its display type (an indicator reads as oui/non, not 1/0).
     """
     factors = list(explanation.get("facteurs_hausse", [])) + list(
         explanation.get("facteurs_baisse", [])
