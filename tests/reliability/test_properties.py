@@ -37,7 +37,7 @@ from attrition.db.engine import Database
 from attrition.model.artifact import load_pipeline
 from attrition.model.compiled import Predictor, load_predictor
 from attrition.model.features import columns_from_records
-from tests.conftest import Keys, auth
+from tests.helpers import Keys, auth
 from tests.reliability.figures import Figures
 from tests.reliability.profiles import coherent, json_values, valid_profiles
 
@@ -211,12 +211,12 @@ def test_documented_example_and_edge_numbers() -> None:
 @given(case=single_mutations())
 def test_the_api_refuses_them_the_same_way(
     case: tuple[dict[str, Any], str],
-    app_client: TestClient,
+    client: TestClient,
     keys: Keys,
     database: Database,
 ) -> None:
     document, name = case
-    r = app_client.post("/v1/predictions", json=document, headers=auth(keys.predicteur))
+    r = client.post("/v1/predictions", json=document, headers=auth(keys.predicteur))
     assert r.status_code == 422, r.text
     assert r.headers["content-type"] == "application/problem+json"
     assert name in {e["champ"] for e in r.json()["errors"]}

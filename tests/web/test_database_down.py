@@ -12,7 +12,7 @@ from sqlalchemy import make_url
 from attrition.api.app import create_app
 from attrition.config import Settings
 from attrition.db.engine import Database
-from tests.conftest import Keys
+from tests.helpers import Keys
 
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 
