@@ -35,8 +35,9 @@ from attrition.data.extracts import coherence_errors
 from attrition.data.vocabulary import FEATURE_NAMES, FEATURES, FEATURES_BY_NAME
 from attrition.db.engine import Database
 from attrition.model.artifact import load_pipeline
-from attrition.model.compiled import Predictor, load_predictor
+from attrition.model.compiled import Predictor
 from attrition.model.features import columns_from_records
+from attrition.model.runtime import load_predictor
 from tests.helpers import Keys, auth
 from tests.reliability.figures import Figures
 from tests.reliability.profiles import coherent, json_values, valid_profiles

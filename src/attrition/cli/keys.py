@@ -7,12 +7,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from attrition.cli.common import (
-    console,
-    database,
-    domain_errors,
-    load_settings,
-)
+from attrition.cli.common import console, database, domain_errors, load_settings
 
 keys_app = typer.Typer(help="Clés API : créer, lister, révoquer.", no_args_is_help=True)
 

@@ -15,8 +15,9 @@ categorical one ``w[category] - sum_k(frequency_k * w_k)``; the base value is th
 i.e. the logit of an employee at the training average. Hence
 ``base_value + sum(contributions) == logit`` for every employee.
 
-A non-linear pipeline cannot be compiled: :func:`load_predictor` then falls back to
-:class:`PipelinePredictor`, which calls the pipeline on a DataFrame and has no explanations.
+A non-linear pipeline cannot be compiled: :func:`attrition.model.runtime.load_predictor`
+then falls back to :class:`~attrition.model.runtime.PipelinePredictor`, which calls the
+pipeline on a DataFrame and has no explanations.
 """
 
 from __future__ import annotations
@@ -32,7 +33,6 @@ if TYPE_CHECKING:  # scikit-learn is imported only to compile a pipeline, never 
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import StandardScaler
 
-from attrition.errors import AttritionError
 from attrition.model import features as feat
 
 FloatArray = NDArray[np.float64]
@@ -164,14 +164,15 @@ class CompiledLinearModel:
         ----------
         pipeline:
             Fitted ``Pipeline([("preparation", ColumnTransformer), ("modele",
-            LogisticRegression)])`` as built by :func:`training.make_pipeline`: numbers through
+            LogisticRegression)])`` as built by :func:`candidates.make_pipeline`: numbers through
             a ``StandardScaler``, categories through ``OneHotEncoder`` then a centring
             ``StandardScaler(with_std=False)``.
 
         Raises
         ------
         NotCompilableError
-            If the pipeline has another layout (use :func:`load_predictor` to fall back).
+            If the pipeline has another layout (use
+            :func:`attrition.model.runtime.load_predictor` to fall back).
         """
         from sklearn.compose import ColumnTransformer
         from sklearn.linear_model import LogisticRegression
@@ -444,46 +445,6 @@ class RankedFactors:
         if key not in self._lists:
             self._lists[key] = np.asarray(self.columns[source]).tolist()
         return self._lists[key]
-
-
-@dataclass(frozen=True)
-class PipelinePredictor:
-    """Fallback for a non-linear pipeline: scikit-learn on a one-off DataFrame, no explanations."""
-
-    pipeline: Pipeline
-
-    @property
-    def explainable(self) -> bool:
-        """Non-linear models have no exact explanation here."""
-        return False
-
-    def predict_proba(self, columns: Mapping[str, NDArray[np.generic]]) -> FloatArray:
-        """Probability of leaving, one per employee."""
-        frame = feat.to_model_frame(columns)
-        return np.asarray(self.pipeline.predict_proba(frame)[:, 1], dtype=np.float64)
-
-    def explain(
-        self, columns: Mapping[str, NDArray[np.generic]], top_k: int = 5
-    ) -> list[Explanation]:
-        """Always refused: the active model is not linear.
-
-        Raises
-        ------
-        AttritionError
-            Always.
-        """
-        raise AttritionError(
-            "Les explications détaillées ne sont disponibles que pour un modèle linéaire ; "
-            "le modèle actif n'en est pas un."
-        )
-
-
-def load_predictor(pipeline: Pipeline) -> CompiledLinearModel | PipelinePredictor:
-    """The fastest predictor for a fitted pipeline: compiled if linear, else the fallback."""
-    try:
-        return CompiledLinearModel.from_pipeline(pipeline)
-    except NotCompilableError:
-        return PipelinePredictor(pipeline)
 
 
 def _is_centred_one_hot(transformer: Pipeline) -> bool:

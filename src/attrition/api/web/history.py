@@ -10,24 +10,11 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from attrition.api import problems
-from attrition.api.web.forms import (
-    parse_number,
-)
-from attrition.api.web.rendering import (
-    CHECK_READ,
-    at_midnight,
-    render,
-)
-from attrition.api.web.session import (
-    html_errors,
-    session_client,
-)
+from attrition.api.web.forms import parse_number
+from attrition.api.web.rendering import CHECK_READ, at_midnight, render
+from attrition.api.web.session import html_errors, session_client
 from attrition.data import vocabulary as voc
-from attrition.errors import (
-    AttritionError,
-    FieldError,
-    ValidationError,
-)
+from attrition.errors import AttritionError, FieldError, ValidationError
 from attrition.model import features as feat
 from attrition.services import records
 

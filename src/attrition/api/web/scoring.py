@@ -13,31 +13,13 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from attrition.api import problems
-from attrition.api.schemas import (
-    EXAMPLE_EMPLOYEE,
-    PredictionRequest,
-)
-from attrition.api.web.forms import (
-    form_sections,
-    form_value,
-    parse_number,
-    request_data,
-)
-from attrition.api.web.rendering import (
-    CHECK_SCORE,
-    redirect,
-    render,
-)
-from attrition.api.web.session import (
-    checked_form,
-    html_errors,
-    session_client,
-)
+from attrition.api.schemas import EXAMPLE_EMPLOYEE, PredictionRequest
+from attrition.api.web.forms import form_sections, form_value, parse_number, request_data
+from attrition.api.web.rendering import CHECK_SCORE, redirect, render
+from attrition.api.web.session import checked_form, html_errors, session_client
 from attrition.data import vocabulary as voc
 from attrition.db import idempotency
-from attrition.errors import (
-    NotFoundError,
-)
+from attrition.errors import NotFoundError
 from attrition.security.clients import Client
 from attrition.services.predictions import Outcome, RequestContext, ScoreItem
 

@@ -15,17 +15,8 @@ from starlette.datastructures import FormData
 from starlette.responses import RedirectResponse, Response
 
 from attrition.api import deps, problems
-from attrition.api.web.rendering import (
-    CHECK_SCORE,
-    allowed,
-    redirect,
-    render,
-)
-from attrition.errors import (
-    AttritionError,
-    AuthenticationError,
-    PermissionDeniedError,
-)
+from attrition.api.web.rendering import CHECK_SCORE, allowed, redirect, render
+from attrition.errors import AttritionError, AuthenticationError, PermissionDeniedError
 from attrition.security.clients import Client
 
 router = APIRouter(prefix="/app", include_in_schema=False)
