@@ -29,8 +29,8 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 from sqlalchemy import text
 
-from attrition.api.problems import translate
 from attrition.api.schemas import EXAMPLE_EMPLOYEE, PredictionRequest
+from attrition.api.translations import translate
 from attrition.data.extracts import coherence_errors
 from attrition.data.vocabulary import FEATURE_NAMES, FEATURES, FEATURES_BY_NAME
 from attrition.db.engine import Database

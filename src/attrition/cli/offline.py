@@ -28,7 +28,7 @@ def read_employee_file(path: Path) -> list[PredictionRequest]:
     """Rows of a CSV file with the API's field names, validated like API requests."""
     from pydantic import ValidationError as PydanticError
 
-    from attrition.api.problems import translate
+    from attrition.api.translations import translate
 
     with path.open(encoding="utf-8", newline="") as fh:
         reader = csv.DictReader(fh)

@@ -7,8 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query
 
 from attrition.api.deps import Lecteur, PoolDep
-from attrition.api.responses import FastJSONResponse
-from attrition.api.routers.predictions import ERRORS
+from attrition.api.responses import ERRORS, FastJSONResponse
 from attrition.api.schemas import EmployeePage, EmployeeRecord, Problem
 from attrition.services import records
 

@@ -9,8 +9,7 @@ from fastapi import APIRouter, Path, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from attrition.api.deps import Admin, PoolDep, SettingsDep
-from attrition.api.responses import FastJSONResponse
-from attrition.api.routers.predictions import ERRORS
+from attrition.api.responses import ERRORS, FastJSONResponse
 from attrition.api.routing import FastJSONRoute
 from attrition.api.schemas import OptionalStrictInt, Problem
 from attrition.security.store import KeyStore

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Path, Query, Request
 
 from attrition.api.deps import Lecteur, PoolDep, Predicteur, ServiceDep
-from attrition.api.responses import FastJSONResponse
+from attrition.api.responses import ERRORS, WRITE_ERRORS, FastJSONResponse
 from attrition.api.routing import FastJSONRoute
 from attrition.api.schemas import (
     BatchPredictionRequest,
@@ -26,25 +26,6 @@ from attrition.services import records
 from attrition.services.predictions import Outcome, RequestContext, Result, ScoreItem
 
 router = APIRouter(prefix="/v1", tags=["prédictions"], route_class=FastJSONRoute)
-
-ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"model": Problem, "description": "Clé API manquante, invalide, révoquée ou expirée."},
-    403: {"model": Problem, "description": "Rôle insuffisant."},
-    429: {"model": Problem, "description": "Trop de requêtes (voir Retry-After)."},
-}
-WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
-    **ERRORS,
-    404: {"model": Problem, "description": "Employé inconnu."},
-    409: {"model": Problem, "description": "Même clé d'idempotence en cours de traitement."},
-    413: {"model": Problem, "description": "Corps de requête trop volumineux."},
-    415: {"model": Problem, "description": "Le corps doit être du JSON."},
-    422: {"model": Problem, "description": "Entrée invalide : champ et raison donnés."},
-    503: {
-        "model": Problem,
-        "description": "Base ou modèle indisponible : rien n'a été enregistré.",
-    },
-}
-
 
 IdempotencyHeader = Annotated[
     str | None,
