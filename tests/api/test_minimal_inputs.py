@@ -12,7 +12,7 @@ from attrition.api.schemas import EXAMPLE_EMPLOYEE
 from attrition.data import vocabulary as voc
 from attrition.db.engine import Database
 from attrition.model.features import EXCLUDED_FROM_MODEL
-from tests.conftest import Keys, auth
+from tests.helpers import Keys, auth
 
 UNUSED = ("genre", "statut_marital")
 

@@ -6,7 +6,7 @@ from fastapi.testclient import TestClient
 
 from attrition import wording
 from attrition.api.schemas import EXAMPLE_EMPLOYEE
-from tests.conftest import Keys, auth
+from tests.helpers import Keys, auth
 
 
 def test_prediction_carries_codes_and_a_french_reading(client: TestClient, keys: Keys) -> None:

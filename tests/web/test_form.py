@@ -12,7 +12,7 @@ from attrition import wording
 from attrition.api.schemas import EXAMPLE_EMPLOYEE
 from attrition.data import vocabulary as voc
 from attrition.db.engine import Database
-from tests.conftest import Keys
+from tests.helpers import Keys
 from tests.web.test_pages import csrf, form_of, sign_in, web  # noqa: F401
 
 HELP = re.compile(r'<p class="help" id="h-([a-z_]+)">(.*?)</p>', re.S)

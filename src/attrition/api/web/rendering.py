@@ -17,9 +17,7 @@ from starlette.responses import RedirectResponse, Response
 from attrition import wording
 from attrition.api import deps
 from attrition.data.extracts import COHERENCE_RULES
-from attrition.errors import (
-    PermissionDeniedError,
-)
+from attrition.errors import PermissionDeniedError
 from attrition.monitoring.drift import STATUS_LABELS
 from attrition.security.clients import Client
 

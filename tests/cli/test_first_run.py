@@ -11,8 +11,8 @@ from typer.testing import CliRunner
 from attrition.cli import app
 from attrition.config import Settings, get_settings
 from attrition.db.engine import Database
+from attrition.model.candidates import CANDIDATES
 from attrition.model.pipeline import RETAINED_RECIPE
-from attrition.model.training import CANDIDATES
 
 runner = CliRunner()
 
