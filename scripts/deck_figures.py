@@ -116,10 +116,12 @@ def contexte() -> str:
     data = section(card, "Données et cible").strip().splitlines()[0][2:]
     version = re.search(r"^- Version : \*\*(.+?)\*\*", card, re.M)
     algorithm = re.search(r"^- Algorithme : \*\*(.+?)\*\*", card, re.M)
+    trained = re.search(r"^- Entraînement : (\d{4}-\d{2}-\d{2})", card, re.M)
+    when = f", entraînée le {_date_fr(trained.group(1))}" if trained else ""
     return (
         f"- **Données** : {data}\n"
-        f"- **Modèle en service** : {algorithm.group(1) if algorithm else '?'}, "
-        f"version {version.group(1) if version else '?'}\n"
+        f"- **Modèle décrit** (fiche du modèle) : {algorithm.group(1) if algorithm else '?'}, "
+        f"version {version.group(1) if version else '?'}{when}\n"
     )
 
 
@@ -230,12 +232,14 @@ def _junit_summary(junit: Path) -> dict[str, Any]:
     total = {
         k: sum(int(s.get(k, 0)) for s in suites) for k in ("tests", "failures", "errors", "skipped")
     }
-    folders = Counter(
-        (case.get("classname") or "").split(".")[1]
-        if (case.get("classname") or "").count(".")
-        else "?"
-        for case in root.iter("testcase")
-    )
+
+    def folder(classname: str) -> str:
+        parts = classname.split(".")
+        if len(parts) < 2:
+            return "?"
+        return "(racine)" if parts[1].startswith("test_") else parts[1]
+
+    folders = Counter(folder(case.get("classname") or "") for case in root.iter("testcase"))
     stamps = sorted(s.get("timestamp", "") for s in suites if s.get("timestamp"))
     return {
         **total,
