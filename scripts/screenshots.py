@@ -210,7 +210,9 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     offline = Offline()
-    with sync_playwright() as playwright:
+    # The demo service (its keys are created with asyncio.run) starts before Playwright,
+    # whose sync API keeps an event loop running in this thread.
+    with demo_service() as demo, live_server(demo) as base, sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         context = browser.new_context(viewport=VIEWPORT, locale="fr-FR")
         context.set_default_timeout(20_000)
@@ -219,10 +221,9 @@ def main(argv: list[str] | None = None) -> int:
         with docs_site() as site:
             say("Captures du site de documentation…")
             rendered = site_pages(page, site, out)
-        with demo_service() as demo, live_server(demo) as base:
-            say(f"Service sur {base} : captures de Swagger UI et de ReDoc…")
-            swagger(page, base, demo.keys["predicteur"], out)
-            redoc(page, base, out)
+        say(f"Service sur {base} : captures de Swagger UI et de ReDoc…")
+        swagger(page, base, demo.keys["predicteur"], out)
+        redoc(page, base, out)
         context.close()
         browser.close()
     if rendered and offline.mermaid_served:
