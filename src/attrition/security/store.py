@@ -82,3 +82,15 @@ def revoke_key(db: Database, key_id: str) -> None:
             exists = session.scalar(select(ApiKey.id).where(ApiKey.key_id == key_id))
             if exists is None:
                 raise NotFoundError(f"Clé « {key_id} » inconnue.")
+
+
+def set_daily_quota(db: Database, key_id: str, quota: int | None) -> None:
+    """Set the key's daily ceiling of predictions (``None``: the server's default)."""
+    if quota is not None and quota <= 0:
+        raise ValidationError("Le quota journalier doit être un entier strictement positif.")
+    with Session(db.owner_engine()) as session, session.begin():
+        result = session.execute(
+            update(ApiKey).where(ApiKey.key_id == key_id).values(daily_quota=quota)
+        )
+        if result.rowcount == 0:  # type: ignore[attr-defined]
+            raise NotFoundError(f"Clé « {key_id} » inconnue.")

@@ -10,10 +10,12 @@ from psycopg.rows import dict_row
 from attrition.api.deps import Lecteur, PoolDep
 from attrition.api.responses import FastJSONResponse
 from attrition.api.routers.predictions import ERRORS
+from attrition.api.routing import FastJSONRoute
 from attrition.api.schemas import EmployeePage, EmployeeRecord, Problem
-from attrition.errors import NotFoundError
+from attrition.db import audit
+from attrition.errors import FieldError, NotFoundError, ValidationError
 
-router = APIRouter(prefix="/v1/employees", tags=["employés"])
+router = APIRouter(prefix="/v1/employees", tags=["employés"], route_class=FastJSONRoute)
 
 
 def _row(row: dict[str, Any]) -> dict[str, Any]:
@@ -25,22 +27,31 @@ def _row(row: dict[str, Any]) -> dict[str, Any]:
 @router.get(
     "",
     response_model=EmployeePage,
-    responses=ERRORS,
+    responses={**ERRORS, 422: {"model": Problem, "description": "Curseur invalide."}},
     summary="Lister les employés enregistrés",
 )
 async def list_employees(
     client: Lecteur,
     pool: PoolDep,
     limite: Annotated[int, Query(ge=1, le=200, description="Taille de page (≤ 200).")] = 50,
-    apres: Annotated[
-        int | None, Query(ge=0, le=2_147_483_647, description="Dernier identifiant vu (curseur).")
+    curseur: Annotated[
+        str | None,
+        Query(max_length=200, description="Curseur de page (`curseur_suivant` de la page d'avant)."),
     ] = None,
 ) -> Any:
-    """Rôles : tous. Les dossiers par identifiant croissant ; pagination par `apres`."""
+    """Rôles : tous. Les dossiers par identifiant croissant ; pagination par `curseur`."""
+    after = 0
+    if curseur is not None:
+        try:
+            after = audit.decode_cursor(curseur)
+        except (ValueError, KeyError, TypeError):
+            raise ValidationError(
+                "Curseur invalide.", errors=[FieldError("curseur", "curseur invalide ou altéré")]
+            ) from None
     async with pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(
             "SELECT * FROM employee_features WHERE id_employee > %s ORDER BY id_employee LIMIT %s",
-            (apres or 0, limite + 1),
+            (min(after, 2_147_483_647), limite + 1),
         )
         rows = await cur.fetchall()
     more = len(rows) > limite
@@ -48,7 +59,7 @@ async def list_employees(
     return FastJSONResponse(
         {
             "employes": [_row(r) for r in rows],
-            "curseur_suivant": str(rows[-1]["id_employee"]) if more and rows else None,
+            "curseur_suivant": audit.encode_cursor(rows[-1]["id_employee"]) if more else None,
         }
     )
 

@@ -23,6 +23,7 @@ from attrition.api.schemas import (
 from attrition.data.vocabulary import FEATURE_NAMES
 from attrition.db import audit, idempotency
 from attrition.errors import NotFoundError, ValidationError
+from attrition.security.clients import Authenticator, Client, Quota
 from attrition.services.predictions import Outcome, RequestContext, Result, ScoreItem
 
 router = APIRouter(prefix="/v1", tags=["prédictions"], route_class=FastJSONRoute)
@@ -30,7 +31,11 @@ router = APIRouter(prefix="/v1", tags=["prédictions"], route_class=FastJSONRout
 ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": Problem, "description": "Clé API manquante, invalide, révoquée ou expirée."},
     403: {"model": Problem, "description": "Rôle insuffisant."},
-    429: {"model": Problem, "description": "Trop de requêtes (voir Retry-After)."},
+    429: {
+        "model": Problem,
+        "description": "Trop de requêtes, ou quota de prédictions atteint (voir Retry-After "
+        "et les en-têtes RateLimit-*).",
+    },
 }
 WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
     **ERRORS,
@@ -86,9 +91,17 @@ def _batch(outcomes: list[Outcome]) -> dict[str, Any]:
     }
 
 
-def _respond(result: Result) -> FastJSONResponse:
-    headers = {"Idempotent-Replayed": "true"} if result.replayed else None
+def _respond(result: Result, quota: Quota | None = None) -> FastJSONResponse:
+    headers = quota.headers() if quota is not None else {}
+    if result.replayed:
+        headers["Idempotent-Replayed"] = "true"
     return FastJSONResponse(result.body, status_code=201, headers=headers)
+
+
+def _charge(request: Request, client: Client, count: int) -> Quota:
+    """Take ``count`` predictions from the key's quotas (429 with RateLimit-* headers)."""
+    authenticator: Authenticator = request.app.state.authenticator
+    return authenticator.charge(client, count)
 
 
 @router.post(
@@ -113,11 +126,12 @@ async def create_prediction(
     """
     features = body.features()
     payload = body.model_dump(mode="json", exclude_none=True)
+    quota = _charge(request, client, 1)
     ctx = await _context(request, client.id, "api", idempotency_key)
     result = await service.predict(
         [ScoreItem(features, body.id_employee, payload)], ctx, render=_single
     )
-    return _respond(result)
+    return _respond(result, quota)
 
 
 @router.post(
@@ -144,12 +158,13 @@ async def create_batch_prediction(
         raise ValidationError(
             f"Lot trop grand : {len(body.employes)} employés (au plus {limit}).",
         )
+    quota = _charge(request, client, len(body.employes))
     items = [
         ScoreItem(e.features(), e.id_employee, e.model_dump(mode="json", exclude_none=True))
         for e in body.employes
     ]
     ctx = await _context(request, client.id, "batch", idempotency_key)
-    return _respond(await service.predict(items, ctx, render=_batch))
+    return _respond(await service.predict(items, ctx, render=_batch), quota)
 
 
 @router.post(
@@ -173,9 +188,10 @@ async def create_employee_prediction(
     """
     features = await service.employee_features(id_employee)
     payload = {"id_employee": id_employee, **_jsonable(features)}
+    quota = _charge(request, client, 1)
     ctx = await _context(request, client.id, "employee", idempotency_key)
     result = await service.predict([ScoreItem(features, id_employee, payload)], ctx, render=_single)
-    return _respond(result)
+    return _respond(result, quota)
 
 
 def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
