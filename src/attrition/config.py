@@ -71,7 +71,7 @@ def weak_secret_reason(secret: str) -> str | None:
         return (
             f"ATTRITION_SECRET_KEY trop prévisible (entropie estimée {bits:.0f} bits, au moins "
             f"{MIN_SECRET_ENTROPY_BITS:.0f}) : générez-le avec "
-            "python -c \"import secrets; print(secrets.token_urlsafe(48))\"."
+            'python -c "import secrets; print(secrets.token_urlsafe(48))".'
         )
     return None
 

@@ -226,8 +226,14 @@ def test_quota_counts_predictions_not_requests(
         assert second.headers["ratelimit-remaining"] == "1"
         assert "Quota de prédictions par minute" in second.json()["detail"]
         # The one prediction left still passes; then the quota is spent.
-        assert client.post("/v1/predictions", json=EXAMPLE_EMPLOYEE, headers=headers).status_code == 201
-        assert client.post("/v1/predictions", json=EXAMPLE_EMPLOYEE, headers=headers).status_code == 429
+        assert (
+            client.post("/v1/predictions", json=EXAMPLE_EMPLOYEE, headers=headers).status_code
+            == 201
+        )
+        assert (
+            client.post("/v1/predictions", json=EXAMPLE_EMPLOYEE, headers=headers).status_code
+            == 429
+        )
 
 
 def test_daily_quota_per_key_set_by_the_admin(
@@ -251,7 +257,10 @@ def test_daily_quota_per_key_set_by_the_admin(
         assert "Quota journalier" in refused.json()["detail"]
         assert 0 < int(refused.headers["retry-after"]) <= 86_400
         assert refused.headers["ratelimit-remaining"] == "1"
-        assert client.post("/v1/predictions", json=EXAMPLE_EMPLOYEE, headers=headers).status_code == 201
+        assert (
+            client.post("/v1/predictions", json=EXAMPLE_EMPLOYEE, headers=headers).status_code
+            == 201
+        )
 
 
 # ---- 7. Smaller ---------------------------------------------------------------------------
@@ -300,9 +309,7 @@ def test_deeply_nested_json_is_a_traced_422_naming_the_body(
         assert [row["status"] for row in _rows(database, [request_id])] == [422]
 
 
-def test_employees_follow_the_same_cursor_as_predictions(
-    client: TestClient, keys: Keys
-) -> None:
+def test_employees_follow_the_same_cursor_as_predictions(client: TestClient, keys: Keys) -> None:
     headers = auth(keys.auditeur)
     first = client.get("/v1/employees", params={"limite": 2}, headers=headers).json()
     cursor = first["curseur_suivant"]

@@ -223,7 +223,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
         app.add_middleware(
-            ProxyHeadersMiddleware,  # type: ignore[arg-type]
+            ProxyHeadersMiddleware,
             trusted_hosts=[p.strip() for p in settings.api.trusted_proxies],
         )
     if settings.api.cors_origins:
@@ -247,9 +247,8 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
 
 def create_app_from_env() -> FastAPI:
     """Factory for uvicorn workers: settings from the environment set by `attrition serve`."""
-    from attrition.logs import configure_logging
-
     from attrition.api import protocol, server
+    from attrition.logs import configure_logging
 
     server.follow_supervisor()  # a worker exits with its supervisor (one generation at a time)
     settings = get_settings()

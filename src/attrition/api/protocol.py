@@ -38,9 +38,7 @@ def set_observer(observer: Callable[[str], None] | None) -> None:
 
 
 def refusal_body(limit: int) -> bytes:
-    detail = (
-        f"La ligne de requête et les en-têtes dépassent la limite de {limit} octets au total."
-    )
+    detail = f"La ligne de requête et les en-têtes dépassent la limite de {limit} octets au total."
     return orjson.dumps(
         {
             "type": "about:blank",
@@ -62,7 +60,9 @@ def _note_refusal() -> None:
     now = time.monotonic()
     _last_log[1] += 1
     if now - _last_log[0] >= 60.0:
-        log.warning("request head over the limit: %d refused (431) since the last note", _last_log[1])
+        log.warning(
+            "request head over the limit: %d refused (431) since the last note", _last_log[1]
+        )
         _last_log[0], _last_log[1] = now, 0
 
 

@@ -14,8 +14,8 @@ what orjson takes. Valid JSON is parsed by orjson; anything orjson refuses goes 
 still reach validation and get an error naming their field, and malformed JSON raises the
 same ``JSONDecodeError`` FastAPI turns into a 422. JSON nested deeper than
 :data:`MAX_JSON_DEPTH` levels (orjson's own bound) is malformed JSON too: a 422 naming
-``corps``, where the standard parser's ``RecursionError`` used to give a bare 400. One difference: orjson reads an integer
-beyond 64 bits as a float; every integer field of the API is bounded far below that, so such
+``corps``, where the standard parser's ``RecursionError`` used to give a bare 400. One
+difference: orjson reads an integer beyond 64 bits as a float; every integer field of the API is bounded far below that, so such
 a value is refused with its field's range error either way (tests/api/test_routing.py).
 """
 
@@ -31,7 +31,6 @@ from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 
 from attrition.errors import FieldError, ValidationError
-
 
 #: Deepest nesting of a JSON body: orjson refuses more (``recursion limit exceeded``).
 MAX_JSON_DEPTH = 1024
@@ -99,6 +98,4 @@ def _query_names(dependant: Dependant) -> set[str]:
 
 def _calls(dependant: Dependant, function: Any) -> bool:
     """Whether ``function`` is among the dependencies of ``dependant``, at any depth."""
-    return any(
-        sub.call is function or _calls(sub, function) for sub in dependant.dependencies
-    )
+    return any(sub.call is function or _calls(sub, function) for sub in dependant.dependencies)

@@ -87,12 +87,13 @@ def lock_path(pgdata: Path) -> Path:
     return pgdata.parent / f".{pgdata.name}.serve.lock"
 
 
-def claim_data_folder(path: Path) -> IO[bytes]:
-    """Take the exclusive lock ``path`` for this process's lifetime, or refuse.
+def claim_data_folder(pgdata: Path) -> IO[bytes]:
+    """Take the exclusive lock of ``pgdata`` for this process's lifetime, or refuse.
 
     The kernel releases a ``flock`` when its holder dies, even by SIGKILL: no stale lock to
     clean up. The file descriptor is not inherited by the workers (Python's default).
     """
+    path = lock_path(pgdata)
     path.parent.mkdir(parents=True, exist_ok=True)
     handle = path.open("a+b")
     try:
@@ -103,7 +104,7 @@ def claim_data_folder(path: Path) -> IO[bytes]:
         handle.close()
         raise AlreadyServingError(
             f"Un serveur attrition (processus {holder}) utilise déjà ce dossier de données "
-            f"({path.parent}) : arrêtez-le avant d'en démarrer un nouveau."
+            f"({pgdata}) : arrêtez-le avant d'en démarrer un nouveau."
         ) from exc
     handle.seek(0)
     handle.truncate()
@@ -115,7 +116,7 @@ def claim_data_folder(path: Path) -> IO[bytes]:
 def claim_generation(host: str, port: int, pgdata: Path | None) -> IO[bytes] | None:
     """Refuse to start beside a running generation; keep the returned handle open."""
     check_address_free(host, port)
-    return claim_data_folder(lock_path(pgdata)) if pgdata is not None else None
+    return claim_data_folder(pgdata) if pgdata is not None else None
 
 
 def follow_supervisor() -> None:
@@ -186,6 +187,11 @@ def serve(app: str, *, host: str, port: int, workers: int, **options: Any) -> No
         return
     from uvicorn.supervisors import Multiprocess
 
+    try:  # again: boot() may have taken minutes since `attrition serve` first checked
+        check_address_free(host, port)
+    except AlreadyServingError as exc:
+        log.error("%s", exc.message)
+        raise SystemExit(3) from exc  # uvicorn's STARTUP_FAILURE
     os.environ[SUPERVISOR_PID_ENV] = str(os.getpid())  # read by follow_supervisor()
     config = uvicorn.Config(app, host=host, port=port, workers=workers, **options)
     family = socket.AF_INET6 if ":" in host else socket.AF_INET

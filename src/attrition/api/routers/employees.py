@@ -36,7 +36,9 @@ async def list_employees(
     limite: Annotated[int, Query(ge=1, le=200, description="Taille de page (≤ 200).")] = 50,
     curseur: Annotated[
         str | None,
-        Query(max_length=200, description="Curseur de page (`curseur_suivant` de la page d'avant)."),
+        Query(
+            max_length=200, description="Curseur de page (`curseur_suivant` de la page d'avant)."
+        ),
     ] = None,
 ) -> Any:
     """Rôles : tous. Les dossiers par identifiant croissant ; pagination par `curseur`."""
