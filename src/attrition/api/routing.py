@@ -16,7 +16,8 @@ same ``JSONDecodeError`` FastAPI turns into a 422. JSON nested deeper than
 :data:`MAX_JSON_DEPTH` levels (orjson's own bound) is malformed JSON too: a 422 naming
 ``corps``, where the standard parser's ``RecursionError`` used to give a bare 400. One
 difference: orjson reads an integer beyond 64 bits as a float; every integer field of the API
-is bounded far below that, so such a value is refused with its field's range error either way (tests/api/test_routing.py).
+is bounded far below that, so such a value is refused with its field's range error either
+way (tests/api/test_routing.py).
 """
 
 from __future__ import annotations
