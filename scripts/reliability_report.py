@@ -341,7 +341,7 @@ def render(figures: dict[str, Any]) -> str:
             ]
         ),
         "",
-        "## Limites appliquées",
+        "## Limites appliquées {#limites-appliquees}",
         "",
         "Lues dans les valeurs par défaut des réglages du service au moment où la page est",
         "produite ([Sécurité](securite.md#limites-contre-les-abus) explique chacune).",
@@ -359,6 +359,9 @@ def render(figures: dict[str, Any]) -> str:
         "  leurs maillons ne se voit pas sans ancrage externe de la dernière empreinte.",
         "- Les refus dus à la base de données elle-même (503) ne sont pas tracés dans",
         "  `rejected_requests` (la base est indisponible) : ils sont journalisés.",
+        "- Les compteurs des quotas (par minute et par jour) vivent dans la mémoire partagée du",
+        "  serveur en cours : un redémarrage les remet à zéro. Une réponse rejouée par",
+        "  `Idempotency-Key` compte dans le quota comme une nouvelle prédiction.",
         "",
         "## Données",
         "",

@@ -51,7 +51,7 @@ class _Cached:
 class Quota:
     """What is left of a key's prediction quotas, as ``RateLimit-*`` headers say it.
 
-    Field names of draft-ietf-httpapi-ratelimit-headers-07 (RateLimit-Limit, -Remaining,
+    Field names of draft-ietf-httpapi-ratelimit-headers-06 (RateLimit-Limit, -Remaining,
     -Reset and RateLimit-Policy); the window reported is the one with the least left.
     """
 
