@@ -80,7 +80,9 @@ def test_keys_commands(env: None, database: Database) -> None:
 
 
 def test_keys_daily_quota(env: None, database: Database) -> None:
-    out = run("keys", "create", "--name", "cli-quota", "--role", "predicteur", "--quota-jour", "500")
+    out = run(
+        "keys", "create", "--name", "cli-quota", "--role", "predicteur", "--quota-jour", "500"
+    )
     key_id = out.split("Clé ")[1].split(" ")[0]
 
     def stored() -> object:
