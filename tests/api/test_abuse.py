@@ -236,6 +236,19 @@ def test_quota_counts_predictions_not_requests(
         )
 
 
+def test_a_replay_does_not_count_in_the_quota(
+    settings: Settings, database: Database, keys: Keys, model_version: str
+) -> None:
+    with _app(settings, database, max_batch_size=2, predictions_per_minute=2) as client:
+        headers = {**auth(keys.predicteur), "Idempotency-Key": f"quota-{uuid.uuid4().hex}"}
+        first = client.post("/v1/predictions", json=EXAMPLE_EMPLOYEE, headers=headers)
+        assert first.status_code == 201 and first.headers["ratelimit-remaining"] == "1"
+        again = client.post("/v1/predictions", json=EXAMPLE_EMPLOYEE, headers=headers)
+        assert again.status_code == 201 and again.headers["idempotent-replayed"] == "true"
+        other = client.post("/v1/predictions", json=EXAMPLE_EMPLOYEE, headers=auth(keys.predicteur))
+        assert other.status_code == 201 and other.headers["ratelimit-remaining"] == "0"
+
+
 def test_daily_quota_per_key_set_by_the_admin(
     settings: Settings, database: Database, model_version: str
 ) -> None:

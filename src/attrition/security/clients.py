@@ -184,6 +184,13 @@ class Authenticator:
             return Quota(ceiling, ceiling - used, to_midnight, policy)
         return Quota(per_minute, int(left), refill_s, policy)
 
+    def refund(self, client: Client, count: int, now: float | None = None) -> None:
+        """Give back what :meth:`charge` took for predictions that were not made (a replay)."""
+        key = f"key:{client.id}"
+        self.predictions.consume(key, -count, now)
+        clock = time.time() if now is None else now
+        self.daily.add(key, -count, self.daily_quota(client), int(clock) // _DAY_S)
+
     def invalidate(self, key_id: str | None = None) -> None:
         if key_id is None:
             self._cache.clear()

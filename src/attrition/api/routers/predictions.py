@@ -91,10 +91,14 @@ def _batch(outcomes: list[Outcome]) -> dict[str, Any]:
     }
 
 
-def _respond(result: Result, quota: Quota | None = None) -> FastJSONResponse:
-    headers = quota.headers() if quota is not None else {}
+def _respond(
+    request: Request, client: Client, count: int, quota: Quota, result: Result
+) -> FastJSONResponse:
+    headers = quota.headers()
     if result.replayed:
-        headers["Idempotent-Replayed"] = "true"
+        # A replay makes no prediction: it does not count in the quotas.
+        request.app.state.authenticator.refund(client, count)
+        headers = {"Idempotent-Replayed": "true"}
     return FastJSONResponse(result.body, status_code=201, headers=headers)
 
 
@@ -131,7 +135,7 @@ async def create_prediction(
     result = await service.predict(
         [ScoreItem(features, body.id_employee, payload)], ctx, render=_single
     )
-    return _respond(result, quota)
+    return _respond(request, client, 1, quota, result)
 
 
 @router.post(
@@ -164,7 +168,8 @@ async def create_batch_prediction(
         for e in body.employes
     ]
     ctx = await _context(request, client.id, "batch", idempotency_key)
-    return _respond(await service.predict(items, ctx, render=_batch), quota)
+    result = await service.predict(items, ctx, render=_batch)
+    return _respond(request, client, len(items), quota, result)
 
 
 @router.post(
@@ -191,7 +196,7 @@ async def create_employee_prediction(
     quota = _charge(request, client, 1)
     ctx = await _context(request, client.id, "employee", idempotency_key)
     result = await service.predict([ScoreItem(features, id_employee, payload)], ctx, render=_single)
-    return _respond(result, quota)
+    return _respond(request, client, 1, quota, result)
 
 
 def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
