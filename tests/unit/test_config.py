@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import secrets
 from pathlib import Path
 
 import pytest
@@ -43,7 +44,7 @@ def test_prod_refuses_short_secret(monkeypatch: pytest.MonkeyPatch) -> None:
     [
         ("a" * 32, "trop prévisible"),
         ("ab" * 20, "trop prévisible"),
-        ("dev-secret-change-me-0123456789abcdefXYZ", "valeur d'exemple"),
+        ("dev-secret-change-me-" + "0123456789abcdef" * 2, "valeur d'exemple"),
         ("my-production-secret-key-1234567890", "valeur d'exemple"),
     ],
 )
@@ -58,8 +59,6 @@ def test_prod_refuses_low_entropy_or_placeholder_secrets(
 
 
 def test_prod_accepts_a_generated_secret(monkeypatch: pytest.MonkeyPatch) -> None:
-    import secrets
-
     from attrition.config import secret_entropy_bits
 
     monkeypatch.setenv("APP_ENV", "prod")
@@ -82,7 +81,7 @@ def test_trusted_proxies_must_be_addresses_or_networks(monkeypatch: pytest.Monke
 
 def test_prod_refuses_a_database_that_would_not_persist(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("APP_ENV", "prod")
-    monkeypatch.setenv("ATTRITION_SECRET_KEY", "Zq8-vT2pLw9_RkB4nYc7HdJ1sMf6GxUa3eWo5iQl0Ep")
+    monkeypatch.setenv("ATTRITION_SECRET_KEY", secrets.token_urlsafe(32))
     monkeypatch.delenv("DATABASE_URL", raising=False)
     monkeypatch.delenv("ATTRITION_PGDATA", raising=False)
     with pytest.raises(ConfigurationError, match="DATABASE_URL ou ATTRITION_PGDATA"):
