@@ -122,8 +122,6 @@ class ApiSettings(BaseModel):
     """Largest request body accepted (413 beyond)."""
     max_batch_size: int = 1000
     """Most employees in one batch request."""
-    max_page_size: int = 200
-    """Largest page of a list endpoint."""
     max_header_bytes: Annotated[int, Field(ge=1024)] = 16_384
     """Largest request line plus headers, in bytes (431 beyond), enforced by the HTTP parser."""
     max_errors_listed: Annotated[int, Field(ge=1)] = 20
@@ -179,8 +177,6 @@ class Settings(BaseSettings):
     """JSON logs (default: on in prod, off elsewhere)."""
     data_dir: Path | None = None
     """Folder holding the three TechNova extracts (default: data/raw in the repository)."""
-    model_dir: Path = PROJECT_ROOT / "var" / "models"
-    """Where training writes its reports and exported artifacts."""
     pgdata: Path | None = None
     """Data directory of the embedded PostgreSQL (default: var/pgdata in the repository)."""
     secret_key: SecretStr = SecretStr("dev-secret-change-me")

@@ -19,7 +19,7 @@ from attrition.config import Settings
 from attrition.db.engine import Database
 from attrition.security.keys import _checksum, generate_key
 from attrition.security.store import create_key
-from tests.conftest import Keys, auth
+from tests.helpers import Keys, auth
 
 
 @contextmanager

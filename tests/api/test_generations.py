@@ -23,7 +23,7 @@ from attrition.api.server import reuse_port_supported
 from attrition.config import PROJECT_ROOT, Settings
 from attrition.db.engine import Database
 from attrition.security.keys import generate_key
-from tests.conftest import Keys
+from tests.helpers import Keys
 from tests.reliability.server import Server, free_port, start_server
 
 pytestmark = pytest.mark.skipif(not reuse_port_supported(), reason="Linux only (prctl, flock)")

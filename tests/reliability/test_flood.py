@@ -25,7 +25,7 @@ import httpx
 from attrition.config import Settings
 from attrition.db.engine import Database
 from attrition.security.keys import generate_key
-from tests.conftest import Keys
+from tests.helpers import Keys
 from tests.reliability import load
 from tests.reliability.figures import Figures
 from tests.reliability.server import start_server

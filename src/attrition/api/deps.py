@@ -49,6 +49,24 @@ RuntimeDep = Annotated[ModelRuntime, Depends(get_runtime)]
 ServiceDep = Annotated[PredictionService, Depends(get_service)]
 
 
+async def authenticate(request: Request, raw: str | None) -> Client:
+    """The one sign-in check, for the API (a header) and the web (the key in the session).
+
+    Revocation, expiry and rate limits apply at once; a database outage is a 503.
+    """
+    authenticator: Authenticator = request.app.state.authenticator
+    # The peer, or the client behind a trusted proxy (ATTRITION_API__TRUSTED_PROXIES).
+    ip = request.client.host if request.client else "inconnue"
+    try:
+        client = await authenticator.authenticate(raw, ip)
+    except (psycopg.OperationalError, PoolTimeout) as exc:
+        raise DatabaseUnavailableError(
+            "La base de données est indisponible : authentification impossible."
+        ) from exc
+    request.state.client = client
+    return client
+
+
 async def authenticate_request(request: Request) -> Client:
     """Authenticate the key of ``request`` once (the route class calls it before the body)."""
     return await current_client(request, await bearer(request), await api_key_header(request))
@@ -62,18 +80,8 @@ async def current_client(
     already: Client | None = getattr(request.state, "client", None)
     if already is not None:  # authenticated by the route class before the body was read
         return already
-    authenticator: Authenticator = request.app.state.authenticator
     raw = credentials.credentials if credentials is not None else header_key
-    # The peer, or the client behind a trusted proxy (ATTRITION_API__TRUSTED_PROXIES).
-    ip = request.client.host if request.client else "inconnue"
-    try:
-        client = await authenticator.authenticate(raw, ip)
-    except (psycopg.OperationalError, PoolTimeout) as exc:
-        raise DatabaseUnavailableError(
-            "La base de données est indisponible : authentification impossible."
-        ) from exc
-    request.state.client = client
-    return client
+    return await authenticate(request, raw)
 
 
 CurrentClient = Annotated[Client, Depends(current_client)]

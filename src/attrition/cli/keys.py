@@ -7,12 +7,7 @@ from typing import Annotated
 import typer
 from rich.table import Column, Table
 
-from attrition.cli.common import (
-    console,
-    database,
-    domain_errors,
-    load_settings,
-)
+from attrition.cli.common import console, database, domain_errors, load_settings
 
 keys_app = typer.Typer(
     help="Clés API : créer, lister, fixer un quota, révoquer.", no_args_is_help=True
@@ -61,10 +56,11 @@ def keys_create(
 @keys_app.command("list")
 def keys_list() -> None:
     """Liste les clés (sans secret)."""
-    from attrition.security.store import list_keys
+    from attrition.security.store import daily_quotas, list_keys
 
     with database() as db:
         rows = list_keys(db)
+        quotas = daily_quotas(db)
     settings = load_settings()
     table = Table("nom", "rôle", "créée", "expire", "dernier usage", "révoquée", "quota/j")
     table.columns.insert(0, Column("id", no_wrap=True, min_width=8))
@@ -72,12 +68,12 @@ def keys_list() -> None:
         table.add_row(
             k.key_id,
             k.name,
-            k.role.value,
+            k.role,
             f"{k.created_at:%Y-%m-%d %H:%M}",
             f"{k.expires_at:%Y-%m-%d}" if k.expires_at else "-",
             f"{k.last_used_at:%Y-%m-%d %H:%M}" if k.last_used_at else "-",
             f"{k.revoked_at:%Y-%m-%d %H:%M}" if k.revoked_at else "-",
-            str(k.daily_quota) if k.daily_quota else f"{settings.api.predictions_per_day}*",
+            str(quotas.get(k.key_id) or f"{settings.api.predictions_per_day}*"),
         )
     console.print(table)
     console.print("* quota journalier par défaut (ATTRITION_API__PREDICTIONS_PER_DAY)")
