@@ -18,6 +18,6 @@ def test_busy_port_is_a_french_error_with_a_non_zero_exit() -> None:
         port = busy.getsockname()[1]
         result = runner.invoke(app, ["serve", "--host", "127.0.0.1", "--port", str(port)])
     assert result.exit_code == 1
-    assert f"Le port {port} est déjà utilisé" in result.output
+    assert f"127.0.0.1:{port} est déjà utilisée" in result.output
     assert "Errno" not in result.output and "arrêté proprement" not in result.output
     assert "--port" in result.output

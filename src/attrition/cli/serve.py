@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from attrition.cli.common import domain_errors, err, load_settings, say
+from attrition.cli.common import domain_errors, load_settings, say
 from attrition.config import get_settings
 
 
@@ -31,9 +31,16 @@ def serve(
 ) -> None:
     """Prépare tout (base, données, modèle, clé admin) puis sert l'API avec uvicorn."""
     settings = load_settings()
+    from attrition.api.server import claim_generation
+
     host = host or os.environ.get("HOST") or settings.host
     port = port or int(os.environ.get("PORT") or settings.port)
-    _check_port_free(host, port)
+    with domain_errors():
+        # One generation at a time: refuse at once, before PostgreSQL or the model are touched,
+        # when the address or the embedded database's folder is in use (see api/server.py).
+        generation = claim_generation(
+            host, port, None if settings.database_url else settings.resolved_pgdata
+        )
     if not settings.database_url:
         # PostgreSQL starts while the imports below run; boot() joins it (see db/embedded.py).
         from attrition.db.embedded import start_in_background
@@ -78,7 +85,11 @@ def serve(
             port=port,
             workers=count,
             log_level=settings.log_level.lower(),
-            proxy_headers=True,
+            # The app reads X-Forwarded-For itself, from ATTRITION_API__TRUSTED_PROXIES only
+            # (uvicorn's default would trust any local peer).
+            proxy_headers=False,
+            # The request line and headers are bounded (431) by this parser subclass.
+            http="attrition.api.protocol:BoundedHttpToolsProtocol",
             timeout_graceful_shutdown=10,
             access_log=False,  # the app writes its own access line (no query string, no IP)
         )
@@ -90,31 +101,9 @@ def serve(
             os.environ.pop("ATTRITION_WORKERS_DIR", None)
             shutil.rmtree(workers_dir, ignore_errors=True)
         db.stop()
+        if generation is not None:
+            generation.close()
         say("Serveur arrêté proprement." if stopped_cleanly else "Serveur arrêté sur une erreur.")
-
-
-def _check_port_free(host: str, port: int) -> None:
-    """Refuse to start, in French and before anything else, when the port is taken."""
-    import errno
-    import socket
-
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind((host, port))
-        except OSError as exc:
-            if exc.errno == errno.EADDRINUSE:
-                reason = f"Le port {port} est déjà utilisé sur {host} (un autre service l'occupe)."
-            elif exc.errno == errno.EADDRNOTAVAIL:
-                reason = f"L'adresse {host} n'existe pas sur cette machine."
-            else:
-                reason = f"Impossible d'écouter sur {host}:{port} ({exc.strerror})."
-            err.print(
-                f"[bold red]Erreur :[/] {reason} Choisissez-en un autre : "
-                "attrition serve --port 8001 (ou PORT=8001 make run)."
-            )
-            raise typer.Exit(1) from None
 
 
 def _exit_on_sigterm(signum: int, frame: object) -> None:
