@@ -106,4 +106,8 @@ def _json_error(message: str) -> str:
     for english, french in _JSON_ERRORS:
         if message.startswith(english):
             return french
+    # Our own decoding errors are already French and lower-case (api/routing.py, TOO_DEEP);
+    # the decoder's are capitalised English.
+    if message[:1].islower():
+        return message
     return "erreur de syntaxe"
