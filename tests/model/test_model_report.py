@@ -14,6 +14,7 @@ from attrition.errors import ValidationError
 from attrition.model.report import (
     FIGURE_FILES,
     age_band,
+    calibration_bins,
     fairness_table,
     render_model_card,
     render_report,
@@ -128,3 +129,30 @@ def test_model_card(
         assert f"`{command}`" in text
     assert "2026-01-01-7" in text
     assert "| F | 588 |" in text
+
+
+def test_calibration_bins_on_a_known_case() -> None:
+    # Two groups of 100 employees: every one of the first is given 0.2 and 30 % of them
+    # leave; every one of the second is given 0.7 and 60 % leave. Predicted and observed
+    # differ in each bin, so a transposed curve cannot pass.
+    probability = np.repeat([0.2, 0.7], 100)
+    target = np.concatenate([np.repeat([1, 0], [30, 70]), np.repeat([1, 0], [60, 40])]).astype(
+        np.int64
+    )
+    bins = calibration_bins(target, probability, n_bins=2)
+    assert [b["mean_predicted"] for b in bins] == pytest.approx([0.2, 0.7])
+    assert [b["observed_rate"] for b in bins] == pytest.approx([0.3, 0.6])
+    assert [b["n"] for b in bins] == [100, 100]
+
+
+def test_report_calibration_is_not_transposed(
+    trained_model: TrainedModel, report_numbers: tuple[Path, dict[str, Any]]
+) -> None:
+    # The model's own bins: the mean predicted probability of each bin is the mean of the
+    # probabilities that fall in it (whatever the outcomes), which pins the axis.
+    _, numbers = report_numbers
+    probability = trained_model.oof_probabilities
+    first = numbers["calibration"][0]
+    lowest = np.sort(probability)[: first["n"]]
+    assert first["mean_predicted"] == pytest.approx(float(lowest.mean()))
+    assert sum(b["n"] for b in numbers["calibration"]) == len(probability)

@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any, Final
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
-from sklearn.calibration import calibration_curve
 from sklearn.inspection import permutation_importance
 from sklearn.metrics import (
     average_precision_score,
@@ -66,6 +65,33 @@ def age_band(age: NDArray[np.generic]) -> NDArray[np.object_]:
     for label, low, high in AGE_BANDS:
         bands[(ages >= low) & (ages <= high)] = label
     return bands
+
+
+def calibration_bins(
+    target: NDArray[np.int64], probability: NDArray[np.float64], n_bins: int = 10
+) -> list[dict[str, Any]]:
+    """Reliability bins: mean predicted probability, observed rate and count of each bin.
+
+    Bins are quantiles of the predicted probability (the binning of scikit-learn's
+    ``calibration_curve(strategy="quantile")``, which returns the *observed* rate first);
+    empty bins are dropped.
+    """
+    probability = np.asarray(probability, dtype=np.float64)
+    target = np.asarray(target)
+    edges = np.percentile(probability, np.linspace(0, 100, n_bins + 1))
+    index = np.searchsorted(edges[1:-1], probability, side="right")
+    counts = np.bincount(index, minlength=n_bins)
+    predicted = np.bincount(index, weights=probability, minlength=n_bins)
+    observed = np.bincount(index, weights=target.astype(np.float64), minlength=n_bins)
+    return [
+        {
+            "mean_predicted": float(predicted[k] / counts[k]),
+            "observed_rate": float(observed[k] / counts[k]),
+            "n": int(counts[k]),
+        }
+        for k in range(n_bins)
+        if counts[k]
+    ]
 
 
 def fairness_table(
@@ -197,19 +223,13 @@ def render_report(model: TrainedModel, frame: pd.DataFrame, out_dir: Path) -> di
     flagged = probability >= model.threshold
     out_dir.mkdir(parents=True, exist_ok=True)
 
-    mean_predicted, observed = calibration_curve(
-        target, probability, n_bins=10, strategy="quantile"
-    )
     numbers: dict[str, Any] = {
         "figures": dict(FIGURE_FILES),
         "threshold": model.threshold,
         "roc_auc": float(roc_auc_score(target, probability)),
         "pr_auc": float(average_precision_score(target, probability)),
         "base_rate": float(target.mean()),
-        "calibration": [
-            {"mean_predicted": float(p), "observed_rate": float(o)}
-            for p, o in zip(mean_predicted, observed, strict=True)
-        ],
+        "calibration": calibration_bins(target, probability),
         "confusion": confusion_matrix(target, flagged.astype(np.int64), labels=[0, 1]).tolist(),
         "importance": global_importance(model, frame),
         "fairness": {
