@@ -156,6 +156,13 @@ def _group_figures(
     }
 
 
+def _averaged_groups(
+    target: NDArray[np.int64], flagged: NDArray[np.bool_], weights: FloatArray
+) -> dict[str, FloatArray]:
+    per_repeat = [_group_figures(target, f, weights) for f in flagged]
+    return {name: np.mean([r[name] for r in per_repeat], axis=0) for name in GROUP_FIGURES}
+
+
 def _interval(point: float, samples: FloatArray) -> dict[str, float | None]:
     finite = samples[np.isfinite(samples)]
     tail = 100 * (1 - LEVEL) / 2
@@ -231,13 +238,8 @@ def bootstrap_intervals(
                 continue
             sub_target = np.asarray(target)[mask]
 
-            def group_averaged(w: FloatArray, mask: NDArray[np.bool_] = mask) -> dict[str, Any]:
-                per_repeat = [_group_figures(sub_target, f[mask], w[:, mask]) for f in flagged]
-                return {
-                    name: np.mean([r[name] for r in per_repeat], axis=0) for name in GROUP_FIGURES
-                }
-
-            group_point, group_samples = group_averaged(ones), group_averaged(weights)
+            group_point = _averaged_groups(sub_target, flagged[:, mask], ones[:, mask])
+            group_samples = _averaged_groups(sub_target, flagged[:, mask], weights[:, mask])
             rows.append(
                 {
                     "group": group,
