@@ -13,7 +13,7 @@ from attrition.model.training import TrainedModel
 
 @pytest.fixture(scope="module")
 def compiled(trained_model: TrainedModel) -> CompiledLinearModel:
-    return CompiledLinearModel.from_pipeline(trained_model.pipeline)
+    return CompiledLinearModel.from_pipeline(trained_model.pipeline, trained_model.calibration)
 
 
 @pytest.mark.parametrize("top_k", [1, 5, 40])

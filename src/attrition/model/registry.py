@@ -80,17 +80,26 @@ class NewVersion:
     threshold_criterion: str
     data_fingerprint: str
     artifact: bytes
+    calibration: dict[str, Any] | None = None
 
 
-def serving_state(artifact: bytes) -> tuple[dict[str, Any] | None, str | None]:
-    """The compiled scoring arrays of an artifact and their checksum (None if not linear)."""
+def serving_state(
+    artifact: bytes, calibration: dict[str, Any] | None = None
+) -> tuple[dict[str, Any] | None, str | None]:
+    """The compiled scoring arrays of an artifact and their checksum (None if not linear).
+
+    The recalibration map, when the recipe kept one, is part of the compiled state, so the
+    checksum that binds the state to the artifact covers it too.
+    """
     from attrition.model.artifact import load_pipeline, serving_state_sha256
+    from attrition.model.calibration import Calibration
     from attrition.model.compiled import CompiledLinearModel, NotCompilableError
 
     digest = hashlib.sha256(artifact).hexdigest()
     pipeline = load_pipeline(artifact, digest)
+    mapping = None if calibration is None else Calibration.from_state(calibration)
     try:
-        state = CompiledLinearModel.from_pipeline(pipeline).to_state()
+        state = CompiledLinearModel.from_pipeline(pipeline, mapping).to_state()
     except NotCompilableError:
         return None, None
     return state, serving_state_sha256(state, digest)
@@ -118,7 +127,7 @@ def register(session: Session, new: NewVersion, *, activate: bool = False) -> Mo
         artifact_sha256=hashlib.sha256(new.artifact).hexdigest(),
         is_active=False,
     )
-    row.serving_state, row.serving_sha256 = serving_state(new.artifact)
+    row.serving_state, row.serving_sha256 = serving_state(new.artifact, new.calibration)
     session.add(row)
     session.flush()
     if activate:

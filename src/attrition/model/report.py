@@ -30,7 +30,7 @@ from attrition.errors import ValidationError
 from attrition.model import features as feat
 from attrition.model.compiled import CompiledLinearModel, NotCompilableError
 from attrition.model.summary import FIGURE_FILES
-from attrition.model.training import TrainedModel
+from attrition.model.training import AGE_BANDS, TrainedModel
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -38,13 +38,6 @@ if TYPE_CHECKING:
 #: Where the model card finds the figures, relative to the card (``docs/``).
 FIGURE_PREFIX: Final = "img/modele"
 
-#: Age bands of the fairness audit: label, lowest age, highest age (inclusive).
-AGE_BANDS: Final[tuple[tuple[str, int, int], ...]] = (
-    ("<30", 0, 29),
-    ("30-39", 30, 39),
-    ("40-49", 40, 49),
-    ("50+", 50, 200),
-)
 #: Number of features shown on the importance figure.
 TOP_FEATURES: Final = 15
 CANDIDATE_METRICS: Final[tuple[tuple[str, str], ...]] = (

@@ -16,14 +16,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
 import numpy as np
 import pandas as pd
 import sklearn
 from numpy.typing import NDArray
-from sklearn.calibration import CalibratedClassifierCV
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
@@ -43,7 +42,9 @@ from threadpoolctl import threadpool_limits
 
 from attrition.data import vocabulary as voc
 from attrition.errors import ValidationError
+from attrition.model import calibration as cal
 from attrition.model import features as feat
+from attrition.model.uncertainty import bootstrap_intervals
 
 FloatArray = NDArray[np.float64]
 Progress = Callable[[str], None]
@@ -64,6 +65,13 @@ METRICS: Final[tuple[str, ...]] = (
     "precision",
     "brier",
     "threshold",
+)
+#: Age bands of the fairness audit: label, lowest age, highest age (inclusive).
+AGE_BANDS: Final[tuple[tuple[str, int, int], ...]] = (
+    ("<30", 0, 29),
+    ("30-39", 30, 39),
+    ("40-49", 40, 49),
+    ("50+", 50, 200),
 )
 #: Calibration is accepted when the recalibration slope is in this range (1 is perfect)...
 CALIBRATION_SLOPE_RANGE: Final = (0.8, 1.25)
@@ -238,18 +246,27 @@ def _scores(
 
 @dataclass(frozen=True)
 class CandidateResult:
-    """Cross-validated results of one candidate.
+    """Cross-validated results of one candidate, with or without recalibration as its rule chose.
 
     Attributes
     ----------
     folds:
-        Metric name -> one value per outer fold (``n_splits * repeats`` values).
+        Metric name -> one value per outer fold (``n_splits * repeats`` values), of the
+        probabilities the recipe would serve (recalibrated when :attr:`calibration` kept it).
     oof_probabilities:
-        Out-of-fold probability of every employee, one row per repeat.
+        Out-of-fold probability of every employee, one row per repeat (same variant).
     confusion:
         Confusion matrix ``[[TN, FP], [FN, TP]]`` of the out-of-fold predictions at each
         fold's own threshold, summed over the folds of a repeat (every employee counted
         once), then averaged over the repeats.
+    flagged:
+        Whether each employee is flagged by its outer fold's model at that fold's threshold
+        (chosen on inner folds), one row per repeat.
+    calibration:
+        :func:`calibration.keep_calibration` on the outer folds' Brier scores.
+    honest:
+        Pooled out-of-fold figures with 95 % intervals (:func:`uncertainty.bootstrap_intervals`)
+        and calibration diagnostics, filled by :func:`evaluate`.
     """
 
     name: str
@@ -258,6 +275,9 @@ class CandidateResult:
     folds: dict[str, list[float]]
     oof_probabilities: FloatArray
     confusion: FloatArray
+    flagged: NDArray[np.bool_] | None = None
+    calibration: dict[str, Any] = field(default_factory=dict)
+    honest: dict[str, Any] = field(default_factory=dict)
 
     def summary(self) -> dict[str, dict[str, float]]:
         """Mean and standard deviation (ddof=1, over the outer folds) of each metric."""
@@ -278,6 +298,8 @@ class CandidateResult:
             "summary": self.summary(),
             "folds": {metric: list(values) for metric, values in self.folds.items()},
             "confusion": self.confusion.tolist(),
+            "calibration": _json_ready(self.calibration),
+            "honest": _json_ready(self.honest),
         }
 
 
@@ -305,6 +327,7 @@ class EvaluationReport:
                 "inner_splits": self.inner_splits,
                 "threshold_criterion": self.threshold_criterion,
                 "confusion": "somme des plis d'une répétition, moyenne sur les répétitions",
+                "calibration_rule": cal.RULE,
             },
             "n_samples": self.n_samples,
             "n_positive": self.n_positive,
@@ -359,10 +382,12 @@ def evaluate(
     for name in names:
         make_pipeline(name, seed)  # fails early, in French, on an unknown name
     results: dict[str, CandidateResult] = {}
+    groups = fairness_groups(frame)
     with threadpool_limits(limits=1):
         for name in names:
-            results[name] = _cross_validate(
-                name, seed, inputs, target, splits, n_splits, inner, progress
+            result = _cross_validate(name, seed, inputs, target, splits, n_splits, inner, progress)
+            results[name] = replace(
+                result, honest=honest_figures(target, result, groups=groups, seed=seed)
             )
     return EvaluationReport(
         seed=seed,
@@ -389,34 +414,91 @@ def _cross_validate(
     """One candidate through every outer fold of :func:`evaluate`."""
     candidate = CANDIDATES[name]
     repeats = len(splits) // n_splits
-    folds: dict[str, list[float]] = {metric: [] for metric in METRICS}
-    oof = np.full((repeats, len(target)), np.nan)
-    confusion = np.zeros((repeats, 2, 2))
+    variants = ("raw", "calibrated")
+    folds: dict[str, dict[str, list[float]]] = {
+        v: {metric: [] for metric in METRICS} for v in variants
+    }
+    oof = {v: np.full((repeats, len(target)), np.nan) for v in variants}
+    flagged = {v: np.zeros((repeats, len(target)), dtype=bool) for v in variants}
+    confusion = {v: np.zeros((repeats, 2, 2)) for v in variants}
     for index, (train, test) in enumerate(splits):
         repeat = index // n_splits
         x_train, y_train = inputs.iloc[train], target[train]
         inner_probability = cross_val_predict(
             make_pipeline(name, seed), x_train, y_train, cv=inner, method="predict_proba"
         )[:, 1]
-        threshold = best_threshold(y_train, inner_probability)
+        calibration = cal.fit_calibration(inner_probability, y_train)
         model = make_pipeline(name, seed).fit(x_train, y_train)
-        probability = model.predict_proba(inputs.iloc[test])[:, 1]
-        oof[repeat, test] = probability
-        for metric, value in _scores(target[test], probability, threshold).items():
-            folds[metric].append(value)
-        confusion[repeat] += confusion_matrix(
-            target[test], (probability >= threshold).astype(np.int64), labels=[0, 1]
-        )
+        raw = model.predict_proba(inputs.iloc[test])[:, 1]
+        for variant, inner_scores, probability in (
+            ("raw", inner_probability, raw),
+            ("calibrated", calibration.apply(inner_probability), calibration.apply(raw)),
+        ):
+            threshold = best_threshold(y_train, inner_scores)
+            oof[variant][repeat, test] = probability
+            flags = probability >= threshold
+            flagged[variant][repeat, test] = flags
+            for metric, value in _scores(target[test], probability, threshold).items():
+                folds[variant][metric].append(value)
+            confusion[variant][repeat] += confusion_matrix(
+                target[test], flags.astype(np.int64), labels=[0, 1]
+            )
         if progress is not None:
             progress(f"{candidate.label} : pli {index + 1}/{len(splits)}")
+    decision = cal.keep_calibration(folds["raw"]["brier"], folds["calibrated"]["brier"])
+    kept = "calibrated" if decision["kept"] else "raw"
     return CandidateResult(
         name=name,
         label=candidate.label,
         hyper_parameters=dict(candidate.hyper_parameters),
-        folds=folds,
-        oof_probabilities=oof,
-        confusion=confusion.mean(axis=0),
+        folds=folds[kept],
+        oof_probabilities=oof[kept],
+        confusion=confusion[kept].mean(axis=0),
+        flagged=flagged[kept],
+        calibration=decision,
     )
+
+
+def fairness_groups(frame: pd.DataFrame) -> dict[str, tuple[NDArray[np.object_], list[str]]]:
+    """The groups of the fairness audit: ``genre``, and age band (``<30`` ... ``50+``)."""
+    ages = frame["age"].to_numpy().astype(np.float64)
+    bands = np.empty(len(ages), dtype=object)
+    for label, low, high in AGE_BANDS:
+        bands[(ages >= low) & (ages <= high)] = label
+    return {
+        "genre": (frame["genre"].to_numpy().astype(object), [g.value for g in voc.Genre]),
+        "age": (bands, [band[0] for band in AGE_BANDS]),
+    }
+
+
+def honest_figures(
+    target: NDArray[np.int64],
+    result: CandidateResult,
+    *,
+    groups: Mapping[str, tuple[NDArray[np.object_], list[str]]],
+    seed: int,
+) -> dict[str, Any]:
+    """Pooled out-of-fold figures of a candidate, with 95 % intervals, and its calibration.
+
+    Each employee is scored by the outer fold's model that did not see it and flagged at
+    that fold's threshold, chosen on the inner folds: precision, recall and "N out of 100
+    flagged" are therefore nested estimates. Figures are averaged over the repeats.
+    """
+    if result.flagged is None:
+        raise ValidationError("Résultat de validation croisée sans signalements hors-pli.")
+    intervals = bootstrap_intervals(
+        target, result.oof_probabilities, result.flagged, groups=groups, seed=seed
+    )
+    checks = [calibration_check(target, row) for row in result.oof_probabilities]
+    return {
+        **intervals,
+        "calibration": {
+            "slope": float(np.mean([c["slope"] for c in checks])),
+            "intercept": float(np.mean([c["intercept"] for c in checks])),
+            "mean_predicted": float(np.mean([c["mean_predicted"] for c in checks])),
+            "observed_rate": float(np.mean([c["observed_rate"] for c in checks])),
+        },
+    }
 
 
 def select_best(report: EvaluationReport) -> str:
@@ -508,8 +590,8 @@ class TrainedModel:
         Out-of-fold probability of each training employee (5 stratified folds), for figures.
     target:
         The 0/1 outcome of each training employee, aligned with ``oof_probabilities``.
-    calibrated:
-        Whether the classifier was wrapped in a sigmoid calibration.
+    calibration:
+        The recalibration map applied to the pipeline's probabilities, or ``None``.
     """
 
     pipeline: Pipeline
@@ -522,7 +604,17 @@ class TrainedModel:
     oof_probabilities: FloatArray
     target: NDArray[np.int64]
     seed: int
-    calibrated: bool = False
+    calibration: cal.Calibration | None = None
+
+    @property
+    def calibrated(self) -> bool:
+        """Whether the served probabilities go through a recalibration map."""
+        return self.calibration is not None
+
+    def predict_proba(self, inputs: pd.DataFrame) -> FloatArray:
+        """Served probability of leaving of each row of a model frame (recalibrated if kept)."""
+        raw = np.asarray(self.pipeline.predict_proba(inputs)[:, 1], dtype=np.float64)
+        return raw if self.calibration is None else self.calibration.apply(raw)
 
     def metadata(self) -> dict[str, Any]:
         """JSON-serialisable description of the model (registry row, model card)."""
@@ -538,6 +630,7 @@ class TrainedModel:
             "threshold": self.threshold,
             "threshold_criterion": self.threshold_criterion,
             "calibrated": self.calibrated,
+            "calibration_map": None if self.calibration is None else self.calibration.to_state(),
             "seed": self.seed,
             "n_samples": len(self.target),
             "n_positive": int(self.target.sum()),
@@ -553,17 +646,20 @@ def fit_final(
     seed: int,
     *,
     report: EvaluationReport | None = None,
+    calibration: str | None = None,
     n_splits: int = 5,
 ) -> TrainedModel:
-    """Fit the chosen recipe on all the data, with its threshold and a calibration check.
+    """Fit the chosen recipe on all the data, with its recalibration map and threshold.
 
-    The threshold maximises F2 on out-of-fold predictions over the full data
-    (``n_splits`` stratified folds): the same criterion as in :func:`evaluate`, never
-    chosen on predictions of a model that saw the employee. If those predictions are not
-    well calibrated (:func:`calibration_check`), the classifier is wrapped in a sigmoid
-    calibration (fitted by internal cross-validation) and the check and threshold are
-    redone; a logistic regression without class weights normally passes as it is, and stays
-    a bare linear model that serving compiles to a dot product.
+    Whether to recalibrate is part of the recipe, decided before this fit: by the
+    evaluation's rule (``report``, :func:`calibration.keep_calibration`), or given as
+    ``calibration``; without either, the recipe's default, :data:`calibration.METHOD`.
+    The map is fitted on out-of-fold predictions over the full data (``n_splits``
+    stratified folds), and the threshold maximises F2 on those predictions once mapped:
+    the same criterion as in :func:`evaluate`, never chosen on predictions of a model that
+    saw the employee. The figures of the model card use *cross-fitted* probabilities (in
+    each fold, the map is fitted on the inner out-of-fold predictions of the training part
+    only), so that its reliability diagram is not the map's own fit.
 
     Parameters
     ----------
@@ -574,30 +670,49 @@ def fit_final(
     seed:
         Seed of the folds and of the classifier.
     report:
-        The evaluation that led to the choice, stored in ``metrics["cv"]``.
+        The evaluation that led to the choice, stored in ``metrics["cv"]``; its decision on
+        recalibration for ``name`` wins over ``calibration``.
+    calibration:
+        :data:`calibration.METHOD` or :data:`calibration.NONE`.
     n_splits:
         Number of folds of the out-of-fold predictions.
     """
+    decision: dict[str, Any] | None = None
+    if report is not None and name in report.candidates:
+        decision = report.candidates[name].calibration or None
+    method = (decision or {}).get("method") or calibration or cal.METHOD
+    if method not in (cal.METHOD, cal.NONE):
+        raise ValidationError(
+            f"Méthode de recalibration inconnue : « {method} » ({cal.METHOD} ou {cal.NONE})."
+        )
     inputs, target = design(frame)
     folds = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=seed)
     with threadpool_limits(limits=1):
-        pipeline = make_pipeline(name, seed)
-        oof = cross_val_predict(pipeline, inputs, target, cv=folds, method="predict_proba")[:, 1]
-        calibration = calibration_check(target, oof)
-        calibrated = False
-        if not calibration["well_calibrated"]:
-            pipeline = _calibrated(name, seed, n_splits)
-            oof = cross_val_predict(pipeline, inputs, target, cv=folds, method="predict_proba")[
-                :, 1
-            ]
-            calibration = {"before": calibration, **calibration_check(target, oof)}
-            calibrated = True
-        threshold = best_threshold(target, oof)
-        pipeline.fit(inputs, target)
+        raw = cross_val_predict(
+            make_pipeline(name, seed), inputs, target, cv=folds, method="predict_proba"
+        )[:, 1]
+        if method == cal.METHOD:
+            calibration_map: cal.Calibration | None = cal.fit_calibration(raw, target)
+            served = calibration_map.apply(raw)
+            oof = _cross_fitted(name, seed, inputs, target, folds, n_splits)
+        else:
+            calibration_map, served, oof = None, raw, raw
+        threshold = best_threshold(target, served)
+        pipeline = make_pipeline(name, seed).fit(inputs, target)
 
     flagged = (oof >= threshold).astype(np.int64)
     oof_scores: dict[str, Any] = _scores(target, oof, threshold)
     oof_scores["confusion"] = confusion_matrix(target, flagged, labels=[0, 1]).tolist()
+    checks = {
+        **calibration_check(target, oof),
+        "ece": expected_calibration_error(target, oof),
+        "method": method,
+        "decision": decision or {"method": method, "rule": "imposée sans évaluation"},
+        "raw": {
+            **calibration_check(target, raw),
+            "ece": expected_calibration_error(target, raw),
+        },
+    }
     return TrainedModel(
         pipeline=pipeline,
         algorithm=name,
@@ -610,23 +725,47 @@ def fit_final(
                 "cv": None if report is None else report.to_dict(),
                 "selected": name,
                 "oof": oof_scores,
-                "calibration": calibration,
+                "calibration": checks,
             }
         ),
         oof_probabilities=oof,
         target=target,
         seed=seed,
-        calibrated=calibrated,
+        calibration=calibration_map,
     )
 
 
-def _calibrated(name: str, seed: int, n_splits: int) -> Pipeline:
-    """The candidate with its classifier inside a sigmoid calibration (still a Pipeline)."""
-    pipeline = make_pipeline(name, seed)
-    classifier = pipeline.named_steps["modele"]
+def _cross_fitted(
+    name: str,
+    seed: int,
+    inputs: pd.DataFrame,
+    target: NDArray[np.int64],
+    folds: StratifiedKFold,
+    n_splits: int,
+) -> FloatArray:
+    """Recalibrated out-of-fold probabilities, each map fitted without the employee's fold."""
+    out = np.full(len(target), np.nan)
     inner = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=seed)
-    calibrated = CalibratedClassifierCV(classifier, method="sigmoid", cv=inner)
-    return Pipeline([("preparation", pipeline.named_steps["preparation"]), ("modele", calibrated)])
+    for train, test in folds.split(inputs, target):
+        x_train, y_train = inputs.iloc[train], target[train]
+        inner_probability = cross_val_predict(
+            make_pipeline(name, seed), x_train, y_train, cv=inner, method="predict_proba"
+        )[:, 1]
+        model = make_pipeline(name, seed).fit(x_train, y_train)
+        raw = model.predict_proba(inputs.iloc[test])[:, 1]
+        out[test] = cal.fit_calibration(inner_probability, y_train).apply(raw)
+    return out
+
+
+def expected_calibration_error(
+    target: NDArray[np.int64], probability: FloatArray, n_bins: int = 10
+) -> float:
+    """Mean absolute gap between predicted and observed rate over quantile bins, weighted."""
+    probability = np.asarray(probability, dtype=np.float64)
+    edges = np.percentile(probability, np.linspace(0, 100, n_bins + 1))
+    bins = np.searchsorted(edges[1:-1], probability, side="right")
+    gaps = np.bincount(bins, weights=probability - target, minlength=n_bins)
+    return float(np.abs(gaps).sum() / len(target))
 
 
 def _json_ready(value: Any) -> Any:
