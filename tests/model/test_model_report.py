@@ -19,7 +19,7 @@ from attrition.model.report import (
     render_model_card,
     render_report,
 )
-from attrition.model.training import TrainedModel
+from attrition.model.training import TrainedModel, evaluate, fit_final
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -156,3 +156,22 @@ def test_report_calibration_is_not_transposed(
     lowest = np.sort(probability)[: first["n"]]
     assert first["mean_predicted"] == pytest.approx(float(lowest.mean()))
     assert sum(b["n"] for b in numbers["calibration"]) == len(probability)
+
+
+def test_model_card_shows_calibration_and_nested_figures_with_intervals(
+    employee_frame: pd.DataFrame, tmp_path: Path
+) -> None:
+    report = evaluate(employee_frame, seed=5, repeats=1, candidates=["regression_logistique"])
+    trained = fit_final(employee_frame, "regression_logistique", 5, report=report)
+    numbers = render_report(trained, employee_frame, tmp_path / "img" / "modele")
+    assert sum(b["n"] for b in numbers["calibration"]) == 1470
+    text = render_model_card(trained.metadata(), numbers, tmp_path / "modele.md")
+    honest = report.candidates["regression_logistique"].honest
+    per_100 = honest["figures"]["flagged_leavers_per_100"]
+    assert "## Calibration" in text and "## Chiffres opérationnels" in text
+    assert "| Probabilité prédite moyenne | Taux de départ observé | Effectif |" in text
+    assert f"environ {round(per_100['value'])} partent (intervalle à 95 % :" in text
+    assert "pente de calibration" in text and "ECE" in text
+    assert "Départs |" in text  # fairness rows carry their leaver counts
+    assert text.count(" [") >= 8 + 6 * 4  # figures and every fairness cell have intervals
+    assert "Règle d'acceptation" in text and "--force" in text

@@ -27,6 +27,8 @@ from sklearn.metrics import (
 
 from attrition.data import vocabulary as voc
 from attrition.errors import ValidationError
+from attrition.model import acceptance
+from attrition.model import calibration as calibration_module
 from attrition.model import features as feat
 from attrition.model.compiled import CompiledLinearModel, NotCompilableError
 from attrition.model.summary import FIGURE_FILES
@@ -223,6 +225,11 @@ def render_report(model: TrainedModel, frame: pd.DataFrame, out_dir: Path) -> di
         "pr_auc": float(average_precision_score(target, probability)),
         "base_rate": float(target.mean()),
         "calibration": calibration_bins(target, probability),
+        "calibration_raw": (
+            None
+            if model.raw_probabilities is None or not model.calibrated
+            else calibration_bins(target, model.raw_probabilities)
+        ),
         "confusion": confusion_matrix(target, flagged.astype(np.int64), labels=[0, 1]).tolist(),
         "importance": global_importance(model, frame),
         "fairness": {
@@ -241,7 +248,9 @@ def render_report(model: TrainedModel, frame: pd.DataFrame, out_dir: Path) -> di
     drawings = {
         "roc": _roc_figure(target, probability, numbers["roc_auc"]),
         "precision_recall": _pr_figure(target, probability, numbers, flagged),
-        "calibration": _calibration_figure(numbers["calibration"], probability),
+        "calibration": _calibration_figure(
+            numbers["calibration"], numbers["calibration_raw"], probability
+        ),
         "confusion": _confusion_figure(np.asarray(numbers["confusion"]), model.threshold),
         "importance": _importance_figure(numbers["importance"][:TOP_FEATURES]),
         "fairness": _fairness_figure(numbers["fairness"]),
@@ -304,18 +313,34 @@ def _pr_figure(
 
 
 def _calibration_figure(
-    bins: Sequence[Mapping[str, float]], probability: NDArray[np.float64]
+    bins: Sequence[Mapping[str, float]],
+    raw_bins: Sequence[Mapping[str, float]] | None,
+    probability: NDArray[np.float64],
 ) -> Figure:
-    figure = _figure(6.0, 6.0)
+    figure = _figure(6.0, 6.5)
     top, bottom = figure.subplots(2, 1, height_ratios=[3, 1], sharex=True)
     top.plot([0, 1], [0, 1], linestyle="--", color="grey", label="Calibration parfaite")
-    top.plot(
-        [b["mean_predicted"] for b in bins],
-        [b["observed_rate"] for b in bins],
-        marker="o",
-        label="Modèle (déciles)",
+    if raw_bins:
+        top.plot(
+            [b["mean_predicted"] for b in raw_bins],
+            [b["observed_rate"] for b in raw_bins],
+            marker="x",
+            linestyle=":",
+            color="tab:orange",
+            label="Avant recalibration",
+        )
+    predicted = [b["mean_predicted"] for b in bins]
+    observed = [b["observed_rate"] for b in bins]
+    top.plot(predicted, observed, marker="o", label="Probabilités servies (déciles)")
+    for x, y, b in zip(predicted, observed, bins, strict=True):
+        top.annotate(f"n={b['n']}", (x, y), textcoords="offset points", xytext=(4, -10), fontsize=7)
+    top.set(
+        xlabel="Probabilité prédite moyenne du décile",
+        ylabel="Taux de départ observé",
+        title="Diagramme de fiabilité (prédictions hors-pli)",
+        xlim=(0, 1),
+        ylim=(0, 1),
     )
-    top.set(ylabel="Taux de départ observé", title="Calibration (prédictions hors-pli)")
     top.legend(loc="upper left")
     bottom.hist(probability, bins=20, range=(0, 1), color="tab:blue", alpha=0.7)
     bottom.set(xlabel="Probabilité prédite", ylabel="Employés")
@@ -441,6 +466,178 @@ def _gap_sentence(rows: Sequence[Mapping[str, Any]], what: str) -> str:
     return sentence
 
 
+def _interval_text(interval: Mapping[str, Any] | None, percent: bool = False) -> str:
+    """``value [low ; high]`` the French way; an em dash when undefined."""
+    if not interval or interval.get("value") is None:
+        return "—"
+    show = _pct if percent else _fr
+    if interval.get("low") is None:
+        return show(interval["value"])
+    return f"{show(interval['value'])} [{show(interval['low'])} ; {show(interval['high'])}]"
+
+
+HONEST_ROWS: Final[tuple[tuple[str, str, bool], ...]] = (
+    ("roc_auc", "ROC-AUC", False),
+    ("pr_auc", "PR-AUC", False),
+    ("brier", "Brier", False),
+    ("ece", "Erreur de calibration attendue (ECE)", False),
+    ("calibration_in_the_large", "Écart moyen prédit − observé", False),
+    ("precision", "Précision des signalements", True),
+    ("recall", "Rappel (part des départs signalés)", True),
+    ("flag_rate", "Part des employés signalés", True),
+)
+
+
+def _honest_markdown(honest: Mapping[str, Any]) -> list[str]:
+    figures = honest.get("figures") or {}
+    if not figures:
+        return []
+    per_100 = figures.get("flagged_leavers_per_100") or {}
+    lines = [
+        "## Chiffres opérationnels (validation croisée imbriquée)",
+        "",
+        "Chaque employé est évalué par le modèle d'un pli externe qui ne l'a pas vu, et "
+        "signalé au seuil choisi dans les plis internes de ce pli : ces chiffres sont ceux "
+        "qu'on peut attendre sur de nouveaux employés. Valeurs calculées sur l'ensemble des "
+        "prédictions hors-pli, moyennées sur les répétitions ; entre crochets, l'intervalle "
+        f"de confiance à 95 % ({honest.get('method', 'bootstrap')}).",
+        "",
+        "| Indicateur | Valeur [IC 95 %] |",
+        "| --- | ---: |",
+    ]
+    lines += [
+        f"| {label} | {_interval_text(figures.get(key), percent)} |"
+        for key, label, percent in HONEST_ROWS
+        if figures.get(key)
+    ]
+    if per_100.get("value") is not None:
+        lines.append(
+            f"| Départs sur 100 employés signalés | {round(per_100['value'])} "
+            f"[{round(per_100['low'])} ; {round(per_100['high'])}] |"
+            if per_100.get("low") is not None
+            else f"| Départs sur 100 employés signalés | {round(per_100['value'])} |"
+        )
+    return [*lines, ""]
+
+
+def _calibration_markdown(
+    metadata: Mapping[str, Any],
+    calibration: Mapping[str, Any],
+    decision: Mapping[str, Any],
+    honest: Mapping[str, Any],
+    figures: Mapping[str, Any],
+) -> list[str]:
+    raw = calibration.get("raw") or {}
+    lines = ["## Calibration", ""]
+    if decision.get("n_folds"):
+        verdict = (
+            "la recalibration est **conservée**"
+            if decision.get("kept")
+            else "la recalibration n'est **pas conservée** (gain non significatif)"
+        )
+        lines += [
+            f"Règle fixée avant l'évaluation : {decision.get('rule', calibration_module.RULE)}",
+            "",
+            f"Sur les {decision['n_folds']} plis externes, Brier moyen "
+            f"{_fr(decision.get('brier_raw'), 4)} sans recalibration, "
+            f"{_fr(decision.get('brier_calibrated'), 4)} avec (gain "
+            f"{_fr(decision.get('gain'), 4)}, erreur type "
+            f"{_fr(decision.get('standard_error'), 4)}, meilleur dans "
+            f"{decision.get('folds_improved')} plis sur {decision['n_folds']}) : "
+            f"{verdict}.",
+            "",
+        ]
+    nested = honest.get("calibration") or {}
+    if nested:
+        lines += [
+            f"- Probabilités servies, validation croisée imbriquée : pente de calibration "
+            f"{_fr(nested.get('slope'), 2)}, ordonnée à l'origine "
+            f"{_fr(nested.get('intercept'), 2)} (1 et 0 = parfaite).",
+        ]
+    lines += [
+        f"- Probabilités servies, prédictions hors-pli de la fiche (carte de recalibration "
+        f"ajustée sans le pli de l'employé) : pente {_fr(calibration.get('slope'), 2)}, "
+        f"ordonnée {_fr(calibration.get('intercept'), 2)}, Brier "
+        f"{_fr(calibration.get('brier'), 4)}, ECE {_fr(calibration.get('ece'), 4)}, "
+        f"probabilité moyenne {_pct(calibration.get('mean_predicted'))} pour un taux observé "
+        f"de {_pct(calibration.get('observed_rate'))}.",
+    ]
+    if raw:
+        lines.append(
+            f"- Avant recalibration : pente {_fr(raw.get('slope'), 2)}, ordonnée "
+            f"{_fr(raw.get('intercept'), 2)}, Brier {_fr(raw.get('brier'), 4)}, ECE "
+            f"{_fr(raw.get('ece'), 4)}."
+        )
+    lines += [
+        "- "
+        + (
+            "La recalibration (régression isotonique centrée, strictement croissante) ne "
+            "change que la probabilité affichée : l'ordre des employés, la ROC-AUC, la "
+            "PR-AUC et les contributions des facteurs (échelle logit) sont ceux du modèle."
+            if metadata.get("calibrated")
+            else "Les probabilités servies sont celles du modèle, sans recalibration."
+        ),
+        "",
+        "Diagramme de fiabilité (déciles des probabilités servies, prédictions hors-pli) :",
+        "",
+        "| Probabilité prédite moyenne | Taux de départ observé | Effectif |",
+        "| ---: | ---: | ---: |",
+    ]
+    lines += [
+        f"| {_pct(b['mean_predicted'])} | {_pct(b['observed_rate'])} | {b.get('n', '—')} |"
+        for b in figures.get("calibration", [])
+    ]
+    return [*lines, ""]
+
+
+def _flat_rows(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Nested fairness rows (with intervals) as the plain rows of :func:`fairness_table`."""
+    return [
+        {
+            "group": row["group"],
+            "n": row["n"],
+            **{key: row[key]["value"] for key in ("observed_rate", "positive_rate")},
+            "recall": row["recall"]["value"],
+            "precision": row["precision"]["value"],
+        }
+        for row in rows
+    ]
+
+
+def _nested_fairness_markdown(rows: Sequence[Mapping[str, Any]], header: str) -> list[str]:
+    lines = [
+        f"| {header} | Effectif | Départs | Taux de départ observé | Taux de signalement "
+        "| Rappel | Précision |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    lines += [
+        f"| {row['group']} | {row['n']} | {row['n_leavers']} | "
+        + " | ".join(
+            _interval_text(row[key], percent=True)
+            for key in ("observed_rate", "positive_rate", "recall", "precision")
+        )
+        + " |"
+        for row in rows
+    ]
+    return lines
+
+
+def _per_100_sentence(honest: Mapping[str, Any], oof: Mapping[str, Any]) -> str:
+    per_100 = (honest.get("figures") or {}).get("flagged_leavers_per_100") or {}
+    if per_100.get("value") is not None and per_100.get("low") is not None:
+        return (
+            "- Les probabilités sont des estimations moyennes : sur 100 employés signalés, "
+            f"environ {round(per_100['value'])} partent (intervalle à 95 % : "
+            f"{round(per_100['low'])} à {round(per_100['high'])}), d'après la validation "
+            "croisée imbriquée ; un score élevé n'est pas une certitude."
+        )
+    return (
+        "- Les probabilités sont des estimations moyennes : sur 100 employés signalés, "
+        f"environ {round(100 * (oof.get('precision') or 0))} partent dans les données "
+        "historiques ; un score élevé n'est pas une certitude."
+    )
+
+
 def render_model_card(
     metadata: Mapping[str, Any], figures: Mapping[str, Any], out_path: Path
 ) -> str:
@@ -462,6 +659,9 @@ def render_model_card(
     cv = metrics.get("cv") or {}
     oof = metrics.get("oof", {})
     calibration = metrics.get("calibration", {})
+    selected = (cv.get("candidates") or {}).get(metadata.get("algorithm")) or {}
+    honest = selected.get("honest") or {}
+    decision = selected.get("calibration") or calibration.get("decision") or {}
     data = metadata.get("data", {})
     n = int(metadata.get("n_samples", 0))
     n_positive = int(metadata.get("n_positive", 0))
@@ -555,23 +755,18 @@ def render_model_card(
         f"- Seuil de signalement : **{_fr(metadata.get('threshold'))}** (un employé est signalé "
         "quand sa probabilité atteint ce seuil).",
         f"- Critère : {metadata.get('threshold_criterion', '')}",
-        f"- Sur les prédictions hors-pli de l'ensemble des données (5 plis) : ROC-AUC "
+        f"- Sur les prédictions hors-pli de l'ensemble des données (5 plis, seuil choisi sur "
+        f"ces mêmes prédictions, donc un peu optimiste) : ROC-AUC "
         f"{_fr(oof.get('roc_auc'))}, PR-AUC {_fr(oof.get('pr_auc'))}, rappel "
         f"{_pct(oof.get('recall'))}, précision {_pct(oof.get('precision'))}, F1 "
-        f"{_fr(oof.get('f1'))}, Brier {_fr(oof.get('brier'))}.",
+        f"{_fr(oof.get('f1'))}, Brier {_fr(oof.get('brier'))}. Les chiffres à retenir sont "
+        "ceux de la validation croisée imbriquée, ci-dessous.",
         f"- Au seuil : {confusion[1][1]} départs détectés sur {confusion[1][0] + confusion[1][1]}, "
         f"{confusion[0][1]} fausses alertes sur {confusion[0][0] + confusion[0][1]} employés "
         "restés.",
-        "- Calibration : pente de recalibration "
-        f"{_fr(calibration.get('slope'), 2)} (1 = parfaite), probabilité moyenne prédite "
-        f"{_pct(calibration.get('mean_predicted'))} pour un taux observé de "
-        f"{_pct(calibration.get('observed_rate'))}. "
-        + (
-            "Le modèle a été recalibré (sigmoïde) car ces valeurs sortaient des tolérances."
-            if metadata.get("calibrated")
-            else "Les probabilités sont bien calibrées : le modèle n'est pas recalibré."
-        ),
         "",
+        *_honest_markdown(honest),
+        *_calibration_markdown(metadata, calibration, decision, honest, figures),
         "## Figures",
         "",
         image("roc", "Courbe ROC"),
@@ -595,21 +790,42 @@ def render_model_card(
             "",
         ]
 
-    fairness = figures.get("fairness", {})
-    lines += [
-        "## Équité",
-        "",
-        "Taux calculés sur les prédictions hors-pli, au seuil retenu. Le taux de signalement "
-        "est la part des employés signalés ; le rappel, la part des départs effectivement "
-        "signalés ; la précision, la part des signalés qui sont partis.",
-        "",
-        *_fairness_markdown(fairness.get("genre", []), "Genre"),
-        "",
-        *_fairness_markdown(fairness.get("age", []), "Âge"),
-        "",
-        image("fairness", "Taux par genre et par tranche d'âge"),
-        "",
-    ]
+    nested = honest.get("fairness") or {}
+    if nested.get("genre") and nested.get("age"):
+        fairness = {attribute: _flat_rows(rows) for attribute, rows in nested.items()}
+        lines += [
+            "## Équité",
+            "",
+            "Taux calculés sur les prédictions hors-pli de la validation croisée imbriquée "
+            "(chaque employé signalé au seuil choisi dans les plis internes de son pli), "
+            "moyennés sur les répétitions, avec leur intervalle de confiance à 95 % (bootstrap "
+            "stratifié sur les employés). Le taux de signalement est la part des employés "
+            "signalés ; le rappel, la part des départs effectivement signalés ; la précision, "
+            "la part des signalés qui sont partis.",
+            "",
+            *_nested_fairness_markdown(nested["genre"], "Genre"),
+            "",
+            *_nested_fairness_markdown(nested["age"], "Âge"),
+            "",
+            image("fairness", "Taux par genre et par tranche d'âge"),
+            "",
+        ]
+    else:
+        fairness = figures.get("fairness", {})
+        lines += [
+            "## Équité",
+            "",
+            "Taux calculés sur les prédictions hors-pli, au seuil retenu. Le taux de "
+            "signalement est la part des employés signalés ; le rappel, la part des départs "
+            "effectivement signalés ; la précision, la part des signalés qui sont partis.",
+            "",
+            *_fairness_markdown(fairness.get("genre", []), "Genre"),
+            "",
+            *_fairness_markdown(fairness.get("age", []), "Âge"),
+            "",
+            image("fairness", "Taux par genre et par tranche d'âge"),
+            "",
+        ]
     if fairness.get("genre") and fairness.get("age"):
         lines += [
             _gap_sentence(fairness["genre"], "genre"),
@@ -637,9 +853,7 @@ def render_model_card(
         "l'intervention humaine, exprimer son point de vue et contester.",
         "- Usages exclus : évaluation de la performance, rémunération, promotion, sanction, "
         "licenciement, recrutement.",
-        "- Les probabilités sont des estimations moyennes : sur 100 employés signalés, "
-        f"environ {round(100 * (oof.get('precision') or 0))} partent dans les données "
-        "historiques ; un score élevé n'est pas une certitude.",
+        _per_100_sentence(honest, oof),
         "- Le modèle est corrélationnel : une contribution explique le score, pas la cause "
         "du départ.",
         "- Il ne vaut que pour une population semblable à celle d'entraînement (TechNova, "
@@ -670,8 +884,7 @@ def render_model_card(
         "métriques et la section équité.",
         "4. Activer la version après relecture : `attrition model activate VERSION`.",
         "",
-        "Ne pas activer une version dont la PR-AUC ou le rappel baisse nettement, ou dont "
-        "les écarts d'équité se creusent, sans analyse.",
+        "Règle d'acceptation (appliquée par `attrition model activate`) : " + acceptance.RULE_TEXT,
         "",
     ]
     text = "\n".join(lines)

@@ -530,6 +530,59 @@ def select_best(report: EvaluationReport) -> str:
     return max(report.candidates, key=key)
 
 
+#: The issue's bar for the served probabilities' out-of-fold Brier score.
+BRIER_TARGET: Final = 0.081
+
+
+def evaluation_summary(report: EvaluationReport) -> dict[str, Any]:
+    """What ``attrition model evaluate --json`` prints: the selected recipe's honest figures.
+
+    Fold means (as before), the Brier score with and without recalibration and the rule's
+    decision, the nested operating figures (threshold chosen in the inner folds) and a 95 %
+    interval for every figure and every fairness row.
+    """
+    name = select_best(report)
+    result = report.candidates[name]
+    summary = result.summary()
+    decision = result.calibration
+    honest = result.honest
+    figures = honest.get("figures", {})
+    served_brier = summary["brier"]["mean"]
+    out: dict[str, Any] = {"model": name, "seed": report.seed, "repeats": report.repeats}
+    for metric in METRICS:
+        out[metric] = round(summary[metric]["mean"], 6)
+    out["calibration"] = {
+        "kept": decision.get("kept"),
+        "method": decision.get("method"),
+        "rule": decision.get("rule"),
+        "brier_raw": decision.get("brier_raw"),
+        "brier_calibrated": decision.get("brier_calibrated"),
+        "brier_served": served_brier,
+        "gain": decision.get("gain"),
+        "standard_error": decision.get("standard_error"),
+        "folds_improved": decision.get("folds_improved"),
+        "n_folds": decision.get("n_folds"),
+        **honest.get("calibration", {}),
+        "ece": figures.get("ece"),
+        "brier_target": BRIER_TARGET,
+        "brier_target_met": bool(served_brier <= BRIER_TARGET),
+    }
+    out["operating"] = {
+        "threshold_criterion": report.threshold_criterion,
+        "threshold_mean": summary["threshold"]["mean"],
+        **{
+            key: figures.get(key)
+            for key in ("precision", "recall", "flag_rate", "flagged_leavers_per_100")
+        },
+    }
+    out["intervals"] = {
+        "method": honest.get("method"),
+        "figures": figures,
+        "fairness": honest.get("fairness", {}),
+    }
+    return _json_ready(out)
+
+
 def calibration_check(target: NDArray[np.int64], probability: FloatArray) -> dict[str, Any]:
     """How well out-of-fold probabilities match observed rates.
 
@@ -592,6 +645,8 @@ class TrainedModel:
         The 0/1 outcome of each training employee, aligned with ``oof_probabilities``.
     calibration:
         The recalibration map applied to the pipeline's probabilities, or ``None``.
+    raw_probabilities:
+        Out-of-fold probabilities before recalibration (same folds), for the figures.
     """
 
     pipeline: Pipeline
@@ -605,6 +660,7 @@ class TrainedModel:
     target: NDArray[np.int64]
     seed: int
     calibration: cal.Calibration | None = None
+    raw_probabilities: FloatArray | None = None
 
     @property
     def calibrated(self) -> bool:
@@ -692,8 +748,9 @@ def fit_final(
             make_pipeline(name, seed), inputs, target, cv=folds, method="predict_proba"
         )[:, 1]
         if method == cal.METHOD:
-            calibration_map: cal.Calibration | None = cal.fit_calibration(raw, target)
-            served = calibration_map.apply(raw)
+            fitted = cal.fit_calibration(raw, target)
+            calibration_map: cal.Calibration | None = fitted
+            served = fitted.apply(raw)
             oof = _cross_fitted(name, seed, inputs, target, folds, n_splits)
         else:
             calibration_map, served, oof = None, raw, raw
@@ -732,6 +789,7 @@ def fit_final(
         target=target,
         seed=seed,
         calibration=calibration_map,
+        raw_probabilities=raw,
     )
 
 

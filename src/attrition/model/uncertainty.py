@@ -36,6 +36,9 @@ FIGURES: Final[tuple[str, ...]] = (
     "flag_rate",
     "flagged_leavers_per_100",
 )
+#: Figures reported without interval: the expected calibration error is a sum of absolute
+#: gaps, biased upwards on every resample, so its percentile interval would not cover it.
+WITHOUT_INTERVAL: Final = frozenset({"ece"})
 #: Per-group figures of the fairness rows.
 GROUP_FIGURES: Final[tuple[str, ...]] = ("observed_rate", "positive_rate", "recall", "precision")
 
@@ -227,7 +230,12 @@ def bootstrap_intervals(
             f"intervalles percentiles à {round(100 * LEVEL)} %"
         ),
         "n_resamples": n_resamples,
-        "figures": {name: _interval(point[name][0], samples[name]) for name in FIGURES},
+        "figures": {
+            name: _interval(point[name][0], samples[name])
+            if name not in WITHOUT_INTERVAL
+            else {"value": float(point[name][0]), "low": None, "high": None}
+            for name in FIGURES
+        },
         "fairness": {},
     }
     for attribute, (labels, order) in (groups or {}).items():
