@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from attrition import __version__
 from attrition.config import PROJECT_ROOT
 from attrition.db.models import ModelVersion
-from attrition.errors import NotFoundError
+from attrition.errors import NotFoundError, ValidationError
 
 LIBRARIES = ("scikit-learn", "numpy", "pandas", "skops", "scipy")
 
@@ -111,7 +111,24 @@ def next_version(session: Session) -> str:
 
 
 def register(session: Session, new: NewVersion, *, activate: bool = False) -> ModelVersion:
-    """Insert a version (and activate it if asked) in the caller's transaction."""
+    """Insert a version (and activate it if asked) in the caller's transaction.
+
+    Raises
+    ------
+    ValidationError
+        If the service could not explain the model's predictions: every prediction is
+        served with the exact contribution of each factor, which only the compiled linear
+        model gives (see :mod:`attrition.model.compiled`). Refusing here, before anything is
+        written, is what keeps a registered version servable.
+    """
+    state, state_sha256 = serving_state(new.artifact, new.calibration)
+    if state is None:
+        raise ValidationError(
+            f"Version refusée : le modèle « {new.algorithm} » n'est pas linéaire, et le "
+            "service ne sait expliquer exactement (contribution de chaque facteur) que les "
+            "prédictions d'une régression logistique. Chaque prédiction servie doit porter "
+            "son explication : entraînez le candidat « regression_logistique »."
+        )
     row = ModelVersion(
         version=next_version(session),
         algorithm=new.algorithm,
@@ -127,7 +144,7 @@ def register(session: Session, new: NewVersion, *, activate: bool = False) -> Mo
         artifact_sha256=hashlib.sha256(new.artifact).hexdigest(),
         is_active=False,
     )
-    row.serving_state, row.serving_sha256 = serving_state(new.artifact, new.calibration)
+    row.serving_state, row.serving_sha256 = state, state_sha256
     session.add(row)
     session.flush()
     if activate:
