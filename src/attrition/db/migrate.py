@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
-HEAD_REVISION = "0004"
+HEAD_REVISION = "0007"
 """The last migration of ``migrations/versions``: bump it with every new migration.
 
 A test compares it with Alembic's own view of the head, so it cannot silently fall behind
@@ -151,6 +151,8 @@ def _grants(role: str, database: str) -> tuple[str, ...]:
         f'GRANT UPDATE (last_used_at, revoked_at) ON api_keys TO "{role}"',
         f'GRANT SELECT, INSERT, DELETE ON idempotency_keys TO "{role}"',
         f'GRANT SELECT, INSERT ON audit_chain TO "{role}"',
+        # HR records outcomes through the API; the monitoring reads them. No UPDATE/DELETE.
+        f'GRANT SELECT, INSERT ON employee_outcomes TO "{role}"',
         f'GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO "{role}"',
     )
 
