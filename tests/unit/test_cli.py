@@ -87,3 +87,85 @@ def test_model_commands(env: None, model_version: str) -> None:
     assert "active" in run("model", "activate", model_version)
     unknown = runner.invoke(app, ["model", "activate", "v999"])
     assert unknown.exit_code == 1 and "inconnue" in unknown.output
+
+
+def _version_with_slope(database: Database, slope: float) -> str:
+    """A real fitted version whose stored nested figures carry the given calibration slope."""
+    from attrition.model.pipeline import frame_fingerprint, read_training_frame, register_trained
+    from attrition.model.training import fit_final
+
+    frame = read_training_frame(database)
+    trained = fit_final(frame, "regression_logistique", 19)
+    interval = {"value": 0.70, "low": 0.65, "high": 0.75}
+    trained.metrics["cv"] = {
+        "candidates": {
+            "regression_logistique": {
+                "honest": {
+                    "figures": {"pr_auc": interval},
+                    "calibration": {"slope": slope, "intercept": 0.0},
+                    "fairness": {},
+                }
+            }
+        }
+    }
+    return register_trained(database, trained, frame_fingerprint(frame), activate=False)
+
+
+def test_activate_applies_the_acceptance_rule(
+    env: None, database: Database, model_version: str
+) -> None:
+    from sqlalchemy.orm import Session
+
+    from attrition.model import registry
+
+    bad = _version_with_slope(database, 1.6)
+    try:
+        refused = runner.invoke(app, ["model", "activate", bad])
+        assert refused.exit_code == 1, refused.output
+        said = " ".join(refused.output.split())  # Rich wraps long lines
+        assert "refusée" in said and "pente de calibration 1,600" in said
+        assert "--force" in said
+        with database.owner_engine().connect() as c:
+            assert c.scalar(text("SELECT version FROM model_versions WHERE is_active")) != bad
+        no_reason = runner.invoke(app, ["model", "activate", bad, "--force"])
+        assert no_reason.exit_code == 1 and "--raison" in " ".join(no_reason.output.split())
+
+        forced = run("model", "activate", bad, "--force", "--raison", "essai contrôlé")
+        assert "forcée" in forced
+        with database.owner_engine().connect() as c:
+            row = c.execute(
+                text(
+                    "SELECT a.forced, a.reason, a.refusals FROM model_activations a "
+                    "JOIN model_versions v ON v.id = a.model_version_id WHERE v.version = :v"
+                ),
+                {"v": bad},
+            ).one()
+            assert c.scalar(text("SELECT version FROM model_versions WHERE is_active")) == bad
+        assert row.forced and row.reason == "essai contrôlé"
+        assert row.refusals[0].startswith("pente de calibration 1,600")
+    finally:
+        with Session(database.owner_engine()) as s, s.begin():
+            registry.activate_version(s, model_version)
+
+
+def test_evaluate_json_reports_calibration_and_intervals(env: None) -> None:
+    out = run(
+        "model", "evaluate", "--seed", "3", "--repeats", "1", "--json",
+        "--candidat", "regression_logistique",
+    )  # fmt: skip
+    result = json.loads(out)
+    assert result["model"] == "regression_logistique" and result["repeats"] == 1
+    calibration = result["calibration"]
+    assert calibration["brier_raw"] > 0 and calibration["brier_calibrated"] > 0
+    assert calibration["kept"] == (calibration["gain"] > calibration["standard_error"])
+    assert result["brier"] == pytest.approx(
+        calibration["brier_calibrated"] if calibration["kept"] else calibration["brier_raw"],
+        abs=1e-6,
+    )
+    operating = result["operating"]
+    for key in ("precision", "recall", "flagged_leavers_per_100"):
+        assert operating[key]["low"] <= operating[key]["value"] <= operating[key]["high"]
+    for key in ("roc_auc", "pr_auc", "brier"):
+        interval = result["intervals"]["figures"][key]
+        assert interval["low"] < interval["value"] < interval["high"]
+    assert len(result["intervals"]["fairness"]["age"]) == 4

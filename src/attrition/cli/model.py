@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.table import Table
@@ -99,15 +99,36 @@ def model_show(version: Annotated[str, typer.Argument(help="Version (ex. v1).")]
 @model_app.command("activate")
 def model_activate(
     version: Annotated[str, typer.Argument(help="Version à activer (ex. v1).")],
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="Activer malgré la règle d'acceptation (avec --raison)."),
+    ] = False,
+    raison: Annotated[
+        str | None,
+        typer.Option("--raison", help="Pourquoi passer outre la règle (enregistré)."),
+    ] = None,
 ) -> None:
-    """Active une version (retour arrière ou avant), prise en compte sans redémarrage."""
+    """Active une version si la règle d'acceptation l'accepte ; prise en compte sans redémarrage.
+
+    Règle : PR-AUC pas sous la borne basse de l'intervalle à 95 % de la version active, pente
+    de calibration entre 0,80 et 1,25, écart de rappel entre groupes pas creusé de plus de
+    10 points (docs/modele.md). --force --raison "…" passe outre ; c'est enregistré.
+    """
     from sqlalchemy.orm import Session
 
     from attrition.model import registry
 
     with database() as db, domain_errors(), Session(db.owner_engine()) as session, session.begin():
-        registry.activate_version(session, version)
-    console.print(f"[green]Version {version} active.[/]")
+        done = registry.activate_checked(session, version, force=force, reason=raison)
+    if done.already_active:
+        console.print(f"[green]Version {version} déjà active.[/]")
+    elif done.forced:
+        console.print(
+            f"[yellow]Version {version} active (activation forcée malgré : "
+            f"{' ; '.join(done.refusals)}). Raison enregistrée.[/]"
+        )
+    else:
+        console.print(f"[green]Version {version} active (règle d'acceptation respectée).[/]")
 
 
 @model_app.command("evaluate")
@@ -115,38 +136,45 @@ def model_evaluate(
     seed: Annotated[int, typer.Option(help="Graine de la validation croisée.")] = 7,
     repeats: Annotated[int, typer.Option(help="Répétitions (5 plis chacune).")] = 5,
     as_json: Annotated[bool, typer.Option("--json", help="Sortie JSON sur une ligne.")] = False,
+    candidates: Annotated[
+        list[str] | None,
+        typer.Option("--candidat", help="Limiter à ce candidat (répétable) ; défaut : tous."),
+    ] = None,
 ) -> None:
-    """Évalue la recette complète en validation croisée répétée (sans rien enregistrer)."""
+    """Évalue la recette complète en validation croisée imbriquée (sans rien enregistrer).
+
+    Recalibration décidée dans les plis externes, seuil choisi dans les plis internes,
+    intervalles à 95 % (bootstrap stratifié) des indicateurs et de chaque ligne d'équité.
+    """
     from attrition.model.pipeline import read_training_frame
-    from attrition.model.training import evaluate, select_best
+    from attrition.model.training import METRICS, evaluate, evaluation_summary
 
     quiet = (lambda _m: None) if as_json else say
     with database() as db, domain_errors():
         frame = read_training_frame(db)
-    report = evaluate(frame, seed=seed, repeats=repeats, progress=quiet)
-    name = select_best(report)
-    summary = report.candidates[name].summary()
-    result: dict[str, Any] = {"model": name, "seed": seed, "repeats": repeats}
-    for metric in ("roc_auc", "pr_auc", "f1", "recall", "precision", "brier", "threshold"):
-        result[metric] = round(summary[metric]["mean"], 6)
+        report = evaluate(
+            frame, seed=seed, repeats=repeats, candidates=candidates or None, progress=quiet
+        )
+    result = evaluation_summary(report)
     if as_json:
-        sys.stdout.write(json.dumps(result) + "\n")
+        sys.stdout.write(json.dumps(result, ensure_ascii=False) + "\n")
         return
-    table = Table(
-        "candidat",
-        *[m for m in ("roc_auc", "pr_auc", "f1", "recall", "precision", "brier", "threshold")],
-    )
+    table = Table("candidat", *METRICS)
     for cand, res in report.candidates.items():
         s = res.summary()
-        table.add_row(
-            cand,
-            *[
-                f"{s[m]['mean']:.3f} ± {s[m]['std']:.3f}"
-                for m in ("roc_auc", "pr_auc", "f1", "recall", "precision", "brier", "threshold")
-            ],
-        )
+        table.add_row(cand, *[f"{s[m]['mean']:.3f} ± {s[m]['std']:.3f}" for m in METRICS])
     console.print(table)
-    console.print(f"Retenu : [bold]{name}[/]")
+    calibration, operating = result["calibration"], result["operating"]
+    console.print(
+        f"Retenu : [bold]{result['model']}[/] ; Brier {calibration['brier_raw']:.4f} sans "
+        f"recalibration, {calibration['brier_calibrated']:.4f} avec "
+        f"({'conservée' if calibration['kept'] else 'non conservée'})."
+    )
+    per_100 = operating["flagged_leavers_per_100"]
+    console.print(
+        f"Sur 100 employés signalés, {per_100['value']:.0f} partent "
+        f"(IC 95 % : {per_100['low']:.0f} à {per_100['high']:.0f})."
+    )
 
 
 @model_app.command("report")

@@ -241,9 +241,7 @@ class ModelActivation(Base):
     """
 
     __tablename__ = "model_activations"
-    __table_args__ = (
-        CheckConstraint("NOT forced OR length(trim(reason)) > 0", name="reason"),
-    )
+    __table_args__ = (CheckConstraint("NOT forced OR length(trim(reason)) > 0", name="reason"),)
 
     id: Mapped[int] = mapped_column(Integer, Identity(), primary_key=True)
     model_version_id: Mapped[int] = mapped_column(ForeignKey("model_versions.id"))

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from attrition import __version__
 from attrition.config import PROJECT_ROOT
-from attrition.db.models import ModelVersion
+from attrition.db.models import ModelActivation, ModelVersion
 from attrition.errors import NotFoundError, ValidationError
 
 LIBRARIES = ("scikit-learn", "numpy", "pandas", "skops", "scipy")
@@ -180,3 +180,69 @@ def activate_version(session: Session, version: str) -> ModelVersion:
     session.flush()
     session.refresh(row)
     return row
+
+
+@dataclass(frozen=True, slots=True)
+class Activation:
+    """What :func:`activate_checked` did: the version, the rule's verdict, whether forced."""
+
+    version: str
+    previous: str | None
+    refusals: list[str]
+    forced: bool
+    already_active: bool = False
+
+
+def activate_checked(
+    session: Session, version: str, *, force: bool = False, reason: str | None = None
+) -> Activation:
+    """Activate ``version`` if the acceptance rule accepts it, and record the activation.
+
+    The rule (:mod:`attrition.model.acceptance`) compares the version's nested figures with
+    the active version's. A refused version is activated only with ``force`` and a reason;
+    either way the activation, the broken rules and the reason go to ``model_activations``
+    in the caller's transaction.
+
+    Raises
+    ------
+    NotFoundError
+        If the version does not exist.
+    ValidationError
+        If the rule refuses the version and ``force`` is not set, or ``force`` comes
+        without a reason.
+    """
+    from attrition.model import acceptance
+
+    row = get_version(session, version)
+    current = active_version(session)
+    if current is not None and current.id == row.id:
+        return Activation(row.version, row.version, [], False, already_active=True)
+    verdict = acceptance.check(row.metrics, None if current is None else current.metrics)
+    if not verdict.accepted and not force:
+        raise ValidationError(
+            f"Activation de {row.version} refusée par la règle d'acceptation : "
+            + " ; ".join(verdict.refusals)
+            + '. Pour passer outre : --force --raison "…" (enregistré dans le registre).'
+        )
+    if force and not (reason and reason.strip()):
+        raise ValidationError(
+            '--force exige une raison : --raison "…" (elle est enregistrée dans le registre).'
+        )
+    activate_version(session, row.version)
+    session.add(
+        ModelActivation(
+            model_version_id=row.id,
+            previous_version_id=None if current is None else current.id,
+            forced=bool(verdict.refusals),
+            reason=reason.strip() if reason else None,
+            refusals=list(verdict.refusals),
+            checks=verdict.checks,
+        )
+    )
+    session.flush()
+    return Activation(
+        row.version,
+        None if current is None else current.version,
+        list(verdict.refusals),
+        bool(verdict.refusals),
+    )

@@ -45,9 +45,7 @@ def upgrade() -> None:
             "id_employee", "statut", "date_constat", name=op.f("uq_employee_outcomes_id_employee")
         ),
     )
-    op.create_index(
-        op.f("ix_employee_outcomes_id_employee"), "employee_outcomes", ["id_employee"]
-    )
+    op.create_index(op.f("ix_employee_outcomes_id_employee"), "employee_outcomes", ["id_employee"])
     # What happened is a fact recorded once: corrections are new rows, never edits.
     op.execute(
         "CREATE TRIGGER trg_employee_outcomes_append_only BEFORE UPDATE OR DELETE ON "
