@@ -8,6 +8,7 @@ integral float such as ``3087.0`` is an integer, as JSON Schema says it is.
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 import re
 from datetime import datetime
@@ -336,3 +337,57 @@ def feature_catalogue() -> list[FeatureInfo]:
         )
         for f in v.FEATURES
     ]
+
+
+class OutcomeRequest(BaseModel):
+    """Ce qui est arrivé à un employé : parti à une date, ou encore présent à une date."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    statut: Literal["parti", "present"] = Field(
+        description="parti : a quitté l'entreprise à la date ; present : y était encore à la date."
+    )
+    date: dt.date = Field(description="Date du départ, ou date à laquelle il était présent.")
+
+
+class OutcomeResponse(BaseModel):
+    """Le constat enregistré (ou déjà enregistré à l'identique)."""
+
+    id_employee: int
+    statut: str
+    date: dt.date
+    source: str = Field(description="api, cli ou import.")
+    enregistre_par: str
+    enregistre_le: datetime
+    deja_enregistre: bool = Field(description="Vrai si ce constat existait déjà (rien d'ajouté).")
+
+
+class VersionPerformanceInfo(BaseModel):
+    model_version: str
+    predictions: int = Field(description="Employés identifiés prédits par cette version.")
+    resolues: int = Field(description="Prédictions dont l'issue est connue à l'horizon.")
+    en_attente: int
+    departs: int
+    signales: int = Field(description="Prédictions résolues au-dessus du seuil.")
+    vrais_positifs: int
+    precision: float | None = Field(description="Part des signalés qui sont partis.")
+    rappel: float | None = Field(description="Part des départs qui avaient été signalés.")
+    probabilite_moyenne: float | None
+    taux_observe: float | None
+    ecart_calibration: float | None = Field(
+        description="Taux observé moins probabilité moyenne prédite (calibration globale)."
+    )
+    precision_plancher: float
+    rappel_plancher: float
+    statut: str = Field(description="donnees_insuffisantes, conforme ou reentrainer.")
+    libelle_statut: str
+    raisons: list[str]
+
+
+class PerformanceResponse(BaseModel):
+    """Performance réalisée : prédictions passées comparées aux issues constatées par les RH."""
+
+    horizon_jours: int
+    calcule_le: datetime
+    regle: str = Field(description="Quand réentraîner (seuils).")
+    versions: list[VersionPerformanceInfo]

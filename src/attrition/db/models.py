@@ -61,6 +61,7 @@ class Role(enum.StrEnum):
     ADMIN = "admin"
     PREDICTEUR = "predicteur"
     AUDITEUR = "auditeur"
+    RH = "rh"
 
 
 class PredictionSource(enum.StrEnum):

@@ -20,6 +20,8 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    # HR records outcomes with an ``rh`` key: no prediction, no audit reading.
+    op.execute("ALTER TYPE api_role ADD VALUE IF NOT EXISTS 'rh'")
     op.create_table(
         "employee_outcomes",
         sa.Column("id", sa.BigInteger(), sa.Identity(always=False), nullable=False),
@@ -94,6 +96,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    # PostgreSQL cannot drop an enum value: ``rh`` stays in api_role (unused).
     op.drop_table("model_activations")
     op.drop_index(op.f("ix_employee_outcomes_id_employee"), table_name="employee_outcomes")
     op.drop_table("employee_outcomes")
