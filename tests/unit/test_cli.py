@@ -169,3 +169,50 @@ def test_evaluate_json_reports_calibration_and_intervals(env: None) -> None:
         interval = result["intervals"]["figures"][key]
         assert interval["low"] < interval["value"] < interval["high"]
     assert len(result["intervals"]["fairness"]["age"]) == 4
+
+
+def test_outcomes_record_import_and_performance(
+    env: None, database: Database, tmp_path: Path
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    with database.owner_engine().connect() as c:
+        low, high = c.execute(
+            text("SELECT min(id_employee), min(id_employee) + 1 FROM employees")
+        ).one()
+    past = (datetime.now(UTC).date() - timedelta(days=30)).isoformat()
+    assert "enregistré" in run(
+        "outcomes", "record", str(low), "--statut", "present", "--date", past
+    )
+    again = run("outcomes", "record", str(low), "--statut", "present", "--date", past)
+    assert "déjà enregistré" in again
+    bad = runner.invoke(app, ["outcomes", "record", str(low), "--statut", "x", "--date", past])
+    assert bad.exit_code == 1 and "parti" in bad.output
+
+    listing = tmp_path / "constats.csv"
+    listing.write_text(f"id_employee,statut,date\n{high},parti,{past}\n{low},present,{past}\n")
+    out = " ".join(run("outcomes", "import", str(listing)).split())
+    assert "2 constat(s) lu(s) : 1 enregistré(s), 1 déjà présent(s)" in out
+    broken = tmp_path / "casse.csv"
+    broken.write_text(f"id_employee,statut,date\n{high},present,pas-une-date\n")
+    refused = runner.invoke(app, ["outcomes", "import", str(broken)])
+    assert refused.exit_code == 1 and "ligne 2" in refused.output
+    sirh = tmp_path / "extrait_sirh.csv"
+    sirh.write_text(f"id_employee,age\n{low},41\n")
+    need_date = runner.invoke(app, ["outcomes", "import", str(sirh)])
+    assert need_date.exit_code == 1 and "--date-extraction" in " ".join(need_date.output.split())
+    imported = run("outcomes", "import", str(sirh), "--date-extraction", past)
+    assert "1 constat(s) lu(s)" in " ".join(imported.split())
+    with database.owner_engine().connect() as c:
+        sources = c.execute(
+            text(
+                "SELECT source, statut FROM employee_outcomes WHERE id_employee IN (:a, :b) "
+                "ORDER BY id"
+            ),
+            {"a": low, "b": high},
+        ).all()
+    assert [tuple(row) for row in sources] == [("cli", "present"), ("import", "parti")]
+
+    report = json.loads(run("monitor", "performance", "--json"))
+    assert report["horizon_jours"] == 365 and "réentraîner" in report["regle"]
+    assert "Horizon 365 jours" in run("monitor", "performance")

@@ -3,7 +3,8 @@
 ``db`` (create, load, url, shell, schema-sql, erd), ``data`` (fetch, check), ``train``,
 ``model`` (list, show, activate, evaluate, report), ``keys`` (create, list, revoke),
 ``predict``, ``predictions`` (list, export), ``audit`` (seal, verify), ``rgpd`` (export,
-purge), ``monitor`` (drift), ``openapi`` and ``serve``: one module per group, assembled here.
+purge), ``monitor`` (drift, performance), ``outcomes`` (record, import), ``openapi`` and
+``serve``: one module per group, assembled here.
 Errors of the domain are printed as one French line and exit with status 1; no traceback for
 a user mistake. Each module imports its heavy dependencies inside its commands, so that
 ``attrition --help`` stays fast.
@@ -19,6 +20,7 @@ from attrition.cli.db import db_app
 from attrition.cli.keys import keys_app
 from attrition.cli.model import model_app, train_command
 from attrition.cli.monitor import monitor_app
+from attrition.cli.outcomes import outcomes_app
 from attrition.cli.predict import predict_command, predictions_app
 from attrition.cli.serve import openapi_command, serve
 
@@ -39,6 +41,7 @@ app.add_typer(predictions_app, name="predictions")
 app.add_typer(audit_app, name="audit")
 app.add_typer(rgpd_app, name="rgpd")
 app.add_typer(monitor_app, name="monitor")
+app.add_typer(outcomes_app, name="outcomes")
 
 
 def main() -> None:
