@@ -27,7 +27,7 @@ from sklearn.metrics import (
 
 from attrition.data import vocabulary as voc
 from attrition.errors import ValidationError
-from attrition.model import acceptance
+from attrition.model import acceptance, maintenance
 from attrition.model import calibration as calibration_module
 from attrition.model import features as feat
 from attrition.model.compiled import CompiledLinearModel, NotCompilableError
@@ -875,14 +875,34 @@ def render_model_card(
         "",
         "## Protocole de réentraînement",
         "",
-        "À chaque nouvel extrait, et au moins une fois par an :",
+        "### Suivre ce qui arrive réellement",
         "",
-        "1. Évaluer les candidats, de façon reproductible :"
-        " `attrition model evaluate --seed 7 --repeats 5 --json`.",
-        "2. Entraîner et enregistrer une nouvelle version (inactive) : `attrition train`.",
+        "Les RH enregistrent l'issue des employés prédits : parti à une date, ou encore présent "
+        "à une date (`POST /v1/employees/{id}/issue` avec une clé `rh` ou `admin`, "
+        "`attrition outcomes record`, ou `attrition outcomes import` d'une liste de constats "
+        "ou d'un extrait SIRH plus récent). Le rapport de performance réalisée compare, par "
+        "version, la première prédiction de chaque employé à son issue après un horizon de "
+        f"{maintenance.DEFAULT_HORIZON_DAYS} jours : précision des signalements, rappel, taux "
+        "observé contre probabilité moyenne prédite (`attrition monitor performance`, "
+        "`GET /v1/monitoring/performance`, jauges Prometheus `attrition_realized_*`).",
+        "",
+        f"Seuils de réentraînement : {maintenance.RULE_TEXT} Les entretiens de fidélisation "
+        "déclenchés par les signalements peuvent empêcher des départs : la précision réalisée "
+        "est alors une borne basse de ce que le modèle détecte.",
+        "",
+        "### Réentraîner",
+        "",
+        "À chaque nouvel extrait, quand les seuils ci-dessus le demandent, et au moins une fois "
+        "par an :",
+        "",
+        "1. Évaluer les candidats, de façon reproductible (recalibration décidée dans les plis, "
+        "intervalles à 95 %) : `attrition model evaluate --seed 7 --repeats 5 --json`.",
+        "2. Entraîner et enregistrer une nouvelle version (inactive) : `attrition train`. Le "
+        "registre refuse un modèle dont le service ne saurait pas expliquer les prédictions.",
         "3. Régénérer cette fiche et ses figures : `attrition model report` ; vérifier les "
-        "métriques et la section équité.",
-        "4. Activer la version après relecture : `attrition model activate VERSION`.",
+        "métriques, la calibration et la section équité.",
+        "4. Activer la version : `attrition model activate VERSION`, qui applique la règle "
+        "d'acceptation ci-dessous.",
         "",
         "Règle d'acceptation (appliquée par `attrition model activate`) : " + acceptance.RULE_TEXT,
         "",
