@@ -286,6 +286,7 @@ def test_model_and_drift_pages(web: TestClient, keys: Keys, model_version: str) 
     assert web.get("/app/modele/figures/secret.txt").status_code == 404
     drift = web.get("/app/derive?depuis=2000-01-01")
     assert drift.status_code == 200 and "Verdict" in drift.text and "PSI par variable" in drift.text
+    assert "Performance réalisée" in drift.text and "prédictions résolues" in drift.text
     assert web.get("/app/derive?depuis=hier").status_code == 422
 
 
