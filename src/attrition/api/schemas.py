@@ -210,7 +210,11 @@ class Explanation(BaseModel):
     """Pourquoi ce score : les facteurs qui poussent le risque vers le haut ou le bas."""
 
     valeur_de_base: float = Field(description="Logit moyen de la population d'entraînement.")
-    logit: float
+    logit: float = Field(
+        description="Score du modèle linéaire : valeur de base + somme des contributions. La "
+        "probabilité affichée est sigmoïde(logit), recalibrée quand la version le prévoit "
+        "(transformation croissante : même ordre, mêmes facteurs)."
+    )
     facteurs_hausse: list[Factor]
     facteurs_baisse: list[Factor]
 

@@ -25,7 +25,12 @@ API_DIR = Path(__file__).resolve().parent.parent
 TEMPLATES_DIR = API_DIR / "templates"
 STATIC_DIR = API_DIR / "static"
 
-ROLE_LABELS = {"admin": "administrateur", "predicteur": "prédicteur", "auditeur": "auditeur"}
+ROLE_LABELS = {
+    "admin": "administrateur",
+    "predicteur": "prédicteur",
+    "auditeur": "auditeur",
+    "rh": "RH",
+}
 RISK_LABELS = {"faible": "faible", "moyen": "moyen", "eleve": "élevé"}
 DECISION_LABELS = {"depart": "départ probable", "reste": "maintien probable"}
 SOURCE_LABELS = {
