@@ -174,5 +174,5 @@ def test_model_card_shows_calibration_and_nested_figures_with_intervals(
     assert "pente de calibration" in text and "ECE" in text
     assert "Départs |" in text  # fairness rows carry their leaver counts
     assert text.count(" [") >= 8 + 6 * 4  # figures and every fairness cell have intervals
-    assert "Règle d'acceptation" in text and "--force" in text
-    assert "Seuils de réentraînement : Avec au moins 100 prédictions résolues" in text
+    assert "**Règle d'acceptation**" in text and "--force" in text
+    assert "**Seuils de réentraînement.** Avec au moins 100 prédictions résolues" in text

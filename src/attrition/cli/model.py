@@ -73,7 +73,7 @@ def model_show(version: Annotated[str, typer.Argument(help="Version (ex. v1).")]
     """Affiche une version : provenance, seuil, métriques (JSON)."""
     from sqlalchemy.orm import Session
 
-    from attrition.model import registry
+    from attrition.model import acceptance, registry
     from attrition.model.summary import summary_metrics
 
     with database() as db, Session(db.owner_engine()) as session, domain_errors():
@@ -92,6 +92,8 @@ def model_show(version: Annotated[str, typer.Argument(help="Version (ex. v1).")]
             "sha256": row.artifact_sha256,
             "cree_le": row.created_at.isoformat(),
             "metriques": summary_metrics(row.metrics),
+            "recalibration": (row.metrics.get("calibration") or {}).get("method", "aucune"),
+            "acceptation": acceptance.figures_of(row.metrics),
         }
     console.print_json(json.dumps(info, ensure_ascii=False))
 

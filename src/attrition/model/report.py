@@ -253,7 +253,7 @@ def render_report(model: TrainedModel, frame: pd.DataFrame, out_dir: Path) -> di
         ),
         "confusion": _confusion_figure(np.asarray(numbers["confusion"]), model.threshold),
         "importance": _importance_figure(numbers["importance"][:TOP_FEATURES]),
-        "fairness": _fairness_figure(numbers["fairness"]),
+        "fairness": _fairness_figure(_nested_fairness(model.metrics) or numbers["fairness"]),
     }
     for key, figure in drawings.items():
         figure.savefig(out_dir / FIGURE_FILES[key], dpi=110, bbox_inches="tight")
@@ -331,9 +331,16 @@ def _calibration_figure(
         )
     predicted = [b["mean_predicted"] for b in bins]
     observed = [b["observed_rate"] for b in bins]
-    top.plot(predicted, observed, marker="o", label="Probabilités servies (déciles)")
-    for x, y, b in zip(predicted, observed, bins, strict=True):
-        top.annotate(f"n={b['n']}", (x, y), textcoords="offset points", xytext=(4, -10), fontsize=7)
+    counts = {b["n"] for b in bins}
+    label = (
+        f"Probabilités servies (déciles de {counts.pop()} employés)"
+        if len(counts) == 1
+        else "Probabilités servies (déciles, effectif indiqué)"
+    )
+    top.plot(predicted, observed, marker="o", label=label)
+    if len({b["n"] for b in bins}) > 1:
+        for x, y, b in zip(predicted, observed, bins, strict=True):
+            top.annotate(f"n={b['n']}", (x, y), textcoords="offset points", xytext=(4, -10))
     top.set(
         xlabel="Probabilité prédite moyenne du décile",
         ylabel="Taux de départ observé",
@@ -500,7 +507,9 @@ def _honest_markdown(honest: Mapping[str, Any]) -> list[str]:
         "signalé au seuil choisi dans les plis internes de ce pli : ces chiffres sont ceux "
         "qu'on peut attendre sur de nouveaux employés. Valeurs calculées sur l'ensemble des "
         "prédictions hors-pli, moyennées sur les répétitions ; entre crochets, l'intervalle "
-        f"de confiance à 95 % ({honest.get('method', 'bootstrap')}).",
+        f"de confiance à 95 % : {honest.get('method', 'bootstrap')}. L'erreur de calibration "
+        "attendue (ECE) est donnée sans intervalle : biaisée vers le haut à chaque tirage, "
+        "son intervalle percentile ne la couvrirait pas.",
         "",
         "| Indicateur | Valeur [IC 95 %] |",
         "| --- | ---: |",
@@ -588,6 +597,16 @@ def _calibration_markdown(
         for b in figures.get("calibration", [])
     ]
     return [*lines, ""]
+
+
+def _nested_fairness(metrics: Mapping[str, Any]) -> dict[str, list[dict[str, Any]]] | None:
+    """The nested cross-validation's fairness rows stored with the model, flattened."""
+    cv = metrics.get("cv") or {}
+    selected = (cv.get("candidates") or {}).get(metrics.get("selected")) or {}
+    nested = (selected.get("honest") or {}).get("fairness") or {}
+    if not (nested.get("genre") and nested.get("age")):
+        return None
+    return {attribute: _flat_rows(rows) for attribute, rows in nested.items()}
 
 
 def _flat_rows(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
@@ -724,7 +743,8 @@ def render_model_card(
             f"{protocol.get('repeats')} répétitions (graine {protocol.get('seed')}). Dans chaque "
             "pli, toute la préparation (mise à l'échelle, encodage) et le seuil sont appris sur "
             f"la seule partie d'entraînement ({protocol.get('inner_splits')} plis internes). "
-            "Moyenne ± écart-type sur les plis :",
+            "Moyenne ± écart-type sur les plis, pour les probabilités servies (recalibrées "
+            "quand la règle de calibration l'a retenu pour le candidat) :",
             "",
             "| Candidat | " + " | ".join(label for _, label in CANDIDATE_METRICS) + " |",
             "| --- | " + " | ".join("---:" for _ in CANDIDATE_METRICS) + " |",
@@ -886,7 +906,7 @@ def render_model_card(
         "observé contre probabilité moyenne prédite (`attrition monitor performance`, "
         "`GET /v1/monitoring/performance`, jauges Prometheus `attrition_realized_*`).",
         "",
-        f"Seuils de réentraînement : {maintenance.RULE_TEXT} Les entretiens de fidélisation "
+        f"**Seuils de réentraînement.** {maintenance.RULE_TEXT} Les entretiens de fidélisation "
         "déclenchés par les signalements peuvent empêcher des départs : la précision réalisée "
         "est alors une borne basse de ce que le modèle détecte.",
         "",
@@ -904,7 +924,8 @@ def render_model_card(
         "4. Activer la version : `attrition model activate VERSION`, qui applique la règle "
         "d'acceptation ci-dessous.",
         "",
-        "Règle d'acceptation (appliquée par `attrition model activate`) : " + acceptance.RULE_TEXT,
+        "**Règle d'acceptation** (appliquée par `attrition model activate`). "
+        + acceptance.RULE_TEXT,
         "",
     ]
     text = "\n".join(lines)
