@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -37,8 +37,12 @@ def train_command(
     if seed is not None:
         settings = settings.model_copy(update={"seed": seed})
     with database(settings) as db, domain_errors():
-        version = train_and_register(db, settings, activate=activate, repeats=repeats, say=say)
-    console.print(f"[green]Version {version} enregistrée{' et activée' if activate else ''}.[/]")
+        version = train_and_register(db, settings, activate=False, repeats=repeats, say=say)
+        console.print(f"[green]Version {version} enregistrée.[/]")
+        if activate:
+            # Same acceptance rule as `attrition model activate`: a refusal leaves the new
+            # version registered but inactive, with the reasons.
+            _activate(db, version, force=False, reason=None)
 
 
 @model_app.command("list")
@@ -116,12 +120,17 @@ def model_activate(
     de calibration entre 0,80 et 1,25, écart de rappel entre groupes pas creusé de plus de
     10 points (docs/modele.md). --force --raison "…" passe outre ; c'est enregistré.
     """
+    with database() as db, domain_errors():
+        _activate(db, version, force=force, reason=raison)
+
+
+def _activate(db: Any, version: str, *, force: bool, reason: str | None) -> None:
     from sqlalchemy.orm import Session
 
     from attrition.model import registry
 
-    with database() as db, domain_errors(), Session(db.owner_engine()) as session, session.begin():
-        done = registry.activate_checked(session, version, force=force, reason=raison)
+    with Session(db.owner_engine()) as session, session.begin():
+        done = registry.activate_checked(session, version, force=force, reason=reason)
     if done.already_active:
         console.print(f"[green]Version {version} déjà active.[/]")
     elif done.forced:
