@@ -17,14 +17,14 @@ from fastapi import APIRouter, FastAPI
 from fastapi.staticfiles import StaticFiles
 from starlette.middleware.sessions import SessionMiddleware
 
-from attrition.api.web import history, model, scoring, session
+from attrition.api.web import history, model, outcomes, scoring, session
 from attrition.api.web.rendering import STATIC_DIR
 from attrition.api.web.session import SESSION_COOKIE
 from attrition.config import Settings
 from attrition.security.sessions import SESSION_MAX_AGE_S, KeySealer, session_signing_key
 
 router = APIRouter()
-for _pages in (session, scoring, history, model):
+for _pages in (session, scoring, history, model, outcomes):
     router.include_router(_pages.router)
 
 

@@ -49,6 +49,7 @@ def _role_check(alias: Any) -> Callable[[Client], Awaitable[Client]]:
 CHECK_SCORE = _role_check(deps.Predicteur)
 CHECK_READ = _role_check(deps.Lecteur)
 CHECK_AUDIT = _role_check(deps.Auditeur)
+CHECK_RH = _role_check(deps.Rh)
 
 
 @lru_cache(maxsize=1)
@@ -155,6 +156,7 @@ async def render(
         "csrf": csrf_token(request),
         "can_score": client is not None and await allowed(CHECK_SCORE, client),
         "can_audit": client is not None and await allowed(CHECK_AUDIT, client),
+        "can_record": client is not None and await allowed(CHECK_RH, client),
         "notice": request.session.pop("notice", None),
     }
     return templates().TemplateResponse(

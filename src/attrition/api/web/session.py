@@ -142,6 +142,15 @@ def html_errors(
     return wrapper
 
 
+async def start_page(client: Client) -> str:
+    """Scoring for those who may score, the outcome form for HR-only users, else history."""
+    if await allowed(CHECK_SCORE, client):
+        return "web_score_form"
+    if client.role == "rh":
+        return "web_outcome_form"
+    return "web_history"
+
+
 @router.get("", name="web_home")
 @html_errors
 async def home(request: Request) -> Response:
@@ -149,9 +158,7 @@ async def home(request: Request) -> Response:
     if not isinstance(request.session.get("cle"), str):
         return redirect(request, "web_sign_in_form")
     client = await session_client(request)
-    return redirect(
-        request, "web_score_form" if await allowed(CHECK_SCORE, client) else "web_history"
-    )
+    return redirect(request, await start_page(client))
 
 
 @router.get("/connexion", name="web_sign_in_form")
@@ -179,9 +186,7 @@ async def sign_in(request: Request) -> Response:
         cle=request.app.state.key_sealer.seal(raw),
         csrf=secrets.token_urlsafe(32),
     )
-    return redirect(
-        request, "web_score_form" if await allowed(CHECK_SCORE, client) else "web_history"
-    )
+    return redirect(request, await start_page(client))
 
 
 @router.post("/deconnexion", name="web_sign_out")
