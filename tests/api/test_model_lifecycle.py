@@ -11,9 +11,9 @@ from sqlalchemy.orm import Session
 from attrition.api.schemas import EXAMPLE_EMPLOYEE
 from attrition.db.engine import Database
 from attrition.model import registry
+from attrition.model.final import fit_final
 from attrition.model.pipeline import frame_fingerprint, read_training_frame, register_trained
-from attrition.model.training import fit_final
-from tests.conftest import Keys, auth
+from tests.helpers import Keys, auth
 
 
 def _refresh(client: TestClient) -> None:

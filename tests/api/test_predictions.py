@@ -16,7 +16,7 @@ from attrition.db.engine import Database
 from attrition.model.calibration import Calibration
 from attrition.model.features import to_model_frame
 from attrition.model.pipeline import read_training_frame
-from tests.conftest import Keys, auth
+from tests.helpers import Keys, auth
 
 
 def count(db: Database, sql: str, **params: Any) -> int:

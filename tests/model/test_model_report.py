@@ -11,15 +11,16 @@ import pandas as pd
 import pytest
 
 from attrition.errors import ValidationError
+from attrition.model.card import render_model_card
+from attrition.model.final import TrainedModel, fit_final
 from attrition.model.report import (
     FIGURE_FILES,
     age_band,
     calibration_bins,
     fairness_table,
-    render_model_card,
     render_report,
 )
-from attrition.model.training import TrainedModel, evaluate, fit_final
+from attrition.model.training import evaluate
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

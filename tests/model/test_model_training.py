@@ -12,19 +12,16 @@ from sklearn.linear_model import LogisticRegression
 from attrition.errors import ValidationError
 from attrition.model import calibration as cal
 from attrition.model import features as feat
+from attrition.model.candidates import CANDIDATES, make_pipeline
+from attrition.model.final import TrainedModel, expected_calibration_error, fit_final
+from attrition.model.thresholds import best_threshold
 from attrition.model.training import (
-    CANDIDATES,
     METRICS,
     CandidateResult,
     EvaluationReport,
-    TrainedModel,
-    best_threshold,
     calibration_check,
     design,
     evaluate,
-    expected_calibration_error,
-    fit_final,
-    make_pipeline,
     select_best,
 )
 

@@ -68,6 +68,11 @@ class Calibration:
         }
 
     @classmethod
+    def from_optional_state(cls, state: Mapping[str, Any] | None) -> Calibration | None:
+        """:meth:`from_state`, or ``None`` for a version served without recalibration."""
+        return None if state is None else cls.from_state(state)
+
+    @classmethod
     def from_state(cls, state: Mapping[str, Any]) -> Calibration:
         """Rebuild from :meth:`to_state`, refusing a map that is not increasing on [0, 1]."""
         if state.get("format") != STATE_FORMAT:

@@ -1,4 +1,4 @@
-"""Candidate models, their honest evaluation, and the fit of the chosen one.
+"""The honest evaluation of the candidate models (``candidates.py``), and the final fit.
 
 Honest means that nothing learnt from the data sees the fold it is scored on: scaling,
 one-hot encoding and the classifier sit in one scikit-learn pipeline refitted in every fold,
@@ -21,36 +21,24 @@ from typing import Any, Final
 
 import numpy as np
 import pandas as pd
-import sklearn
 from numpy.typing import NDArray
-from sklearn.compose import ColumnTransformer
-from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import (
-    average_precision_score,
-    brier_score_loss,
-    confusion_matrix,
-    precision_recall_curve,
-    precision_score,
-    recall_score,
-    roc_auc_score,
-)
+from sklearn.metrics import brier_score_loss, confusion_matrix
 from sklearn.model_selection import RepeatedStratifiedKFold, StratifiedKFold, cross_val_predict
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from threadpoolctl import threadpool_limits
 
 from attrition.data import vocabulary as voc
 from attrition.errors import ValidationError
 from attrition.model import calibration as cal
 from attrition.model import features as feat
+from attrition.model.candidates import CANDIDATES, make_pipeline
+from attrition.model.thresholds import best_threshold
+from attrition.model.thresholds import threshold_scores as _scores
 from attrition.model.uncertainty import bootstrap_intervals
 
 FloatArray = NDArray[np.float64]
 Progress = Callable[[str], None]
 
-#: Weight of recall relative to precision in the threshold criterion.
-F_BETA: Final = 2.0
 THRESHOLD_CRITERION: Final = (
     "Seuil qui maximise le score F2 (β = 2 : le rappel compte quatre fois plus que la "
     "précision, car un départ non détecté coûte plus qu'un entretien RH inutile), choisi "
@@ -79,169 +67,12 @@ CALIBRATION_SLOPE_RANGE: Final = (0.8, 1.25)
 CALIBRATION_MEAN_TOLERANCE: Final = 0.02
 
 
-@dataclass(frozen=True, slots=True)
-class Candidate:
-    """One model recipe: a name, a French label and its fixed hyper-parameters."""
-
-    name: str
-    label: str
-    hyper_parameters: dict[str, Any]
-    build: Callable[[dict[str, Any], int], Any]
-
-
-def _preparation() -> ColumnTransformer:
-    """Scale numbers; one-hot encode categories, then centre the indicators.
-
-    Centring the indicators does not change what a logistic regression can fit (the intercept
-    absorbs it) but stores the training frequency of every category in the pipeline
-    (``StandardScaler.mean_``): the compiled model needs it to centre explanations.
-    Categories come from the vocabulary, so every fold encodes the same columns.
-    """
-    one_hot = OneHotEncoder(
-        categories=[list(feat.CATEGORIES[name]) for name in feat.CATEGORICAL_FEATURES],
-        handle_unknown="error",
-        sparse_output=False,
-        dtype=np.float64,
-    )
-    categories = Pipeline([("one_hot", one_hot), ("centrage", StandardScaler(with_std=False))])
-    return ColumnTransformer(
-        [
-            ("numeriques", StandardScaler(), list(feat.NUMERIC_FEATURES)),
-            ("categories", categories, list(feat.CATEGORICAL_FEATURES)),
-        ],
-        remainder="drop",
-        sparse_threshold=0.0,
-    )
-
-
-def _logistic(params: dict[str, Any], seed: int) -> LogisticRegression:
-    return LogisticRegression(**params, random_state=seed)
-
-
-def _boosting(params: dict[str, Any], seed: int) -> HistGradientBoostingClassifier:
-    return HistGradientBoostingClassifier(**params, random_state=seed)
-
-
-def _forest(params: dict[str, Any], seed: int) -> RandomForestClassifier:
-    return RandomForestClassifier(**params, random_state=seed, n_jobs=1)
-
-
-#: The candidates, simplest first (the order breaks ties in :func:`select_best`). Their
-#: hyper-parameters were set on repeated cross-validation; the tree models are kept small
-#: enough for the full evaluation to run in about a minute on two cores.
-CANDIDATES: Final[dict[str, Candidate]] = {
-    candidate.name: candidate
-    for candidate in (
-        Candidate(
-            "regression_logistique",
-            "Régression logistique (L2)",
-            # C chosen on CV among 0.03..1; no class weights: they would distort the
-            # probabilities shown to HR, and the F2 threshold already favours recall.
-            {"C": 0.1, "l1_ratio": 0.0, "solver": "lbfgs", "max_iter": 5000},
-            _logistic,
-        ),
-        Candidate(
-            "gradient_boosting",
-            "Gradient boosting (HistGradientBoosting)",
-            {
-                "learning_rate": 0.05,
-                "max_iter": 200,
-                "max_depth": 2,
-                "min_samples_leaf": 20,
-                "l2_regularization": 1.0,
-                "early_stopping": False,
-            },
-            _boosting,
-        ),
-        Candidate(
-            "foret_aleatoire",
-            "Forêt aléatoire",
-            {"n_estimators": 150, "min_samples_leaf": 3, "max_features": "sqrt"},
-            _forest,
-        ),
-    )
-}
-
-
-def make_pipeline(name: str, seed: int) -> Pipeline:
-    """Build the unfitted pipeline (preparation + classifier) of a candidate.
-
-    Parameters
-    ----------
-    name:
-        Key of :data:`CANDIDATES`.
-    seed:
-        Random state of the classifier.
-
-    Raises
-    ------
-    ValidationError
-        If the candidate does not exist.
-    """
-    try:
-        candidate = CANDIDATES[name]
-    except KeyError:
-        raise ValidationError(
-            f"Modèle candidat inconnu : « {name} ». Candidats : {', '.join(CANDIDATES)}."
-        ) from None
-    classifier = candidate.build(dict(candidate.hyper_parameters), seed)
-    return Pipeline([("preparation", _preparation()), ("modele", classifier)])
-
-
 def design(frame: pd.DataFrame) -> tuple[pd.DataFrame, NDArray[np.int64]]:
     """The model inputs and the 0/1 target of an ``employee_features`` frame."""
     if voc.TARGET not in frame.columns:
         raise ValidationError(f"Colonne cible manquante : « {voc.TARGET} ».")
     target = frame[voc.TARGET].to_numpy().astype(np.int64)
     return feat.to_model_frame(frame), target
-
-
-def best_threshold(
-    target: NDArray[np.int64], probability: FloatArray, beta: float = F_BETA
-) -> float:
-    """The probability threshold that maximises the F-beta score on these predictions.
-
-    An employee is flagged when ``probability >= threshold``. Among equal scores the lowest
-    threshold wins (the first maximum of the precision-recall curve).
-
-    Parameters
-    ----------
-    target:
-        0/1 outcomes.
-    probability:
-        Predicted probabilities of leaving, not used for training the model that made them.
-    beta:
-        Weight of recall relative to precision.
-    """
-    precision, recall, thresholds = precision_recall_curve(target, probability)
-    # The curve's last point (recall 0, precision 1) has no threshold.
-    precision, recall = precision[:-1], recall[:-1]
-    denominator = beta**2 * precision + recall
-    scores = np.divide(
-        (1 + beta**2) * precision * recall,
-        denominator,
-        out=np.zeros_like(denominator),
-        where=denominator > 0,
-    )
-    return float(thresholds[int(np.argmax(scores))])
-
-
-def _scores(
-    target: NDArray[np.int64], probability: FloatArray, threshold: float
-) -> dict[str, float]:
-    flagged = (probability >= threshold).astype(np.int64)
-    precision = float(precision_score(target, flagged, zero_division=0.0))
-    recall = float(recall_score(target, flagged, zero_division=0.0))
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    return {
-        "roc_auc": float(roc_auc_score(target, probability)),
-        "pr_auc": float(average_precision_score(target, probability)),
-        "f1": f1,
-        "recall": recall,
-        "precision": precision,
-        "brier": float(brier_score_loss(target, probability)),
-        "threshold": threshold,
-    }
 
 
 @dataclass(frozen=True)
@@ -614,216 +445,6 @@ def calibration_check(target: NDArray[np.int64], probability: FloatArray) -> dic
             low <= slope <= high and abs(mean_predicted - observed) <= CALIBRATION_MEAN_TOLERANCE
         ),
     }
-
-
-@dataclass
-class TrainedModel:
-    """The fitted final model and what the registry, the report and the API need about it.
-
-    Attributes
-    ----------
-    pipeline:
-        Fitted pipeline, preparation then classifier; raw inputs go through
-        :func:`features.to_model_frame` (training) or :func:`features.engineer` (serving).
-    algorithm:
-        Key of :data:`CANDIDATES`.
-    hyper_parameters:
-        The classifier's fixed hyper-parameters (JSON-serialisable).
-    features:
-        Model inputs, in order (:data:`features.MODEL_FEATURES`).
-    threshold:
-        Flag an employee when the probability is at least this.
-    threshold_criterion:
-        How the threshold was chosen, in French.
-    metrics:
-        JSON-serialisable: ``cv`` (the :class:`EvaluationReport` of all candidates, or
-        ``None``), ``selected``, ``oof`` (scores of the final recipe's out-of-fold predictions
-        at the threshold, with the confusion matrix) and ``calibration``.
-    oof_probabilities:
-        Out-of-fold probability of each training employee (5 stratified folds), for figures.
-    target:
-        The 0/1 outcome of each training employee, aligned with ``oof_probabilities``.
-    calibration:
-        The recalibration map applied to the pipeline's probabilities, or ``None``.
-    raw_probabilities:
-        Out-of-fold probabilities before recalibration (same folds), for the figures.
-    """
-
-    pipeline: Pipeline
-    algorithm: str
-    hyper_parameters: dict[str, Any]
-    features: list[str]
-    threshold: float
-    threshold_criterion: str
-    metrics: dict[str, Any]
-    oof_probabilities: FloatArray
-    target: NDArray[np.int64]
-    seed: int
-    calibration: cal.Calibration | None = None
-    raw_probabilities: FloatArray | None = None
-
-    @property
-    def calibrated(self) -> bool:
-        """Whether the served probabilities go through a recalibration map."""
-        return self.calibration is not None
-
-    def predict_proba(self, inputs: pd.DataFrame) -> FloatArray:
-        """Served probability of leaving of each row of a model frame (recalibrated if kept)."""
-        raw = np.asarray(self.pipeline.predict_proba(inputs)[:, 1], dtype=np.float64)
-        return raw if self.calibration is None else self.calibration.apply(raw)
-
-    def metadata(self) -> dict[str, Any]:
-        """JSON-serialisable description of the model (registry row, model card)."""
-        return {
-            "algorithm": self.algorithm,
-            "algorithm_label": CANDIDATES[self.algorithm].label,
-            "hyper_parameters": dict(self.hyper_parameters),
-            "features": list(self.features),
-            "numeric_features": list(feat.NUMERIC_FEATURES),
-            "categorical_features": list(feat.CATEGORICAL_FEATURES),
-            "raw_features": list(voc.FEATURE_NAMES),
-            "excluded_features": list(feat.EXCLUDED_FROM_MODEL),
-            "threshold": self.threshold,
-            "threshold_criterion": self.threshold_criterion,
-            "calibrated": self.calibrated,
-            "calibration_map": None if self.calibration is None else self.calibration.to_state(),
-            "seed": self.seed,
-            "n_samples": len(self.target),
-            "n_positive": int(self.target.sum()),
-            "metrics": self.metrics,
-            "sklearn_version": sklearn.__version__,
-            "numpy_version": np.__version__,
-        }
-
-
-def fit_final(
-    frame: pd.DataFrame,
-    name: str,
-    seed: int,
-    *,
-    report: EvaluationReport | None = None,
-    calibration: str | None = None,
-    n_splits: int = 5,
-) -> TrainedModel:
-    """Fit the chosen recipe on all the data, with its recalibration map and threshold.
-
-    Whether to recalibrate is part of the recipe, decided before this fit: by the
-    evaluation's rule (``report``, :func:`calibration.keep_calibration`), or given as
-    ``calibration``; without either, the recipe's default, :data:`calibration.METHOD`.
-    The map is fitted on out-of-fold predictions over the full data (``n_splits``
-    stratified folds), and the threshold maximises F2 on those predictions once mapped:
-    the same criterion as in :func:`evaluate`, never chosen on predictions of a model that
-    saw the employee. The figures of the model card use *cross-fitted* probabilities (in
-    each fold, the map is fitted on the inner out-of-fold predictions of the training part
-    only), so that its reliability diagram is not the map's own fit.
-
-    Parameters
-    ----------
-    frame:
-        The ``employee_features`` rows, target included.
-    name:
-        Key of :data:`CANDIDATES`, usually ``select_best(report)``.
-    seed:
-        Seed of the folds and of the classifier.
-    report:
-        The evaluation that led to the choice, stored in ``metrics["cv"]``; its decision on
-        recalibration for ``name`` wins over ``calibration``.
-    calibration:
-        :data:`calibration.METHOD` or :data:`calibration.NONE`.
-    n_splits:
-        Number of folds of the out-of-fold predictions.
-    """
-    decision: dict[str, Any] | None = None
-    if report is not None and name in report.candidates:
-        decision = report.candidates[name].calibration or None
-    method = (decision or {}).get("method") or calibration or cal.METHOD
-    if method not in (cal.METHOD, cal.NONE):
-        raise ValidationError(
-            f"Méthode de recalibration inconnue : « {method} » ({cal.METHOD} ou {cal.NONE})."
-        )
-    inputs, target = design(frame)
-    folds = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=seed)
-    with threadpool_limits(limits=1):
-        raw = cross_val_predict(
-            make_pipeline(name, seed), inputs, target, cv=folds, method="predict_proba"
-        )[:, 1]
-        if method == cal.METHOD:
-            fitted = cal.fit_calibration(raw, target)
-            calibration_map: cal.Calibration | None = fitted
-            served = fitted.apply(raw)
-            oof = _cross_fitted(name, seed, inputs, target, folds, n_splits)
-        else:
-            calibration_map, served, oof = None, raw, raw
-        threshold = best_threshold(target, served)
-        pipeline = make_pipeline(name, seed).fit(inputs, target)
-
-    flagged = (oof >= threshold).astype(np.int64)
-    oof_scores: dict[str, Any] = _scores(target, oof, threshold)
-    oof_scores["confusion"] = confusion_matrix(target, flagged, labels=[0, 1]).tolist()
-    checks = {
-        **calibration_check(target, oof),
-        "ece": expected_calibration_error(target, oof),
-        "method": method,
-        "decision": decision or {"method": method, "rule": "imposée sans évaluation"},
-        "raw": {
-            **calibration_check(target, raw),
-            "ece": expected_calibration_error(target, raw),
-        },
-    }
-    return TrainedModel(
-        pipeline=pipeline,
-        algorithm=name,
-        hyper_parameters=dict(CANDIDATES[name].hyper_parameters),
-        features=list(feat.MODEL_FEATURES),
-        threshold=threshold,
-        threshold_criterion=THRESHOLD_CRITERION,
-        metrics=_json_ready(
-            {
-                "cv": None if report is None else report.to_dict(),
-                "selected": name,
-                "oof": oof_scores,
-                "calibration": checks,
-            }
-        ),
-        oof_probabilities=oof,
-        target=target,
-        seed=seed,
-        calibration=calibration_map,
-        raw_probabilities=raw,
-    )
-
-
-def _cross_fitted(
-    name: str,
-    seed: int,
-    inputs: pd.DataFrame,
-    target: NDArray[np.int64],
-    folds: StratifiedKFold,
-    n_splits: int,
-) -> FloatArray:
-    """Recalibrated out-of-fold probabilities, each map fitted without the employee's fold."""
-    out = np.full(len(target), np.nan)
-    inner = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=seed)
-    for train, test in folds.split(inputs, target):
-        x_train, y_train = inputs.iloc[train], target[train]
-        inner_probability = cross_val_predict(
-            make_pipeline(name, seed), x_train, y_train, cv=inner, method="predict_proba"
-        )[:, 1]
-        model = make_pipeline(name, seed).fit(x_train, y_train)
-        raw = model.predict_proba(inputs.iloc[test])[:, 1]
-        out[test] = cal.fit_calibration(inner_probability, y_train).apply(raw)
-    return out
-
-
-def expected_calibration_error(
-    target: NDArray[np.int64], probability: FloatArray, n_bins: int = 10
-) -> float:
-    """Mean absolute gap between predicted and observed rate over quantile bins, weighted."""
-    probability = np.asarray(probability, dtype=np.float64)
-    edges = np.percentile(probability, np.linspace(0, 100, n_bins + 1))
-    bins = np.searchsorted(edges[1:-1], probability, side="right")
-    gaps = np.bincount(bins, weights=probability - target, minlength=n_bins)
-    return float(np.abs(gaps).sum() / len(target))
 
 
 def _json_ready(value: Any) -> Any:
