@@ -13,7 +13,7 @@ from attrition.api.schemas import EXAMPLE_EMPLOYEE
 from attrition.config import Settings
 from attrition.db.engine import Database
 from attrition.security.store import create_key
-from tests.conftest import Keys, auth
+from tests.helpers import Keys, auth
 
 
 @pytest.fixture(scope="module")

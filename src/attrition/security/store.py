@@ -19,10 +19,12 @@ from attrition.config import Settings
 from attrition.db import keys as repo
 from attrition.db.engine import Database, libpq_conninfo
 from attrition.db.keys import KeyRecord
+from attrition.db.models import Role
 from attrition.errors import NotFoundError, ValidationError
 from attrition.security.keys import generate_key, hash_key, parse_key
 
-ROLES = ("admin", "predicteur", "auditeur")
+#: The roles of the ``api_role`` type, in the order of its values.
+ROLES = tuple(role.value for role in Role)
 
 T = TypeVar("T")
 
