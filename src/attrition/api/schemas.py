@@ -80,6 +80,19 @@ def _iso_datetime(value: Any) -> Any:
 
 
 IsoDateTime = Annotated[datetime, BeforeValidator(_iso_datetime)]
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def _iso_date(value: Any) -> Any:
+    # Same reason as above: 0 or "1700000000" must not become a date.
+    if isinstance(value, dt.date):
+        return value
+    if not isinstance(value, str) or not _ISO_DATE.match(value):
+        raise PydanticCustomError("date_parsing", "doit être une date AAAA-MM-JJ")
+    return value
+
+
+IsoDate = Annotated[dt.date, BeforeValidator(_iso_date)]
 
 _ENUMS: dict[str, type[StrEnum]] = {
     "genre": v.Genre,
@@ -351,7 +364,7 @@ class OutcomeRequest(BaseModel):
     statut: Literal["parti", "present"] = Field(
         description="parti : a quitté l'entreprise à la date ; present : y était encore à la date."
     )
-    date: dt.date = Field(description="Date du départ, ou date à laquelle il était présent.")
+    date: IsoDate = Field(description="Date du départ, ou date à laquelle il était présent.")
 
 
 class OutcomeResponse(BaseModel):

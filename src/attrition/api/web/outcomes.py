@@ -22,7 +22,7 @@ from attrition.errors import NotFoundError, ValidationError
 from attrition.security.clients import Client
 from attrition.services.outcomes import record_outcome
 
-router = APIRouter(prefix="/app")
+router = APIRouter(prefix="/app", include_in_schema=False)
 
 
 async def _page(
