@@ -131,6 +131,10 @@ def test_activate_applies_the_acceptance_rule(
             assert c.scalar(text("SELECT version FROM model_versions WHERE is_active")) == bad
         assert row.forced and row.reason == "essai contrôlé"
         assert row.refusals[0].startswith("pente de calibration 1,600")
+        # Rolling back to a version already served is never blocked by the rule (here the
+        # fixture's version has no nested figures: as a new version it would be refused).
+        rolled = " ".join(run("model", "activate", model_version).split())
+        assert "retour à une version déjà servie" in rolled
     finally:
         with Session(database.owner_engine()) as s, s.begin():
             registry.activate_version(s, model_version)

@@ -132,6 +132,8 @@ def _activate(db: Any, version: str, *, force: bool, reason: str | None) -> None
             f"[yellow]Version {version} active (activation forcée malgré : "
             f"{' ; '.join(done.refusals)}). Raison enregistrée.[/]"
         )
+    elif done.rollback:
+        console.print(f"[green]Version {version} active (retour à une version déjà servie).[/]")
     else:
         console.print(f"[green]Version {version} active (règle d'acceptation respectée).[/]")
 

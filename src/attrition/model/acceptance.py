@@ -12,7 +12,9 @@ it by ``attrition train``):
 4. it has those figures at all (a version registered without nested evaluation cannot be
    judged).
 
-Without an active version, rules 2 and 4 apply. ``attrition model activate --force --raison``
+Without an active version, rules 2 and 4 apply. A version that was already active once is a
+rollback and is not judged again (restoring a known state must stay one command).
+``attrition model activate --force --raison``
 overrides a refusal; the override and its reason are recorded in the registry.
 """
 
@@ -41,8 +43,8 @@ RULE_TEXT: Final = (
     f"{_fr2(SLOPE_RANGE[0])} et {_fr2(SLOPE_RANGE[1])} ; (3) l'écart de rappel entre groupes "
     "(genre, tranche d'âge) ne s'est pas creusé de plus de "
     f"{round(100 * RECALL_GAP_GROWTH)} points par rapport à la version active ; (4) ces "
-    "chiffres existent. Passer outre exige `--force` et une raison (`--raison`), "
-    "enregistrées dans le registre."
+    "chiffres existent. Un retour à une version déjà servie n'y est pas soumis. Passer "
+    "outre exige `--force` et une raison (`--raison`), enregistrées dans le registre."
 )
 
 

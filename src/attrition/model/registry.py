@@ -191,6 +191,7 @@ class Activation:
     refusals: list[str]
     forced: bool
     already_active: bool = False
+    rollback: bool = False
 
 
 def activate_checked(
@@ -199,7 +200,8 @@ def activate_checked(
     """Activate ``version`` if the acceptance rule accepts it, and record the activation.
 
     The rule (:mod:`attrition.model.acceptance`) compares the version's nested figures with
-    the active version's. A refused version is activated only with ``force`` and a reason;
+    the active version's; a version that was already active once (a rollback) is not judged
+    again. A refused version is activated only with ``force`` and a reason;
     either way the activation, the broken rules and the reason go to ``model_activations``
     in the caller's transaction.
 
@@ -217,7 +219,12 @@ def activate_checked(
     current = active_version(session)
     if current is not None and current.id == row.id:
         return Activation(row.version, row.version, [], False, already_active=True)
-    verdict = acceptance.check(row.metrics, None if current is None else current.metrics)
+    if row.activated_at is not None:
+        # A rollback to a version already served: the rule gates new versions, and must not
+        # stand in the way of restoring a known state during an incident.
+        verdict = acceptance.Verdict([], {"retour_arriere": True})
+    else:
+        verdict = acceptance.check(row.metrics, None if current is None else current.metrics)
     if not verdict.accepted and not force:
         raise ValidationError(
             f"Activation de {row.version} refusée par la règle d'acceptation : "
@@ -245,4 +252,5 @@ def activate_checked(
         None if current is None else current.version,
         list(verdict.refusals),
         bool(verdict.refusals),
+        rollback=bool(verdict.checks.get("retour_arriere")),
     )

@@ -19,12 +19,12 @@ from attrition.config import Settings
 from attrition.db import keys as repo
 from attrition.db.engine import Database, libpq_conninfo
 from attrition.db.keys import KeyRecord
-from attrition.db.models import Role
 from attrition.errors import NotFoundError, ValidationError
 from attrition.security.keys import generate_key, hash_key, parse_key
 
-#: The roles of the ``api_role`` type, in the order of its values.
-ROLES = tuple(role.value for role in Role)
+#: The values of the ``api_role`` type (``db.models.Role``; not imported: API workers stay
+#: free of SQLAlchemy).
+ROLES = ("admin", "predicteur", "auditeur", "rh")
 
 T = TypeVar("T")
 
