@@ -348,7 +348,15 @@ ALTER TABLE model_versions ADD COLUMN serving_sha256 VARCHAR(64);
 
 UPDATE alembic_version SET version_num='0004' WHERE alembic_version.version_num = '0003';
 
--- Running upgrade 0004 -> 0007
+-- Running upgrade 0004 -> 0006
+
+ALTER TABLE api_keys ADD COLUMN daily_quota INTEGER;
+
+ALTER TABLE api_keys ADD CONSTRAINT ck_api_keys_daily_quota_positive CHECK (daily_quota > 0);
+
+UPDATE alembic_version SET version_num='0006' WHERE alembic_version.version_num = '0004';
+
+-- Running upgrade 0006 -> 0007
 
 ALTER TYPE api_role ADD VALUE IF NOT EXISTS 'rh';
 
@@ -388,7 +396,7 @@ CREATE TABLE model_activations (
 
 CREATE TRIGGER trg_model_activations_append_only BEFORE UPDATE OR DELETE ON model_activations FOR EACH ROW EXECUTE FUNCTION refuse_audit_change();
 
-UPDATE alembic_version SET version_num='0007' WHERE alembic_version.version_num = '0004';
+UPDATE alembic_version SET version_num='0007' WHERE alembic_version.version_num = '0006';
 
 COMMIT;
 
