@@ -38,6 +38,7 @@ class BootReport:
     loaded: bool
     trained_version: str | None
     admin_key: str | None
+    admin_password: str | None = None
 
 
 def ensure_data_dir(settings: Settings, explicit: Path | None, say: Say) -> Path:
@@ -149,6 +150,49 @@ def ensure_admin_key(db: Database, settings: Settings, say: Say) -> str | None:
     return created.key
 
 
+FIRST_ADMIN = "admin"
+
+
+def ensure_admin_user(db: Database, settings: Settings, say: Say) -> str | None:
+    """Make sure a person can sign in to /app: in dev, a first admin account is created and its
+    one-time password printed once; otherwise the command that creates one is printed.
+    """
+    with db.connect() as conn:
+        admins = conn.execute(
+            "SELECT login, must_change_password AND last_sign_in_at IS NULL FROM users "
+            "WHERE role = 'admin' AND disabled_at IS NULL ORDER BY id"
+        ).fetchall()
+        taken = conn.execute("SELECT 1 FROM users WHERE login = %s", (FIRST_ADMIN,)).fetchone()
+    if admins:
+        login, unused = admins[0]
+        if unused and len(admins) == 1:
+            say(
+                f"Interface web : le compte « {login} » attend sa première connexion ; mot de "
+                f"passe perdu ? attrition users reset {login}"
+            )
+        return None
+    create = "attrition users create --login <identifiant> --role admin"
+    if settings.is_prod or taken:
+        say(
+            "Aucun compte administrateur actif pour l'interface web : créez-en un avec "
+            f"« {create} »."
+        )
+        return None
+    import asyncio
+
+    from attrition.services.accounts import AccountService, connect_to
+
+    issued = asyncio.run(
+        AccountService(connect_to(db.owner_conninfo)).create_user(FIRST_ADMIN, "admin")
+    )
+    say(
+        f"Premier compte de l'interface web créé : identifiant « {issued.login} », mot de passe "
+        f"à usage unique (affiché une seule fois, à changer à la première connexion) : "
+        f"{issued.password}"
+    )
+    return issued.password
+
+
 def boot(settings: Settings, say: Say, *, train: bool = True) -> BootReport:
     try:
         db = prepare_database(settings, say)
@@ -157,4 +201,7 @@ def boot(settings: Settings, say: Say, *, train: bool = True) -> BootReport:
         raise
     version = train_if_none(db, settings, say) if train else None
     key = ensure_admin_key(db, settings, say)
-    return BootReport(database=db, loaded=loaded, trained_version=version, admin_key=key)
+    password = ensure_admin_user(db, settings, say)
+    return BootReport(
+        database=db, loaded=loaded, trained_version=version, admin_key=key, admin_password=password
+    )

@@ -18,7 +18,7 @@ from alembic.script import ScriptDirectory
 from pydantic import SecretStr
 
 from attrition import bootstrap
-from attrition.config import Settings
+from attrition.config import AppEnv, Settings
 from attrition.db import loading, migrate
 from attrition.db.engine import Database, _ensure_database, libpq_conninfo
 from attrition.security.keys import generate_key
@@ -186,3 +186,30 @@ def test_load_train_and_admin_key_checks(
 
     monkeypatch.setattr("attrition.security.store.import_key", no_store)
     assert bootstrap.ensure_admin_key(scratch, with_key, said.append) is None
+
+
+def test_first_admin_account_for_the_web_interface(scratch: Database, settings: Settings) -> None:
+    bootstrap.prepare_database(settings, lambda _m: None, scratch)
+    said: list[str] = []
+    prod = settings.model_copy(update={"app_env": AppEnv.PROD})
+    assert bootstrap.ensure_admin_user(scratch, prod, said.append) is None
+    assert said == [
+        "Aucun compte administrateur actif pour l'interface web : créez-en un avec "
+        "« attrition users create --login <identifiant> --role admin »."
+    ]
+    dev = settings.model_copy(update={"app_env": "dev"})
+    said.clear()
+    password = bootstrap.ensure_admin_user(scratch, dev, said.append)
+    assert password is not None and password in said[0] and "« admin »" in said[0]
+    with scratch.connect() as conn:
+        row = conn.execute(
+            "SELECT role::text, must_change_password, password_hash FROM users "
+            "WHERE login = 'admin'"
+        ).fetchone()
+    assert row is not None and row[:2] == ("admin", True) and row[2].startswith("$argon2id$")
+    said.clear()
+    assert bootstrap.ensure_admin_user(scratch, dev, said.append) is None
+    assert said == [
+        "Interface web : le compte « admin » attend sa première connexion ; mot de passe "
+        "perdu ? attrition users reset admin"
+    ]

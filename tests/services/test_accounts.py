@@ -12,6 +12,7 @@ import psycopg
 import pytest
 from sqlalchemy import text
 
+from attrition.config import Settings
 from attrition.db.engine import Database
 from attrition.errors import (
     AuthenticationError,
@@ -266,3 +267,48 @@ def test_hashes_are_salted_and_upgraded() -> None:
     weaker = Argon2Hasher(time_cost=1, memory_cost=8192, parallelism=1).hash(STRONG)
     valid, upgraded = passwords.verify_password(STRONG, weaker)
     assert valid and upgraded is not None and "m=19456,t=2,p=1" in upgraded
+
+
+def test_the_application_role_gets_only_what_accounts_need(
+    database: Database, settings: Settings
+) -> None:
+    checks = {
+        "users SELECT": "has_table_privilege(%(r)s, 'users', 'SELECT')",
+        "users INSERT": "has_table_privilege(%(r)s, 'users', 'INSERT')",
+        "users DELETE": "has_table_privilege(%(r)s, 'users', 'DELETE')",
+        "users TRUNCATE": "has_table_privilege(%(r)s, 'users', 'TRUNCATE')",
+        "users.login UPDATE": "has_column_privilege(%(r)s, 'users', 'login', 'UPDATE')",
+        "users.role UPDATE": "has_column_privilege(%(r)s, 'users', 'role', 'UPDATE')",
+        "users.api_key_id UPDATE": "has_column_privilege(%(r)s, 'users', 'api_key_id', 'UPDATE')",
+        "users.password_hash UPDATE": (
+            "has_column_privilege(%(r)s, 'users', 'password_hash', 'UPDATE')"
+        ),
+        "web_sessions DELETE": "has_table_privilege(%(r)s, 'web_sessions', 'DELETE')",
+        "web_sessions.token_hash UPDATE": (
+            "has_column_privilege(%(r)s, 'web_sessions', 'token_hash', 'UPDATE')"
+        ),
+        "web_sessions.expires_at UPDATE": (
+            "has_column_privilege(%(r)s, 'web_sessions', 'expires_at', 'UPDATE')"
+        ),
+        "web_sessions.revoked_at UPDATE": (
+            "has_column_privilege(%(r)s, 'web_sessions', 'revoked_at', 'UPDATE')"
+        ),
+    }
+    with database.connect() as conn:
+        row = conn.execute(
+            "SELECT " + ", ".join(checks.values()), {"r": settings.db.app_role}
+        ).fetchone()
+    assert dict(zip(checks, row or (), strict=True)) == {
+        "users SELECT": True,
+        "users INSERT": True,
+        "users DELETE": False,
+        "users TRUNCATE": False,
+        "users.login UPDATE": False,
+        "users.role UPDATE": False,
+        "users.api_key_id UPDATE": False,
+        "users.password_hash UPDATE": True,
+        "web_sessions DELETE": True,
+        "web_sessions.token_hash UPDATE": False,
+        "web_sessions.expires_at UPDATE": False,
+        "web_sessions.revoked_at UPDATE": True,
+    }

@@ -18,8 +18,8 @@ import hashlib
 import hmac
 import re
 import secrets
-from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -54,6 +54,17 @@ MAX_SIGN_IN_PASSWORD = 1024
 ROLES = ("admin", "predicteur", "auditeur")
 LOGIN_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
 BAD_CREDENTIALS = "Identifiant ou mot de passe incorrect."
+
+
+def connect_to(conninfo: str) -> Connect:
+    """A connection factory for one-off work outside the API (the CLI, the start-up)."""
+
+    @asynccontextmanager
+    async def connect() -> AsyncIterator[AsyncConnection[Any]]:
+        async with await AsyncConnection.connect(conninfo) as conn:
+            yield conn
+
+    return connect
 
 
 @dataclass(frozen=True, slots=True)
