@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import pytest
 import uvicorn
@@ -13,7 +15,57 @@ import uvicorn
 from attrition.api.app import create_app
 from attrition.config import Settings
 from attrition.db.engine import Database
+from attrition.security.passwords import hash_password
+from attrition.services.accounts import AccountService, connect_to
 from tests.api.conftest import client  # noqa: F401  (the API's TestClient, reused here)
+
+#: The password every test person signs in with (it obeys the CNIL rule).
+PASSWORD = "Mot-de-passe-Test-42"
+
+
+@dataclass(frozen=True)
+class Person:
+    login: str
+    password: str = PASSWORD
+
+    @property
+    def audit_name(self) -> str:
+        """The name of the person's audit identity in ``api_keys``."""
+        return f"compte:{self.login}"
+
+
+@dataclass(frozen=True)
+class People:
+    admin: Person
+    predicteur: Person
+    autre_predicteur: Person
+    auditeur: Person
+
+
+def create_person(database: Database, login: str, role: str, *, ready: bool = True) -> Person:
+    """An account; ``ready``: with the known password already chosen (no one-time password)."""
+    issued = asyncio.run(
+        AccountService(connect_to(database.owner_conninfo)).create_user(login, role)
+    )
+    if not ready:
+        return Person(login=issued.login, password=issued.password)
+    with database.connect() as conn:
+        conn.execute(
+            "UPDATE users SET password_hash = %s, must_change_password = false, "
+            "password_changed_at = now() WHERE login = %s",
+            (hash_password(PASSWORD), issued.login),
+        )
+    return Person(login=issued.login)
+
+
+@pytest.fixture(scope="session")
+def people(database: Database) -> People:
+    return People(
+        admin=create_person(database, "web-admin", "admin"),
+        predicteur=create_person(database, "web-predicteur", "predicteur"),
+        autre_predicteur=create_person(database, "web-predicteur-2", "predicteur"),
+        auditeur=create_person(database, "web-auditeur", "auditeur"),
+    )
 
 
 def _free_port() -> int:

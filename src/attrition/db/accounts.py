@@ -48,6 +48,7 @@ class ActiveSession:
     login: str
     role: str
     api_key_id: int
+    key_id: str
     must_change_password: bool
     last_seen_at: datetime
 
@@ -152,6 +153,13 @@ async def disable_user(conn: AsyncConnection[Any], login: str) -> int | None:
     return int(row[0])
 
 
+async def principal_key_id(conn: AsyncConnection[Any], api_key_id: int) -> str:
+    cur = await conn.execute("SELECT key_id FROM api_keys WHERE id = %s", (api_key_id,))
+    row = await cur.fetchone()
+    assert row is not None
+    return str(row[0])
+
+
 async def insert_session(
     conn: AsyncConnection[Any], user_id: int, token_hash: bytes, lifetime_s: int
 ) -> int:
@@ -170,8 +178,9 @@ async def active_session(
 ) -> ActiveSession | None:
     """The session of ``token_hash`` if it is neither ended, expired, idle nor disabled."""
     cur = await conn.execute(
-        "SELECT s.id, u.id, u.login, u.role::text, u.api_key_id, u.must_change_password, "
-        "s.last_seen_at FROM web_sessions s JOIN users u ON u.id = s.user_id "
+        "SELECT s.id, u.id, u.login, u.role::text, u.api_key_id, k.key_id, "
+        "u.must_change_password, s.last_seen_at FROM web_sessions s "
+        "JOIN users u ON u.id = s.user_id JOIN api_keys k ON k.id = u.api_key_id "
         "WHERE s.token_hash = %s AND s.revoked_at IS NULL AND s.expires_at > now() "
         "AND s.last_seen_at > now() - make_interval(secs => %s) AND u.disabled_at IS NULL",
         (token_hash, idle_s),

@@ -37,11 +37,12 @@ from attrition.errors import (
 )
 from attrition.security import passwords
 from attrition.security.keys import generate_key
+from attrition.security.sessions import SESSION_MAX_AGE_S
 
 Connect = Callable[[], AbstractAsyncContextManager[AsyncConnection[Any]]]
 
-#: Absolute lifetime of a web session (seconds): one working day.
-SESSION_LIFETIME_S = 8 * 3600
+#: Absolute lifetime of a web session (seconds): one working day, as the cookie's.
+SESSION_LIFETIME_S = SESSION_MAX_AGE_S
 #: A session unused for this long ends (seconds).
 SESSION_IDLE_S = 3600
 #: ``last_seen_at`` is written at most this often (seconds).
@@ -76,6 +77,7 @@ class Account:
     login: str
     role: str
     api_key_id: int
+    key_id: str
     must_change_password: bool
 
 
@@ -259,6 +261,7 @@ class AccountService:
                 )
             else:
                 await repo.record_success(conn, user.id, new_hash)
+                key_id = await repo.principal_key_id(conn, user.api_key_id)
                 await repo.purge_sessions(conn)
                 token = secrets.token_urlsafe(32)
                 session_id = await repo.insert_session(
@@ -276,6 +279,7 @@ class AccountService:
             login=user.login,
             role=user.role,
             api_key_id=user.api_key_id,
+            key_id=key_id,
             must_change_password=user.must_change_password,
         )
         return SignedIn(token=token, account=account)
@@ -300,6 +304,7 @@ class AccountService:
             login=found.login,
             role=found.role,
             api_key_id=found.api_key_id,
+            key_id=found.key_id,
             must_change_password=found.must_change_password,
         )
 

@@ -32,9 +32,10 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from psycopg_pool import PoolTimeout
-from starlette.datastructures import FormData
+from starlette.datastructures import FormData, Headers
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.responses import FileResponse, RedirectResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from attrition.api import deps, problems
 from attrition.api.routers.predictions import recorded
@@ -54,6 +55,7 @@ from attrition.errors import (
     FieldError,
     NotFoundError,
     PermissionDeniedError,
+    RateLimitedError,
     ValidationError,
 )
 from attrition.model import features as feat
@@ -61,7 +63,13 @@ from attrition.model.summary import FIGURE_FILES, summary_metrics
 from attrition.monitoring.cli import DEFAULT_WINDOW
 from attrition.monitoring.drift import ACTION, STATUS_LABELS, WATCH, drift_report
 from attrition.security.clients import Client
-from attrition.security.sessions import SESSION_MAX_AGE_S, KeySealer, session_signing_key
+from attrition.security.sessions import (
+    SESSION_MAX_AGE_S,
+    cookie_must_be_secure,
+    host_name,
+    session_signing_key,
+)
+from attrition.services.accounts import Account, AccountService
 from attrition.services.predictions import Outcome, RequestContext, ScoreItem
 
 router = APIRouter(prefix="/app", include_in_schema=False)
@@ -160,6 +168,11 @@ def _role_check(alias: Any) -> Callable[[Client], Awaitable[Client]]:
 CHECK_SCORE = _role_check(deps.Predicteur)
 CHECK_READ = _role_check(deps.Lecteur)
 CHECK_AUDIT = _role_check(deps.Auditeur)
+CHECK_ADMIN = _role_check(deps.Admin)
+
+
+class PasswordChangeRequired(Exception):
+    """The person still has a one-time password: the password page comes first."""
 
 
 class SignInRequired(Exception):
@@ -273,36 +286,49 @@ async def checked_form(request: Request) -> FormData:
     return form
 
 
-async def authenticate(request: Request, raw: str) -> Client:
-    """The API's authenticator, as ``deps.current_client`` calls it."""
-    ip = request.client.host if request.client else "inconnue"
-    try:
-        client: Client = await request.app.state.authenticator.authenticate(raw, ip)
-    except (psycopg.OperationalError, PoolTimeout) as exc:
-        raise DatabaseUnavailableError(
-            "La base de données est indisponible : authentification impossible."
-        ) from exc
-    request.state.client = client
-    return client
+def accounts(request: Request) -> AccountService:
+    service: AccountService = request.app.state.accounts
+    return service
+
+
+def as_client(account: Account) -> Client:
+    """A person as the API's role checks and the audit trail see a caller.
+
+    ``id`` is the account's audit identity (``api_keys.id``): what the person scores is
+    recorded and owned like what a key scores.
+    """
+    return Client(
+        id=account.api_key_id, key_id=account.key_id, name=account.login, role=account.role
+    )
+
+
+async def session_account(request: Request, *, password_page: bool = False) -> Account:
+    """The signed-in person, read from the server-side session on every request.
+
+    Until the one-time password is replaced, only the password page is open.
+    """
+    token = request.session.get("sid")
+    if not isinstance(token, str):
+        raise SignInRequired()
+    account = await accounts(request).session(token)
+    if account is None:
+        request.session.clear()
+        await problems.record_rejection(
+            request, 401, [{"champ": "session", "message": "session terminée ou expirée"}]
+        )
+        raise SignInRequired("Votre session est terminée ou a expiré : reconnectez-vous.")
+    request.state.client = as_client(account)
+    request.state.account = account
+    if account.must_change_password and not password_page:
+        raise PasswordChangeRequired()
+    return account
 
 
 async def session_client(request: Request) -> Client:
-    """The signed-in user, re-authenticated with the key sealed in the session."""
-    sealed = request.session.get("cle")
-    if not isinstance(sealed, str):
-        raise SignInRequired()
-    key = request.app.state.key_sealer.open(sealed)
-    if key is None:
-        request.session.clear()
-        raise SignInRequired("Votre session a expiré : reconnectez-vous.")
-    try:
-        return await authenticate(request, key)
-    except AuthenticationError as exc:
-        request.session.clear()
-        await problems.record_rejection(
-            request, 401, [{"champ": "session", "message": exc.message}]
-        )
-        raise SignInRequired(f"{exc.message} Reconnectez-vous avec une clé valide.") from None
+    """The signed-in person as a :class:`Client`, for the API's role checks."""
+    await session_account(request)
+    client: Client = request.state.client
+    return client
 
 
 async def allowed(check: Callable[[Client], Awaitable[Client]], client: Client) -> bool:
@@ -328,6 +354,7 @@ async def render(
         "csrf": csrf_token(request),
         "can_score": client is not None and await allowed(CHECK_SCORE, client),
         "can_audit": client is not None and await allowed(CHECK_AUDIT, client),
+        "can_admin": client is not None and await allowed(CHECK_ADMIN, client),
         "notice": request.session.pop("notice", None),
     }
     return templates().TemplateResponse(
@@ -373,6 +400,8 @@ def html_errors(
             if exc.notice:
                 request.session["notice"] = exc.notice
             return RedirectResponse(request.app.url_path_for("web_sign_in_form"), 303)
+        except PasswordChangeRequired:
+            return RedirectResponse(request.app.url_path_for("web_change_password_form"), 303)
         except AttritionError as exc:
             return await error_page(request, exc)
         except (psycopg.OperationalError, PoolTimeout):
@@ -398,7 +427,7 @@ def redirect(request: Request, name: str, **params: Any) -> RedirectResponse:
 @html_errors
 async def home(request: Request) -> Response:
     """Start page: scoring for those who may score, history for the others."""
-    if not isinstance(request.session.get("cle"), str):
+    if not isinstance(request.session.get("sid"), str):
         return redirect(request, "web_sign_in_form")
     client = await session_client(request)
     return redirect(
@@ -416,21 +445,33 @@ async def sign_in_form(request: Request) -> Response:
 @router.post("/connexion", name="web_sign_in")
 @html_errors
 async def sign_in(request: Request) -> Response:
-    """Check the key with the API's authenticator, then open a session holding it sealed."""
+    """Check the login and password (throttled per account), then open a server-side session."""
     form = await checked_form(request)
-    raw = str(form.get("cle") or "").strip()
+    login = str(form.get("login") or "")[:200]
+    password = str(form.get("mot_de_passe") or "")
     try:
-        client = await authenticate(request, raw)
-    except AuthenticationError as exc:
-        message = exc.message if raw else "Saisissez votre clé API."
-        await problems.record_rejection(request, 401, [{"champ": "cle", "message": message}])
-        return await render(request, "connexion.html", {"error": message}, status=401)
+        signed = await accounts(request).sign_in(login, password)
+    except (AuthenticationError, RateLimitedError) as exc:
+        status = 429 if isinstance(exc, RateLimitedError) else 401
+        await problems.record_rejection(
+            request, status, [{"champ": "mot_de_passe", "message": exc.message}]
+        )
+        headers = (
+            {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimitedError) else None
+        )
+        return await render(
+            request,
+            "connexion.html",
+            {"error": exc.message, "login": login.strip()},
+            status=status,
+            headers=headers,
+        )
     # A new session (and CSRF token) at sign-in: nothing from before survives (fixation).
     request.session.clear()
-    request.session.update(
-        cle=request.app.state.key_sealer.seal(raw),
-        csrf=secrets.token_urlsafe(32),
-    )
+    request.session.update(sid=signed.token, csrf=secrets.token_urlsafe(32))
+    if signed.account.must_change_password:
+        return redirect(request, "web_change_password_form")
+    client = as_client(signed.account)
     return redirect(
         request, "web_score_form" if await allowed(CHECK_SCORE, client) else "web_history"
     )
@@ -439,8 +480,13 @@ async def sign_in(request: Request) -> Response:
 @router.post("/deconnexion", name="web_sign_out")
 @html_errors
 async def sign_out(request: Request) -> Response:
-    """Forget the session (the key stays valid for the API: revoke it there if needed)."""
+    """End the session on the server (a copy of the cookie opens nothing), then forget it."""
     await checked_form(request)
+    token = request.session.get("sid")
+    if isinstance(token, str):
+        account = await accounts(request).session(token)
+        if account is not None:
+            await accounts(request).sign_out(account)
     request.session.clear()
     request.session["notice"] = "Vous êtes déconnecté(e)."
     return redirect(request, "web_sign_in_form")
@@ -964,9 +1010,13 @@ async def drift(request: Request) -> Response:
 
 def install(app: FastAPI, settings: Settings) -> None:
     """Add the pages, their static files and the session middleware to ``app``."""
+    from attrition.api.routers import web_accounts
+
     secret = settings.secret_key.get_secret_value()
-    app.state.key_sealer = KeySealer(secret, max_age_s=SESSION_MAX_AGE_S)
+    # The pool is opened by the app's lifespan: looked up when a page needs it.
+    app.state.accounts = AccountService(lambda: app.state.pool.connection())
     app.include_router(router)
+    app.include_router(web_accounts.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.add_middleware(
         SessionMiddleware,
@@ -977,3 +1027,37 @@ def install(app: FastAPI, settings: Settings) -> None:
         same_site="strict",
         https_only=settings.is_prod,
     )
+    app.add_middleware(SecureSessionCookie, cookie=SESSION_COOKIE)
+
+
+class SecureSessionCookie:
+    """Mark the session cookie ``Secure`` unless the page is plain HTTP on the loopback address.
+
+    (Starlette's ``SessionMiddleware`` decides once, at start-up; the address is known per
+    request.)
+    """
+
+    def __init__(self, app: ASGIApp, *, cookie: str) -> None:
+        self.app = app
+        self.prefix = f"{cookie}=".encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        host = host_name(Headers(scope=scope).get("host", ""))
+        secure = cookie_must_be_secure(scope.get("scheme", "http"), host)
+
+        async def send_secure(message: Message) -> None:
+            if secure and message["type"] == "http.response.start":
+                message["headers"] = [
+                    (name, value + b"; secure")
+                    if name.lower() == b"set-cookie"
+                    and value.startswith(self.prefix)
+                    and b"; secure" not in value.lower()
+                    else (name, value)
+                    for name, value in message.get("headers", [])
+                ]
+            await send(message)
+
+        await self.app(scope, receive, send_secure)
