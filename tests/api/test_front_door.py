@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from fastapi.testclient import TestClient
 
 from attrition import __version__
-from attrition.api.routers.index import wants_html
+from attrition.api.routers.index import banner, wants_html
 
 BROWSER = "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,*/*;q=0.8"
 
@@ -52,3 +54,38 @@ def test_accept_header_parsing() -> None:
     assert wants_html(BROWSER) and wants_html("TEXT/HTML; charset=utf-8")
     assert not wants_html("") and not wants_html("*/*") and not wants_html("text/html;q=0")
     assert wants_html("text/html;level=1")
+
+
+def test_the_banner_gives_the_three_addresses() -> None:
+    lines = banner("127.0.0.1", 8000, guide=True)
+    assert lines == [
+        "Interface web (équipes RH) : http://127.0.0.1:8000/app",
+        "Documentation de l'API (Swagger UI) : http://127.0.0.1:8000/docs",
+        "Site de documentation : http://127.0.0.1:8000/guide/",
+    ]
+    unbuilt = banner("0.0.0.0", 9000, docs=False, guide=False)
+    assert unbuilt[0] == "Interface web (équipes RH) : http://127.0.0.1:9000/app"
+    assert len(unbuilt) == 2 and "make docs" in unbuilt[1]
+    assert banner("::1", 8000, guide=True)[0].endswith("http://[::1]:8000/app")
+
+
+def test_the_built_docs_site_is_served_under_guide(tmp_path: Path) -> None:
+    from fastapi import FastAPI
+
+    from attrition.api.routers import index
+
+    (tmp_path / "index.html").write_text("<h1>Guide</h1>", encoding="utf-8")
+    app = FastAPI()
+    original = index.SITE_DIR
+    index.SITE_DIR = tmp_path
+    try:
+        assert index.install_guide(app)
+    finally:
+        index.SITE_DIR = original
+    with TestClient(app) as guide:
+        assert "<h1>Guide</h1>" in guide.get("/guide/").text
+    index.SITE_DIR = tmp_path / "absent"
+    try:
+        assert not index.install_guide(FastAPI())
+    finally:
+        index.SITE_DIR = original

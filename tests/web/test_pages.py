@@ -11,16 +11,11 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
-from attrition.api.routers.web import (
-    card_version,
-    factor_bars,
-    fr_number,
-    fr_percent,
-    fr_signed,
-    fr_value,
-    request_data,
-)
 from attrition.api.schemas import EXAMPLE_EMPLOYEE
+from attrition.api.web.forms import request_data
+from attrition.api.web.history import factor_bars
+from attrition.api.web.model import card_version
+from attrition.api.web.rendering import fr_number, fr_percent, fr_signed, fr_value
 from attrition.db.engine import Database
 from attrition.security.sessions import cookie_must_be_secure, host_name
 from attrition.services.accounts import AccountService, connect_to

@@ -89,3 +89,24 @@ def install_guide(app: Any) -> bool:
     # "/guide" alone is redirected to "/guide/" by the router (redirect_slashes).
     app.mount("/guide", StaticFiles(directory=SITE_DIR, html=True), name="guide")
     return True
+
+
+def banner(host: str, port: int, *, docs: bool = True, guide: bool | None = None) -> list[str]:
+    """The start-up lines that tell where the interface, the API docs and the docs site are."""
+    # A wildcard address is not one a browser opens: show the loopback one.
+    wildcard = host in ("", "0.0.0.0")  # noqa: S104
+    shown = "127.0.0.1" if wildcard else "[::1]" if host == "::" else host
+    if ":" in shown and not shown.startswith("["):
+        shown = f"[{shown}]"
+    base = f"http://{shown}:{port}"
+    built = (SITE_DIR / "index.html").is_file() if guide is None else guide
+    lines = [f"Interface web (équipes RH) : {base}/app"]
+    if docs:
+        lines.append(f"Documentation de l'API (Swagger UI) : {base}/docs")
+    lines.append(
+        f"Site de documentation : {base}/guide/"
+        if built
+        else "Site de documentation : lancez « make docs » pour le construire (servi ensuite "
+        f"sur {base}/guide/)"
+    )
+    return lines

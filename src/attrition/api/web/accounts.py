@@ -15,13 +15,11 @@ from fastapi import APIRouter, Path, Request
 from starlette.responses import Response
 
 from attrition.api import problems
-from attrition.api.routers.web import (
-    CHECK_ADMIN,
+from attrition.api.web.rendering import CHECK_ADMIN, redirect, render
+from attrition.api.web.session import (
     accounts,
     checked_form,
     html_errors,
-    redirect,
-    render,
     session_account,
     session_client,
 )
