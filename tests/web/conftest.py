@@ -7,6 +7,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import pytest
@@ -44,9 +45,10 @@ class People:
 
 def create_person(database: Database, login: str, role: str, *, ready: bool = True) -> Person:
     """An account; ``ready``: with the known password already chosen (no one-time password)."""
-    issued = asyncio.run(
-        AccountService(connect_to(database.owner_conninfo)).create_user(login, role)
-    )
+    service = AccountService(connect_to(database.owner_conninfo))
+    # In a thread of its own: Playwright's sync API keeps an event loop running in this one.
+    with ThreadPoolExecutor(1) as pool:
+        issued = pool.submit(asyncio.run, service.create_user(login, role)).result()
     if not ready:
         return Person(login=issued.login, password=issued.password)
     with database.connect() as conn:
