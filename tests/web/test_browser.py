@@ -295,3 +295,24 @@ def test_auditeur_reads_but_cannot_score(
     first = page.get_by_test_id("psi").locator("tbody tr").first.inner_text()
     assert first.startswith("Heures supplémentaires") and "à surveiller" in first
     shoot(page, "derive.png")
+
+
+def test_admin_creates_an_account_and_ends_a_session(page: Any, people: People) -> None:
+    sign_in(page, people.admin)
+    page.wait_for_url("**/app/prediction")
+    navigation = page.get_by_role("navigation", name="Navigation principale")
+    navigation.get_by_role("link", name="Comptes").click()
+    page.wait_for_url("**/app/comptes")
+    page.get_by_label("Identifiant").fill("rh.nouvelle")
+    page.get_by_label("Rôle").select_option("auditeur")
+    page.get_by_role("button", name="Créer le compte").click()
+    given = page.get_by_test_id("mot-de-passe").inner_text()
+    assert re.fullmatch(r"[A-Za-z0-9]{5}(-[A-Za-z0-9]{5}){3}", given), given
+    assert "rh.nouvelle" in page.get_by_test_id("comptes").inner_text()
+    page.goto("/app/comptes")
+    assert page.get_by_test_id("mot-de-passe").count() == 0  # shown once only
+    sessions = page.get_by_test_id("sessions")
+    mine = sessions.locator("tr", has_text="(cette session)")
+    assert mine.count() == 1
+    mine.get_by_role("button", name="Mettre fin").click()
+    page.wait_for_url("**/app/connexion")  # the admin ended the admin's own session
