@@ -21,7 +21,7 @@ from attrition.services.accounts import AccountService, connect_to
 from tests.api.conftest import client  # noqa: F401  (the API's TestClient, reused here)
 
 #: The password every test person signs in with (it obeys the CNIL rule).
-PASSWORD = "Mot-de-passe-Test-42"
+PASSWORD = "Mot-de-passe-Test-42"  # pragma: allowlist secret
 
 
 @dataclass(frozen=True)
