@@ -215,6 +215,18 @@ def test_idle_and_expired_sessions_end(service: AccountService, database: Databa
         )
     assert run(service.session(idle.token)) is None
     assert run(service.session(old.token)) is None
+    # Revoking the account's audit identity (attrition keys revoke) ends its sessions too.
+    live = run(service.sign_in(name, issued.password))
+    assert run(service.session(live.token)) is not None
+    with database.owner_engine().begin() as conn:
+        conn.execute(
+            text(
+                "UPDATE api_keys SET revoked_at = now() WHERE id = "
+                "(SELECT api_key_id FROM users WHERE login = :l)"
+            ),
+            {"l": name},
+        )
+    assert run(service.session(live.token)) is None
 
 
 def test_bad_logins_roles_and_duplicates(service: AccountService) -> None:

@@ -182,7 +182,8 @@ async def active_session(
         "u.must_change_password, s.last_seen_at FROM web_sessions s "
         "JOIN users u ON u.id = s.user_id JOIN api_keys k ON k.id = u.api_key_id "
         "WHERE s.token_hash = %s AND s.revoked_at IS NULL AND s.expires_at > now() "
-        "AND s.last_seen_at > now() - make_interval(secs => %s) AND u.disabled_at IS NULL",
+        "AND s.last_seen_at > now() - make_interval(secs => %s) AND u.disabled_at IS NULL "
+        "AND k.revoked_at IS NULL",
         (token_hash, idle_s),
     )
     row = await cur.fetchone()
