@@ -155,7 +155,8 @@ FIRST_ADMIN = "admin"
 
 def ensure_admin_user(db: Database, settings: Settings, say: Say) -> str | None:
     """Make sure a person can sign in to /app: in dev, a first admin account is created and its
-    one-time password printed once; otherwise the command that creates one is printed.
+    one-time password printed once; with ATTRITION_ADMIN_PASSWORD (e.g. a hosted deployment
+    where no one runs the CLI) it gets that password; otherwise the command is printed.
     """
     with db.connect() as conn:
         admins = conn.execute(
@@ -172,19 +173,25 @@ def ensure_admin_user(db: Database, settings: Settings, say: Say) -> str | None:
             )
         return None
     create = "attrition users create --login <identifiant> --role admin"
-    if settings.is_prod or taken:
+    given = settings.admin_password.get_secret_value() if settings.admin_password else None
+    if taken or (settings.is_prod and given is None):
         say(
             "Aucun compte administrateur actif pour l'interface web : créez-en un avec "
-            f"« {create} »."
+            f"« {create} » (ou définissez ATTRITION_ADMIN_PASSWORD avant le démarrage)."
         )
         return None
     import asyncio
 
     from attrition.services.accounts import AccountService, connect_to
 
-    issued = asyncio.run(
-        AccountService(connect_to(db.owner_conninfo)).create_user(FIRST_ADMIN, "admin")
-    )
+    service = AccountService(connect_to(db.owner_conninfo))
+    issued = asyncio.run(service.create_user(FIRST_ADMIN, "admin", given))
+    if given is not None:
+        say(
+            f"Premier compte de l'interface web créé : identifiant « {issued.login} », avec le "
+            "mot de passe d'ATTRITION_ADMIN_PASSWORD (à changer à la première connexion)."
+        )
+        return None
     say(
         f"Premier compte de l'interface web créé : identifiant « {issued.login} », mot de passe "
         f"à usage unique (affiché une seule fois, à changer à la première connexion) : "

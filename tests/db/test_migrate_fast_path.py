@@ -21,6 +21,7 @@ from attrition import bootstrap
 from attrition.config import AppEnv, Settings
 from attrition.db import loading, migrate
 from attrition.db.engine import Database, _ensure_database, libpq_conninfo
+from attrition.errors import ValidationError
 from attrition.security.keys import generate_key
 
 
@@ -195,8 +196,13 @@ def test_first_admin_account_for_the_web_interface(scratch: Database, settings: 
     assert bootstrap.ensure_admin_user(scratch, prod, said.append) is None
     assert said == [
         "Aucun compte administrateur actif pour l'interface web : créez-en un avec "
-        "« attrition users create --login <identifiant> --role admin »."
+        "« attrition users create --login <identifiant> --role admin » (ou définissez "
+        "ATTRITION_ADMIN_PASSWORD avant le démarrage)."
     ]
+    weak = prod.model_copy(update={"admin_password": SecretStr("admin")})
+    with pytest.raises(ValidationError) as refused:
+        bootstrap.ensure_admin_user(scratch, weak, said.append)
+    assert refused.value.errors[0].field == "ATTRITION_ADMIN_PASSWORD"
     dev = settings.model_copy(update={"app_env": "dev"})
     said.clear()
     password = bootstrap.ensure_admin_user(scratch, dev, said.append)
@@ -213,3 +219,19 @@ def test_first_admin_account_for_the_web_interface(scratch: Database, settings: 
         "Interface web : le compte « admin » attend sa première connexion ; mot de passe "
         "perdu ? attrition users reset admin"
     ]
+
+
+def test_first_admin_password_from_the_environment(scratch: Database, settings: Settings) -> None:
+    bootstrap.prepare_database(settings, lambda _m: None, scratch)
+    given = "Premier-Chef-Secret-9"  # pragma: allowlist secret
+    prod = settings.model_copy(update={"app_env": AppEnv.PROD, "admin_password": SecretStr(given)})
+    said: list[str] = []
+    assert bootstrap.ensure_admin_user(scratch, prod, said.append) is None
+    assert given not in said[0] and "ATTRITION_ADMIN_PASSWORD" in said[0]
+    import asyncio
+
+    from attrition.services.accounts import AccountService, connect_to
+
+    service = AccountService(connect_to(scratch.owner_conninfo))
+    signed = asyncio.run(service.sign_in("admin", given))
+    assert signed.account.role == "admin" and signed.account.must_change_password

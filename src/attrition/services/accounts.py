@@ -162,10 +162,14 @@ class AccountService:
 
     # ---- administration ------------------------------------------------------------------
 
-    async def create_user(self, login: str, role: str) -> Issued:
-        """A new account with a one-time password, to be changed at first sign-in."""
+    async def create_user(self, login: str, role: str, password: str | None = None) -> Issued:
+        """A new account with a one-time password (random unless given), to be changed at
+        first sign-in."""
         login, role = check_login(login), check_role(role)
-        password = passwords.one_time_password()
+        if password is None:
+            password = passwords.one_time_password()
+        else:
+            passwords.check_strength(password, login, field="ATTRITION_ADMIN_PASSWORD")
         password_hash = await self._hash(password)
         principal = generate_key()
         async with self.connect() as conn, conn.transaction():
