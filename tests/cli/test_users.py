@@ -5,29 +5,22 @@ from __future__ import annotations
 import asyncio
 import re
 import uuid
-from collections.abc import Iterator
 
 import pytest
 from typer.testing import CliRunner
 
 from attrition.cli import app
-from attrition.config import get_settings
 from attrition.db.engine import Database
 from attrition.services.accounts import AccountService, connect_to
 
 PASSWORD = re.compile(r"^([A-Za-z0-9]{5}(?:-[A-Za-z0-9]{5}){3})$", re.MULTILINE)
 
 
-@pytest.fixture
-def cli(monkeypatch: pytest.MonkeyPatch, database: Database) -> Iterator[CliRunner]:
-    monkeypatch.setenv("DATABASE_URL", database.owner_url.render_as_string(hide_password=False))
+def test_create_list_reset_sessions_and_disable(
+    cli_env: CliRunner, database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cli = cli_env
     monkeypatch.setenv("COLUMNS", "200")
-    get_settings.cache_clear()
-    yield CliRunner()
-    get_settings.cache_clear()
-
-
-def test_create_list_reset_sessions_and_disable(cli: CliRunner, database: Database) -> None:
     login = f"cli-{uuid.uuid4().hex[:8]}"
     created = cli.invoke(app, ["users", "create", "--login", login, "--role", "auditeur"])
     assert created.exit_code == 0, created.output
@@ -57,7 +50,8 @@ def test_create_list_reset_sessions_and_disable(cli: CliRunner, database: Databa
     assert "désactivé" in cli.invoke(app, ["users", "list"]).output
 
 
-def test_errors_are_one_french_line(cli: CliRunner) -> None:
+def test_errors_are_one_french_line(cli_env: CliRunner) -> None:
+    cli = cli_env
     bad = cli.invoke(app, ["users", "create", "--login", "x y", "--role", "auditeur"])
     assert bad.exit_code == 1 and "Erreur : Identifiant refusé" in bad.output
     role = cli.invoke(app, ["users", "create", "--login", "cli-role", "--role", "root"])

@@ -19,8 +19,7 @@ from attrition.api.web.rendering import fr_number, fr_percent, fr_signed, fr_val
 from attrition.db.engine import Database
 from attrition.security.sessions import cookie_must_be_secure, host_name
 from attrition.services.accounts import AccountService, connect_to
-from tests.conftest import Keys, auth
-from tests.web.conftest import PASSWORD, People, Person, create_person
+from tests.helpers import PASSWORD, Keys, People, Person, auth, create_person
 
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 FORM_TOKEN = re.compile(r'name="jeton" value="([0-9a-f]{32})"')

@@ -15,16 +15,10 @@ from starlette.datastructures import FormData
 from starlette.responses import RedirectResponse, Response
 
 from attrition.api import problems
-from attrition.api.web.rendering import (
-    CHECK_SCORE,
-    allowed,
-    redirect,
-    render,
-)
+from attrition.api.web.rendering import CHECK_SCORE, allowed, redirect, render
 from attrition.errors import (
     AttritionError,
     AuthenticationError,
-    DatabaseUnavailableError,
     PermissionDeniedError,
     RateLimitedError,
 )
@@ -110,26 +104,25 @@ async def session_client(request: Request) -> Client:
 
 
 async def error_page(request: Request, exc: AttritionError) -> Response:
-    """The French page of a domain error, with the API's status and title."""
-    status, title = next(
-        (v for k, v in problems.STATUS.items() if isinstance(exc, k)), (500, "Erreur interne")
-    )
-    items = [e.as_dict() for e in exc.errors]
-    if status in (401, 403, 422, 429) or status >= 500:
+    """The French page of a domain error: the API's status, title, headers and recording."""
+    policy = problems.problem_for(exc)
+    if policy.record:
         await problems.record_rejection(
-            request, status, items or [{"champ": "-", "message": exc.message}]
+            request, policy.status, policy.errors or [{"champ": "-", "message": exc.message}]
         )
-    headers = {}
-    if status in (429, 503):
-        headers["Retry-After"] = str(getattr(exc, "retry_after", 5))
     client = getattr(request.state, "client", None)
     return await render(
         request,
         "erreur.html",
-        {"title": title, "message": exc.message, "errors": items, "status": status},
+        {
+            "title": policy.title,
+            "message": exc.message,
+            "errors": policy.errors,
+            "status": policy.status,
+        },
         client=client,
-        status=status,
-        headers=headers,
+        status=policy.status,
+        headers=policy.headers,
     )
 
 
@@ -152,13 +145,7 @@ def html_errors(
         except AttritionError as exc:
             return await error_page(request, exc)
         except (psycopg.OperationalError, PoolTimeout):
-            return await error_page(
-                request,
-                DatabaseUnavailableError(
-                    "La base de données est indisponible ou trop lente : réessayez dans "
-                    "quelques secondes."
-                ),
-            )
+            return await error_page(request, problems.database_unavailable())
 
     return wrapper
 
