@@ -49,7 +49,9 @@ SHOTS = PROJECT_ROOT / "docs" / "img" / "interface"
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
+def browser(keys: Keys, people: People) -> Iterator[Any]:
+    # Keys and accounts are made (with asyncio.run) before Playwright's sync API starts an
+    # event loop in this thread, where asyncio.run is refused.
     if not Path(CHROMIUM).is_file():
         pytest.skip(
             "Chromium absent (paquet Debian « chromium ») : tests dans le navigateur ignorés"
