@@ -305,6 +305,10 @@ def test_the_application_role_gets_only_what_accounts_need(
         "web_sessions.revoked_at UPDATE": (
             "has_column_privilege(%(r)s, 'web_sessions', 'revoked_at', 'UPDATE')"
         ),
+        "users_id_seq USAGE": "has_sequence_privilege(%(r)s, 'users_id_seq', 'USAGE')",
+        "web_sessions_id_seq USAGE": (
+            "has_sequence_privilege(%(r)s, 'web_sessions_id_seq', 'USAGE')"
+        ),
     }
     with database.connect() as conn:
         row = conn.execute(
@@ -323,4 +327,6 @@ def test_the_application_role_gets_only_what_accounts_need(
         "web_sessions.token_hash UPDATE": False,
         "web_sessions.expires_at UPDATE": False,
         "web_sessions.revoked_at UPDATE": True,
+        "users_id_seq USAGE": True,
+        "web_sessions_id_seq USAGE": True,
     }

@@ -159,6 +159,8 @@ def _grants(role: str, database: str) -> tuple[str, ...]:
         # Web sessions: opened at sign-in, ended by sign-out or revocation, expired ones purged.
         f'GRANT SELECT, INSERT, DELETE ON web_sessions TO "{role}"',
         f'GRANT UPDATE (last_seen_at, revoked_at) ON web_sessions TO "{role}"',
+        # Named, so that these inserts keep working where sequences are granted one by one.
+        f'GRANT USAGE ON SEQUENCE users_id_seq, web_sessions_id_seq TO "{role}"',
         f'GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO "{role}"',
     )
 
