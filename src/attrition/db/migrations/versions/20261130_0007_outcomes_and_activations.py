@@ -1,7 +1,7 @@
 """employee outcomes fed back by HR, and the record of every model activation
 
 Revision ID: 0007
-Revises: 0006
+Revises: 0008
 Create Date: 2026-11-30 00:20:00+00:00
 """
 
@@ -14,7 +14,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = "0007"
-down_revision: str | None = "0006"
+down_revision: str | None = "0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
