@@ -19,7 +19,7 @@ from starlette.datastructures import Headers
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from attrition.api.web import accounts, history, model, scoring, session
+from attrition.api.web import accounts, history, model, outcomes, scoring, session
 from attrition.api.web.rendering import STATIC_DIR
 from attrition.api.web.session import SESSION_COOKIE
 from attrition.config import Settings
@@ -32,7 +32,7 @@ from attrition.security.sessions import (
 from attrition.services.accounts import AccountService
 
 router = APIRouter()
-for _pages in (session, accounts, scoring, history, model):
+for _pages in (session, accounts, scoring, history, model, outcomes):
     router.include_router(_pages.router)
 
 
