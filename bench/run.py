@@ -638,7 +638,6 @@ def main() -> int:
         APP_ENV="dev",
         ATTRITION_PGDATA=str(pgdata),
         ATTRITION_DATA_DIR=str(data_dir()),
-        ATTRITION_MODEL_DIR=str(workdir / "models"),
         ATTRITION_API__RATE_LIMIT_PER_MINUTE=RATE_LIMIT,
     )
     if args.group_commit is not None:

@@ -53,7 +53,6 @@ def settings(tmp_path_factory: pytest.TempPathFactory, technova_dir: Path) -> Se
         database_url=url,
         pgdata=None if url else pgdata,
         data_dir=technova_dir,
-        model_dir=tmp_path_factory.mktemp("models"),
         secret_key=SecretStr("test-secret-key-0123456789abcdef0123456789"),
         db={"app_password": SecretStr("test-app-password-1234"), "pool_min_size": 1},
         api={"rate_limit_per_minute": 100_000, "auth_failures_per_minute": 100_000},

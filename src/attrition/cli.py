@@ -720,6 +720,12 @@ def serve(
     ] = False,
 ) -> None:
     """Prépare tout (base, données, modèle, clé admin) puis sert l'API avec uvicorn."""
+    # First thing: a stop (SIGTERM, `docker stop`) during the start-up (migrations, loading,
+    # training: minutes) unwinds like Ctrl-C, so the embedded PostgreSQL is shut down cleanly
+    # (pgserver's exit handler) instead of being killed with the container. After its
+    # graceful shutdown uvicorn raises the SIGTERM it caught again: this handler ends the
+    # process there too (status 0, not 143), after the database is released.
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     settings = _settings()
     if not settings.database_url:
         # PostgreSQL starts while the imports below run; boot() joins it (see db/embedded.py).
@@ -743,9 +749,6 @@ def serve(
         f"API sur http://{host}:{port} (documentation : /docs) — {count} processus. "
         "Ctrl-C pour arrêter."
     )
-    # After its graceful shutdown uvicorn raises the SIGTERM it caught again: with the default
-    # handler the process would die there (status 143), before the database is released.
-    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     workers_dir = None
     if count > 1:
         # A fresh folder per run, shared by the workers: their metrics add up there (see

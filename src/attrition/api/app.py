@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request, Response
 from psycopg_pool import AsyncConnectionPool
 
 from attrition import __version__
@@ -90,6 +90,30 @@ def _install_docs(app: FastAPI) -> None:
             redoc_js_url="/static-docs/redoc.standalone.js",
             redoc_favicon_url="/static-docs/favicon.png",
             with_google_fonts=False,
+        )
+
+
+def _install_index(app: FastAPI) -> None:
+    """``/``: browsers are sent to the pages (/app), API clients get a small JSON index.
+
+    A Hugging Face Space opens ``/`` (or its ``base_path``) in the frame of its page: a 404
+    there made the service look broken. Minimal version; the web layer may take it over.
+    """
+    from fastapi.responses import RedirectResponse
+
+    @app.api_route("/", methods=["GET", "HEAD"], include_in_schema=False)
+    async def read_index(request: Request) -> Response:
+        if "text/html" in request.headers.get("accept", ""):
+            return RedirectResponse("/app", status_code=307)
+        return FastJSONResponse(
+            {
+                "service": "Futurisys — API d'attrition",
+                "version": __version__,
+                "interface": "/app",
+                "documentation": "/docs" if app.state.settings.api.expose_docs else None,
+                "sante": "/health",
+                "disponibilite": "/ready",
+            }
         )
 
 
@@ -206,6 +230,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         app.include_router(router)
     app.include_router(monitoring_router.router)
     web.install(app, settings)  # /app pages, /static files, session cookie
+    _install_index(app)
     metrics = Metrics()
     metrics.bind(app.state)
     app.state.metrics = metrics
@@ -214,6 +239,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         max_body_bytes=settings.api.max_body_bytes,
         hsts=settings.is_prod,
         metrics=metrics,
+        frame_ancestors=settings.api.frame_ancestors,
     )
     if settings.api.cors_origins:
         from fastapi.middleware.cors import CORSMiddleware

@@ -329,6 +329,8 @@ async def render(
         "can_score": client is not None and await allowed(CHECK_SCORE, client),
         "can_audit": client is not None and await allowed(CHECK_AUDIT, client),
         "notice": request.session.pop("notice", None),
+        "ephemeral_db": getattr(request.app.state, "database", None) is not None
+        and not request.app.state.database.persistent,
     }
     return templates().TemplateResponse(
         request, name, {**base, **(context or {})}, status_code=status, headers=headers
@@ -974,6 +976,10 @@ def install(app: FastAPI, settings: Settings) -> None:
         session_cookie=SESSION_COOKIE,
         max_age=SESSION_MAX_AGE_S,
         path="/app",
-        same_site="strict",
-        https_only=settings.is_prod,
+        # Framed by another site (the page of a Hugging Face Space), a strict cookie would
+        # never be sent: then SameSite=None, Secure, and partitioned per top-level site
+        # (CHIPS). The CSRF token of every form still guards the POSTs.
+        same_site="none" if settings.api.frame_ancestors else "strict",
+        https_only=settings.is_prod or bool(settings.api.frame_ancestors),
+        partitioned=bool(settings.api.frame_ancestors),
     )
