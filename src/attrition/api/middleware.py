@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from attrition.api.problems import PROBLEM_JSON
+from attrition.api.problems import PROBLEM_JSON, BodyTooLarge
 
 _REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 
@@ -43,10 +43,6 @@ _API_HEADERS = [
     (b"content-security-policy", _API_CSP.encode()),
     (b"x-frame-options", b"DENY"),
 ]
-
-
-class BodyTooLarge(Exception):
-    pass
 
 
 def _problem_bytes(status: int, title: str, detail: str, path: str, request_id: str) -> bytes:
