@@ -517,9 +517,7 @@ def deploy(args: argparse.Namespace, env: Mapping[str, str], out: TextIO | None 
         _print(f"Variable {name} : {value}")
 
     # 3. Running again (a restart goes through another stage, or the grace period passes).
-    wait_for_build(
-        fetch_runtime, None, timeout_s=args.build_timeout, interval_s=args.poll_interval
-    )
+    wait_for_build(fetch_runtime, None, timeout_s=args.build_timeout, interval_s=args.poll_interval)
 
     url = args.url or space_url(space_id)
     write_github_output("url", url, env)

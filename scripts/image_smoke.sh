@@ -30,7 +30,7 @@
 # Settings (environment): WORK (default /tmp/attrition-image-smoke; caches are kept there),
 # APP_PORT (7860), EXT_PORT (7861), PYPI_PORT (8765), DEBIAN_MIRROR, ATTRITION_IMAGE_BASE,
 # ATTRITION_REQUIRE_ENGINE, ATTRITION_IMAGE_NO_CACHE=1 (build without the layer cache),
-# ATTRITION_IMAGE_REPORT (JSON path).
+# ATTRITION_IMAGE_REPORT (JSON path), DOCKER (the docker CLI to use).
 set -euo pipefail
 
 REPO=$(cd "$(dirname "$0")/.." && pwd)
@@ -133,14 +133,15 @@ apt_install() {
 # --------------------------------------------------------------------------- 1. engine
 say "1. moteur Docker"
 t=$(now)
-DOCKER=$(command -v /usr/bin/docker || command -v docker || true)
+USER_DOCKER=${DOCKER:-}
+DOCKER=${USER_DOCKER:-$(command -v /usr/bin/docker || command -v docker || true)}
 if [ -z "$DOCKER" ] || ! "$DOCKER" info >/dev/null 2>&1; then
-  if ! command -v dockerd >/dev/null || [ ! -x /usr/bin/docker ]; then
+  if ! command -v dockerd >/dev/null || { [ -z "$USER_DOCKER" ] && [ ! -x /usr/bin/docker ]; }; then
     info "installation de docker.io (apt)…"
     apt_install docker.io iptables || engine_unavailable "apt ne peut pas installer docker.io (voir $W/apt.log)"
   fi
   # Debian's CLI: the one in /usr/local/bin on some machines has no buildx, hence no BuildKit.
-  DOCKER=/usr/bin/docker
+  [ -n "$USER_DOCKER" ] || DOCKER=/usr/bin/docker
   export DOCKER_HOST=unix://$W/docker.sock
   if ! dk info >/dev/null 2>&1; then
     info "démarrage de dockerd (état dans $W)"
@@ -155,6 +156,7 @@ if [ -z "$DOCKER" ] || ! "$DOCKER" info >/dev/null 2>&1; then
   fi
 fi
 FIG[moteur]="dockerd $(dk version --format '{{.Server.Version}}')"
+FIG[coeurs]=$(nproc)
 FIG[moteur_s]=$(since "$t")
 info "${FIG[moteur]} prêt en ${FIG[moteur_s]} s"
 # The engine must also run a container (cgroups, namespaces): checked with the first base below.

@@ -796,9 +796,7 @@ def _deploy_env(fake_repo: Path) -> dict[str, str]:
 
 
 @pytest.fixture()
-def fake_hub(
-    ds: types.ModuleType, monkeypatch: pytest.MonkeyPatch
-) -> list[tuple[str, str | None]]:
+def fake_hub(ds: types.ModuleType, monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str | None]]:
     """A fake huggingface_hub; the app's answers are faked too. Returns the probes made."""
     fake = types.ModuleType("huggingface_hub")
     fake.HfApi = FakeHfApi  # type: ignore[attr-defined]

@@ -18,12 +18,15 @@ def test_frame_ancestors_default_to_none() -> None:
 
 
 def test_frame_ancestors_accept_origins() -> None:
-    settings = Settings(api={"frame_ancestors": ["https://huggingface.co", "http://localhost:8080"]})
+    settings = Settings(
+        api={"frame_ancestors": ["https://huggingface.co", "http://localhost:8080"]}
+    )
     assert settings.api.frame_ancestors == ["https://huggingface.co", "http://localhost:8080"]
 
 
 @pytest.mark.parametrize(
-    "origin", ["*", "https://*.hf.space", "huggingface.co", "https://huggingface.co/spaces", "'self'"]
+    "origin",
+    ["*", "https://*.hf.space", "huggingface.co", "https://huggingface.co/spaces", "'self'"],
 )
 def test_frame_ancestors_refuse_anything_but_an_origin(origin: str) -> None:
     with pytest.raises(ConfigurationError) as caught:
