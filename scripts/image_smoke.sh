@@ -31,7 +31,7 @@
 # APP_PORT (7860), EXT_PORT (7861), PYPI_PORT (8765), DEBIAN_MIRROR, ATTRITION_IMAGE_BASE,
 # ATTRITION_REQUIRE_ENGINE, ATTRITION_IMAGE_NO_CACHE=1 (build without the layer cache),
 # ATTRITION_IMAGE_REPORT (JSON path), DOCKER (the docker CLI to use).
-set -euo pipefail
+set -eEuo pipefail
 
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 W=${WORK:-/tmp/attrition-image-smoke}
@@ -191,8 +191,8 @@ else
         --include=python3,python3-venv,ca-certificates,netbase,tzdata \
         --customize-hook='chroot "$1" python3 -m venv /usr/local' \
         --customize-hook='rm -rf "$1"/var/lib/apt/lists/*' \
-        bookworm "$W/rootfs.tar.part" "$mirror" || fail "mmdebstrap a échoué"
-      mv "$W/rootfs.tar.part" "$W/rootfs.tar"
+        bookworm "$W/rootfs.part.tar" "$mirror" || fail "mmdebstrap a échoué"
+      mv "$W/rootfs.part.tar" "$W/rootfs.tar"
     fi
     dk import \
       --change 'ENV PATH=/usr/local/bin:/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bin' \

@@ -51,10 +51,7 @@ ROWS: tuple[tuple[str, str, str], ...] = (
 
 
 def _value(value: Any, unit: str) -> str:
-    if isinstance(value, float):
-        text = f"{value:.1f}".replace(".", ",")
-    else:
-        text = str(value)
+    text = f"{value:.1f}".replace(".", ",") if isinstance(value, float) else str(value)
     return f"{text} {unit}".strip()
 
 
