@@ -31,6 +31,7 @@
 # APP_PORT (7860), EXT_PORT (7861), PYPI_PORT (8765), DEBIAN_MIRROR, ATTRITION_IMAGE_BASE,
 # ATTRITION_REQUIRE_ENGINE, ATTRITION_IMAGE_NO_CACHE=1 (build without the layer cache),
 # ATTRITION_IMAGE_REPORT (JSON path), DOCKER (the docker CLI to use).
+{ # Read whole before it runs: editing the file during a run cannot derail the run.
 set -eEuo pipefail
 
 REPO=$(cd "$(dirname "$0")/.." && pwd)
@@ -321,6 +322,9 @@ timed_stop() {  # timed_stop CONTAINER: docker stop (SIGTERM, then SIGKILL after
 workers_of() {  # the worker count `attrition serve` announced (its console may wrap lines)
   dk logs "$1" 2>&1 | tr '\n' ' ' | sed -n 's/.*—[[:space:]]*\([0-9][0-9]*\)[[:space:]]*processus.*/\1/p'
 }
+first_error() {  # the French error line of a refused start (joined: the console wraps lines)
+  dk logs "$1" 2>&1 | tr -s '\n ' '  ' | grep -o 'Erreur :.*' | cut -c1-240 || true
+}
 no_traceback() { ! dk logs "$1" 2>&1 | grep -q Traceback || fail "trace Python dans les journaux de $1"; }
 dk network create "$NET" >/dev/null
 
@@ -428,7 +432,7 @@ C=$P-no-storage
 dk run -d --name "$C" "${SEED_MOUNT[@]}" -e "ATTRITION_SECRET_KEY=$SECRET" "$IMAGE" >/dev/null
 wait_exit "$C" 120
 FIG[sans_stockage_code]=$(exit_code "$C")
-info "sans stockage ni drapeau : code ${FIG[sans_stockage_code]} — $(dk logs "$C" 2>&1 | grep -m1 'Erreur' | head -c 160)"
+info "sans stockage ni drapeau : code ${FIG[sans_stockage_code]} — $(first_error "$C")"
 [ "${FIG[sans_stockage_code]}" = 1 ] || fail "attendu : refus (code 1)"
 dk logs "$C" 2>&1 | grep -q 'ATTRITION_ALLOW_EPHEMERAL_DB=1' || fail "le refus ne dit pas quoi faire"
 no_traceback "$C"
@@ -442,7 +446,7 @@ C=$P-root-data
 dk run -d --name "$C" -v "$D3:/data" -e "ATTRITION_SECRET_KEY=$SECRET" "$IMAGE" >/dev/null
 wait_exit "$C" 120
 FIG[data_root_code]=$(exit_code "$C")
-info "code ${FIG[data_root_code]} — $(dk logs "$C" 2>&1 | grep -m1 'Erreur' | head -c 200)"
+info "code ${FIG[data_root_code]} — $(first_error "$C")"
 [ "${FIG[data_root_code]}" = 1 ] || fail "attendu : refus (code 1)"
 dk logs "$C" 2>&1 | grep -q 'chown -R 1000:1000' || fail "le message ne dit pas quoi faire"
 no_traceback "$C"
@@ -480,7 +484,7 @@ C=$P-ext-nopass
 dk run -d --name "$C" "${EXT_RUN[@]}" "$IMAGE" >/dev/null
 wait_exit "$C" 120
 FIG[externe_sans_mot_de_passe_code]=$(exit_code "$C")
-info "sans ATTRITION_DB__APP_PASSWORD : code ${FIG[externe_sans_mot_de_passe_code]} — $(dk logs "$C" 2>&1 | grep -m1 'Erreur' | head -c 160)"
+info "sans ATTRITION_DB__APP_PASSWORD : code ${FIG[externe_sans_mot_de_passe_code]} — $(first_error "$C")"
 [ "${FIG[externe_sans_mot_de_passe_code]}" = 1 ] || fail "attendu : refus (code 1)"
 dk logs "$C" 2>&1 | grep -q 'ATTRITION_DB__APP_PASSWORD requis' || fail "le refus ne nomme pas ATTRITION_DB__APP_PASSWORD"
 no_traceback "$C"
@@ -511,3 +515,5 @@ dk rm -f "$PG" >/dev/null
 
 STATUS=reussi
 say "image smoke test réussi en $(since "$START") s"
+exit 0
+}
