@@ -14,8 +14,8 @@ Steps, in an order that never leaves new secrets on old code:
    filtered by an ignore list, see :func:`build_file_list`) with ``deploy/space/README.md``
    as the Space's ``README.md``, and upload them with ``HfApi.upload_folder`` (remote files
    no longer shipped are deleted);
-3. wait until the Space has *built* that commit. A build error stops here: the Space keeps
-   its previous code and its previous secrets, a consistent pair;
+3. wait until the Space has *built* that commit. A build error stops here, before any
+   secret changes: new secrets never meet old code (roll back by redeploying a tag);
 4. only then set the secrets (``add_space_secret``) and variables (``APP_ENV``, the framing
    origin): the Space restarts on the new code with them;
 5. wait for it to run again, then poll ``/health`` and ``/ready`` on

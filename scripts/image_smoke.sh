@@ -322,10 +322,14 @@ timed_stop() {  # timed_stop CONTAINER: docker stop (SIGTERM, then SIGKILL after
 workers_of() {  # the worker count `attrition serve` announced (its console may wrap lines)
   dk logs "$1" 2>&1 | tr '\n' ' ' | sed -n 's/.*—[[:space:]]*\([0-9][0-9]*\)[[:space:]]*processus.*/\1/p'
 }
+logs_have() {  # logs_have CONTAINER TEXT: the logs (lines joined) contain TEXT; reads them all,
+  # so no early-closed pipe (SIGPIPE under pipefail) can make a present line look absent
+  [ "$(dk logs "$1" 2>&1 | tr -s '\n ' '  ' | grep -c -F -- "$2" || true)" -gt 0 ]
+}
 first_error() {  # the French error line of a refused start (joined: the console wraps lines)
   dk logs "$1" 2>&1 | tr -s '\n ' '  ' | grep -o 'Erreur :.*' | cut -c1-240 || true
 }
-no_traceback() { ! dk logs "$1" 2>&1 | grep -q Traceback || fail "trace Python dans les journaux de $1"; }
+no_traceback() { ! logs_have "$1" Traceback || fail "trace Python dans les journaux de $1"; }
 dk network create "$NET" >/dev/null
 
 # --------------------------------------------------------------------------- 4. Space
@@ -389,11 +393,11 @@ C=$P-first-stop
 dk run -d --name "$C" --read-only --tmpfs /tmp -p "127.0.0.1:$APP_PORT:7860" -v "$D2:/data" \
   "${SPACE_ENV[@]}" "$IMAGE" >/dev/null
 for _ in $(seq 1200); do
-  dk logs "$C" 2>&1 | grep -q 'entraînement du modèle' && break
+  logs_have "$C" 'entraînement du modèle' && break
   running "$C" || fail "$C s'est arrêté avant l'entraînement"
   sleep 0.25
 done
-dk logs "$C" 2>&1 | grep -q 'entraînement du modèle' || fail "l'entraînement n'a pas commencé"
+logs_have "$C" 'entraînement du modèle' || fail "l'entraînement n'a pas commencé"
 [ "$(status_of "$URL/ready")" != 200 ] || fail "déjà prêt : l'arrêt ne tomberait pas pendant le démarrage"
 FIG[arret_premier_demarrage_s]=$(timed_stop "$C")
 FIG[arret_premier_demarrage_code]=$(exit_code "$C")
@@ -434,7 +438,7 @@ wait_exit "$C" 120
 FIG[sans_stockage_code]=$(exit_code "$C")
 info "sans stockage ni drapeau : code ${FIG[sans_stockage_code]} — $(first_error "$C")"
 [ "${FIG[sans_stockage_code]}" = 1 ] || fail "attendu : refus (code 1)"
-dk logs "$C" 2>&1 | grep -q 'ATTRITION_ALLOW_EPHEMERAL_DB=1' || fail "le refus ne dit pas quoi faire"
+logs_have "$C" 'ATTRITION_ALLOW_EPHEMERAL_DB=1' || fail "le refus ne dit pas quoi faire"
 no_traceback "$C"
 dk rm "$C" >/dev/null
 
@@ -448,7 +452,7 @@ wait_exit "$C" 120
 FIG[data_root_code]=$(exit_code "$C")
 info "code ${FIG[data_root_code]} — $(first_error "$C")"
 [ "${FIG[data_root_code]}" = 1 ] || fail "attendu : refus (code 1)"
-dk logs "$C" 2>&1 | grep -q 'chown -R 1000:1000' || fail "le message ne dit pas quoi faire"
+logs_have "$C" 'chown -R 1000:1000' || fail "le message ne dit pas quoi faire"
 no_traceback "$C"
 dk rm "$C" >/dev/null
 
@@ -468,8 +472,8 @@ dk run -d --name "$PG" --network "$NET" -e "SUPER_PW=$SUPER_PW" "$IMAGE" sh -c '
   rm /tmp/pw
   echo "host all all 0.0.0.0/0 scram-sha-256" >>/tmp/pg/pg_hba.conf
   exec "$BIN/postgres" -D /tmp/pg -c listen_addresses="*" -c unix_socket_directories=/tmp' >/dev/null
-for _ in $(seq 60); do dk logs "$PG" 2>&1 | grep -q 'ready to accept connections' && break; sleep 0.5; done
-dk logs "$PG" 2>&1 | grep -q 'ready to accept connections' || { dk logs "$PG" | tail; fail "PostgreSQL externe pas prêt"; }
+for _ in $(seq 60); do logs_have "$PG" 'ready to accept connections' && break; sleep 0.5; done
+logs_have "$PG" 'ready to accept connections' || { dk logs "$PG" | tail; fail "PostgreSQL externe pas prêt"; }
 dk exec -e "PGPASSWORD=$SUPER_PW" "$PG" sh -c '
   BIN=$(python -c "import pathlib, pgserver; print(pathlib.Path(pgserver.__file__).parent / \"pginstall\" / \"bin\")" 2>/dev/null)
   "$BIN/psql" -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -U postgres -d postgres \
@@ -486,7 +490,7 @@ wait_exit "$C" 120
 FIG[externe_sans_mot_de_passe_code]=$(exit_code "$C")
 info "sans ATTRITION_DB__APP_PASSWORD : code ${FIG[externe_sans_mot_de_passe_code]} — $(first_error "$C")"
 [ "${FIG[externe_sans_mot_de_passe_code]}" = 1 ] || fail "attendu : refus (code 1)"
-dk logs "$C" 2>&1 | grep -q 'ATTRITION_DB__APP_PASSWORD requis' || fail "le refus ne nomme pas ATTRITION_DB__APP_PASSWORD"
+logs_have "$C" 'ATTRITION_DB__APP_PASSWORD requis' || fail "le refus ne nomme pas ATTRITION_DB__APP_PASSWORD"
 no_traceback "$C"
 dk rm "$C" >/dev/null
 
