@@ -2,7 +2,7 @@
 
 The core (data loading, model, registry, database repositories) raises these and nothing
 else; the API maps each class to an HTTP status and a problem+json body at one place
-(``api/errors.py``), and the CLI prints :attr:`AttritionError.message`. Keeping HTTP out of
+(``api/problems.py``), and the CLI prints :attr:`AttritionError.message`. Keeping HTTP out of
 here lets the same errors serve the CLI, the API and the tests. Messages are in French
 because they reach HR users.
 """
@@ -53,9 +53,6 @@ class ValidationError(AttritionError):
     """An input is outside the domain the vocabulary accepts; ``errors`` says where."""
 
 
-InvalidInputError = ValidationError
-
-
 class NotFoundError(AttritionError):
     """A requested resource (employee, prediction, model version...) does not exist."""
 
@@ -89,11 +86,17 @@ class PermissionDeniedError(AttritionError):
 
 
 class RateLimitedError(AttritionError):
-    """Too many requests; retry after ``retry_after`` seconds."""
+    """Too many requests; retry after ``retry_after`` seconds.
 
-    def __init__(self, message: str, *, retry_after: int) -> None:
+    ``headers`` carries what is left of the quota (``RateLimit-*``), when there is one.
+    """
+
+    def __init__(
+        self, message: str, *, retry_after: int, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+        self.headers = headers or {}
 
 
 class DataFileError(AttritionError):

@@ -46,10 +46,6 @@ def test_ephemeral_flag_from_the_environment(monkeypatch: pytest.MonkeyPatch) ->
     assert Settings().allow_ephemeral_db is True
 
 
-#: Settings known to be read by nothing yet, outside this issue's scope (reported to the lead).
-KNOWN_UNREAD = {"api.max_page_size"}
-
-
 def test_every_setting_is_read_somewhere() -> None:
     """A documented setting that no code reads (ATTRITION_MODEL_DIR was one) misleads."""
     code = "\n".join(
@@ -64,7 +60,7 @@ def test_every_setting_is_read_somewhere() -> None:
             used = re.search(rf"\.{name}\b", code) or re.search(rf"self\.{name}\b", config)
             if not used:
                 unread.append(group + name)
-    assert set(unread) == KNOWN_UNREAD
+    assert unread == []
 
 
 def test_no_model_dir_documented_or_set() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from pathlib import Path
 
 import pytest
@@ -21,7 +22,7 @@ def prod(**overrides: object) -> Settings:
     return Settings(
         app_env="prod",
         pgdata=Path("/data/pgdata"),
-        secret_key=SecretStr("k" * 40),
+        secret_key=SecretStr(secrets.token_urlsafe(48)),
         **overrides,  # type: ignore[arg-type]
     )
 

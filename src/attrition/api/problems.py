@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -23,6 +24,7 @@ from starlette.responses import Response
 from starlette.routing import Match
 
 from attrition import errors as e
+from attrition.api.translations import translate
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +60,49 @@ HTTP_TITLES = {
 }
 
 
+@dataclass(frozen=True, slots=True)
+class ProblemPolicy:
+    """What a domain error becomes at the edge, for the API and the web pages alike."""
+
+    status: int
+    title: str
+    errors: list[dict[str, Any]]
+    headers: dict[str, str]
+    #: Whether the refusal is written to ``rejected_requests``. Not when the database is the
+    #: fault: recording would fail too, after waiting for a connection, and delay the 503
+    #: the client should get at once.
+    record: bool
+
+
+def problem_for(exc: e.AttritionError) -> ProblemPolicy:
+    """Status, title, field errors, headers and recording of a domain error: the one policy."""
+    status, title = next(
+        (v for k, v in STATUS.items() if isinstance(exc, k)), (500, "Erreur interne")
+    )
+    headers = {}
+    if isinstance(exc, e.RateLimitedError):
+        headers.update(exc.headers)  # RateLimit-* of a quota
+    if isinstance(exc, e.RateLimitedError | e.DatabaseUnavailableError):
+        headers["Retry-After"] = str(exc.retry_after)
+    elif status == 503:
+        headers["Retry-After"] = "5"
+    recordable = not isinstance(exc, e.DatabaseUnavailableError)
+    return ProblemPolicy(
+        status=status,
+        title=title,
+        errors=[err.as_dict() for err in exc.errors],
+        headers=headers,
+        record=recordable and (status in (401, 403, 422, 429) or status >= 500),
+    )
+
+
+def database_unavailable() -> e.DatabaseUnavailableError:
+    """What a lost connection or an exhausted pool becomes, wherever it surfaces."""
+    return e.DatabaseUnavailableError(
+        "La base de données est indisponible ou trop lente : réessayez dans quelques secondes."
+    )
+
+
 class BodyTooLarge(Exception):
     """A body over the size limit, raised by the edge middleware while it reads the stream."""
 
@@ -70,6 +115,7 @@ def problem(
     request: Request | None = None,
     errors: Sequence[dict[str, Any]] = (),
     headers: dict[str, str] | None = None,
+    total_errors: int | None = None,
 ) -> Response:
     request_id = getattr(request.state, "request_id", None) if request is not None else None
     body = {
@@ -81,88 +127,14 @@ def problem(
         "request_id": request_id,
         "errors": list(errors),
     }
+    if total_errors is not None and total_errors > len(errors):
+        body["nombre_erreurs"] = total_errors
     out_headers = dict(headers or {})
     if status in (401,):
         out_headers.setdefault("WWW-Authenticate", 'Bearer realm="attrition"')
     return Response(
         orjson.dumps(body), status_code=status, media_type=PROBLEM_JSON, headers=out_headers
     )
-
-
-# ---- Pydantic errors in French -----------------------------------------------------------
-
-
-def _french(err: dict[str, Any]) -> str:
-    kind = err.get("type", "")
-    ctx = err.get("ctx") or {}
-    if kind == "missing":
-        return "champ obligatoire manquant"
-    if kind == "extra_forbidden":
-        return "champ inconnu : il ne fait pas partie du schéma"
-    if kind in {"enum", "literal_error"}:
-        expected = str(ctx.get("expected", "")).replace("' or '", "', '")
-        return f"valeur non autorisée ; valeurs possibles : {expected}".strip()
-    if kind == "greater_than_equal":
-        return f"doit être supérieur ou égal à {ctx.get('ge')}"
-    if kind == "less_than_equal":
-        return f"doit être inférieur ou égal à {ctx.get('le')}"
-    if kind == "greater_than":
-        return f"doit être strictement supérieur à {ctx.get('gt')}"
-    if kind == "less_than":
-        return f"doit être strictement inférieur à {ctx.get('lt')}"
-    if kind == "too_short":
-        return f"doit contenir au moins {ctx.get('min_length')} élément(s)"
-    if kind == "too_long":
-        return f"doit contenir au plus {ctx.get('max_length')} élément(s)"
-    if kind == "string_too_short":
-        return f"doit contenir au moins {ctx.get('min_length')} caractère(s)"
-    if kind == "string_too_long":
-        return f"doit contenir au plus {ctx.get('max_length')} caractère(s)"
-    if kind == "string_pattern_mismatch":
-        return f"format invalide (motif attendu : {ctx.get('pattern')})"
-    if kind == "json_invalid":
-        return f"JSON invalide ({ctx.get('error', 'syntaxe')})"
-    if kind in {"model_attributes_type", "dict_type", "model_type"}:
-        return "doit être un objet JSON"
-    if kind == "list_type":
-        return "doit être une liste"
-    if kind in {"string_type", "str_type"}:
-        return "doit être une chaîne de caractères"
-    if kind in {"int_type", "int_parsing", "int_from_float"}:
-        return "doit être un nombre entier"
-    if kind in {"float_type", "float_parsing"}:
-        return "doit être un nombre"
-    if kind in {"bool_type", "bool_parsing"}:
-        return "doit être un booléen (true ou false)"
-    if kind in {"datetime_parsing", "datetime_type", "datetime_from_date_parsing"}:
-        return "doit être une date et heure ISO 8601 (ex. 2026-01-31T00:00:00Z)"
-    if kind in {"finite_number", "coherence"}:
-        return str(err.get("msg", "valeur invalide"))
-    if kind == "string_unicode":
-        return "doit être du texte Unicode valide"
-    return f"valeur invalide (règle « {kind} »)"
-
-
-def translate(errors: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Pydantic errors -> ``{"champ", "message", "ligne"?}`` with the path without ``body``."""
-    out = []
-    for err in errors:
-        loc = [p for p in err.get("loc", ()) if p not in ("body",)]
-        row = None
-        if len(loc) >= 2 and loc[0] == "employes" and isinstance(loc[1], int):
-            row = loc[1]
-            loc = loc[2:]
-        ctx = err.get("ctx") or {}
-        if err.get("type") == "coherence" and "champ" in ctx:
-            loc = [*loc, ctx["champ"]]
-        if err.get("type") == "json_invalid":
-            loc = []  # FastAPI puts the character position there: the field is the body
-        field = ".".join(str(p) for p in loc) or "corps"
-        item: dict[str, Any] = {"champ": field, "message": _french(err)}
-        if row is not None:
-            item["ligne"] = row
-        out.append(item)
-    return out
 
 
 def _excerpt(body: Any) -> str | None:
@@ -173,8 +145,8 @@ def _excerpt(body: Any) -> str | None:
     else:
         try:
             text = orjson.dumps(body, default=str).decode()
-        except TypeError:
-            text = repr(body)
+        except TypeError:  # nested deeper than orjson writes (254 levels)
+            text = "(corps trop imbriqué pour être recopié)"
     return text[:PAYLOAD_EXCERPT_BYTES]
 
 
@@ -188,6 +160,7 @@ async def record_rejection(
     client = getattr(request.state, "client", None)
     route = request.scope.get("route")
     await recorder(
+        client_ip=request.client.host if request.client else None,
         request_id=getattr(request.state, "request_id", "-"),
         api_key_id=client.id if client is not None else None,
         method=request.method,
@@ -287,46 +260,44 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> Response:
-        items = translate(exc.errors())
-        await record_rejection(request, 422, items, exc.body)
+        # A batch of 1,000 bad rows has tens of thousands of errors: list the first ones and
+        # say how many there are (an 11 KB request used to get a 2.3 MB answer).
+        limit = request.app.state.settings.api.max_errors_listed
+        raw = exc.errors()
+        items = translate(raw[:limit])
+        stored = items
+        if len(raw) > limit:
+            note = f"{len(raw)} erreurs au total ; les {limit} premières sont listées"
+            stored = [*items, {"champ": "-", "message": note}]
+        await record_rejection(request, 422, stored, exc.body)
         first = items[0] if items else {"champ": "corps", "message": "entrée invalide"}
         where = f" (ligne {first['ligne']})" if "ligne" in first else ""
         detail = f"Entrée invalide : {first['champ']}{where} : {first['message']}" + (
-            f" (et {len(items) - 1} autre(s) erreur(s))" if len(items) > 1 else ""
+            f" (et {len(raw) - 1} autre(s) erreur(s))" if len(raw) > 1 else ""
         )
-        return problem(422, detail, request=request, errors=items)
+        return problem(422, detail, request=request, errors=items, total_errors=len(raw))
 
     @app.exception_handler(e.AttritionError)
     async def _domain(request: Request, exc: e.AttritionError) -> Response:
-        status, title = next(
-            (v for k, v in STATUS.items() if isinstance(exc, k)), (500, "Erreur interne")
-        )
-        items = [err.as_dict() for err in exc.errors]
-        headers = {}
-        if isinstance(exc, e.RateLimitedError | e.DatabaseUnavailableError):
-            headers["Retry-After"] = str(exc.retry_after)
-        elif status == 503:
-            headers["Retry-After"] = "5"
-        # Not when the database is the fault: recording would fail too, after waiting for a
-        # connection, and delay the 503 the client should get at once.
-        recordable = not isinstance(exc, e.DatabaseUnavailableError)
-        if recordable and (status in (401, 403, 422, 429) or status >= 500):
+        policy = problem_for(exc)
+        if policy.record:
             await record_rejection(
-                request, status, items or [{"champ": "-", "message": exc.message}]
+                request,
+                policy.status,
+                policy.errors or [{"champ": "-", "message": exc.message}],
             )
         return problem(
-            status, exc.message, title=title, request=request, errors=items, headers=headers
+            policy.status,
+            exc.message,
+            title=policy.title,
+            request=request,
+            errors=policy.errors,
+            headers=policy.headers,
         )
 
     async def _database(request: Request, exc: Exception) -> Response:
         log.warning("database unavailable on %s: %s", request.url.path, type(exc).__name__)
-        return problem(
-            503,
-            "La base de données est indisponible ou trop lente : réessayez dans quelques secondes.",
-            title="Base de données indisponible",
-            request=request,
-            headers={"Retry-After": "2"},
-        )
+        return await _domain(request, database_unavailable())
 
     app.add_exception_handler(psycopg.OperationalError, _database)
     app.add_exception_handler(PoolTimeout, _database)
@@ -340,6 +311,12 @@ def install(app: FastAPI) -> None:
         }.get(exc.status_code, str(exc.detail))
         if exc.status_code == 400 and isinstance(exc.__cause__, BodyTooLarge):
             raise exc.__cause__  # a chunked body over the limit: the edge middleware says 413
+        if exc.status_code == 400 and isinstance(exc.__cause__, RecursionError):
+            # The standard parser (routes without FastJSONRoute): too deep is malformed JSON.
+            items = [{"champ": "corps", "message": "JSON invalide (structure trop imbriquée)"}]
+            await record_rejection(request, 422, items)
+            detail = "Entrée invalide : corps : JSON invalide (structure trop imbriquée)"
+            return problem(422, detail, request=request, errors=items)
         if exc.status_code == 400 and isinstance(exc.__cause__, UnicodeDecodeError):
             # A JSON body that is not even text (invalid UTF-8): malformed JSON like any other,
             # so it gets the same answer: 422, in French, recorded.

@@ -13,31 +13,14 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from attrition.api import problems
-from attrition.api.schemas import (
-    EXAMPLE_EMPLOYEE,
-    PredictionRequest,
-)
-from attrition.api.web.forms import (
-    form_sections,
-    form_value,
-    parse_number,
-    request_data,
-)
-from attrition.api.web.rendering import (
-    CHECK_SCORE,
-    redirect,
-    render,
-)
-from attrition.api.web.session import (
-    checked_form,
-    html_errors,
-    session_client,
-)
+from attrition.api.schemas import EXAMPLE_EMPLOYEE, PredictionRequest
+from attrition.api.translations import translate
+from attrition.api.web.forms import form_sections, form_value, parse_number, request_data
+from attrition.api.web.rendering import CHECK_SCORE, redirect, render
+from attrition.api.web.session import checked_form, html_errors, session_client
 from attrition.data import vocabulary as voc
 from attrition.db import idempotency
-from attrition.errors import (
-    NotFoundError,
-)
+from attrition.errors import NotFoundError
 from attrition.security.clients import Client
 from attrition.services.predictions import Outcome, RequestContext, ScoreItem
 
@@ -79,6 +62,7 @@ async def _score_and_show(
 ) -> Response:
     """Score and record ``item`` (once per form token), then show the recorded prediction."""
     ctx = _context(request, client, form, item.payload)
+    request.app.state.authenticator.charge(client, 1)  # the key's quotas, as in the API
     result = await request.app.state.service.predict([item], ctx, render=_prediction_id)
     assert result.body is not None
     return redirect(request, "web_read_prediction", prediction_id=result.body["prediction_id"])
@@ -182,7 +166,7 @@ async def score(request: Request) -> Response:
     try:
         body = PredictionRequest.model_validate(data)
     except pydantic.ValidationError as exc:
-        items = problems.translate([dict(e) for e in exc.errors()])
+        items = translate([dict(e) for e in exc.errors()])
         await problems.record_rejection(request, 422, items, data)
         errors: dict[str, str] = {}
         for item in items:
