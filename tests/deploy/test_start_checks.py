@@ -68,3 +68,19 @@ def test_prod_external_database_needs_the_app_password() -> None:
     with pytest.raises(Exception) as other:  # past the check, to the (absent) server
         prepare_database(with_password, lambda _m: None, db)
     assert not isinstance(other.value, ConfigurationError)
+
+
+def test_claiming_an_unusable_data_folder_gives_a_french_message(tmp_path: Path) -> None:
+    """`attrition serve` takes its lock beside the data folder first: same French refusal."""
+    from attrition.api.server import claim_data_folder
+
+    blocker = tmp_path / "data"
+    blocker.write_text("a file where a folder should be", encoding="utf-8")
+    with pytest.raises(ConfigurationError) as caught:
+        claim_data_folder(blocker / "pgdata")
+    assert "chown -R 1000:1000" in caught.value.message
+    handle = claim_data_folder(tmp_path / "ok" / "pgdata")
+    try:
+        assert (tmp_path / "ok" / ".pgdata.serve.lock").is_file()
+    finally:
+        handle.close()
