@@ -350,7 +350,7 @@ body_has '"base_persistante":true'
 check "HEAD /health" 200 -I "$URL/health"
 check "GET /ready" 200 "$URL/ready"
 body_has '"base_persistante":true'
-check "GET / (navigateur)" 307 -H 'Accept: text/html' "$URL/"
+check "GET / (navigateur)" 303 -H 'Accept: text/html' "$URL/"
 header_has '^location: /app'
 check "GET / (client d'API)" 200 "$URL/"
 body_has "\"version\":\"$VERSION\""

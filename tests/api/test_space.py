@@ -50,7 +50,7 @@ def test_other_methods_on_health_list_what_is_allowed(client: TestClient) -> Non
 
 def test_root_redirects_browsers_to_the_pages(client: TestClient) -> None:
     response = client.get("/", headers={"Accept": "text/html"}, follow_redirects=False)
-    assert response.status_code == 307
+    assert response.status_code == 303  # the front door (api/routers/index.py)
     assert response.headers["location"] == "/app"
 
 
@@ -59,8 +59,8 @@ def test_root_gives_api_clients_an_index(client: TestClient) -> None:
     assert response.status_code == 200
     body = response.json()
     assert body["version"] == __version__
-    assert body["interface"] == "/app"
-    assert body["sante"] == "/health"
+    assert body["liens"]["interface"] == "/app"
+    assert body["liens"]["sante"] == "/health"
     assert client.head("/").status_code == 200
 
 

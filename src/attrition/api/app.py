@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
 from psycopg_pool import AsyncConnectionPool
 
 from attrition import __version__
@@ -23,7 +23,7 @@ from attrition.api import problems, web
 from attrition.api.middleware import EdgeMiddleware
 from attrition.api.rejections import RejectionRecorder
 from attrition.api.responses import FastJSONResponse
-from attrition.api.routers import employees, health, keys, model, predictions
+from attrition.api.routers import employees, health, index, keys, model, predictions
 from attrition.api.routers import monitoring as monitoring_router
 from attrition.config import Settings, get_settings
 from attrition.db import chain
@@ -91,30 +91,6 @@ def _install_docs(app: FastAPI) -> None:
             redoc_js_url="/static-docs/redoc.standalone.js",
             redoc_favicon_url="/static-docs/favicon.png",
             with_google_fonts=False,
-        )
-
-
-def _install_index(app: FastAPI) -> None:
-    """``/``: browsers are sent to the pages (/app), API clients get a small JSON index.
-
-    A Hugging Face Space opens ``/`` (or its ``base_path``) in the frame of its page: a 404
-    there made the service look broken. Minimal version; the web layer may take it over.
-    """
-    from fastapi.responses import RedirectResponse
-
-    @app.api_route("/", methods=["GET", "HEAD"], include_in_schema=False)
-    async def read_index(request: Request) -> Response:
-        if "text/html" in request.headers.get("accept", ""):
-            return RedirectResponse("/app", status_code=307)
-        return FastJSONResponse(
-            {
-                "service": "Futurisys — API d'attrition",
-                "version": __version__,
-                "interface": "/app",
-                "documentation": "/docs" if app.state.settings.api.expose_docs else None,
-                "sante": "/health",
-                "disponibilite": "/ready",
-            }
         )
 
 
@@ -227,11 +203,12 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     app.state.settings = settings
     app.state.rejections = None
     problems.install(app)
+    app.include_router(index.router)
+    app.state.guide = index.install_guide(app)
     for router in (health.router, predictions.router, employees.router, model.router, keys.router):
         app.include_router(router)
     app.include_router(monitoring_router.router)
     web.install(app, settings)  # /app pages, /static files, session cookie
-    _install_index(app)
     metrics = Metrics()
     metrics.bind(app.state)
     app.state.metrics = metrics

@@ -133,7 +133,9 @@ class EdgeMiddleware:
                     (b"referrer-policy", b"no-referrer"),
                     (b"cache-control", b"no-store"),
                 ]
-                is_page = path in ("/", "/docs", "/redoc") or path.startswith(("/app", "/static"))
+                is_page = path in ("/", "/docs", "/redoc") or path.startswith(
+                    ("/app", "/static", "/guide")
+                )
                 extra.extend(self.page_headers if is_page else _API_HEADERS)
                 if self.hsts:
                     extra.append(

@@ -64,10 +64,11 @@ def serve(
     if db.embedded is not None:
         os.environ["ATTRITION_EMBEDDED_PGDATA"] = str(db.embedded.pgdata)
     count = workers or (settings.workers if settings.is_prod else 1)
-    say(
-        f"API sur http://{host}:{port} (documentation : /docs) — {count} processus. "
-        "Ctrl-C pour arrêter."
-    )
+    from attrition.api.routers.index import banner
+
+    for line in banner(host, port, docs=settings.api.expose_docs):
+        say(line)
+    say(f"API sur http://{host}:{port} — {count} processus. Ctrl-C pour arrêter.")
     workers_dir = None
     if count > 1:
         # A fresh folder per run, shared by the workers: their metrics add up there (see
