@@ -25,7 +25,8 @@ def count(db: Database, sql: str, **params: Any) -> int:
 
 
 def test_health_and_readiness(client: TestClient, model_version: str) -> None:
-    assert client.get("/health").json() == {"statut": "ok"}
+    health = client.get("/health").json()
+    assert health["statut"] == "ok" and health["base_persistante"] is True
     ready = client.get("/ready")
     assert ready.status_code == 200
     body = ready.json()

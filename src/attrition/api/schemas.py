@@ -312,6 +312,12 @@ class ModelInfo(BaseModel):
 
 class Health(BaseModel):
     statut: Literal["ok"]
+    version: str
+    """Version du service (celle de pyproject.toml) : ce qui tourne réellement."""
+    base_persistante: bool | None = None
+    """La base survit-elle à un redémarrage ? (null tant qu'elle n'est pas résolue)"""
+    avertissement: str | None = None
+    """Présent quand la base n'est pas persistante (démonstration)."""
 
 
 class Readiness(BaseModel):

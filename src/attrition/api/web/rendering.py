@@ -158,6 +158,8 @@ async def render(
         "can_admin": client is not None and await allowed(CHECK_ADMIN, client),
         "can_record": client is not None and await allowed(CHECK_RH, client),
         "notice": request.session.pop("notice", None),
+        "ephemeral_db": getattr(request.app.state, "database", None) is not None
+        and not request.app.state.database.persistent,
     }
     return templates().TemplateResponse(
         request, name, {**base, **(context or {})}, status_code=status, headers=headers
