@@ -19,7 +19,7 @@ export ATTRITION_DATA_DIR := $(abspath ../shared/data/technova)
 endif
 endif
 
-.PHONY: help install run serve test lint audit docs slides api-examples screenshots bench fuzz soak clean requirements schema openapi erd
+.PHONY: help install run serve test lint audit docs image-smoke slides api-examples screenshots bench fuzz soak clean requirements schema openapi erd
 
 help: ## Show the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  make %-12s %s\n",$$1,$$2}'
@@ -79,6 +79,9 @@ $(MERMAID_STAMP):
 
 docs: $(STAMP) $(MERMAID_STAMP) ## Build the documentation site (strict; opens from file://)
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
+image-smoke: ## Build the Docker image and run it as the Space does (+ external DB, stops); reports/image-smoke.json
+	bash scripts/image_smoke.sh
 
 # Deck and diagrams: Marp CLI and Mermaid from npm, pinned, installed in .cache/node (ignored).
 NODE_DIR := .cache/node

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import enum
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -21,6 +21,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    Date,
     DateTime,
     Double,
     Enum,
@@ -33,6 +34,7 @@ from sqlalchemy import (
     SmallInteger,
     String,
     Text,
+    UniqueConstraint,
     Uuid,
     func,
     text,
@@ -59,6 +61,7 @@ class Role(enum.StrEnum):
     ADMIN = "admin"
     PREDICTEUR = "predicteur"
     AUDITEUR = "auditeur"
+    RH = "rh"
 
 
 class PredictionSource(enum.StrEnum):
@@ -231,6 +234,51 @@ class ModelVersion(Base):
     activated_at: Mapped[datetime | None] = mapped_column(TZ)
 
 
+class ModelActivation(Base):
+    """One activation of a model version through the acceptance rule (append-only).
+
+    ``refusals`` lists the rules the version broke (empty when accepted); ``forced`` says
+    that it was activated anyway, with ``reason``.
+    """
+
+    __tablename__ = "model_activations"
+    __table_args__ = (CheckConstraint("NOT forced OR length(trim(reason)) > 0", name="reason"),)
+
+    id: Mapped[int] = mapped_column(Integer, Identity(), primary_key=True)
+    model_version_id: Mapped[int] = mapped_column(ForeignKey("model_versions.id"))
+    previous_version_id: Mapped[int | None] = mapped_column(ForeignKey("model_versions.id"))
+    activated_at: Mapped[datetime] = mapped_column(TZ, server_default=func.now())
+    activated_by: Mapped[str] = mapped_column(String(64), server_default=text("current_user"))
+    forced: Mapped[bool] = mapped_column(Boolean)
+    reason: Mapped[str | None] = mapped_column(Text)
+    refusals: Mapped[list[str]] = mapped_column(JSONB)
+    checks: Mapped[dict[str, Any]] = mapped_column(JSONB)
+
+
+class EmployeeOutcome(Base):
+    """What actually happened to an employee, recorded by HR (append-only).
+
+    ``parti``: left on ``date_constat``; ``present``: still in the company on that date. A
+    correction is a new row; the realized-performance report reads the latest facts.
+    """
+
+    __tablename__ = "employee_outcomes"
+    __table_args__ = (
+        CheckConstraint("statut IN ('parti', 'present')", name="statut"),
+        CheckConstraint("source IN ('api', 'cli', 'import')", name="source"),
+        UniqueConstraint("id_employee", "statut", "date_constat"),
+        Index("ix_employee_outcomes_id_employee", "id_employee"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    id_employee: Mapped[int] = mapped_column(Integer)
+    statut: Mapped[str] = mapped_column(String(16))
+    date_constat: Mapped[date] = mapped_column(Date)
+    source: Mapped[str] = mapped_column(String(16))
+    recorded_by: Mapped[str] = mapped_column(String(100))
+    recorded_at: Mapped[datetime] = mapped_column(TZ, server_default=func.now())
+
+
 class ApiKey(Base):
     """An API client: only a keyed hash of its key is stored, never the key."""
 
@@ -248,6 +296,56 @@ class ApiKey(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(TZ)
     daily_quota: Mapped[int | None] = mapped_column(Integer)
     """Predictions a day allowed to this key; NULL: the server's default."""
+
+
+class User(Base):
+    """A person who signs in to the web interface with a login and a password.
+
+    Only an Argon2id hash of the password is stored. ``api_key_id`` is the person's identity in
+    the audit trail: a key row whose secret is never issued, so that predictions, rejections
+    and the owner rule stay keyed by ``api_keys.id`` for people and machines alike.
+    """
+
+    __tablename__ = "users"
+    __table_args__ = (
+        CheckConstraint("login ~ '^[a-z0-9][a-z0-9._-]{1,63}$'", name="login"),
+        CheckConstraint("failed_attempts >= 0", name="failed_attempts"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, Identity(), primary_key=True)
+    login: Mapped[str] = mapped_column(String(64), unique=True)
+    role: Mapped[Role] = mapped_column(ROLE)
+    password_hash: Mapped[str] = mapped_column(Text)
+    must_change_password: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
+    api_key_id: Mapped[int] = mapped_column(ForeignKey("api_keys.id"), unique=True)
+    failed_attempts: Mapped[int] = mapped_column(SmallInteger, server_default=text("0"))
+    locked_until: Mapped[datetime | None] = mapped_column(TZ)
+    created_at: Mapped[datetime] = mapped_column(TZ, server_default=func.now())
+    password_changed_at: Mapped[datetime | None] = mapped_column(TZ)
+    last_sign_in_at: Mapped[datetime | None] = mapped_column(TZ)
+    disabled_at: Mapped[datetime | None] = mapped_column(TZ)
+
+
+class WebSession(Base):
+    """A signed-in browser: only the SHA-256 of its random token is stored.
+
+    Sign-out, a disabled account or an admin's revocation set ``revoked_at``; the token is
+    checked against this row on every request, so a copied cookie dies with the session.
+    """
+
+    __tablename__ = "web_sessions"
+    __table_args__ = (
+        Index("ix_web_sessions_user_id", "user_id"),
+        Index("ix_web_sessions_expires_at", "expires_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    token_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = mapped_column(TZ, server_default=func.now())
+    last_seen_at: Mapped[datetime] = mapped_column(TZ, server_default=func.now())
+    expires_at: Mapped[datetime] = mapped_column(TZ)
+    revoked_at: Mapped[datetime | None] = mapped_column(TZ)
 
 
 class PredictionInput(Base):

@@ -25,7 +25,12 @@ API_DIR = Path(__file__).resolve().parent.parent
 TEMPLATES_DIR = API_DIR / "templates"
 STATIC_DIR = API_DIR / "static"
 
-ROLE_LABELS = {"admin": "administrateur", "predicteur": "prédicteur", "auditeur": "auditeur"}
+ROLE_LABELS = {
+    "admin": "administrateur",
+    "predicteur": "prédicteur",
+    "auditeur": "auditeur",
+    "rh": "RH",
+}
 RISK_LABELS = wording.RISK_LABELS
 DECISION_LABELS = wording.DECISION_LABELS
 SOURCE_LABELS = {
@@ -44,6 +49,8 @@ def _role_check(alias: Any) -> Callable[[Client], Awaitable[Client]]:
 CHECK_SCORE = _role_check(deps.Predicteur)
 CHECK_READ = _role_check(deps.Lecteur)
 CHECK_AUDIT = _role_check(deps.Auditeur)
+CHECK_ADMIN = _role_check(deps.Admin)
+CHECK_RH = _role_check(deps.Rh)
 
 
 @lru_cache(maxsize=1)
@@ -168,7 +175,11 @@ async def render(
         "csrf": csrf_token(request),
         "can_score": client is not None and await allowed(CHECK_SCORE, client),
         "can_audit": client is not None and await allowed(CHECK_AUDIT, client),
+        "can_admin": client is not None and await allowed(CHECK_ADMIN, client),
+        "can_record": client is not None and await allowed(CHECK_RH, client),
         "notice": request.session.pop("notice", None),
+        "ephemeral_db": getattr(request.app.state, "database", None) is not None
+        and not request.app.state.database.persistent,
     }
     return templates().TemplateResponse(
         request, name, {**base, **(context or {})}, status_code=status, headers=headers
