@@ -226,14 +226,15 @@ def served_risk_bands(
 
     The probabilities are the ones the recipe serves (recalibrated when its rule kept the
     map), each from a model that did not see the employee: the nested outer folds of
-    ``report`` when it evaluated ``name`` (counts averaged over the repeats, so that ``n``
-    stays a number of employees), else ``fallback``, the cross-fitted out-of-fold
-    probabilities of :func:`fit_final`.
+    ``report`` when it evaluated ``name`` on these employees (counts averaged over the
+    repeats, so that ``n`` stays a number of employees), else ``fallback``, the
+    cross-fitted out-of-fold probabilities of :func:`fit_final`.
     """
     result = report.candidates.get(name) if report is not None else None
-    if result is None or result.oof_probabilities.size == 0:
+    rows = None if result is None else np.atleast_2d(result.oof_probabilities)
+    if rows is None or rows.shape[1] != len(target) or not np.isfinite(rows).all():
+        # No nested evaluation of this recipe on these employees: the cross-fitted ones.
         return risk_bands(target, fallback, threshold)
-    rows = np.atleast_2d(result.oof_probabilities)
     per_repeat = [risk_bands(target, row, threshold) for row in rows]
     return {
         level: {
