@@ -31,6 +31,16 @@ TARGETS = {
     "ready_s": 3.0,
 }
 
+#: Targets relative to the floor measured in the same run (issue 20). Absolute figures do not
+#: carry between machines; ratios measured side by side in one run do.
+FLOOR_TARGETS = {
+    "top_recorded_share": 0.30,  # recorded predictions at the top level, share of the floor
+    "top_recorded_goal": 0.50,
+    "one_throughput_share": 0.20,  # throughput at concurrency 1, share of the floor's
+    "top_p99_factor": 3.0,  # p99 at the top level, at most this many times the floor's
+    "batch_factor": 10.0,  # batch rows/s over single-prediction rows/s (concurrency 1)
+}
+
 # Profile categories: a sample goes to the first whose marker is on its stack.
 CATEGORIES = (
     ("_seal_audit", "Scellement de la trace d'audit (tâche de fond)"),
@@ -201,7 +211,81 @@ def derived(r: dict[str, Any]) -> dict[str, Any]:
         }
         for label, target, value, unit, test in checks
     ]
-    return {"levels": levels, "top": top, "ratios": ratios, "targets": targets}
+    floor = load.get("floor", {})
+    floor_ratios = {}
+    for c in levels:
+        f, s, b = floor.get(str(c)), service[str(c)], baseline.get(str(c))
+        if not f or f["throughput_rps"] <= 0:
+            continue
+        rec = min(s["ok"], s.get("recorded", {}).get("outputs", 0)) / s["wall_s"]
+        floor_ratios[str(c)] = {
+            "service": s["throughput_rps"] / f["throughput_rps"],
+            "recorded": rec / f["throughput_rps"],
+            "baseline": b["throughput_rps"] / f["throughput_rps"] if b else None,
+            "p50": s["latency_ms"]["p50"] / f["latency_ms"]["p50"],
+            "p99": s["latency_ms"]["p99"] / f["latency_ms"]["p99"],
+            "baseline_p99": b["latency_ms"]["p99"] / f["latency_ms"]["p99"] if b else None,
+        }
+    return {
+        "levels": levels,
+        "top": top,
+        "ratios": ratios,
+        "targets": targets,
+        "floor_ratios": floor_ratios,
+        "floor_targets": floor_targets(r, top, one, floor_ratios),
+    }
+
+
+def floor_targets(
+    r: dict[str, Any], top: str | None, one: str | None, q: dict[str, dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Issue 20's targets, each computed from this run (``met`` is None when not measured)."""
+    service = r.get("load", {}).get("service", {})
+    batch = r.get("batch", {})
+    t = FLOOR_TARGETS
+    single_one = service[one]["throughput_rps"] if one == "1" else None
+    rows = [
+        (
+            f"Concurrence {top} : prédictions enregistrées, part du débit du plancher",
+            f"≥ {fr(100 * t['top_recorded_share'], 0)} % (but : "
+            f"{fr(100 * t['top_recorded_goal'], 0)} %)",
+            100 * q[top]["recorded"] if top in q else None,
+            "%",
+            lambda v: v >= 100 * t["top_recorded_share"],
+        ),
+        (
+            "Concurrence 1 : débit, part de celui du plancher",
+            f"≥ {fr(100 * t['one_throughput_share'], 0)} %",
+            100 * q["1"]["service"] if "1" in q else None,
+            "%",
+            lambda v: v >= 100 * t["one_throughput_share"],
+        ),
+        (
+            f"Concurrence {top} : latence p99, multiple de celle du plancher",
+            f"≤ {fr(t['top_p99_factor'], 0)} ×",
+            q[top]["p99"] if top in q else None,
+            "×",
+            lambda v: v <= t["top_p99_factor"],
+        ),
+        (
+            f"Lot de {fr(batch.get('size', 1000), 0)} : lignes/s, multiple du débit unitaire "
+            "à concurrence 1",
+            f"≥ {fr(t['batch_factor'], 0)} ×",
+            batch["rows_per_s"] / single_one if batch and single_one else None,
+            "×",
+            lambda v: v >= t["batch_factor"],
+        ),
+    ]
+    return [
+        {
+            "label": label,
+            "target": target,
+            "value": value,
+            "unit": unit,
+            "met": None if value is None else bool(test(value)),
+        }
+        for label, target, value, unit, test in rows
+    ]
 
 
 def plot(r: dict[str, Any], path: Path) -> None:
@@ -211,7 +295,11 @@ def plot(r: dict[str, Any], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(8, 4.8), dpi=110)
-    styles = {"service": ("-", "o", "Service"), "baseline": ("--", "s", "Variante simple")}
+    styles = {
+        "service": ("-", "o", "Service"),
+        "baseline": ("--", "s", "Variante simple"),
+        "floor": (":", "^", "Plancher"),
+    }
     colours = {"p50": "#1f77b4", "p95": "#ff7f0e", "p99": "#d62728"}
     for variant, runs in r.get("load", {}).items():
         if not runs:
@@ -264,6 +352,52 @@ def value_text(t: dict[str, Any]) -> str:
     return f"{fr(v, digits)}{'' if t['unit'] == '/s' else ' '}{t['unit']}".strip()
 
 
+def floor_targets_table(d: dict[str, Any]) -> list[str]:
+    if not d["floor_ratios"]:
+        return ["Plancher non mesuré dans cette exécution (`--no-floor` ou résultats anciens)."]
+    return targets_table({"targets": d["floor_targets"]})
+
+
+def floor_table(d: dict[str, Any]) -> list[str]:
+    """Every level of the service (and of the plain variant) as a fraction of the floor."""
+    if not d["floor_ratios"]:
+        return []
+    lines = [
+        "| Concurrence | Service ÷ plancher (débit) | Service ÷ plancher (enregistrées/s) "
+        "| Variante simple ÷ plancher (débit) | p50 service ÷ plancher | p99 service ÷ plancher "
+        "| p99 variante simple ÷ plancher |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    pct = lambda v: "–" if v is None else f"{fr(100 * v, 1)} %"  # noqa: E731
+    times = lambda v: "–" if v is None else f"{fr(v, 1)} ×"  # noqa: E731
+    for c in sorted(d["floor_ratios"], key=int):
+        q = d["floor_ratios"][c]
+        lines.append(
+            f"| {c} | {pct(q['service'])} | {pct(q['recorded'])} | {pct(q['baseline'])} "
+            f"| {times(q['p50'])} | {times(q['p99'])} | {times(q['baseline_p99'])} |"
+        )
+    return lines
+
+
+def machine_line(mach: dict[str, Any]) -> str:
+    """The machine, and its CPU speed probe, as measured in the run."""
+    text = (
+        f"{mach['nproc']} cœurs ({mach['cpu_model']}), {fr(mach['memory_gib'], 0)} Gio de "
+        f"mémoire, noyau {mach.get('kernel') or mach.get('platform', '–')}, "
+        f"Python {mach['python']}"
+    )
+    start, end = mach.get("cpu_probe_start"), mach.get("cpu_probe_end")
+    if start:
+        text += (
+            f" ; sonde CPU (boucle Python fixe de {fr(start['loops'], 0)} itérations) : "
+            f"{fr(start['min_ms'], 0)} ms au mieux au début (médiane {fr(start['median_ms'], 0)} "
+            "ms)"
+        )
+        if end:
+            text += f", {fr(end['min_ms'], 0)} ms à la fin (médiane {fr(end['median_ms'], 0)} ms)"
+    return text
+
+
 def targets_table(d: dict[str, Any]) -> list[str]:
     lines = ["| Objectif | Cible | Mesuré | Statut |", "| --- | --- | --- | --- |"]
     for t in d["targets"]:
@@ -279,8 +413,8 @@ def load_table(r: dict[str, Any]) -> list[str]:
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: "
         "| ---: | ---: |",
     ]
-    names = {"service": "Service", "baseline": "Variante simple"}
-    for variant in ("service", "baseline"):
+    names = {"service": "Service", "baseline": "Variante simple", "floor": "Plancher"}
+    for variant in ("service", "baseline", "floor"):
         runs = r.get("load", {}).get(variant, {})
         for c in sorted(runs, key=int):
             x = runs[c]
@@ -290,11 +424,16 @@ def load_table(r: dict[str, Any]) -> list[str]:
                 if x.get("machine_capacity_s")
                 else "–"
             )
+            kept = (
+                f"{x['recorded']['inputs']} / {x['recorded']['outputs']} sur {x['ok']} "
+                f"| {x['lost']}"
+                if "recorded" in x
+                else "sans base | –"
+            )
             lines.append(
                 f"| {names[variant]} | {c} | {fr(x['throughput_rps'], 0)} | {fr(lat['p50'], 2)} "
                 f"| {fr(lat['p95'], 2)} | {fr(lat['p99'], 2)} | {fr(lat['max'], 1)} "
-                f"| {x['errors']} | {x['recorded']['inputs']} / {x['recorded']['outputs']} "
-                f"sur {x['ok']} | {x['lost']} | {fr(per_request_ms(x, 'service_cpu_s'), 2)} "
+                f"| {x['errors']} | {kept} | {fr(per_request_ms(x, 'service_cpu_s'), 2)} "
                 f"| {fr(per_request_ms(x, 'postgres_cpu_s'), 2)} "
                 f"| {fr(per_request_ms(x, 'client_cpu_s'), 2)} | {other} |"
             )
@@ -417,6 +556,17 @@ def commentary(r: dict[str, Any], d: dict[str, Any]) -> list[str]:
         f"- **{len(met)} objectifs atteints sur {len(d['targets'])}** dans cette exécution"
         + (" ; manqués : " + ", ".join(t["label"].lower() for t in missed) + "." if missed else ".")
     )
+    q = d.get("floor_ratios", {})
+    if top in q:
+        floor_met = [t for t in d["floor_targets"] if t["met"]]
+        out.append(
+            f"- **Plancher** : à concurrence {top}, le service enregistre "
+            f"{fr(100 * q[top]['recorded'], 1)} % du débit du plancher (la variante simple : "
+            + (f"{fr(100 * q[top]['baseline'], 1)} %" if q[top]["baseline"] is not None else "–")
+            + f") ; {len(floor_met)} objectif(s) relatif(s) au plancher atteint(s) sur "
+            f"{len(d['floor_targets'])}. L'écart au plancher est ce que coûtent la clé, le "
+            "modèle, l'explication, l'écriture durable et les protections du service."
+        )
     if top:
         x = service[top]
         capacity = x.get("machine_capacity_s") or 0
@@ -524,6 +674,14 @@ def render(path: Path) -> list[Path]:
     ]
     summary = [
         *head,
+        f"Machine : {machine_line(r['machine'])}.",
+        "",
+        "## Rapport au plancher (même exécution)",
+        "",
+        *floor_targets_table(d),
+        "",
+        *floor_table(d),
+        "",
         "## Objectifs",
         "",
         *targets_table(d),
@@ -557,15 +715,31 @@ def render(path: Path) -> list[Path]:
         "explique. Tous les chiffres ci-dessous sont lus dans le fichier de résultats.",
         "",
         *head,
-        "## Objectifs",
+        "## Rapport au plancher",
+        "",
+        "Les chiffres absolus ne se transposent pas d'une machine à l'autre (sur une machine "
+        "du même type mais cinq fois plus lente, tout est cinq fois plus lent) ; seuls les "
+        "rapports mesurés dans une même exécution ont un sens. Le **plancher** "
+        "(`bench/floor_app.py`) est FastAPI seul : la même route, le même schéma de requête "
+        "(`PredictionRequest`, validé comme par n'importe quelle route), puis une réponse "
+        "fixe — ni clé, ni modèle, ni base, ni middleware. Il est servi exactement comme le "
+        "service (même nombre de processus, un socket `SO_REUSEPORT` par processus), dans la "
+        "même exécution, avec les mêmes corps de requête à tour de rôle et le même générateur "
+        "de charge : aucune version du service ne peut faire mieux sur cette machine.",
+        "",
+        *floor_targets_table(d),
+        "",
+        *floor_table(d),
+        "",
+        "## Objectifs absolus (cette machine)",
         "",
         *targets_table(d),
         "",
         "## Conditions de mesure",
         "",
-        f"- **Machine** : {mach['nproc']} cœurs ({mach['cpu_model']}), "
-        f"{fr(mach['memory_gib'], 0)} Gio de mémoire, Python {mach['python']} ; charge moyenne "
-        f"au départ {', '.join(fr(x, 2) for x in mach['load_average_at_start'])}.",
+        f"- **Machine** : {machine_line(mach)} ; charge moyenne au départ "
+        f"{', '.join(fr(x, 2) for x in mach['load_average_at_start'])}. Les chiffres absolus "
+        "de cette page ne valent que pour elle ; comparer deux machines par leur sonde CPU.",
         "- **Tout sur la même machine** : l'API (`attrition serve --no-train --workers "
         f"{cfg['workers']}`, uvicorn), PostgreSQL 16 embarqué (dossier temporaire, "
         "`synchronous_commit` actif : chaque validation attend l'écriture du journal sur "
@@ -585,6 +759,8 @@ def render(path: Path) -> list[Path]:
         "processus, servis de la même façon (un socket d'écoute par processus) : seule la "
         "route diffère. Elle fait moins que le service (ni clé API, ni explication) : les "
         "ratios sont donc prudents." + baseline_split(r),
+        "- **Plancher** (`bench/floor_app.py`) : FastAPI, le schéma `PredictionRequest` et une "
+        "réponse fixe, servi de la même façon ; rien n'est enregistré (colonne « sans base »).",
         "",
         "## Prédiction unitaire : `POST /v1/predictions`",
         "",
@@ -595,9 +771,11 @@ def render(path: Path) -> list[Path]:
         "est l'écart avec les réponses réussies. Le CPU est mesuré par processus pendant le "
         "palier ; « Autres processus » est la part de la machine prise par tout le reste.",
         "",
-        "### Comparaison avec la variante simple",
+        "### Comparaison avec la variante simple et le plancher",
         "",
         *ratio_table(d),
+        "",
+        *floor_table(d),
         "",
         "![Latences p50, p95 et p99 selon la concurrence](img/performance/latence.png)",
         "",
