@@ -99,7 +99,10 @@ def summarise_profile(raw: str, *, top: int = 25) -> dict[str, Any]:
 
 
 def latest_results() -> Path:
-    files = sorted(RESULTS.glob("*.json"), key=lambda p: p.stat().st_mtime)
+    files = sorted(
+        (p for p in RESULTS.glob("*.json") if not p.name.startswith("scale-")),
+        key=lambda p: p.stat().st_mtime,
+    )
     if not files:
         raise SystemExit("Aucun résultat dans bench/results : lancez `make bench`.")
     return files[-1]
@@ -333,6 +336,120 @@ def plot(r: dict[str, Any], path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, metadata={"Software": None})
     plt.close(fig)
+
+
+# ---- cost as the trail grows (bench/scale.py) ----------------------------------------------
+
+
+def latest_scale() -> Path | None:
+    files = sorted(RESULTS.glob("scale-*.json"), key=lambda p: p.stat().st_mtime)
+    return files[-1] if files else None
+
+
+def scale_lines(path: Path | None) -> list[str]:
+    """The table of `make bench-scale`'s newest results, every figure read from the file."""
+    if path is None:
+        return ["Pas encore de résultats de `make bench-scale` dans `bench/results/`."]
+    r = orjson.loads(path.read_bytes())
+    steps = r["sizes"]
+    if not steps:
+        return ["Résultats de `make bench-scale` vides."]
+    cfg = r["config"]
+    head = "| Mesure | " + " | ".join(fr(s["predictions"], 0) for s in steps) + " |"
+    lines = [
+        f"Mesures du {r['date'][:10]} (commit `{r['commit']}`), fichier "
+        f"`{path.relative_to(ROOT)}` ; machine : {machine_line(r['machine'])}. Tailles "
+        f"demandées : {', '.join(fr(s['target'], 0) for s in steps)} prédictions ; la taille "
+        f"de 10 millions ({fr(10_000_000, 0)}) "
+        + (
+            "figure dans ce fichier."
+            if any(s["target"] >= 10_000_000 for s in steps)
+            else "n'a pas été mesurée dans cette exécution (machine partagée) : elle reste à "
+            "faire sur une machine au repos (`make bench-scale`, réglages par défaut)."
+        ),
+        "",
+        head,
+        "| --- |" + " ---: |" * len(steps),
+    ]
+
+    def row(label: str, cell: Any) -> None:
+        lines.append(f"| {label} | " + " | ".join(cell(s) for s in steps) + " |")
+
+    def ms(key: str) -> Any:
+        return lambda s: f"{fr(s[key]['median_ms'], 2)} ms ({s[key].get('rows', '–')} lignes)"
+
+    def per_s(v: float | None) -> str:
+        return "–" if v is None else f"{fr(v, 0)}/s"
+
+    row(
+        "Remplissage (écriture groupée de l'API), lignes/s",
+        lambda s: per_s(s["fill"]["fill_rows_per_s"]),
+    )
+    row("Scellement (chaîne d'empreintes), lignes/s", lambda s: per_s(s["fill"]["seal_rows_per_s"]))
+    row(
+        f"Historique de l'employé témoin (page de 50 ; {cfg['probe_records']} prédictions au plus)",
+        ms("history_probe"),
+    )
+    row(
+        "Historique d'un employé « lourd » (page de 50 ; ses prédictions croissent avec la trace)",
+        lambda s: (
+            f"{fr(s['history_heavy']['median_ms'], 2)} ms ({fr(s['heavy_predictions'], 0)} "
+            "prédictions)"
+        ),
+    )
+    row("Page profonde de `GET /v1/predictions` (curseur à 90 % de la liste)", ms("deep_page"))
+    row("Export RGPD de l'employé témoin", ms("gdpr_export"))
+    row(
+        "Plans (`EXPLAIN`) : historique, export, page profonde sans lecture complète",
+        lambda s: " / ".join(
+            "index" if s["plans"][k]["index_backed"] else "**lecture complète**"
+            for k in ("history", "export", "deep_page")
+        ),
+    )
+    row(
+        "`attrition audit verify` : lignes/s (durée)",
+        lambda s: f"{per_s(s['verify']['rows_per_s'])} ({fr(s['verify']['seconds'], 2)} s)",
+    )
+    row(
+        "`attrition audit verify` : mémoire de pointe du processus",
+        lambda s: f"{fr(s['verify']['peak_rss_mib'], 0)} Mio",
+    )
+    row(
+        "Dérive sur 30 jours : durée (entrées lues, au plus 100 000)",
+        lambda s: f"{fr(s['drift_30d']['median_ms'], 0)} ms ({fr(s['drift_30d']['rows'], 0)})",
+    )
+    row(
+        f"Purge des plus anciennes (≈ {fr(100 * cfg['purge_share'], 0)} %, par groupes "
+        "d'écriture entiers) : durée (lignes purgées, lignes/s)",
+        lambda s: (
+            f"{fr(s['purge'].get('seconds'), 2)} s ({fr(s['purge'].get('predictions'), 0)}, "
+            f"{per_s(s['purge'].get('rows_per_s'))})"
+        ),
+    )
+    row(
+        f"Prédiction unitaire, concurrence {cfg['concurrency']} : débit (erreurs)",
+        lambda s: f"{fr(s['throughput']['throughput_rps'], 0)} req/s ({s['throughput']['errors']})",
+    )
+    row(
+        "Disque par prédiction (entrée, sortie, chaîne ; tables, index, TOAST)",
+        lambda s: f"{fr(s['disk']['bytes_per_prediction'], 0)} octets",
+    )
+    lines += [
+        "",
+        "Le remplissage passe par le chemin d'écriture réel : chaque employé est évalué une fois "
+        "par le service de prédiction (score et explication de l'API), puis les lignes sont "
+        "écrites par l'écriture groupée de l'API (la même instruction SQL) et scellées par le "
+        "scelleur de l'API ; chaque ligne a son identifiant de requête, "
+        f"{fr(100 * cfg['linked_share'], 0)} % nomment leur employé. L'employé témoin reçoit "
+        f"{cfg['probe_records']} prédictions dans la première taille, puis plus aucune : son "
+        "historique et son export doivent rester plats. Après chaque remplissage, les tables "
+        "sont analysées (`VACUUM (ANALYZE)`, ce que ferait l'autovacuum). Les plans sont lus "
+        "avec les réglages par défaut du planificateur (`enable_seqscan` actif). La purge est "
+        "annulée après mesure (transaction annulée) pour garder la taille de la trace ; son "
+        "COMMIT n'est donc pas compté. La dérive lit les entrées des 30 derniers jours, "
+        "plafonnées à 100 000 : toute la trace a ici moins de 30 jours.",
+    ]
+    return lines
 
 
 # ---- pages ----------------------------------------------------------------------------------
@@ -831,6 +948,10 @@ def render(path: Path) -> list[Path]:
         "processus uvicorn sur la base embarquée : le processus parent démarre PostgreSQL et "
         "transmet son URL aux processus (`DATABASE_URL`), chacun ouvre son pool et charge le "
         "modèle depuis la base." + worker_split(r),
+        "",
+        "## Coût quand la trace grandit (`make bench-scale`)",
+        "",
+        *scale_lines(latest_scale()),
         "",
         "## Où passe le temps",
         "",
