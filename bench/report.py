@@ -406,20 +406,24 @@ def scale_lines(path: Path | None) -> list[str]:
             for k in ("history", "export", "deep_page")
         ),
     )
-    row(
-        "`attrition audit verify` : lignes/s (durée)",
-        lambda s: f"{per_s(s['verify']['rows_per_s'])} ({fr(s['verify']['seconds'], 2)} s)",
-    )
+
+    def verify(s: dict[str, Any]) -> str:
+        v = s["verify"]
+        if v.get("failed"):
+            return f"**échec** (code {v['returncode']})"
+        return f"{per_s(v['rows_per_s'])} ({fr(v['seconds'], 2)} s)"
+
+    row("`attrition audit verify` : lignes/s (durée)", verify)
     row(
         "`attrition audit verify` : mémoire de pointe du processus",
-        lambda s: f"{fr(s['verify']['peak_rss_mib'], 0)} Mio",
+        lambda s: "–" if s["verify"].get("failed") else f"{fr(s['verify']['peak_rss_mib'], 0)} Mio",
     )
     row(
         "Dérive sur 30 jours : durée (entrées lues, au plus 100 000)",
         lambda s: f"{fr(s['drift_30d']['median_ms'], 0)} ms ({fr(s['drift_30d']['rows'], 0)})",
     )
     row(
-        f"Purge des plus anciennes (≈ {fr(100 * cfg['purge_share'], 0)} %, par groupes "
+        f"Purge des plus anciennes (au moins {fr(100 * cfg['purge_share'], 0)} %, par groupes "
         "d'écriture entiers) : durée (lignes purgées, lignes/s)",
         lambda s: (
             f"{fr(s['purge'].get('seconds'), 2)} s ({fr(s['purge'].get('predictions'), 0)}, "
@@ -436,6 +440,8 @@ def scale_lines(path: Path | None) -> list[str]:
     )
     lines += [
         "",
+        *scale_findings(steps),
+        "",
         "Le remplissage passe par le chemin d'écriture réel : chaque employé est évalué une fois "
         "par le service de prédiction (score et explication de l'API), puis les lignes sont "
         "écrites par l'écriture groupée de l'API (la même instruction SQL) et scellées par le "
@@ -450,6 +456,54 @@ def scale_lines(path: Path | None) -> list[str]:
         "plafonnées à 100 000 : toute la trace a ici moins de 30 jours.",
     ]
     return lines
+
+
+def scale_findings(steps: list[dict[str, Any]]) -> list[str]:
+    """What the table says, each figure computed from it."""
+    out = []
+    first, last = steps[0], steps[-1]
+    growth = last["predictions"] / first["predictions"] if first["predictions"] else None
+    if growth and growth > 1:
+        probe = last["history_probe"]["median_ms"] / first["history_probe"]["median_ms"]
+        deep = last["deep_page"]["median_ms"] / first["deep_page"]["median_ms"]
+        export = last["gdpr_export"]["median_ms"] / first["gdpr_export"]["median_ms"]
+        plans = all(p["index_backed"] for s in steps for p in s["plans"].values())
+        out.append(
+            f"- **Lectures par employé** : trace multipliée par {fr(growth, 0)}, historique de "
+            f"l'employé témoin × {fr(probe, 1)}, page profonde × {fr(deep, 1)}, export RGPD "
+            f"× {fr(export, 1)} ; "
+            + (
+                "tous les plans passent par un index (aucune lecture complète de la trace)."
+                if plans
+                else "**au moins un plan lit la trace en entier** (voir le fichier de résultats)."
+            )
+            + " L'historique d'un employé qui a beaucoup de prédictions grandit avec elles "
+            "(l'index sur l'employé les lit toutes avant de trier par identifiant)."
+        )
+    ok = [s for s in steps if not s["verify"].get("failed") and s["verify"].get("checked")]
+    if len(ok) >= 2:
+        a, b = ok[0]["verify"], ok[-1]["verify"]
+        per_row = (b["peak_rss_mib"] - a["peak_rss_mib"]) / (b["checked"] - a["checked"]) * 1024
+        if per_row > 0:
+            out.append(
+                f"- **Vérification de la chaîne** : {fr(a['rows_per_s'], 0)} puis "
+                f"{fr(b['rows_per_s'], 0)} lignes/s ; sa mémoire de pointe croît d'environ "
+                f"{fr(per_row, 1)} Kio par ligne vérifiée (elle charge toutes les lignes avant "
+                f"de les parcourir) : à ce rythme, 10 millions de lignes demanderaient environ "
+                f"{fr(per_row * 10_000_000 / 2**20, 0)} Gio. Elle doit lire la trace par "
+                "tranches pour tenir à 10 millions."
+            )
+    drift = [s for s in steps if s["drift_30d"].get("rows_per_s")]
+    if drift:
+        out.append(
+            "- **Dérive** : linéaire dans les entrées lues ("
+            + ", ".join(
+                f"{fr(s['drift_30d']['rows'], 0)} en {fr(s['drift_30d']['median_ms'], 0)} ms"
+                for s in drift
+            )
+            + "), plafonnées à 100 000 : au-delà, sa durée ne grandit plus avec la trace."
+        )
+    return out
 
 
 # ---- pages ----------------------------------------------------------------------------------

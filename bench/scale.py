@@ -304,9 +304,13 @@ class Trail:
             [sys.executable, "-c", VERIFY_CODE, self.owner_conninfo],
             capture_output=True,
             text=True,
-            check=True,
+            check=False,
             timeout=3600,
         )
+        if done.returncode != 0:
+            # Killed for lack of memory, typically: recorded, and the run goes on.
+            say(f"  vérification en échec (code {done.returncode}) : {done.stderr[-300:]}")
+            return {"failed": True, "returncode": done.returncode, "stderr": done.stderr[-2000:]}
         result = orjson.loads(done.stdout.strip().splitlines()[-1])
         result["rows_per_s"] = result["checked"] / result["seconds"] if result["seconds"] else None
         return result
@@ -376,6 +380,14 @@ def throughput(
     result.pop("cpu_s", None)
     result["recorded"] = run.recorded(db, prefix)
     return result
+
+
+def save(results: dict[str, Any], args: argparse.Namespace) -> Path:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    suffix = f"-{args.label}" if args.label else ""
+    out = RESULTS / f"scale-{results['date'][:10]}-{results['commit']}{suffix}.json"
+    out.write_bytes(orjson.dumps(results, option=orjson.OPT_INDENT_2) + b"\n")
+    return out
 
 
 def main() -> int:
@@ -451,6 +463,7 @@ def main() -> int:
             step = asyncio.run(fill_and_measure(size))
             step["throughput"] = throughput(db, env, key, workdir, run_id, size, args)
             results["sizes"].append(step)
+            save(results, args)  # a later size that fails keeps the earlier ones
             t = step["throughput"]
             say(
                 f"  {step['predictions']:,} prédictions ; historique témoin "
@@ -458,7 +471,7 @@ def main() -> int:
                 f"{step['history_heavy']['median_ms']:.2f} ms ({step['heavy_predictions']} "
                 f"lignes), page profonde {step['deep_page']['median_ms']:.2f} ms, export RGPD "
                 f"{step['gdpr_export']['median_ms']:.2f} ms, vérification "
-                f"{step['verify']['rows_per_s'] or 0:,.0f} lignes/s, dérive "
+                f"{step['verify'].get('rows_per_s') or 0:,.0f} lignes/s, dérive "
                 f"{step['drift_30d']['median_ms']:.0f} ms, purge "
                 f"{step['purge'].get('seconds', 0):.2f} s, "
                 f"{step['disk']['bytes_per_prediction']:,.0f} octets/prédiction, débit "
@@ -472,11 +485,7 @@ def main() -> int:
         if not args.keep:
             shutil.rmtree(workdir, ignore_errors=True)
 
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    day = datetime.now(UTC).strftime("%Y-%m-%d")
-    suffix = f"-{args.label}" if args.label else ""
-    out = RESULTS / f"scale-{day}-{results['commit']}{suffix}.json"
-    out.write_bytes(orjson.dumps(results, option=orjson.OPT_INDENT_2) + b"\n")
+    out = save(results, args)
     say(f"Résultats : {out.relative_to(ROOT)}")
     if not args.no_report:
         import report
