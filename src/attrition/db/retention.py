@@ -1,4 +1,4 @@
-"""GDPR duties on the audit trail: export everything about one employee, purge old records.
+"""GDPR duty on the audit trail: purge old records (the export is in services/records.py).
 
 The purge runs as the owner and is the only path that lifts the append-only triggers, for its
 own transaction only (``SET LOCAL attrition.allow_purge``). It removes a prefix of the trail
@@ -14,10 +14,8 @@ from datetime import datetime
 from typing import Any
 
 from psycopg import AsyncConnection
-from psycopg.rows import dict_row
 
-from attrition.db import audit
-from attrition.errors import ConflictError, NotFoundError
+from attrition.errors import ConflictError
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,26 +65,3 @@ async def purge(conn: AsyncConnection[Any], cutoff: datetime) -> PurgeReport:
             (cutoff, last, link[0], len(input_ids), inputs, rejected),
         )
         return PurgeReport(cutoff, last, len(input_ids), inputs, rejected)
-
-
-async def export_employee(conn: AsyncConnection[Any], id_employee: int) -> dict[str, Any]:
-    """Everything recorded about one employee: the stored record and every prediction."""
-    async with conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute("SELECT * FROM employee_features WHERE id_employee = %s", (id_employee,))
-        record = await cur.fetchone()
-    predictions = await audit.list_predictions(
-        conn, audit.PredictionFilter(id_employee=id_employee), after=None, limit=1_000_000
-    )
-    if record is None and not predictions:
-        raise NotFoundError(f"Aucune donnée enregistrée pour l'employé {id_employee}.")
-    from attrition.api.routers.predictions import recorded
-
-    return {
-        "id_employee": id_employee,
-        "dossier": record,
-        "predictions": [recorded(r) for r in predictions],
-        "note": (
-            "Prédictions : aide à la décision RH revue par une personne, jamais une décision "
-            "automatisée (RGPD, art. 22)."
-        ),
-    }
