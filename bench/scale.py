@@ -231,9 +231,10 @@ class Trail:
         return int(row[0]) if row else 0
 
     async def measure(self) -> dict[str, Any]:
-        from attrition.db import audit, retention
+        from attrition.db import audit
         from attrition.db.plans import scans, sequential
         from attrition.monitoring.drift import drift_report
+        from attrition.services.records import export_employee
 
         out: dict[str, Any] = {"predictions": await self.count()}
         reps = self.args.repeats
@@ -291,7 +292,7 @@ class Trail:
             )
 
         out["gdpr_export"], data = await repeat(
-            lambda: retention.export_employee(self.owner, self.probe), reps
+            lambda: export_employee(self.owner, self.probe), reps
         )
         out["gdpr_export"]["rows"] = len(data["predictions"])
         out["verify"] = self.verify()
@@ -382,6 +383,52 @@ def throughput(
     return result
 
 
+def write_csv(path: Path, payloads: list[dict[str, Any]], rows: int) -> int:
+    """A CSV file of ``rows`` employees (the dataset's, in turn) with the API's field names."""
+    import csv
+
+    names = list(payloads[0])
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=names)
+        writer.writeheader()
+        for n in range(rows):
+            writer.writerow(payloads[n % len(payloads)])
+    return path.stat().st_size
+
+
+def predict_file(
+    db: Any, env: dict[str, str], payloads: list[dict[str, Any]], workdir: Path, rows: int
+) -> dict[str, Any]:
+    """`attrition predict --file` on a generated CSV: seconds, rows/s and peak memory."""
+    path = workdir / f"employes-{rows}.csv"
+    size = write_csv(path, payloads, rows)
+    child_env = {
+        **env,
+        "DATABASE_URL": db.owner_dsn,
+        "ATTRITION_DB__APP_PASSWORD": env.get("ATTRITION_DB__APP_PASSWORD", ""),
+    }
+    started = time.perf_counter()
+    with open(os.devnull, "wb") as sink, (workdir / f"predict-{rows}.log").open("wb") as log:
+        proc = subprocess.Popen(
+            [str(run.BIN / "attrition"), "predict", "--file", str(path), "--json"],
+            env=child_env,
+            stdout=sink,
+            stderr=log,
+        )
+        _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - started
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    path.unlink()
+    return {
+        "rows": rows,
+        "file_bytes": size,
+        "exit_code": proc.returncode,
+        "seconds": seconds,
+        "rows_per_s": rows / seconds if proc.returncode == 0 else None,
+        "peak_rss_mib": usage.ru_maxrss / 1024,
+    }
+
+
 def save(results: dict[str, Any], args: argparse.Namespace) -> Path:
     RESULTS.mkdir(parents=True, exist_ok=True)
     suffix = f"-{args.label}" if args.label else ""
@@ -408,6 +455,11 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--requests", type=int, default=2000, help="requêtes du débit unitaire")
     parser.add_argument("--max-seconds", type=float, default=45.0)
+    parser.add_argument(
+        "--predict-rows",
+        default="100000,1000000",
+        help="lignes des fichiers CSV passés à `attrition predict --file` (vide : aucun)",
+    )
     parser.add_argument("--keep", action="store_true", help="garder le dossier temporaire")
     parser.add_argument("--label", default="", help="suffixe du fichier de résultats")
     parser.add_argument("--no-report", action="store_true", help="ne pas régénérer la doc")
@@ -476,6 +528,18 @@ def main() -> int:
                 f"{step['purge'].get('seconds', 0):.2f} s, "
                 f"{step['disk']['bytes_per_prediction']:,.0f} octets/prédiction, débit "
                 f"{t['throughput_rps']:.0f} req/s"
+            )
+        files = [int(n) for n in args.predict_rows.split(",") if n.strip()]
+        if files:
+            results["predict_file"] = []
+        for rows in files:
+            say(f"attrition predict --file : {rows:,} lignes…")
+            done = predict_file(db, env, payloads, workdir, rows)
+            results["predict_file"].append(done)
+            save(results, args)
+            say(
+                f"  {done['seconds']:.1f} s, {done['rows_per_s'] or 0:,.0f} lignes/s, mémoire de "
+                f"pointe {done['peak_rss_mib']:.0f} Mio (code {done['exit_code']})"
             )
         results["machine"]["cpu_probe_end"] = run.cpu_probe()
         results["total_s"] = time.perf_counter() - started_all

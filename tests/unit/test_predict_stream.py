@@ -10,6 +10,7 @@ counted. Before streaming, reading the file kept every row: 47 MiB for 10,000 ro
 from __future__ import annotations
 
 import asyncio
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -17,22 +18,22 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from attrition.config import PROJECT_ROOT, Settings
-from attrition.db.engine import Database
-from attrition.errors import ValidationError
-from attrition.services.offline import (
+from attrition.cli.offline import (
     check_employee_file,
     iter_employee_file,
     predict_file,
     read_employee_file,
 )
+from attrition.config import PROJECT_ROOT, Settings
+from attrition.db.engine import Database
+from attrition.errors import ValidationError
 
 EXAMPLE = PROJECT_ROOT / "examples" / "employees.csv"
 
 MEASURE = """
 import resource, sys
 from pathlib import Path
-from attrition.services.offline import check_employee_file, iter_employee_file
+from attrition.cli.offline import check_employee_file, iter_employee_file
 def consume(path):
     check_employee_file(path)
     return sum(len(chunk) for chunk in iter_employee_file(path))
@@ -140,3 +141,29 @@ def test_an_invalid_file_records_nothing(
     with pytest.raises(ValidationError, match="ligne 2400"):
         asyncio.run(predict_file(database, settings, path, lambda o: None))
     assert _count(database, "SELECT count(*) FROM prediction_inputs") == before
+
+
+def test_the_command_writes_one_json_array_for_a_file_of_several_chunks(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    database: Database,
+    model_version: str,
+) -> None:
+    from typer.testing import CliRunner
+
+    from attrition.cli import app
+    from attrition.config import get_settings
+
+    monkeypatch.setenv("DATABASE_URL", database.owner_url.render_as_string(hide_password=False))
+    monkeypatch.setenv("ATTRITION_DB__APP_PASSWORD", "test-app-password-1234")
+    get_settings.cache_clear()
+    try:
+        path = make_csv(tmp_path / "f.csv", 1_200)
+        result = CliRunner().invoke(app, ["predict", "--file", str(path), "--json"])
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 0, result.output
+    body = json.loads(result.output)
+    assert len(body) == 1_200
+    assert len({row["prediction_id"] for row in body}) == 1_200
+    assert all(0 <= row["probabilite_depart"] <= 1 for row in body)

@@ -20,6 +20,7 @@ from attrition.api.schemas import PredictionRequest
 from attrition.config import Settings
 from attrition.data.vocabulary import FEATURE_NAMES
 from attrition.db.engine import Database, libpq_conninfo
+from attrition.db.writer import GroupCommitWriter
 from attrition.errors import DatabaseUnavailableError, FieldError, ValidationError
 from attrition.model.runtime import ModelRuntime
 from attrition.services.predictions import Outcome, PredictionService, RequestContext, ScoreItem
@@ -183,32 +184,44 @@ async def predict_file(
         libpq_conninfo(db.app_url), min_size=1, max_size=2, open=False
     )
     await pool.open()
-    done = 0
     try:
         runtime = ModelRuntime()
         async with pool.connection() as conn:
             await runtime.refresh(conn, force=True)
-        service = PredictionService(pool, runtime)
-        ctx = RequestContext(
-            request_id=f"cli-{uuid.uuid4().hex[:16]}", api_key_id=None, source="batch"
-        )
-        for chunk in iter_employee_file(path, chunk_rows):
-            items = [
-                ScoreItem(r.features(), r.id_employee, r.model_dump(mode="json", exclude_none=True))
-                for r in chunk
-            ]
-            try:
-                outcomes = (await service.predict(items, ctx)).outcomes
-            except DatabaseUnavailableError as exc:
-                raise DatabaseUnavailableError(
-                    f"{exc.message} ({done} prédiction(s) du fichier déjà enregistrée(s), "
-                    f"ligne {done + 2} et suivantes non traitées)"
-                ) from exc
-            done += len(outcomes)
-            emit(outcomes)
-        return done
+        # The API's group-commit writer: one statement per chunk (inputs and outputs in one
+        # transaction), several times faster than a row-by-row INSERT for 1,000 rows.
+        writer = GroupCommitWriter(pool)
+        await writer.start()
+        try:
+            return await _stream(
+                path, chunk_rows, PredictionService(pool, runtime, writer=writer), emit
+            )
+        finally:
+            await writer.close()
     finally:
         await pool.close()
+
+
+async def _stream(
+    path: Path, chunk_rows: int, service: PredictionService, emit: Callable[[list[Outcome]], None]
+) -> int:
+    done = 0
+    ctx = RequestContext(request_id=f"cli-{uuid.uuid4().hex[:16]}", api_key_id=None, source="batch")
+    for chunk in iter_employee_file(path, chunk_rows):
+        items = [
+            ScoreItem(r.features(), r.id_employee, r.model_dump(mode="json", exclude_none=True))
+            for r in chunk
+        ]
+        try:
+            outcomes = (await service.predict(items, ctx)).outcomes
+        except DatabaseUnavailableError as exc:
+            raise DatabaseUnavailableError(
+                f"{exc.message} ({done} prédiction(s) du fichier déjà enregistrée(s), "
+                f"ligne {done + 2} et suivantes non traitées)"
+            ) from exc
+        done += len(outcomes)
+        emit(outcomes)
+    return done
 
 
 def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
