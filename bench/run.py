@@ -836,6 +836,12 @@ def main() -> int:
         if not args.keep:
             shutil.rmtree(workdir, ignore_errors=True)
 
+    import report
+
+    # The ratios to the floor and the targets, as computed for the page, kept in the results.
+    ratios = report.derived(results)
+    results["floor_ratios"] = ratios["floor_ratios"]
+    results["floor_targets"] = ratios["floor_targets"]
     RESULTS.mkdir(parents=True, exist_ok=True)
     day = datetime.now(UTC).strftime("%Y-%m-%d")
     suffix = f"-{args.label}" if args.label else ""
@@ -843,8 +849,6 @@ def main() -> int:
     out.write_bytes(orjson.dumps(results, option=orjson.OPT_INDENT_2) + b"\n")
     say(f"Résultats : {out.relative_to(ROOT)}")
     if not args.no_report:
-        import report
-
         for path in report.render(out):
             say(f"Écrit : {path.relative_to(ROOT)}")
     return 0
