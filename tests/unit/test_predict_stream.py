@@ -100,6 +100,8 @@ def test_an_invalid_row_far_down_is_named_before_anything_is_read_out(tmp_path: 
     empty.write_text(EXAMPLE.read_text(encoding="utf-8").splitlines()[0] + "\n")
     with pytest.raises(ValidationError, match="aucun employé"):
         check_employee_file(empty)
+    with pytest.raises(ValidationError, match="absent.csv : fichier introuvable"):
+        check_employee_file(tmp_path / "absent.csv")
 
 
 def _count(database: Database, sql: str, **params: object) -> int:

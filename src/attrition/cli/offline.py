@@ -66,6 +66,10 @@ def check_employee_file(path: Path) -> int:
     :class:`ValidationError` naming the first invalid row and field, with up to
     :data:`MAX_REPORTED_ERRORS` errors, or when the file holds no row.
     """
+    if not path.is_file():
+        raise ValidationError(
+            f"{path} : fichier introuvable.", errors=[FieldError("--file", "fichier introuvable")]
+        )
     rows = 0
     errors: list[FieldError] = []
     for _, item in _requests(path):
