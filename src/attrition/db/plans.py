@@ -41,4 +41,8 @@ async def scans(conn: AsyncConnection[Any], sql: str, params: Sequence[Any] = ()
 
 def sequential(found: Sequence[Scan], relations: Sequence[str]) -> list[str]:
     """The relations among ``relations`` that the plan reads in full."""
-    return [s.relation for s in found if s.node == "Seq Scan" and s.relation in relations]
+    return [
+        s.relation
+        for s in found
+        if s.node == "Seq Scan" and s.relation is not None and s.relation in relations
+    ]
