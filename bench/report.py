@@ -480,14 +480,15 @@ def predict_file_lines() -> list[str]:
             f"Mesures du {r['date'][:10]} (commit `{r['commit']}`), fichier "
             f"`{path.relative_to(ROOT)}` ; machine : {machine_line(r['machine'])}.",
             "",
-            "| Lignes du fichier | Taille | Durée | Lignes/s | Mémoire de pointe du processus "
-            "| Code de sortie |",
-            "| ---: | ---: | ---: | ---: | ---: | ---: |",
+            "| Lignes du fichier | Taille | Durée | Lignes/s | CPU de la commande (µs/ligne) "
+            "| Mémoire de pointe du processus | Code de sortie |",
+            "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
         ]
         for x in runs:
+            cpu = f"{fr(1e6 * x['cpu_s'] / x['rows'], 0)}" if x.get("cpu_s") else "–"
             lines.append(
                 f"| {fr(x['rows'], 0)} | {fr(x['file_bytes'] / 2**20, 0)} Mio "
-                f"| {fr(x['seconds'], 1)} s | {fr(x['rows_per_s'], 0)} "
+                f"| {fr(x['seconds'], 1)} s | {fr(x['rows_per_s'], 0)} | {cpu} "
                 f"| {fr(x['peak_rss_mib'], 0)} Mio | {x['exit_code']} |"
             )
         lines += [

@@ -432,6 +432,8 @@ def predict_file(
         "seconds": seconds,
         "rows_per_s": rows / seconds if proc.returncode == 0 else None,
         "peak_rss_mib": usage.ru_maxrss / 1024,
+        # CPU of the command alone: on a shared machine, less disturbed than the wall time.
+        "cpu_s": usage.ru_utime + usage.ru_stime,
     }
 
 
