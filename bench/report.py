@@ -341,6 +341,10 @@ def plot(r: dict[str, Any], path: Path) -> None:
 # ---- cost as the trail grows (bench/scale.py) ----------------------------------------------
 
 
+#: The sizes `make bench-scale` measures by default (bench/scale.py --sizes).
+DEFAULT_SCALE_SIZES = (10_000, 1_000_000, 10_000_000)
+
+
 def latest_scale() -> Path | None:
     """The newest `make bench-scale` results with several sizes (else the newest at all)."""
     files = sorted(RESULTS.glob("scale-*.json"), key=lambda p: p.stat().st_mtime, reverse=True)
@@ -359,17 +363,19 @@ def scale_lines(path: Path | None) -> list[str]:
     if not steps:
         return ["Résultats de `make bench-scale` vides."]
     cfg = r["config"]
+    missing = [n for n in DEFAULT_SCALE_SIZES if n not in {s["target"] for s in steps}]
     head = "| Mesure | " + " | ".join(fr(s["predictions"], 0) for s in steps) + " |"
     lines = [
         f"Mesures du {r['date'][:10]} (commit `{r['commit']}`), fichier "
         f"`{path.relative_to(ROOT)}` ; machine : {machine_line(r['machine'])}. Tailles "
-        f"demandées : {', '.join(fr(s['target'], 0) for s in steps)} prédictions ; la taille "
-        f"de 10 millions ({fr(10_000_000, 0)}) "
+        f"mesurées : {', '.join(fr(s['target'], 0) for s in steps)} prédictions."
         + (
-            "figure dans ce fichier."
-            if any(s["target"] >= 10_000_000 for s in steps)
-            else "n'a pas été mesurée dans cette exécution (machine partagée) : elle reste à "
-            "faire sur une machine au repos (`make bench-scale`, réglages par défaut)."
+            " Tailles par défaut non mesurées dans cette exécution : "
+            + ", ".join(fr(n, 0) for n in missing)
+            + " (machine partagée) ; elles restent à faire sur une machine au repos "
+            "(`make bench-scale`, réglages par défaut)."
+            if missing
+            else ""
         ),
         "",
         head,
@@ -468,6 +474,21 @@ def scale_lines(path: Path | None) -> list[str]:
     return lines
 
 
+def memory_verdict(runs: list[dict[str, Any]]) -> str:
+    """Whether the peak memory followed the file's length in these runs (computed)."""
+    done = [x for x in runs if x["exit_code"] == 0]
+    if len(done) < 2:
+        return ""
+    low, high = min(x["peak_rss_mib"] for x in done), max(x["peak_rss_mib"] for x in done)
+    rows = max(x["rows"] for x in done) / min(x["rows"] for x in done)
+    if high <= 1.2 * low:
+        return (
+            f" : pour un fichier {fr(rows, 0)} fois plus long, elle reste entre "
+            f"{fr(low, 0)} et {fr(high, 0)} Mio, sans lien avec la longueur du fichier"
+        )
+    return f" : elle passe de {fr(low, 0)} à {fr(high, 0)} Mio, elle croît avec le fichier"
+
+
 def predict_file_lines() -> list[str]:
     """`attrition predict --file` on large CSV files, from the newest results that have it."""
     files = sorted(RESULTS.glob("scale-*.json"), key=lambda p: p.stat().st_mtime, reverse=True)
@@ -498,7 +519,7 @@ def predict_file_lines() -> list[str]:
             "processus, la validation complète du fichier (rien n'est enregistré si une ligne "
             "est invalide), puis sa relecture par lots de 1 000 lignes, chacun évalué, écrit par "
             "l'écriture groupée de l'API et affiché avant le suivant. La mémoire de pointe est "
-            "celle du processus (`ru_maxrss`) : elle ne dépend pas de la longueur du fichier.",
+            "celle du processus (`ru_maxrss`)" + memory_verdict(runs) + ".",
         ]
         return lines
     return ["Pas encore de mesure de `attrition predict --file` (`make bench-scale`)."]
