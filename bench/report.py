@@ -617,6 +617,33 @@ def floor_table(d: dict[str, Any]) -> list[str]:
     return lines
 
 
+def noise_warning(r: dict[str, Any]) -> list[str]:
+    """A warning first, when the run was short or the machine busy with other work."""
+    runs = [x for v in r.get("load", {}).values() for x in v.values()]
+    other = [
+        100 * x["other_cpu_s"] / x["machine_capacity_s"]
+        for x in runs
+        if x.get("machine_capacity_s")
+    ]
+    requests = r["config"]["requests_per_level"]
+    parts = []
+    if requests < 5000:
+        parts.append(f"exécution réduite ({fr(requests, 0)} requêtes par palier)")
+    if other and max(other) > 10:
+        parts.append(
+            f"machine partagée : d'autres processus en ont pris jusqu'à {fr(max(other), 0)} % "
+            "pendant un palier"
+        )
+    if not parts:
+        return []
+    return [
+        f"**Mesure indicative** : {' ; '.join(parts)}. Les rapports ci-dessous en sont "
+        "bruités ; relancer `make bench` sur une machine au repos pour des chiffres de "
+        "référence.",
+        "",
+    ]
+
+
 def machine_line(mach: dict[str, Any]) -> str:
     """The machine, and its CPU speed probe, as measured in the run."""
     text = (
@@ -965,6 +992,7 @@ def render(path: Path) -> list[Path]:
         "même exécution, avec les mêmes corps de requête à tour de rôle et le même générateur "
         "de charge : aucune version du service ne peut faire mieux sur cette machine.",
         "",
+        *noise_warning(r),
         *floor_targets_table(d),
         "",
         *floor_table(d),

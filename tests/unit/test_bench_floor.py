@@ -80,3 +80,13 @@ def test_without_a_floor_nothing_is_claimed() -> None:
     d = report.derived(r)
     assert d["floor_ratios"] == {}
     assert [t["met"] for t in d["floor_targets"]] == [None, None, None, True]
+
+
+def test_a_short_or_disturbed_run_is_flagged_first() -> None:
+    r = run(800, 1000, 3000)
+    r["config"] = {"requests_per_level": 5000}
+    assert report.noise_warning(r) == []
+    r["load"]["service"]["32"].update(other_cpu_s=3.0, machine_capacity_s=10.0)
+    r["config"]["requests_per_level"] = 500
+    (line, blank) = report.noise_warning(r)
+    assert "500 requêtes par palier" in line and "jusqu'à 30 %" in line and blank == ""
