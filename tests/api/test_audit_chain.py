@@ -3,21 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from typing import Any
 
 import psycopg
-import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 from typer.testing import CliRunner
 
 from attrition.api.schemas import EXAMPLE_EMPLOYEE
 from attrition.cli import app as cli
-from attrition.config import get_settings
 from attrition.db import chain
 from attrition.db.engine import Database, libpq_conninfo
-from tests.conftest import Keys, auth
+from tests.helpers import Keys, auth
 
 
 async def _run(db: Database, work: Any) -> Any:
@@ -25,16 +22,8 @@ async def _run(db: Database, work: Any) -> Any:
         return await work(conn)
 
 
-@pytest.fixture
-def cli_env(monkeypatch: pytest.MonkeyPatch, database: Database) -> Iterator[None]:
-    monkeypatch.setenv("DATABASE_URL", database.owner_url.render_as_string(hide_password=False))
-    get_settings.cache_clear()
-    yield
-    get_settings.cache_clear()
-
-
 def test_seal_verify_and_detect_tampering(
-    client: TestClient, keys: Keys, database: Database, cli_env: None
+    client: TestClient, keys: Keys, database: Database, cli_env: CliRunner
 ) -> None:
     for _ in range(3):
         assert (
@@ -48,7 +37,7 @@ def test_seal_verify_and_detect_tampering(
     assert asyncio.run(_run(database, lambda c: chain.seal(c, lag_seconds=0))) == 0
     ok = asyncio.run(_run(database, chain.verify))
     assert ok.ok and ok.checked >= 3
-    runner = CliRunner()
+    runner = cli_env
     result = runner.invoke(cli, ["audit", "verify"])
     assert result.exit_code == 0 and "Chaîne intacte" in result.output
 

@@ -19,7 +19,7 @@ from attrition.config import Settings
 from attrition.db.audit import PredictionRecord, insert_predictions
 from attrition.db.engine import Database, libpq_conninfo
 from attrition.db.writer import LARGE_GROUP, GroupCommitWriter
-from tests.conftest import Keys, auth
+from tests.helpers import Keys, auth
 
 COLUMNS = (
     "i.source, i.id_employee, i.batch_id, i.batch_row, i.api_key_id, i.genre, i.age, "

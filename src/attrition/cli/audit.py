@@ -9,14 +9,7 @@ from typing import Annotated
 
 import typer
 
-from attrition.cli.common import (
-    console,
-    database,
-    domain_errors,
-    err,
-    say,
-    with_connection,
-)
+from attrition.cli.common import console, database, domain_errors, err, say, with_connection
 
 audit_app = typer.Typer(help="Trace d'audit : scellement et vérification.", no_args_is_help=True)
 rgpd_app = typer.Typer(help="RGPD : export des données d'un employé, purge.", no_args_is_help=True)
