@@ -348,5 +348,13 @@ ALTER TABLE model_versions ADD COLUMN serving_sha256 VARCHAR(64);
 
 UPDATE alembic_version SET version_num='0004' WHERE alembic_version.version_num = '0003';
 
+-- Running upgrade 0004 -> 0006
+
+ALTER TABLE api_keys ADD COLUMN daily_quota INTEGER;
+
+ALTER TABLE api_keys ADD CONSTRAINT ck_api_keys_daily_quota_positive CHECK (daily_quota > 0);
+
+UPDATE alembic_version SET version_num='0006' WHERE alembic_version.version_num = '0004';
+
 COMMIT;
 
