@@ -489,7 +489,7 @@ def main() -> int:
         ATTRITION_PGDATA=str(workdir / "pgdata"),
         ATTRITION_DATA_DIR=str(run.data_dir()),
         ATTRITION_MODEL_DIR=str(workdir / "models"),
-        ATTRITION_API__RATE_LIMIT_PER_MINUTE=run.RATE_LIMIT,
+        **run.LIMITS_ENV,
     )
     os.environ.update({k: env[k] for k in env if k.startswith(("ATTRITION_", "APP_"))})
     os.environ.pop("DATABASE_URL", None)
