@@ -183,6 +183,9 @@ class Settings(BaseSettings):
     """Server-side secret for API key hashing (HMAC-SHA-256) and web sessions."""
     admin_key: SecretStr | None = None
     """Optional bootstrap admin API key, created at start-up if absent."""
+    admin_password: SecretStr | None = None
+    """Optional first password of the web interface's ``admin`` account, used at start-up when
+    no active admin account exists (to be changed at first sign-in; CNIL rule applies)."""
     host: str = "127.0.0.1"
     """Interface the server binds to."""
     port: int = 8000

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
-HEAD_REVISION = "0006"
+HEAD_REVISION = "0008"
 """The last migration of ``migrations/versions``: bump it with every new migration.
 
 A test compares it with Alembic's own view of the head, so it cannot silently fall behind
@@ -151,6 +151,16 @@ def _grants(role: str, database: str) -> tuple[str, ...]:
         f'GRANT UPDATE (last_used_at, revoked_at) ON api_keys TO "{role}"',
         f'GRANT SELECT, INSERT, DELETE ON idempotency_keys TO "{role}"',
         f'GRANT SELECT, INSERT ON audit_chain TO "{role}"',
+        # People's accounts: read to sign in; the admin page creates, disables and resets
+        # them; nothing deletes one (its audit identity outlives it).
+        f'GRANT SELECT, INSERT ON users TO "{role}"',
+        "GRANT UPDATE (password_hash, must_change_password, failed_attempts, locked_until, "
+        f'password_changed_at, last_sign_in_at, disabled_at) ON users TO "{role}"',
+        # Web sessions: opened at sign-in, ended by sign-out or revocation, expired ones purged.
+        f'GRANT SELECT, INSERT, DELETE ON web_sessions TO "{role}"',
+        f'GRANT UPDATE (last_seen_at, revoked_at) ON web_sessions TO "{role}"',
+        # Named, so that these inserts keep working where sequences are granted one by one.
+        f'GRANT USAGE ON SEQUENCE users_id_seq, web_sessions_id_seq TO "{role}"',
         f'GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO "{role}"',
     )
 
