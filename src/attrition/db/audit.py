@@ -183,6 +183,14 @@ async def list_predictions(
     conn: AsyncConnection[Any], flt: PredictionFilter, *, after: int | None, limit: int
 ) -> list[dict[str, Any]]:
     """Newest first, keyset-paginated on the prediction id (stable under inserts)."""
+    sql, params = list_query(flt, after=after, limit=limit)
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(sql, params)
+        return await cur.fetchall()
+
+
+def list_query(flt: PredictionFilter, *, after: int | None, limit: int) -> tuple[str, list[Any]]:
+    """The statement of :func:`list_predictions` and its parameters (also for ``EXPLAIN``)."""
     where: list[str] = []
     params: list[Any] = []
     if flt.owner is not None:
@@ -209,9 +217,7 @@ async def list_predictions(
     sql = _SELECT_RECORDED + (" WHERE " + " AND ".join(where) if where else "")
     sql += " ORDER BY p.id DESC LIMIT %s"
     params.append(limit)
-    async with conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(sql, params)
-        return await cur.fetchall()
+    return sql, params
 
 
 async def record_rejection(
