@@ -24,6 +24,7 @@ from attrition.model.training import fit_final
 from attrition.security.store import create_key
 
 SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data" / "technova"
+TEST_AUDIT_KEY = "test-audit-key-0123456789abcdefghijklmnopqrstuvwxyz"  # pragma: allowlist secret
 
 
 def data_dir() -> Path:
@@ -48,6 +49,11 @@ def settings(tmp_path_factory: pytest.TempPathFactory, technova_dir: Path) -> Se
     url = os.environ.get("TEST_DATABASE_URL") or os.environ.get("DATABASE_URL")
     # A short path keeps the Unix socket under the 107-character limit.
     pgdata = Path(tempfile.mkdtemp(prefix="attr-pg-")) / "pgdata"
+    # The CLI (get_settings) and the servers started by tests read these from the
+    # environment: the same key and checkpoint folder as the in-process app, never var/.
+    checkpoints = Path(tempfile.mkdtemp(prefix="attr-audit-"))
+    os.environ["ATTRITION_AUDIT_KEY"] = TEST_AUDIT_KEY
+    os.environ["ATTRITION_AUDIT_CHECKPOINT_DIR"] = str(checkpoints)
     return Settings(
         app_env="test",
         database_url=url,
@@ -55,6 +61,8 @@ def settings(tmp_path_factory: pytest.TempPathFactory, technova_dir: Path) -> Se
         data_dir=technova_dir,
         model_dir=tmp_path_factory.mktemp("models"),
         secret_key=SecretStr("test-secret-key-0123456789abcdef0123456789"),
+        audit_key=SecretStr(TEST_AUDIT_KEY),
+        audit_checkpoint_dir=checkpoints,
         db={"app_password": SecretStr("test-app-password-1234"), "pool_min_size": 1},
         api={"rate_limit_per_minute": 100_000, "auth_failures_per_minute": 100_000},
     )

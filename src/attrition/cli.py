@@ -484,40 +484,81 @@ async def _with_connection(db: Any, work: Callable[[Any], Any]) -> Any:
 
 
 @audit_app.command("seal")
-def audit_seal(
-    lag: Annotated[
-        float, typer.Option(help="Ne scelle que les prédictions plus anciennes (s).")
-    ] = 30.0,
-) -> None:
-    """Étend la chaîne d'empreintes aux prédictions enregistrées depuis le dernier scellement."""
+def audit_seal() -> None:
+    """Scelle toutes les prédictions enregistrées et pas encore scellées ; publie la tête."""
     import asyncio
 
     from attrition.db import chain
+    from attrition.security.secrets import audit_key
 
-    with database() as db:
-        count = asyncio.run(_with_connection(db, lambda c: chain.seal(c, lag_seconds=lag)))
-    console.print(f"{count} prédiction(s) scellée(s).")
+    settings = _settings()
+    key = audit_key(settings)
+
+    async def seal_all(conn: Any) -> tuple[int, Any]:
+        await chain.requeue(conn)
+        total, last = 0, None
+        while True:
+            count, checkpoint = await chain.seal(conn, key, wait=True)
+            if count == 0:
+                return total, last
+            total, last = total + count, checkpoint
+
+    with database(settings) as db:
+        count, checkpoint = asyncio.run(_with_connection(db, seal_all))
+    if checkpoint is not None:
+        chain.publish(checkpoint, settings.resolved_checkpoint_dir)
+        console.print(
+            f"{count} prédiction(s) scellée(s) ; point de contrôle n° {checkpoint.position} "
+            f"publié dans {settings.resolved_checkpoint_dir}."
+        )
+    else:
+        console.print("0 prédiction(s) scellée(s) : la chaîne était à jour.")
 
 
 @audit_app.command("verify")
-def audit_verify() -> None:
-    """Parcourt la chaîne et signale le premier enregistrement modifié ou supprimé."""
+def audit_verify(
+    checkpoint: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--checkpoint",
+            help="Point de contrôle conservé hors de la base (fichier ou dossier), répétable.",
+        ),
+    ] = None,
+) -> None:
+    """Recalcule chaque empreinte et chaque lien ; signale toutes les ruptures, par nature."""
     import asyncio
 
     from attrition.db import chain
+    from attrition.security.secrets import audit_key
 
-    with database() as db:
-        result = asyncio.run(_with_connection(db, chain.verify))
+    settings = _settings()
+    key = audit_key(settings)
+    sources = [settings.resolved_checkpoint_dir, *(checkpoint or [])]
+    checkpoints = chain.read_checkpoints(sources)
+    with database(settings) as db:
+        result = asyncio.run(_with_connection(db, lambda c: chain.verify(c, key, checkpoints)))
+    pending = (
+        f"{result.unsealed} pas encore scellée(s)"
+        + (f" (dont {', '.join(map(str, result.unsealed_ids[:5]))})" if result.unsealed else "")
+        + f", {result.checkpoints} point(s) de contrôle comparé(s)."
+    )
     if result.ok:
         console.print(
-            f"[green]Chaîne intacte[/] : {result.checked} prédiction(s) vérifiée(s), "
-            f"{result.unsealed} pas encore scellée(s)."
+            f"[green]Chaîne intacte[/] : {result.checked} prédiction(s) vérifiée(s), {pending}",
+            soft_wrap=True,
         )
         return
+    counts: dict[str, int] = {}
+    for found in result.breaks:
+        counts[found.kind] = counts.get(found.kind, 0) + 1
+    summary = ", ".join(f"{n} {kind}" for kind, n in counts.items())
     err.print(
-        f"[bold red]Chaîne rompue[/] à la prédiction {result.broken_at} : {result.reason} "
-        f"({result.checked} lien(s) valides avant)."
+        f"[bold red]Chaîne rompue[/] : {len(result.breaks)} rupture(s) ({summary}) ; "
+        f"{result.checked} lien(s) parcourus, {pending}",
+        soft_wrap=True,
     )
+    for found in result.breaks:
+        err.print(f"  - Rupture à la {found.describe()}", soft_wrap=True)
     raise typer.Exit(2)
 
 

@@ -28,6 +28,18 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 PLACEHOLDER_SECRETS = frozenset({"", "changeme", "change-me", "dev-secret-change-me", "secret"})
 
 
+def secret_weakness(value: str) -> str | None:
+    """Why ``value`` is not a usable secret (placeholder, too short, too few distinct
+    characters), or None."""
+    if value.strip().lower() in PLACEHOLDER_SECRETS:
+        return "laissé à une valeur d'exemple : tirez un secret aléatoire"
+    if len(value) < 32:
+        return "trop court : au moins 32 caractères"
+    if len(set(value)) < 12:
+        return "trop peu varié (moins de 12 caractères distincts) : tirez un secret aléatoire"
+    return None
+
+
 class AppEnv(StrEnum):
     DEV = "dev"
     TEST = "test"
@@ -54,13 +66,13 @@ class DatabaseSettings(BaseModel):
     app_role: str = "attrition_app"
     """PostgreSQL role the API connects as (SELECT/INSERT only on the audit trail)."""
     app_password: SecretStr | None = None
-    """Password of the application role on an external server (unused on the embedded one)."""
+    """Password of the application role (on the embedded server: generated and kept in the
+    secrets folder when unset)."""
     name: str = "attrition"
     """Database created on the embedded server."""
     seal_interval_s: float = 5.0
-    """How often each API process extends the audit hash chain (0 disables it)."""
-    seal_lag_s: float = 30.0
-    """Only predictions older than this are sealed (a late-committing id is never skipped)."""
+    """How often each API process extends the audit chain (0 disables it). Sealing takes
+    every committed prediction not sealed yet, whatever its age or commit order."""
     group_commit: bool = True
     """Write the predictions of concurrent requests together, one statement per group
     (``attrition.db.writer``); each response still waits for its own COMMIT. On by default:
@@ -121,6 +133,19 @@ class Settings(BaseSettings):
     """Server-side secret for API key hashing (HMAC-SHA-256) and web sessions."""
     admin_key: SecretStr | None = None
     """Optional bootstrap admin API key, created at start-up if absent."""
+    audit_key: SecretStr | None = None
+    """Key of the audit trail's MACs, chain and checkpoints (``ATTRITION_AUDIT_KEY``). Never
+    stored in the database. Required in production; in dev and test, generated once in the
+    secrets folder."""
+    secrets_dir: Path | None = None
+    """Where generated secrets live, mode 0600 (default: ``secrets`` beside the embedded
+    PostgreSQL's data directory, i.e. var/secrets)."""
+    audit_checkpoint_dir: Path | None = None
+    """Where signed checkpoints of the audit chain are published (default: var/audit)."""
+    app_database_url: Annotated[
+        str | None, Field(validation_alias=AliasChoices("ATTRITION_APP_DATABASE_URL"))
+    ] = None
+    """Application-role URL: what `attrition serve` hands to its workers instead of the owner's."""
     host: str = "127.0.0.1"
     """Interface the server binds to."""
     port: int = 8000
@@ -142,6 +167,14 @@ class Settings(BaseSettings):
                 )
             if len(self.secret_key.get_secret_value()) < 32:
                 raise ValueError("ATTRITION_SECRET_KEY trop court : au moins 32 caractères.")
+            if self.audit_key is None:
+                raise ValueError(
+                    "ATTRITION_AUDIT_KEY manquant : la clé des empreintes de la trace d'audit "
+                    "est obligatoire en production (hors de la base, au moins 32 caractères)."
+                )
+            weakness = secret_weakness(self.audit_key.get_secret_value())
+            if weakness:
+                raise ValueError(f"ATTRITION_AUDIT_KEY {weakness}.")
             if self.database_url is None and self.pgdata is None:
                 raise ValueError(
                     "DATABASE_URL ou ATTRITION_PGDATA requis en production : "
@@ -160,6 +193,14 @@ class Settings(BaseSettings):
     @property
     def resolved_pgdata(self) -> Path:
         return self.pgdata or PROJECT_ROOT / "var" / "pgdata"
+
+    @property
+    def resolved_secrets_dir(self) -> Path:
+        return self.secrets_dir or self.resolved_pgdata.parent / "secrets"
+
+    @property
+    def resolved_checkpoint_dir(self) -> Path:
+        return self.audit_checkpoint_dir or self.resolved_pgdata.parent / "audit"
 
     @property
     def resolved_data_dir(self) -> Path:

@@ -75,10 +75,12 @@ def start_server(
     port: int | None = None,
     workers: int = 1,
     rate_limit_per_minute: int = 10_000_000,
+    env: dict[str, str] | None = None,
 ) -> Server:
     """Start uvicorn on the app factory with the test database and the test secret."""
     port = port or free_port()
     app_password = settings.db.app_password
+    extra = env or {}
     env = {
         **os.environ,
         "APP_ENV": "test",
@@ -88,6 +90,7 @@ def start_server(
         "ATTRITION_API__RATE_LIMIT_PER_MINUTE": str(rate_limit_per_minute),
         "ATTRITION_API__AUTH_FAILURES_PER_MINUTE": "10000000",
         "ATTRITION_LOG_LEVEL": "WARNING",
+        **extra,
     }
     env.pop("ATTRITION_EMBEDDED_PGDATA", None)
     log = Path(tempfile.mkstemp(prefix="attr-uvicorn-", suffix=".log")[1])

@@ -185,6 +185,7 @@ async def record_rejection(
     route = request.scope.get("route")
     await recorder(
         request_id=getattr(request.state, "request_id", "-"),
+        client_request_id=getattr(request.state, "client_request_id", None),
         api_key_id=client.id if client is not None else None,
         method=request.method,
         route=getattr(route, "path", request.url.path)[:255],

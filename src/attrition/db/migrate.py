@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
-HEAD_REVISION = "0004"
+HEAD_REVISION = "0005"
 """The last migration of ``migrations/versions``: bump it with every new migration.
 
 A test compares it with Alembic's own view of the head, so it cannot silently fall behind
@@ -101,7 +101,8 @@ def ensure_app_role(conn: psycopg.Connection[Any], settings: Settings, database:
 
     SELECT on the dataset and the registry; SELECT and INSERT on the audit trail (no UPDATE,
     DELETE or TRUNCATE: the append-only triggers are a second lock); on the key table, what
-    authentication and key management need. Timeouts bound every statement it runs.
+    authentication and key management need; sealing only through ``audit_append``. Timeouts
+    bound every statement it runs.
 
     Runs on a plain psycopg connection, in one transaction, at every start: re-granting is
     idempotent and takes a few milliseconds, and it keeps the role in line with the settings
@@ -138,20 +139,41 @@ def _configure_role(conn: psycopg.Connection[Any], settings: Settings, *, exists
     conn.execute(f'ALTER ROLE "{role}" SET idle_in_transaction_session_timeout = 10000')
 
 
+#: Sequences the application role draws ids from (the rows it may INSERT).
+APP_SEQUENCES = (
+    ("prediction_inputs", "id"),
+    ("predictions", "id"),
+    ("rejected_requests", "id"),
+    ("api_keys", "id"),
+)
+
+
 def _grants(role: str, database: str) -> tuple[str, ...]:
+    """What the API needs and nothing more (``tests/db/test_privileges.py`` keeps the list).
+
+    No UPDATE on ``model_versions`` (activation is the owner's CLI path), no write on
+    ``audit_chain`` (links go through ``audit_append``, run as the owner), no UPDATE or DELETE
+    on the trail; ``revoked_at`` may be set, never cleared (trigger of revision 0005).
+    """
+    sequences = ", ".join(f"pg_get_serial_sequence('{t}', '{c}')" for t, c in APP_SEQUENCES)
     return (
         f'GRANT CONNECT ON DATABASE "{database}" TO "{role}"',
         f'GRANT USAGE ON SCHEMA public TO "{role}"',
         f'REVOKE ALL ON ALL TABLES IN SCHEMA public FROM "{role}"',
+        f'REVOKE ALL ON ALL SEQUENCES IN SCHEMA public FROM "{role}"',
+        f'REVOKE ALL ON ALL FUNCTIONS IN SCHEMA public FROM "{role}"',
         "GRANT SELECT ON employees, performance_reviews, survey_responses, "
         f'employee_features, model_versions TO "{role}"',
-        f'GRANT UPDATE (is_active, activated_at) ON model_versions TO "{role}"',
         f'GRANT SELECT, INSERT ON prediction_inputs, predictions, rejected_requests TO "{role}"',
         f'GRANT SELECT, INSERT ON api_keys TO "{role}"',
         f'GRANT UPDATE (last_used_at, revoked_at) ON api_keys TO "{role}"',
         f'GRANT SELECT, INSERT, DELETE ON idempotency_keys TO "{role}"',
-        f'GRANT SELECT, INSERT ON audit_chain TO "{role}"',
-        f'GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO "{role}"',
+        f'GRANT SELECT ON audit_chain, audit_pending, purge_log TO "{role}"',
+        f'GRANT EXECUTE ON FUNCTION audit_append(bigint[], bigint[], text[], text[]) TO "{role}"',
+        "DO $grant$ DECLARE s text; BEGIN "
+        f"FOREACH s IN ARRAY ARRAY[{sequences}] LOOP "
+        f"EXECUTE format('GRANT USAGE ON SEQUENCE %s TO %I', s, '{role}'); "
+        "END LOOP; END $grant$",
     )
 
 

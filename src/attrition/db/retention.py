@@ -16,7 +16,7 @@ from typing import Any
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 
-from attrition.db import audit
+from attrition.db import audit, chain
 from attrition.errors import ConflictError, NotFoundError
 
 
@@ -30,43 +30,64 @@ class PurgeReport:
 
 
 async def purge(conn: AsyncConnection[Any], cutoff: datetime) -> PurgeReport:
-    """Delete audit records older than ``cutoff`` in one transaction and log the purge."""
+    """Delete audit records older than ``cutoff`` in one transaction and log the purge.
+
+    What goes is a prefix of the chain (positions 1..P, every one older than the cutoff), so
+    that verification resumes from the last removed link, recorded in ``purge_log``.
+    """
     async with conn.transaction():
         await conn.execute("SET LOCAL attrition.allow_purge = 'on'")
-        cur = await conn.execute("SELECT max(id) FROM predictions WHERE created_at < %s", (cutoff,))
+        # No sealer may extend the chain while its prefix is removed.
+        await conn.execute("SELECT pg_advisory_xact_lock(%s)", (chain.LOCK_ID,))
+        cur = await conn.execute(
+            "SELECT 1 FROM predictions p WHERE p.created_at < %s AND NOT EXISTS "
+            "(SELECT 1 FROM audit_chain c WHERE c.prediction_id = p.id) LIMIT 1",
+            (cutoff,),
+        )
+        if await cur.fetchone() is not None:
+            raise ConflictError(
+                "Des prédictions à purger ne sont pas encore scellées : lancez d'abord "
+                "« attrition audit seal »."
+            )
+        cur = await conn.execute(
+            "SELECT (SELECT min(c.position) - 1 FROM audit_chain c JOIN predictions p "
+            "ON p.id = c.prediction_id WHERE p.created_at >= %s), "
+            "(SELECT max(position) FROM audit_chain)",
+            (cutoff,),
+        )
         row = await cur.fetchone()
-        last = row[0] if row else None
-        if last is None:
+        up_to = None if row is None else (row[0] if row[0] is not None else row[1])
+        link = None
+        if up_to is not None:
+            cur = await conn.execute(
+                "SELECT prediction_id, chain_hash FROM audit_chain WHERE position = %s", (up_to,)
+            )
+            link = await cur.fetchone()
+        if link is None:
             cur = await conn.execute(
                 "DELETE FROM rejected_requests WHERE received_at < %s", (cutoff,)
             )
             return PurgeReport(cutoff, None, 0, 0, cur.rowcount)
         cur = await conn.execute(
-            "SELECT chain_hash FROM audit_chain WHERE prediction_id = %s", (last,)
+            "DELETE FROM audit_chain WHERE position <= %s RETURNING prediction_id", (up_to,)
         )
-        link = await cur.fetchone()
-        if link is None:
-            raise ConflictError(
-                "Les prédictions à purger ne sont pas encore scellées : lancez d'abord "
-                "« attrition audit seal »."
-            )
+        sealed = [r[0] for r in await cur.fetchall()]
         cur = await conn.execute(
-            "DELETE FROM predictions WHERE id <= %s RETURNING input_id", (last,)
+            "DELETE FROM predictions WHERE id = ANY(%s) RETURNING input_id", (sealed,)
         )
         input_ids = [r[0] for r in await cur.fetchall()]
         cur = await conn.execute("DELETE FROM prediction_inputs WHERE id = ANY(%s)", (input_ids,))
         inputs = cur.rowcount
-        await conn.execute("DELETE FROM audit_chain WHERE prediction_id <= %s", (last,))
         cur = await conn.execute("DELETE FROM rejected_requests WHERE received_at < %s", (cutoff,))
         rejected = cur.rowcount
         await conn.execute("DELETE FROM idempotency_keys WHERE expires_at < now()")
         await conn.execute(
-            "INSERT INTO purge_log (cutoff, up_to_prediction_id, anchor_hash, "
+            "INSERT INTO purge_log (cutoff, up_to_prediction_id, up_to_position, anchor_hash, "
             "predictions_deleted, inputs_deleted, rejected_deleted) "
-            "VALUES (%s, %s, %s, %s, %s, %s)",
-            (cutoff, last, link[0], len(input_ids), inputs, rejected),
+            "VALUES (%s, %s, %s, %s, %s, %s, %s)",
+            (cutoff, max(sealed), up_to, link[1], len(input_ids), inputs, rejected),
         )
-        return PurgeReport(cutoff, last, len(input_ids), inputs, rejected)
+        return PurgeReport(cutoff, max(sealed), len(input_ids), inputs, rejected)
 
 
 async def export_employee(conn: AsyncConnection[Any], id_employee: int) -> dict[str, Any]:

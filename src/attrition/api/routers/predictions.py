@@ -67,6 +67,7 @@ async def _context(
         digest = idempotency.request_hash(request.url.path, await request.body())
     return RequestContext(
         request_id=request.state.request_id,
+        client_request_id=getattr(request.state, "client_request_id", None),
         api_key_id=client_id,
         source=source,
         idempotency_key=idempotency_key,
@@ -196,6 +197,7 @@ def recorded(row: dict[str, Any]) -> dict[str, Any]:
         "horodatage": row["created_at"],
         "source": str(row["source"]),
         "request_id": row["request_id"],
+        "client_request_id": row.get("client_request_id"),
         "client": row["client"],
         "entree": {name: row[name] for name in FEATURE_NAMES},
     }
