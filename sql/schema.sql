@@ -348,5 +348,111 @@ ALTER TABLE model_versions ADD COLUMN serving_sha256 VARCHAR(64);
 
 UPDATE alembic_version SET version_num='0004' WHERE alembic_version.version_num = '0003';
 
+-- Running upgrade 0004 -> 0005
+
+ALTER TABLE predictions ADD COLUMN record_mac VARCHAR(64);
+
+ALTER TABLE predictions ADD CONSTRAINT ck_predictions_record_mac CHECK (record_mac IS NOT NULL) NOT VALID;
+
+ALTER TABLE prediction_inputs ADD COLUMN client_request_id VARCHAR(64);
+
+ALTER TABLE rejected_requests ADD COLUMN client_request_id VARCHAR(64);
+
+ALTER TABLE purge_log ADD COLUMN up_to_position BIGINT;
+
+DROP TABLE audit_chain;
+
+CREATE TABLE audit_chain (
+    position BIGINT NOT NULL, 
+    prediction_id BIGINT NOT NULL, 
+    record_mac VARCHAR(64) NOT NULL, 
+    chain_hash VARCHAR(64) NOT NULL, 
+    sealed_at TIMESTAMP WITH TIME ZONE DEFAULT now() NOT NULL, 
+    CONSTRAINT pk_audit_chain PRIMARY KEY (position), 
+    CONSTRAINT uq_audit_chain_prediction_id UNIQUE (prediction_id)
+);
+
+CREATE TABLE audit_pending (
+    prediction_id BIGINT NOT NULL, 
+    CONSTRAINT pk_audit_pending PRIMARY KEY (prediction_id)
+);
+
+INSERT INTO audit_pending (prediction_id) SELECT id FROM predictions;
+
+CREATE FUNCTION audit_enqueue() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
+BEGIN
+    INSERT INTO audit_pending (prediction_id) SELECT id FROM new_rows;
+    RETURN NULL;
+END;
+$$;
+
+CREATE TRIGGER trg_predictions_enqueue AFTER INSERT ON predictions REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION audit_enqueue();
+
+CREATE FUNCTION audit_append(
+    p_positions bigint[], p_predictions bigint[], p_macs text[], p_links text[]
+) RETURNS integer
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
+DECLARE
+    head bigint;
+    n integer := coalesce(array_length(p_positions, 1), 0);
+BEGIN
+    IF n = 0 THEN
+        RETURN 0;
+    END IF;
+    PERFORM pg_advisory_xact_lock(7140001);
+    SELECT max(position) INTO head FROM audit_chain;
+    IF head IS NULL THEN
+        SELECT up_to_position INTO head FROM purge_log
+        WHERE up_to_position IS NOT NULL ORDER BY id DESC LIMIT 1;
+    END IF;
+    IF p_positions[1] <> coalesce(head, 0) + 1
+       OR p_positions[n] <> p_positions[1] + n - 1 THEN
+        RAISE EXCEPTION 'chaîne d''audit : positions % à % après %',
+            p_positions[1], p_positions[n], coalesce(head, 0)
+            USING ERRCODE = 'serialization_failure';
+    END IF;
+    PERFORM set_config('attrition.sealing', 'on', true);
+    INSERT INTO audit_chain (position, prediction_id, record_mac, chain_hash)
+    SELECT * FROM unnest(p_positions, p_predictions, p_macs, p_links);
+    PERFORM set_config('attrition.sealing', 'off', true);
+    DELETE FROM audit_pending WHERE prediction_id = ANY(p_predictions);
+    RETURN n;
+END;
+$$;
+
+REVOKE ALL ON FUNCTION audit_append(bigint[], bigint[], text[], text[]) FROM PUBLIC;
+
+CREATE FUNCTION refuse_unsealed_link() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF coalesce(current_setting('attrition.sealing', true), '') = 'on' THEN
+        RETURN NEW;
+    END IF;
+    RAISE EXCEPTION 'audit_chain : les liens ne s''écrivent que par audit_append()'
+        USING ERRCODE = 'insufficient_privilege';
+END;
+$$;
+
+CREATE TRIGGER trg_audit_chain_sealer_only BEFORE INSERT ON audit_chain FOR EACH ROW EXECUTE FUNCTION refuse_unsealed_link();
+
+CREATE TRIGGER trg_audit_chain_append_only BEFORE UPDATE OR DELETE ON audit_chain FOR EACH ROW EXECUTE FUNCTION refuse_audit_change();
+
+CREATE TRIGGER trg_audit_chain_no_truncate BEFORE TRUNCATE ON audit_chain FOR EACH STATEMENT EXECUTE FUNCTION refuse_audit_change();
+
+CREATE FUNCTION refuse_unrevoke() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF OLD.revoked_at IS NOT NULL
+       AND (NEW.revoked_at IS NULL OR NEW.revoked_at <> OLD.revoked_at) THEN
+        RAISE EXCEPTION 'clé % révoquée : la révocation est définitive', OLD.key_id
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    RETURN NEW;
+END;
+$$;
+
+CREATE TRIGGER trg_api_keys_one_way_revocation BEFORE UPDATE OF revoked_at ON api_keys FOR EACH ROW EXECUTE FUNCTION refuse_unrevoke();
+
+UPDATE alembic_version SET version_num='0005' WHERE alembic_version.version_num = '0004';
+
 COMMIT;
 

@@ -175,7 +175,7 @@ class Settings(BaseSettings):
             weakness = secret_weakness(self.audit_key.get_secret_value())
             if weakness:
                 raise ValueError(f"ATTRITION_AUDIT_KEY {weakness}.")
-            if self.database_url is None and self.pgdata is None:
+            if self.database_url is None and self.app_database_url is None and self.pgdata is None:
                 raise ValueError(
                     "DATABASE_URL ou ATTRITION_PGDATA requis en production : "
                     "sans eux, la base de données ne serait pas persistante."

@@ -37,6 +37,7 @@ from typing import Any
 
 import orjson
 from psycopg import AsyncConnection
+from psycopg.pq import TransactionStatus
 from psycopg.types.json import set_json_loads
 
 from attrition.data.vocabulary import FEATURE_NAMES, FEATURES_BY_NAME
@@ -399,9 +400,10 @@ async def verify(
 ) -> Verification:
     """Recompute every record MAC and every link; compare the chain with ``checkpoints``."""
     result = Verification()
+    outside = conn.info.transaction_status == TransactionStatus.IDLE
     async with conn.transaction():
-        # One snapshot for the chain, the records and the anchor.
-        await conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        if outside:  # one snapshot for the chain, the records and the anchor
+            await conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
         cur = await conn.execute(
             "SELECT up_to_position, anchor_hash FROM purge_log "
             "WHERE up_to_position IS NOT NULL ORDER BY id DESC LIMIT 1"

@@ -96,7 +96,12 @@ def schema_at_head(conn: psycopg.Connection[Any]) -> bool:
     return recorded_revisions(conn) == [HEAD_REVISION]
 
 
-def ensure_app_role(conn: psycopg.Connection[Any], settings: Settings, database: str) -> None:
+def ensure_app_role(
+    conn: psycopg.Connection[Any],
+    settings: Settings,
+    database: str,
+    password: str | None = None,
+) -> None:
     """Create the application role and give it only what the API needs.
 
     SELECT on the dataset and the registry; SELECT and INSERT on the audit trail (no UPDATE,
@@ -122,18 +127,24 @@ def ensure_app_role(conn: psycopg.Connection[Any], settings: Settings, database:
                     "DATABASE_URL ne peut pas le créer (CREATEROLE requis)."
                 )
         else:
-            _configure_role(conn, settings, exists=bool(exists))
+            _configure_role(conn, settings, exists=bool(exists), password=password)
         for statement in _grants(role, database):
             conn.execute(statement)
 
 
-def _configure_role(conn: psycopg.Connection[Any], settings: Settings, *, exists: bool) -> None:
+def _configure_role(
+    conn: psycopg.Connection[Any], settings: Settings, *, exists: bool, password: str | None
+) -> None:
     role = settings.db.app_role
-    password = settings.db.app_password
+    if password is None and settings.db.app_password is not None:
+        password = settings.db.app_password.get_secret_value()
     if not exists:
-        conn.execute(f'CREATE ROLE "{role}" LOGIN CONNECTION LIMIT 100')
+        conn.execute(
+            f'CREATE ROLE "{role}" LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT '
+            "CONNECTION LIMIT 100"
+        )
     if password is not None:
-        conn.execute(f"ALTER ROLE \"{role}\" PASSWORD '{_quote(password.get_secret_value())}'")
+        conn.execute(f"ALTER ROLE \"{role}\" PASSWORD '{_quote(password)}'")
     conn.execute(f'ALTER ROLE "{role}" SET statement_timeout = {settings.db.statement_timeout_ms}')
     conn.execute(f'ALTER ROLE "{role}" SET lock_timeout = {settings.db.lock_timeout_ms}')
     conn.execute(f'ALTER ROLE "{role}" SET idle_in_transaction_session_timeout = 10000')
