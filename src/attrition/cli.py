@@ -540,6 +540,7 @@ def audit_verify(
     pending = (
         f"{result.unsealed} pas encore scellée(s)"
         + (f" (dont {', '.join(map(str, result.unsealed_ids[:5]))})" if result.unsealed else "")
+        + f", {result.erased} effacée(s) (RGPD)"
         + f", {result.checkpoints} point(s) de contrôle comparé(s)."
     )
     if result.ok:
@@ -714,6 +715,43 @@ def rgpd_export(
     else:
         output.write_text(text, encoding="utf-8")
         say(f"{len(data['predictions'])} prédiction(s) exportée(s) dans {output}")
+
+
+@rgpd_app.command("erase")
+def rgpd_erase(
+    employee_id: Annotated[int, typer.Option("--employee-id", help="Employé concerné.")],
+    yes: Annotated[bool, typer.Option("--yes", help="Ne pas demander de confirmation.")] = False,
+) -> None:
+    """Efface tout ce qui concerne un employé (droit à l'effacement) ; la trace reste vérifiable."""
+    import asyncio
+
+    from attrition.db import chain
+    from attrition.db.retention import erase_employee
+    from attrition.security.secrets import audit_key
+
+    if not yes and not typer.confirm(
+        f"Effacer définitivement le dossier et les prédictions de l'employé {employee_id} ?"
+    ):
+        raise typer.Exit(1)
+    settings = _settings()
+    key = audit_key(settings)
+
+    async def work(conn: Any) -> Any:
+        # Seal first: an erased record keeps its sealed link (and a signed tombstone).
+        await chain.requeue(conn)
+        while (await chain.seal(conn, key, wait=True))[0]:
+            pass
+        return await erase_employee(conn, key, employee_id)
+
+    with database(settings) as db, domain_errors():
+        report = asyncio.run(_with_connection(db, work))
+    console.print(
+        f"Employé {employee_id} effacé : {report.predictions} prédiction(s), "
+        f"{report.refused} requête(s) refusée(s), {report.idempotency} réponse(s) "
+        f"d'idempotence, dossier {'supprimé' if report.dossier else 'absent'}. "
+        "La chaîne garde leurs liens et un effacement signé.",
+        soft_wrap=True,
+    )
 
 
 @rgpd_app.command("purge")

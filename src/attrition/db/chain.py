@@ -95,6 +95,7 @@ class AuditKey:
     record: bytes
     link: bytes
     checkpoint: bytes
+    erasure: bytes
     key_id: str
 
     @classmethod
@@ -108,6 +109,7 @@ class AuditKey:
             record=sub("attrition/audit/record"),
             link=sub("attrition/audit/link"),
             checkpoint=sub("attrition/audit/checkpoint"),
+            erasure=sub("attrition/audit/erasure"),
             key_id=sub("attrition/audit/key-id").hex()[:12],
         )
 
@@ -136,6 +138,11 @@ def canonical(values: Sequence[Any]) -> bytes:
 
 def record_mac(key: AuditKey, values: Sequence[Any]) -> str:
     return hmac.new(key.record, canonical(values), hashlib.sha256).hexdigest()
+
+
+def erasure_mac(key: AuditKey, prediction_id: int, mac: str) -> str:
+    """Signs a GDPR erasure: the record is gone, the MAC its link covered is vouched for."""
+    return hmac.new(key.erasure, f"{prediction_id}|{mac}".encode(), hashlib.sha256).hexdigest()
 
 
 def link(key: AuditKey, previous: str, position: int, prediction_id: int, mac: str) -> str:
@@ -360,6 +367,8 @@ class Verification:
     unsealed_ids: list[int] = field(default_factory=list)
     breaks: list[Break] = field(default_factory=list)
     checkpoints: int = 0
+    erased: int = 0
+    """Sealed records deleted by a signed GDPR erasure (not a break)."""
 
     @property
     def ok(self) -> bool:
@@ -414,6 +423,12 @@ async def verify(
             "ORDER BY position"
         )
         chain = await cur.fetchall()
+        cur = await conn.execute("SELECT prediction_id, record_mac, mac FROM erasure_log")
+        erasures = {
+            pid: mac
+            for pid, mac, signature in await cur.fetchall()
+            if hmac.compare_digest(erasure_mac(key, pid, mac), signature)
+        }
         records = await _records(conn, key)
     breaks = result.breaks
     start, previous = (int(anchor[0]), str(anchor[1])) if anchor else (0, GENESIS)
@@ -444,7 +459,9 @@ async def verify(
         previous, known, expected = stored, True, position + 1
         result.checked += 1
         record = records.get(pid)
-        if record is None:
+        if record is None and erasures.get(pid) == mac:
+            result.erased += 1
+        elif record is None:
             breaks.append(Break(DELETED, pid, position, "scellée puis retirée de la trace"))
         elif record.computed_mac != mac or (
             record.stored_mac is not None and record.stored_mac != mac

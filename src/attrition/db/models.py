@@ -382,6 +382,20 @@ class AuditChain(Base):
     sealed_at: Mapped[datetime] = mapped_column(TZ, server_default=func.now())
 
 
+class ErasureLog(Base):
+    """A GDPR erasure of one sealed prediction: what its link covered, signed by the key."""
+
+    __tablename__ = "erasure_log"
+
+    id: Mapped[int] = mapped_column(Integer, Identity(), primary_key=True)
+    prediction_id: Mapped[int] = mapped_column(BigInteger, unique=True)
+    record_mac: Mapped[str] = mapped_column(String(64))
+    erased_at: Mapped[datetime] = mapped_column(TZ, server_default=func.now())
+    erased_by: Mapped[str] = mapped_column(String(64), server_default=text("current_user"))
+    mac: Mapped[str] = mapped_column(String(64))
+    """HMAC(audit key, prediction id, record MAC): the owner cannot forge an erasure."""
+
+
 class AuditPending(Base):
     """Committed predictions not sealed yet (filled by a trigger, emptied by the sealer)."""
 

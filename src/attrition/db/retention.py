@@ -90,15 +90,27 @@ async def purge(conn: AsyncConnection[Any], cutoff: datetime) -> PurgeReport:
         return PurgeReport(cutoff, max(sealed), len(input_ids), inputs, rejected)
 
 
+# A refused request is about an employee when its excerpt names the id (the route is stored
+# as a template, without the id).
+_MENTIONS = "payload_excerpt ~ ('\"id_employee\"\\s*:\\s*' || %(id)s::text || '([^0-9]|$)')"
+
+
 async def export_employee(conn: AsyncConnection[Any], id_employee: int) -> dict[str, Any]:
-    """Everything recorded about one employee: the stored record and every prediction."""
+    """Everything recorded about one employee: the record, every prediction, every refusal."""
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute("SELECT * FROM employee_features WHERE id_employee = %s", (id_employee,))
         record = await cur.fetchone()
+        await cur.execute(
+            "SELECT request_id, client_request_id, received_at AS recu_le, "  # noqa: S608
+            "method AS methode, route, status AS statut, errors AS erreurs, "
+            f"payload_excerpt AS extrait FROM rejected_requests WHERE {_MENTIONS} ORDER BY id",
+            {"id": id_employee},
+        )
+        refused = await cur.fetchall()
     predictions = await audit.list_predictions(
         conn, audit.PredictionFilter(id_employee=id_employee), after=None, limit=1_000_000
     )
-    if record is None and not predictions:
+    if record is None and not predictions and not refused:
         raise NotFoundError(f"Aucune donnée enregistrée pour l'employé {id_employee}.")
     from attrition.api.routers.predictions import recorded
 
@@ -106,8 +118,78 @@ async def export_employee(conn: AsyncConnection[Any], id_employee: int) -> dict[
         "id_employee": id_employee,
         "dossier": record,
         "predictions": [recorded(r) for r in predictions],
+        "requetes_refusees": refused,
         "note": (
             "Prédictions : aide à la décision RH revue par une personne, jamais une décision "
             "automatisée (RGPD, art. 22)."
         ),
     }
+
+
+@dataclass(frozen=True, slots=True)
+class ErasureReport:
+    id_employee: int
+    predictions: int
+    refused: int
+    idempotency: int
+    dossier: bool
+
+
+async def erase_employee(
+    conn: AsyncConnection[Any], key: chain.AuditKey, id_employee: int
+) -> ErasureReport:
+    """Delete everything about one employee; the trail stays verifiable (GDPR art. 17).
+
+    Every prediction of the employee must be sealed first (``attrition audit seal``): its
+    link stays in the chain, its record is deleted, and ``erasure_log`` keeps the record MAC
+    the link covers, signed with the audit key, so that ``verify`` accepts the gap and an
+    owner without the key cannot pass a deletion off as an erasure.
+    """
+    async with conn.transaction():
+        await conn.execute("SET LOCAL attrition.allow_purge = 'on'")
+        await conn.execute("SELECT pg_advisory_xact_lock(%s)", (chain.LOCK_ID,))
+        cur = await conn.execute(
+            "SELECT p.id, p.input_id, c.record_mac FROM predictions p "
+            "JOIN prediction_inputs i ON i.id = p.input_id "
+            "LEFT JOIN audit_chain c ON c.prediction_id = p.id WHERE i.id_employee = %s",
+            (id_employee,),
+        )
+        rows = await cur.fetchall()
+        if any(mac is None for _, _, mac in rows):
+            raise ConflictError(
+                "Des prédictions de cet employé ne sont pas encore scellées : lancez d'abord "
+                "« attrition audit seal »."
+            )
+        cur = await conn.execute(
+            "SELECT count(*) FROM employees WHERE id_employee = %s", (id_employee,)
+        )
+        found = await cur.fetchone()
+        has_record = bool(found and found[0])
+        if rows:
+            async with conn.cursor() as c:
+                await c.executemany(
+                    "INSERT INTO erasure_log (prediction_id, record_mac, mac) VALUES (%s, %s, %s)",
+                    [(pid, mac, chain.erasure_mac(key, pid, mac)) for pid, _, mac in rows],
+                )
+            await conn.execute(
+                "DELETE FROM predictions WHERE id = ANY(%s)", ([pid for pid, _, _ in rows],)
+            )
+            await conn.execute(
+                "DELETE FROM prediction_inputs WHERE id = ANY(%s)", ([i for _, i, _ in rows],)
+            )
+        cur = await conn.execute(
+            f"DELETE FROM rejected_requests WHERE {_MENTIONS}",  # noqa: S608
+            {"id": id_employee},
+        )
+        refused = max(cur.rowcount, 0)
+        cur = await conn.execute(
+            "DELETE FROM idempotency_keys WHERE response->>'id_employee' = %(id)s::text "
+            "OR jsonb_path_exists(response, '$.predictions[*] ? (@.id_employee == $id)', "
+            "jsonb_build_object('id', %(id)s::int))",
+            {"id": id_employee},
+        )
+        replays = max(cur.rowcount, 0)
+        await conn.execute("DELETE FROM employees WHERE id_employee = %s", (id_employee,))
+        if not rows and not has_record and not refused:
+            raise NotFoundError(f"Aucune donnée enregistrée pour l'employé {id_employee}.")
+        return ErasureReport(id_employee, len(rows), refused, replays, has_record)

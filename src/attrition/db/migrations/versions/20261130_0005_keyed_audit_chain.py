@@ -163,6 +163,30 @@ def upgrade() -> None:
         "CREATE TRIGGER trg_audit_chain_no_truncate BEFORE TRUNCATE ON audit_chain "
         "FOR EACH STATEMENT EXECUTE FUNCTION refuse_audit_change()"
     )
+    # GDPR erasure: the records of one person are deleted; each keeps a signed tombstone
+    # (the record MAC its link covers, and an HMAC only the audit key can produce).
+    op.create_table(
+        "erasure_log",
+        sa.Column("id", sa.Integer(), sa.Identity(always=False), nullable=False),
+        sa.Column("prediction_id", sa.BigInteger(), nullable=False),
+        sa.Column("record_mac", sa.String(length=64), nullable=False),
+        sa.Column(
+            "erased_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False
+        ),
+        sa.Column(
+            "erased_by",
+            sa.String(length=64),
+            server_default=sa.text("current_user"),
+            nullable=False,
+        ),
+        sa.Column("mac", sa.String(length=64), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_erasure_log")),
+        sa.UniqueConstraint("prediction_id", name=op.f("uq_erasure_log_prediction_id")),
+    )
+    op.execute(
+        "CREATE TRIGGER trg_erasure_log_append_only BEFORE UPDATE OR DELETE ON erasure_log "
+        "FOR EACH ROW EXECUTE FUNCTION refuse_audit_change()"
+    )
     op.execute(ONE_WAY_REVOCATION_FUNCTION)
     op.execute(
         "CREATE TRIGGER trg_api_keys_one_way_revocation BEFORE UPDATE OF revoked_at ON api_keys "
@@ -173,6 +197,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.execute("DROP TRIGGER IF EXISTS trg_api_keys_one_way_revocation ON api_keys")
     op.execute("DROP FUNCTION IF EXISTS refuse_unrevoke()")
+    op.drop_table("erasure_log")
     op.execute("DROP TRIGGER IF EXISTS trg_predictions_enqueue ON predictions")
     op.execute("DROP FUNCTION IF EXISTS audit_enqueue()")
     op.execute("DROP FUNCTION IF EXISTS audit_append(bigint[], bigint[], text[], text[])")
