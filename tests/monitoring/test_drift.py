@@ -14,11 +14,11 @@ from sqlalchemy import text
 from typer.testing import CliRunner
 
 from attrition.cli import app as cli_app
+from attrition.cli.monitor import parse_since
 from attrition.config import Settings, get_settings
 from attrition.data.vocabulary import FEATURE_NAMES, FEATURES_BY_NAME
 from attrition.db.engine import Database
 from attrition.monitoring import drift as d
-from attrition.monitoring.cli import parse_since
 from tests.conftest import Keys, auth
 
 

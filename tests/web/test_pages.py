@@ -10,16 +10,11 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
-from attrition.api.routers.web import (
-    card_version,
-    factor_bars,
-    fr_number,
-    fr_percent,
-    fr_signed,
-    fr_value,
-    request_data,
-)
 from attrition.api.schemas import EXAMPLE_EMPLOYEE
+from attrition.api.web.forms import request_data
+from attrition.api.web.history import factor_bars
+from attrition.api.web.model import card_version
+from attrition.api.web.rendering import fr_number, fr_percent, fr_signed, fr_value
 from attrition.config import Settings
 from attrition.db.engine import Database
 from attrition.security.sessions import KeySealer

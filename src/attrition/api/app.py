@@ -19,11 +19,11 @@ from fastapi import FastAPI
 from psycopg_pool import AsyncConnectionPool
 
 from attrition import __version__
-from attrition.api import problems
+from attrition.api import problems, web
 from attrition.api.middleware import EdgeMiddleware
 from attrition.api.responses import FastJSONResponse
 from attrition.api.routers import audit as audit_router
-from attrition.api.routers import employees, health, keys, model, predictions, web
+from attrition.api.routers import employees, health, keys, model, predictions
 from attrition.api.routers import monitoring as monitoring_router
 from attrition.config import Settings, get_settings
 from attrition.db import audit, chain

@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from attrition.api.problems import PROBLEM_JSON
+from attrition.api.problems import PROBLEM_JSON, BodyTooLarge
 
 _REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 
@@ -23,10 +23,6 @@ _DOCS_CSP = (
     "script-src 'self' 'unsafe-inline'; worker-src 'self' blob:; frame-ancestors 'none'"
 )
 _API_CSP = "default-src 'none'; frame-ancestors 'none'"
-
-
-class BodyTooLarge(Exception):
-    pass
 
 
 def _problem_bytes(status: int, title: str, detail: str, path: str, request_id: str) -> bytes:

@@ -58,6 +58,10 @@ HTTP_TITLES = {
 }
 
 
+class BodyTooLarge(Exception):
+    """A body over the size limit, raised by the edge middleware while it reads the stream."""
+
+
 def problem(
     status: int,
     detail: str,
@@ -323,8 +327,6 @@ def install(app: FastAPI) -> None:
             404: "Ressource introuvable.",
             405: "Méthode non autorisée pour cette ressource.",
         }.get(exc.status_code, str(exc.detail))
-        from attrition.api.middleware import BodyTooLarge  # (imports this module)
-
         if exc.status_code == 400 and isinstance(exc.__cause__, BodyTooLarge):
             raise exc.__cause__  # a chunked body over the limit: the edge middleware says 413
         if exc.status_code == 400 and isinstance(exc.__cause__, UnicodeDecodeError):

@@ -39,7 +39,7 @@ def secrets_dir(pgdata: Path) -> Path:
 
 def role_password(pgdata: Path, role: str) -> str:
     """The generated password of ``role`` (created on first use, 0600)."""
-    from attrition.security.secrets import read_or_create
+    from attrition.db.secretfile import read_or_create
 
     return read_or_create(secrets_dir(pgdata) / f"{role}.password")
 

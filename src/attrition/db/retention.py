@@ -1,4 +1,4 @@
-"""GDPR duties on the audit trail: export everything about one employee, purge old records.
+"""GDPR duty on the audit trail: purge old records (the export is in services/records.py).
 
 The purge runs as the owner and is the only path that lifts the append-only triggers, for its
 own transaction only (``SET LOCAL attrition.allow_purge``). It removes a prefix of the trail
@@ -14,9 +14,8 @@ from datetime import datetime
 from typing import Any
 
 from psycopg import AsyncConnection
-from psycopg.rows import dict_row
 
-from attrition.db import audit, chain
+from attrition.db import chain
 from attrition.errors import ConflictError, NotFoundError
 
 
@@ -92,38 +91,7 @@ async def purge(conn: AsyncConnection[Any], cutoff: datetime) -> PurgeReport:
 
 # A refused request is about an employee when its excerpt names the id (the route is stored
 # as a template, without the id).
-_MENTIONS = "payload_excerpt ~ ('\"id_employee\"\\s*:\\s*' || %(id)s::text || '([^0-9]|$)')"
-
-
-async def export_employee(conn: AsyncConnection[Any], id_employee: int) -> dict[str, Any]:
-    """Everything recorded about one employee: the record, every prediction, every refusal."""
-    async with conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute("SELECT * FROM employee_features WHERE id_employee = %s", (id_employee,))
-        record = await cur.fetchone()
-        await cur.execute(
-            "SELECT request_id, client_request_id, received_at AS recu_le, "  # noqa: S608
-            "method AS methode, route, status AS statut, errors AS erreurs, "
-            f"payload_excerpt AS extrait FROM rejected_requests WHERE {_MENTIONS} ORDER BY id",
-            {"id": id_employee},
-        )
-        refused = await cur.fetchall()
-    predictions = await audit.list_predictions(
-        conn, audit.PredictionFilter(id_employee=id_employee), after=None, limit=1_000_000
-    )
-    if record is None and not predictions and not refused:
-        raise NotFoundError(f"Aucune donnée enregistrée pour l'employé {id_employee}.")
-    from attrition.api.routers.predictions import recorded
-
-    return {
-        "id_employee": id_employee,
-        "dossier": record,
-        "predictions": [recorded(r) for r in predictions],
-        "requetes_refusees": refused,
-        "note": (
-            "Prédictions : aide à la décision RH revue par une personne, jamais une décision "
-            "automatisée (RGPD, art. 22)."
-        ),
-    }
+MENTIONS = "payload_excerpt ~ ('\"id_employee\"\\s*:\\s*' || %(id)s::text || '([^0-9]|$)')"
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,7 +146,7 @@ async def erase_employee(
                 "DELETE FROM prediction_inputs WHERE id = ANY(%s)", ([i for _, i, _ in rows],)
             )
         cur = await conn.execute(
-            f"DELETE FROM rejected_requests WHERE {_MENTIONS}",  # noqa: S608
+            f"DELETE FROM rejected_requests WHERE {MENTIONS}",  # noqa: S608
             {"id": id_employee},
         )
         refused = max(cur.rowcount, 0)

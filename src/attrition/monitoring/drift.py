@@ -26,7 +26,7 @@ import itertools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Final
 
 import numpy as np
@@ -40,6 +40,8 @@ from attrition.model.runtime import LoadedModel
 
 EPSILON: Final = 1e-4
 N_BINS: Final = 10
+#: Default window of ``attrition monitor drift``, of GET /v1/monitoring/drift and of the web page.
+DEFAULT_WINDOW: Final = timedelta(days=30)
 WATCH: Final = 0.1
 ACTION: Final = 0.25
 #: Fewer recent inputs than this and the PSI is mostly sampling noise: no verdict.

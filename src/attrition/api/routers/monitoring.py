@@ -15,8 +15,7 @@ from attrition.api.responses import FastJSONResponse
 from attrition.api.routers.predictions import ERRORS
 from attrition.api.schemas import IsoDateTime, Problem
 from attrition.errors import PermissionDeniedError, ValidationError
-from attrition.monitoring.cli import DEFAULT_WINDOW
-from attrition.monitoring.drift import drift_report
+from attrition.monitoring.drift import DEFAULT_WINDOW, drift_report
 
 router = APIRouter(tags=["supervision"])
 

@@ -20,10 +20,10 @@ from attrition.api.schemas import (
     Problem,
     RecordedPrediction,
 )
-from attrition.data.vocabulary import FEATURE_NAMES
 from attrition.db import audit, idempotency
 from attrition.errors import NotFoundError, ValidationError
 from attrition.services.predictions import Outcome, RequestContext, Result, ScoreItem
+from attrition.services.records import recorded
 
 router = APIRouter(prefix="/v1", tags=["prédictions"], route_class=FastJSONRoute)
 
@@ -181,26 +181,6 @@ async def create_employee_prediction(
 
 def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
     return {k: (float(v) if k == "augmentation_salaire_precedente" else v) for k, v in row.items()}
-
-
-def recorded(row: dict[str, Any]) -> dict[str, Any]:
-    """A joined audit row as the API shows it."""
-    return {
-        "prediction_id": row["prediction_id"],
-        "probabilite_depart": row["probability"],
-        "prediction": str(row["label"]),
-        "seuil": row["threshold"],
-        "niveau_risque": str(row["risk_level"]),
-        "explication": row["explanation"],
-        "model_version": row["model_version"],
-        "id_employee": row["id_employee"],
-        "horodatage": row["created_at"],
-        "source": str(row["source"]),
-        "request_id": row["request_id"],
-        "client_request_id": row.get("client_request_id"),
-        "client": row["client"],
-        "entree": {name: row[name] for name in FEATURE_NAMES},
-    }
 
 
 @router.get(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import typer
@@ -14,12 +14,11 @@ monitor_app = typer.Typer(
     help="Supervision du modèle en production : dérive des entrées.", no_args_is_help=True
 )
 
-#: Default window of ``monitor drift`` and of GET /v1/monitoring/drift.
-DEFAULT_WINDOW = timedelta(days=30)
-
 
 def parse_since(value: str | None, now: datetime | None = None) -> datetime:
     """An ISO 8601 date or date-time (UTC when no offset is given); 30 days ago by default."""
+    from attrition.monitoring.drift import DEFAULT_WINDOW
+
     if value is None:
         return (now or datetime.now(UTC)) - DEFAULT_WINDOW
     try:
@@ -57,7 +56,7 @@ def monitor_drift(
     """Compare les entrées récentes aux données d'entraînement (PSI par variable)."""
     from rich.table import Table
 
-    from attrition.cli import console, database, domain_errors
+    from attrition.cli.common import console, database, domain_errors
     from attrition.monitoring.drift import STATUS_LABELS
 
     start = parse_since(since)

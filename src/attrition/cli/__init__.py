@@ -1,0 +1,48 @@
+"""The ``attrition`` command line: one Typer app for every stage of the service.
+
+``db`` (create, load, url, shell, schema-sql, erd), ``data`` (fetch, check), ``train``,
+``model`` (list, show, activate, evaluate, report), ``keys`` (create, list, revoke),
+``predict``, ``predictions`` (list, export), ``audit`` (seal, verify), ``rgpd`` (export,
+purge), ``monitor`` (drift), ``openapi`` and ``serve``: one module per group, assembled here.
+Errors of the domain are printed as one French line and exit with status 1; no traceback for
+a user mistake. Each module imports its heavy dependencies inside its commands, so that
+``attrition --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from attrition.cli.audit import audit_app, rgpd_app
+from attrition.cli.data import data_app
+from attrition.cli.db import db_app
+from attrition.cli.keys import keys_app
+from attrition.cli.model import model_app, train_command
+from attrition.cli.monitor import monitor_app
+from attrition.cli.predict import predict_command, predictions_app
+from attrition.cli.serve import openapi_command, serve
+
+app = typer.Typer(
+    help="Service de prédiction de l'attrition (Futurisys). Chaque commande a son --help.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.command("train")(train_command)
+app.command("openapi")(openapi_command)
+app.command("predict")(predict_command)
+app.command("serve")(serve)
+app.add_typer(db_app, name="db")
+app.add_typer(data_app, name="data")
+app.add_typer(model_app, name="model")
+app.add_typer(keys_app, name="keys")
+app.add_typer(predictions_app, name="predictions")
+app.add_typer(audit_app, name="audit")
+app.add_typer(rgpd_app, name="rgpd")
+app.add_typer(monitor_app, name="monitor")
+
+
+def main() -> None:
+    app()
+
+
+__all__ = ["app", "main"]
