@@ -308,3 +308,50 @@ def test_checkpoint_endpoint_is_signed_for_auditors(
     assert not chain.Checkpoint(**{**body, "position": body["position"] + 1}).valid(
         audit_key(settings)
     )
+
+
+def test_f_a_record_inserted_by_the_owner_is_caught(
+    client: TestClient, keys: Keys, runner: CliRunner, owner: Connection
+) -> None:
+    """A copy of an authentic record (its MAC is valid) and a fabricated one (no valid MAC)."""
+    [pid] = predict(client, keys)
+    seal(runner)
+    hold_sealers(owner)
+    owner.execute(
+        text(
+            "CREATE TEMP TABLE fake_i AS SELECT i.* FROM prediction_inputs i "
+            "JOIN predictions p ON p.input_id = i.id WHERE p.id = :i"
+        ),
+        {"i": pid},
+    )
+    owner.execute(text("CREATE TEMP TABLE fake_p AS SELECT * FROM predictions WHERE id = :i"),
+                  {"i": pid})  # fmt: skip
+    owner.execute(
+        text("UPDATE fake_i SET id = nextval(pg_get_serial_sequence('prediction_inputs', 'id'))")
+    )
+    owner.execute(
+        text(
+            "UPDATE fake_p SET id = nextval(pg_get_serial_sequence('predictions', 'id')), "
+            "input_id = (SELECT id FROM fake_i)"
+        )
+    )
+    copy = owner.execute(text("SELECT id FROM fake_p")).scalar_one()
+    owner.commit()
+    as_owner(
+        owner,
+        ("INSERT INTO prediction_inputs SELECT * FROM fake_i", {}),
+        ("INSERT INTO predictions SELECT * FROM fake_p", {}),
+    )
+    try:
+        code, out = verify(runner)
+        assert code == 2, out
+        assert f"prédiction {copy} : {INSERTED} — copie de la prédiction {pid}" in out, out
+    finally:
+        as_owner(
+            owner,
+            ("DELETE FROM predictions WHERE id = :i", {"i": copy}),
+            ("DELETE FROM prediction_inputs WHERE id = (SELECT id FROM fake_i)", {}),
+            ("DELETE FROM audit_pending WHERE prediction_id = :i", {"i": copy}),
+            ("DROP TABLE fake_i, fake_p", {}),
+        )
+    assert verify(runner)[0] == 0

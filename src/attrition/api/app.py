@@ -15,8 +15,9 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import psycopg
 from fastapi import FastAPI
-from psycopg_pool import AsyncConnectionPool
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from attrition import __version__
 from attrition.api import problems, web
@@ -103,13 +104,13 @@ async def _seal_audit(
         await asyncio.sleep(interval_s)
         try:
             async with app.state.pool.connection(timeout=2.0) as conn:
-                sealed, checkpoint = await chain.seal(conn, key)
+                _, checkpoint = await chain.seal(conn, key)
             if checkpoint is not None:
                 await asyncio.to_thread(chain.publish, checkpoint, checkpoints)
-            if sealed == 0:
-                continue
-        except Exception as exc:  # retried at the next tick
-            log.warning("audit sealing skipped: %s", type(exc).__name__)
+        except (psycopg.OperationalError, PoolTimeout) as exc:  # database away: next tick
+            log.debug("audit sealing skipped: %s", type(exc).__name__)
+        except Exception as exc:  # retried at the next tick, but worth a look
+            log.warning("audit sealing failed: %s: %s", type(exc).__name__, exc)
 
 
 def create_app(settings: Settings | None = None, *, database: Database | None = None) -> FastAPI:
