@@ -51,7 +51,8 @@ def audit_seal() -> None:
         chain.publish(checkpoint, settings.resolved_checkpoint_dir)
         console.print(
             f"{count} prédiction(s) scellée(s) ; point de contrôle n° {checkpoint.position} "
-            f"publié dans {settings.resolved_checkpoint_dir}."
+            f"publié dans {settings.resolved_checkpoint_dir}.",
+            soft_wrap=True,
         )
     else:
         console.print("0 prédiction(s) scellée(s) : la chaîne était à jour.")

@@ -31,7 +31,6 @@ import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from enum import Enum
 from pathlib import Path
 from typing import Any
 
@@ -114,30 +113,28 @@ class AuditKey:
         )
 
 
-def _norm(kind: str, value: Any) -> Any:
-    if value is None:
-        return None
-    if kind == "str":
-        return value.value if isinstance(value, Enum) else str(value)
-    if kind == "int":
-        return int(value)
-    if kind == "float":
-        return float(value)
-    if kind == "bool":
-        return bool(value)
-    return value  # json: serialised with sorted keys
+# orjson already writes an Enum as its value, a str or int subclass as the base type and
+# numpy scalars as numbers: only a float column given an int (e.g. 12 for 12.0) needs a
+# conversion for both sides to serialise identically. Kept to one pass over a few indexes:
+# this runs for every prediction, on the request path.
+_FLOAT_INDEXES = tuple(i for i, kind in enumerate(_KINDS) if kind == "float")
+_OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_SERIALIZE_NUMPY
 
 
 def canonical(values: Sequence[Any]) -> bytes:
     """The byte form a record MAC covers; ``values`` in the order of :data:`RECORD_FIELDS`."""
-    return orjson.dumps(
-        [MAC_VERSION, *(_norm(k, v) for k, v in zip(_KINDS, values, strict=True))],
-        option=orjson.OPT_SORT_KEYS | orjson.OPT_SERIALIZE_NUMPY,
-    )
+    if len(values) != len(_KINDS):
+        raise ValueError(f"{len(values)} values for {len(_KINDS)} fields")
+    items = [MAC_VERSION, *values]
+    for index in _FLOAT_INDEXES:
+        value = items[index + 1]
+        if value is not None and type(value) is not float:
+            items[index + 1] = float(value)
+    return orjson.dumps(items, option=_OPTIONS)
 
 
 def record_mac(key: AuditKey, values: Sequence[Any]) -> str:
-    return hmac.new(key.record, canonical(values), hashlib.sha256).hexdigest()
+    return hmac.digest(key.record, canonical(values), "sha256").hex()
 
 
 def erasure_mac(key: AuditKey, prediction_id: int, mac: str) -> str:
@@ -147,7 +144,7 @@ def erasure_mac(key: AuditKey, prediction_id: int, mac: str) -> str:
 
 def link(key: AuditKey, previous: str, position: int, prediction_id: int, mac: str) -> str:
     message = f"{previous}|{position}|{prediction_id}|{mac}".encode()
-    return hmac.new(key.link, message, hashlib.sha256).hexdigest()
+    return hmac.digest(key.link, message, "sha256").hex()
 
 
 # ---- sealing ------------------------------------------------------------------------------
@@ -319,6 +316,7 @@ def publish(checkpoint: Checkpoint, directory: Path | None) -> None:
 def read_checkpoints(paths: Iterable[Path]) -> list[Checkpoint]:
     """Checkpoints from files or folders (one JSON object per line); bad lines skipped."""
     found: list[Checkpoint] = []
+    seen: set[Checkpoint] = set()
     for path in paths:
         candidates = [path / LATEST, path / HISTORY] if path.is_dir() else [path]
         for file in candidates:
@@ -328,9 +326,13 @@ def read_checkpoints(paths: Iterable[Path]) -> list[Checkpoint]:
                 if not text.strip():
                     continue
                 try:
-                    found.append(Checkpoint(**json.loads(text)))
+                    checkpoint = Checkpoint(**json.loads(text))
                 except (TypeError, ValueError):
                     log.warning("unreadable checkpoint line in %s", file)
+                    continue
+                if checkpoint not in seen:  # the latest file repeats the history's last line
+                    seen.add(checkpoint)
+                    found.append(checkpoint)
     return found
 
 
