@@ -45,14 +45,13 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PORT=7860 \
     ATTRITION_PGDATA=/data/pgdata \
     ATTRITION_DATA_DIR=/data/raw \
-    ATTRITION_MODEL_DIR=/data/models \
     HOME=/home/user
 
 # Hugging Face Spaces run the container as uid 1000; the embedded PostgreSQL (pgserver)
 # must not run as root either. /data is the Space's persistent storage mount point when
 # enabled; created here (owned by uid 1000) so the image also works without it.
 RUN useradd --create-home --uid 1000 --shell /usr/sbin/nologin user \
-    && mkdir -p /data/pgdata /data/raw /data/models /home/user/app \
+    && mkdir -p /data/pgdata /data/raw /home/user/app \
     && chown -R user:user /data /home/user/app
 
 # Install the wheels built above, from a bind mount: they do not end up in a layer.

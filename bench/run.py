@@ -189,9 +189,9 @@ def model_only(db: Any, payloads: list[dict[str, Any]]) -> dict[str, Any]:
     from attrition.db.models import ModelVersion
     from attrition.model.artifact import load_pipeline
     from attrition.model.compiled import CompiledLinearModel
+    from attrition.model.explanations import score_and_explain
     from attrition.model.features import columns_from_records, to_model_frame
     from attrition.model.runtime import LoadedModel
-    from attrition.services.predictions import score_and_explain
 
     with Session(db.owner_engine()) as session:
         row = session.scalars(select(ModelVersion).where(ModelVersion.is_active)).one()
@@ -638,7 +638,6 @@ def main() -> int:
         APP_ENV="dev",
         ATTRITION_PGDATA=str(pgdata),
         ATTRITION_DATA_DIR=str(data_dir()),
-        ATTRITION_MODEL_DIR=str(workdir / "models"),
         ATTRITION_API__RATE_LIMIT_PER_MINUTE=RATE_LIMIT,
     )
     if args.group_commit is not None:

@@ -72,7 +72,6 @@ def demo_service(*, repeats: int = 5) -> Iterator[Demo]:
         database_url=None,
         pgdata=workdir / "pgdata",
         data_dir=data_dir(),
-        model_dir=workdir / "models",
         secret_key=SecretStr("demo-secret-key-0123456789abcdef0123456789"),
         db={"app_password": SecretStr("demo-app-password-1234"), "pool_min_size": 1},
     )

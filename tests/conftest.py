@@ -10,21 +10,23 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 from pydantic import SecretStr
 from sqlalchemy import Connection
+from typer.testing import CliRunner
 
-from attrition.config import PROJECT_ROOT, Settings
+from attrition.api.app import create_app
+from attrition.config import PROJECT_ROOT, Settings, get_settings
 from attrition.db.engine import Database, ensure_database_exists, resolve_database
 from attrition.model.pipeline import frame_fingerprint, read_training_frame, register_trained
 from attrition.model.training import fit_final
 from attrition.security.store import create_key
+from tests.helpers import TEST_AUDIT_KEY, Keys
 
 SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data" / "technova"
-TEST_AUDIT_KEY = "test-audit-key-0123456789abcdefghijklmnopqrstuvwxyz"  # pragma: allowlist secret
 
 
 def data_dir() -> Path:
@@ -59,7 +61,6 @@ def settings(tmp_path_factory: pytest.TempPathFactory, technova_dir: Path) -> Se
         database_url=url,
         pgdata=None if url else pgdata,
         data_dir=technova_dir,
-        model_dir=tmp_path_factory.mktemp("models"),
         secret_key=SecretStr("test-secret-key-0123456789abcdef0123456789"),
         audit_key=SecretStr(TEST_AUDIT_KEY),
         audit_checkpoint_dir=checkpoints,
@@ -100,14 +101,6 @@ def model_version(database: Database, settings: Settings) -> str:
     return register_trained(database, trained, frame_fingerprint(frame), activate=True)
 
 
-@dataclass(frozen=True)
-class Keys:
-    admin: str
-    predicteur: str
-    autre_predicteur: str
-    auditeur: str
-
-
 @pytest.fixture(scope="session")
 def keys(database: Database, settings: Settings) -> Keys:
     def make(name: str, role: str) -> str:
@@ -121,5 +114,24 @@ def keys(database: Database, settings: Settings) -> Keys:
     )
 
 
-def auth(key: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {key}"}
+@pytest.fixture(scope="session")
+def client(database: Database, settings: Settings, model_version: str) -> Iterator[TestClient]:
+    """The app in process, with the registered model (one instance for the whole session)."""
+    app = create_app(settings, database=database)
+    with TestClient(app, raise_server_exceptions=False) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def cli_env(
+    monkeypatch: pytest.MonkeyPatch, database: Database, settings: Settings
+) -> Iterator[CliRunner]:
+    """A runner for the ``attrition`` command, pointed at the test database as its owner."""
+    monkeypatch.setenv("DATABASE_URL", database.owner_url.render_as_string(hide_password=False))
+    monkeypatch.setenv("ATTRITION_SECRET_KEY", settings.secret_key.get_secret_value())
+    monkeypatch.setenv("ATTRITION_DATA_DIR", str(settings.data_dir))
+    assert settings.db.app_password is not None
+    monkeypatch.setenv("ATTRITION_DB__APP_PASSWORD", settings.db.app_password.get_secret_value())
+    get_settings.cache_clear()
+    yield CliRunner()
+    get_settings.cache_clear()

@@ -24,7 +24,7 @@ from attrition.config import Settings
 from attrition.data.extracts import missing_files, read_extracts, resolve_data_dir
 from attrition.db import migrate
 from attrition.db.engine import Database, resolve_database
-from attrition.errors import ConfigurationError, DataFileError
+from attrition.errors import ConfigurationError
 
 DATASET_TABLES = ("employees", "performance_reviews", "survey_responses")
 """The tables ``load_extracts`` fills (a test keeps it equal to ``loading.TABLE_COLUMNS``)."""
@@ -152,11 +152,8 @@ def ensure_admin_key(db: Database, settings: Settings, say: Say) -> str | None:
 
 
 def boot(settings: Settings, say: Say, *, train: bool = True) -> BootReport:
-    try:
-        db = prepare_database(settings, say)
-        loaded = load_if_empty(db, settings, say)
-    except DataFileError:
-        raise
+    db = prepare_database(settings, say)
+    loaded = load_if_empty(db, settings, say)
     version = train_if_none(db, settings, say) if train else None
     key = ensure_admin_key(db, settings, say)
     return BootReport(database=db, loaded=loaded, trained_version=version, admin_key=key)

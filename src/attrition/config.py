@@ -86,8 +86,6 @@ class ApiSettings(BaseModel):
     """Largest request body accepted (413 beyond)."""
     max_batch_size: int = 1000
     """Most employees in one batch request."""
-    max_page_size: int = 200
-    """Largest page of a list endpoint."""
     rate_limit_per_minute: int = 600
     """Requests per minute per API key (per IP when unauthenticated)."""
     auth_failures_per_minute: int = 20
@@ -125,8 +123,6 @@ class Settings(BaseSettings):
     """JSON logs (default: on in prod, off elsewhere)."""
     data_dir: Path | None = None
     """Folder holding the three TechNova extracts (default: data/raw in the repository)."""
-    model_dir: Path = PROJECT_ROOT / "var" / "models"
-    """Where training writes its reports and exported artifacts."""
     pgdata: Path | None = None
     """Data directory of the embedded PostgreSQL (default: var/pgdata in the repository)."""
     secret_key: SecretStr = SecretStr("dev-secret-change-me")

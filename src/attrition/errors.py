@@ -2,7 +2,7 @@
 
 The core (data loading, model, registry, database repositories) raises these and nothing
 else; the API maps each class to an HTTP status and a problem+json body at one place
-(``api/errors.py``), and the CLI prints :attr:`AttritionError.message`. Keeping HTTP out of
+(``api/problems.py``), and the CLI prints :attr:`AttritionError.message`. Keeping HTTP out of
 here lets the same errors serve the CLI, the API and the tests. Messages are in French
 because they reach HR users.
 """
@@ -51,9 +51,6 @@ class ConfigurationError(AttritionError):
 
 class ValidationError(AttritionError):
     """An input is outside the domain the vocabulary accepts; ``errors`` says where."""
-
-
-InvalidInputError = ValidationError
 
 
 class NotFoundError(AttritionError):

@@ -22,7 +22,7 @@ from attrition.cli import app as cli
 from attrition.config import get_settings
 from attrition.db import chain
 from attrition.db.engine import Database
-from tests.conftest import Keys, auth
+from tests.helpers import Keys, auth
 
 MODIFIED, DELETED, INSERTED = chain.MODIFIED, chain.DELETED, chain.INSERTED
 

@@ -9,7 +9,7 @@ from attrition.api.app import create_app
 from attrition.api.schemas import EXAMPLE_EMPLOYEE
 from attrition.config import Settings
 from attrition.db.engine import Database
-from tests.conftest import Keys, auth
+from tests.helpers import Keys, auth, orphan_inputs
 
 
 def test_unreachable_database(settings: Settings, database: Database, keys: Keys) -> None:
@@ -34,10 +34,4 @@ def test_unreachable_database(settings: Settings, database: Database, keys: Keys
         assert "indisponible" in r.json()["detail"]
     with database.owner_engine().connect() as c:
         assert c.scalar(text("SELECT count(*) FROM prediction_inputs")) == before
-        orphans = c.scalar(
-            text(
-                "SELECT count(*) FROM prediction_inputs i "
-                "LEFT JOIN predictions p ON p.input_id = i.id WHERE p.id IS NULL"
-            )
-        )
-        assert orphans == 0
+    assert orphan_inputs(database) == 0

@@ -11,7 +11,7 @@ from sqlalchemy import text
 
 from attrition.api.schemas import EXAMPLE_EMPLOYEE
 from attrition.db.engine import Database
-from tests.conftest import Keys, auth
+from tests.helpers import Keys, auth
 
 
 def _inputs(database: Database, key: str) -> int:

@@ -8,7 +8,7 @@ from attrition.api.app import create_app
 from attrition.config import AppEnv, Settings
 from attrition.db.engine import Database
 from attrition.security.keys import generate_key
-from tests.conftest import Keys, auth
+from tests.helpers import Keys, auth
 
 
 def _app(settings: Settings, database: Database, **api: object) -> TestClient:

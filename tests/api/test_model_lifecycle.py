@@ -13,7 +13,7 @@ from attrition.db.engine import Database
 from attrition.model import registry
 from attrition.model.pipeline import frame_fingerprint, read_training_frame, register_trained
 from attrition.model.training import fit_final
-from tests.conftest import Keys, auth
+from tests.helpers import Keys, auth
 
 
 def _refresh(client: TestClient) -> None:

@@ -15,7 +15,7 @@ from attrition.api.schemas import EXAMPLE_EMPLOYEE
 from attrition.db.engine import Database
 from attrition.model.features import to_model_frame
 from attrition.model.pipeline import read_training_frame
-from tests.conftest import Keys, auth
+from tests.helpers import Keys, auth
 
 
 def count(db: Database, sql: str, **params: Any) -> int:

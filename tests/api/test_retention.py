@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -21,15 +20,7 @@ from attrition.db.engine import Database, libpq_conninfo
 from attrition.db.retention import purge
 from attrition.errors import ConflictError
 from attrition.security.secrets import audit_key
-from tests.conftest import Keys, auth
-
-
-@pytest.fixture
-def cli_env(monkeypatch: pytest.MonkeyPatch, database: Database) -> Iterator[None]:
-    monkeypatch.setenv("DATABASE_URL", database.owner_url.render_as_string(hide_password=False))
-    get_settings.cache_clear()
-    yield
-    get_settings.cache_clear()
+from tests.helpers import Keys, auth
 
 
 async def _in_rolled_back_transaction(db: Database, work: Any) -> Any:
@@ -85,19 +76,19 @@ def test_purge_refuses_unsealed_records(client: TestClient, keys: Keys, database
 
 
 def test_export_everything_about_one_employee(
-    client: TestClient, keys: Keys, cli_env: None
+    client: TestClient, keys: Keys, cli_env: CliRunner
 ) -> None:
     client.post("/v1/employees/1/predictions", headers=auth(keys.predicteur))
-    result = CliRunner().invoke(cli, ["rgpd", "export", "--employee-id", "1"])
+    result = cli_env.invoke(cli, ["rgpd", "export", "--employee-id", "1"])
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
     assert data["dossier"]["age"] == 41
     assert data["predictions"] and all(p["id_employee"] == 1 for p in data["predictions"])
-    missing = CliRunner().invoke(cli, ["rgpd", "export", "--employee-id", "3"])
+    missing = cli_env.invoke(cli, ["rgpd", "export", "--employee-id", "3"])
     assert missing.exit_code == 1 and "Aucune donnée" in missing.output
 
 
-def test_purge_command_with_nothing_old(cli_env: None) -> None:
-    result = CliRunner().invoke(cli, ["rgpd", "purge", "--older-than", "3650d", "--yes"])
+def test_purge_command_with_nothing_old(cli_env: CliRunner) -> None:
+    result = cli_env.invoke(cli, ["rgpd", "purge", "--older-than", "3650d", "--yes"])
     assert result.exit_code == 0, result.output
     assert "0 prédiction(s)" in result.output

@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 
 from attrition.api.routing import FastJSONRequest
 from attrition.api.schemas import EXAMPLE_EMPLOYEE
-from tests.conftest import Keys, auth
+from tests.helpers import Keys, auth
 
 
 def _request(body: bytes) -> FastJSONRequest:

@@ -11,7 +11,7 @@ from attrition.api.schemas import EXAMPLE_EMPLOYEE
 from attrition.config import Settings
 from attrition.db.engine import Database, libpq_conninfo
 from attrition.security.keys import generate_key, parse_key
-from tests.conftest import Keys, auth
+from tests.helpers import Keys, auth
 
 V1_GETS = [
     "/v1/predictions",

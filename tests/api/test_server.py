@@ -18,7 +18,7 @@ import pytest
 from attrition.api.server import ReusePortSocket, bind_reuse_port, reuse_port_supported
 from attrition.config import Settings
 from attrition.db.engine import Database
-from tests.conftest import Keys
+from tests.helpers import Keys
 from tests.reliability.server import Server, start_server
 
 pytestmark = pytest.mark.skipif(not reuse_port_supported(), reason="SO_REUSEPORT (Linux) only")

@@ -20,7 +20,7 @@ from attrition.db import chain
 from attrition.db.audit import PredictionRecord, insert_predictions
 from attrition.db.engine import Database, libpq_conninfo
 from attrition.db.writer import LARGE_GROUP, GroupCommitWriter
-from tests.conftest import TEST_AUDIT_KEY, Keys, auth
+from tests.helpers import TEST_AUDIT_KEY, Keys, auth
 
 COLUMNS = (
     "i.source, i.id_employee, i.batch_id, i.batch_row, i.api_key_id, i.genre, i.age, "

@@ -7,7 +7,6 @@ names, Python types, one row per employee sorted by ``id_employee``) from the th
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pandas as pd
@@ -15,8 +14,6 @@ import pytest
 
 from attrition.data import vocabulary as voc
 from attrition.model.training import TrainedModel, fit_final
-
-DEFAULT_DATA_DIR = Path("/work/shared/data/technova")
 
 
 def _yes_no(series: pd.Series, yes: str, no: str | None = None) -> pd.Series:
@@ -87,15 +84,9 @@ def load_frame_from_csv(data_dir: Path) -> pd.DataFrame:
 
 
 @pytest.fixture(scope="session")
-def data_dir() -> Path:
-    """Folder of the extracts: ``ATTRITION_DATA_DIR`` or the shared copy."""
-    return Path(os.environ.get("ATTRITION_DATA_DIR", DEFAULT_DATA_DIR))
-
-
-@pytest.fixture(scope="session")
-def employee_frame(data_dir: Path) -> pd.DataFrame:
+def employee_frame(technova_dir: Path) -> pd.DataFrame:
     """The 1,470 employees, as the ``employee_features`` view yields them."""
-    return load_frame_from_csv(data_dir)
+    return load_frame_from_csv(technova_dir)
 
 
 @pytest.fixture(scope="session")

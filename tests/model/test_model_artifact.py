@@ -13,7 +13,8 @@ from sklearn.pipeline import Pipeline
 from attrition.errors import ArtifactIntegrityError
 from attrition.model import features as feat
 from attrition.model.artifact import TRUSTED_TYPES, dump_pipeline, load_pipeline, sha256_hex
-from attrition.model.training import CANDIDATES, TrainedModel, design, make_pipeline
+from attrition.model.candidates import CANDIDATES, make_pipeline
+from attrition.model.training import TrainedModel, design
 
 
 class Passthrough(TransformerMixin, BaseEstimator):

@@ -10,13 +10,13 @@ from sklearn.pipeline import Pipeline
 
 from attrition.errors import AttritionError, ValidationError
 from attrition.model import features as feat
+from attrition.model.candidates import make_pipeline
 from attrition.model.compiled import (
     CompiledLinearModel,
     NotCompilableError,
-    PipelinePredictor,
-    load_predictor,
 )
-from attrition.model.training import TrainedModel, design, make_pipeline
+from attrition.model.runtime import PipelinePredictor, load_predictor
+from attrition.model.training import TrainedModel, design
 
 
 @pytest.fixture(scope="module")

@@ -11,11 +11,11 @@ import pandas as pd
 import pytest
 
 from attrition.errors import ValidationError
+from attrition.model.card import render_model_card
 from attrition.model.report import (
     FIGURE_FILES,
     age_band,
     fairness_table,
-    render_model_card,
     render_report,
 )
 from attrition.model.training import TrainedModel

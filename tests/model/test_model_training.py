@@ -12,18 +12,17 @@ from sklearn.pipeline import Pipeline
 
 from attrition.errors import ValidationError
 from attrition.model import features as feat
+from attrition.model.candidates import CANDIDATES, make_pipeline
+from attrition.model.thresholds import best_threshold
 from attrition.model.training import (
-    CANDIDATES,
     METRICS,
     CandidateResult,
     EvaluationReport,
     TrainedModel,
     _calibrated,
-    best_threshold,
     calibration_check,
     design,
     evaluate,
-    make_pipeline,
     select_best,
 )
 

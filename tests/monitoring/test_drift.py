@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -15,11 +14,10 @@ from typer.testing import CliRunner
 
 from attrition.cli import app as cli_app
 from attrition.cli.monitor import parse_since
-from attrition.config import Settings, get_settings
 from attrition.data.vocabulary import FEATURE_NAMES, FEATURES_BY_NAME
 from attrition.db.engine import Database
 from attrition.monitoring import drift as d
-from tests.conftest import Keys, auth
+from tests.helpers import Keys, auth
 
 
 @pytest.fixture(scope="module")
@@ -182,25 +180,15 @@ def test_endpoint_roles_and_errors(client: TestClient, keys: Keys) -> None:
     assert datetime.fromisoformat(default["depuis"]) < datetime.now(UTC) - timedelta(days=29)
 
 
-@pytest.fixture
-def env(monkeypatch: pytest.MonkeyPatch, database: Database, settings: Settings) -> Iterator[None]:
-    monkeypatch.setenv("DATABASE_URL", database.owner_url.render_as_string(hide_password=False))
-    monkeypatch.setenv("ATTRITION_SECRET_KEY", settings.secret_key.get_secret_value())
-    monkeypatch.setenv("ATTRITION_DB__APP_PASSWORD", "test-app-password-1234")
-    get_settings.cache_clear()
-    yield
-    get_settings.cache_clear()
-
-
 def test_cli_drift(
-    env: None,
+    cli_env: CliRunner,
     client: TestClient,
     keys: Keys,
     employees: list[dict[str, Any]],
     model_version: str,
     database: Database,
 ) -> None:
-    runner = CliRunner()
+    runner = cli_env
     started = db_now(database).isoformat()
     post_batches(client, keys.predicteur, shifted(sample(employees, 100)))
     result = runner.invoke(cli_app, ["monitor", "drift", "--since", started, "--json"])

@@ -16,7 +16,7 @@ from attrition.config import AppEnv, Settings
 from attrition.db.engine import Database
 from attrition.logs import JsonFormatter
 from attrition.monitoring.metrics import Metrics, route_label
-from tests.conftest import Keys, auth
+from tests.helpers import Keys, auth
 
 
 def sample(text: str, name: str, **labels: str) -> float:

@@ -1,15 +1,11 @@
-"""Reliability fixtures: the figures collector and an in-process app with its own keys."""
+"""Reliability fixtures: the figures collector."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
 import pytest
-from fastapi.testclient import TestClient
 
-from attrition.api.app import create_app
-from attrition.config import Settings
-from attrition.db.engine import Database
 from tests.reliability.figures import Figures
 
 
@@ -20,11 +16,3 @@ def figures() -> Iterator[Figures]:
     yield collected
     if collected.sections or collected.faults:
         collected.merge_into()
-
-
-@pytest.fixture(scope="session")
-def app_client(database: Database, settings: Settings, model_version: str) -> Iterator[TestClient]:
-    """The app in process (its own instance: the reliability tests do not share api's)."""
-    app = create_app(settings, database=database)
-    with TestClient(app, raise_server_exceptions=False) as test_client:
-        yield test_client

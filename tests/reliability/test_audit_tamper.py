@@ -5,11 +5,9 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import psycopg
-import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 from typer.testing import CliRunner
@@ -20,7 +18,7 @@ from attrition.config import Settings, get_settings
 from attrition.db import chain
 from attrition.db.engine import Database, libpq_conninfo
 from attrition.security.secrets import audit_key
-from tests.conftest import Keys, auth
+from tests.helpers import Keys, auth
 from tests.reliability.figures import Figures, fr
 
 
@@ -50,14 +48,6 @@ def verify(database: Database) -> chain.Verification:
     return result
 
 
-@pytest.fixture
-def cli_env(monkeypatch: pytest.MonkeyPatch, database: Database) -> Iterator[CliRunner]:
-    monkeypatch.setenv("DATABASE_URL", database.owner_url.render_as_string(hide_password=False))
-    get_settings.cache_clear()
-    yield CliRunner()
-    get_settings.cache_clear()
-
-
 def _predict(client: TestClient, key: str) -> int:
     r = client.post("/v1/predictions", json=EXAMPLE_EMPLOYEE, headers=auth(key))
     assert r.status_code == 201, r.text
@@ -65,9 +55,9 @@ def _predict(client: TestClient, key: str) -> int:
 
 
 def test_a_deleted_record_is_detected_and_named(
-    app_client: TestClient, keys: Keys, database: Database, cli_env: CliRunner, figures: Figures
+    client: TestClient, keys: Keys, database: Database, cli_env: CliRunner, figures: Figures
 ) -> None:
-    ids = [_predict(app_client, keys.predicteur) for _ in range(3)]
+    ids = [_predict(client, keys.predicteur) for _ in range(3)]
     seal_all(database)
     assert verify(database).ok
     target = ids[1]
@@ -118,14 +108,14 @@ def test_a_deleted_record_is_detected_and_named(
 
 
 def test_sealing_never_blocks_predictions(
-    app_client: TestClient,
+    client: TestClient,
     keys: Keys,
     database: Database,
     settings: Settings,
     figures: Figures,
 ) -> None:
     """Predictions go on, at full speed, while a sealing transaction is open."""
-    _predict(app_client, keys.predicteur)
+    _predict(client, keys.predicteur)
     sealing, release = threading.Event(), threading.Event()
     sealed: list[int] = []
 
@@ -153,7 +143,7 @@ def test_sealing_never_blocks_predictions(
             latencies = []
             for _ in range(20):
                 started = time.perf_counter()
-                _predict(app_client, keys.predicteur)
+                _predict(client, keys.predicteur)
                 latencies.append(time.perf_counter() - started)
         finally:
             release.set()

@@ -15,7 +15,7 @@ from sqlalchemy import text
 
 from attrition.api.schemas import EXAMPLE_EMPLOYEE
 from attrition.db.engine import Database
-from tests.conftest import Keys, auth
+from tests.helpers import Keys, auth
 from tests.reliability.figures import Figures
 
 CATALOGUE: list[dict[str, Any]] = yaml.safe_load(
@@ -131,7 +131,7 @@ def test_the_catalogue_is_well_formed() -> None:
 @pytest.mark.parametrize("entry", CATALOGUE, ids=[e["nom"] for e in CATALOGUE])
 def test_bad_input_is_refused_named_and_traced(
     entry: dict[str, Any],
-    app_client: TestClient,
+    client: TestClient,
     keys: Keys,
     database: Database,
     figures: Figures,
@@ -139,7 +139,7 @@ def test_bad_input_is_refused_named_and_traced(
     parts = request_parts(entry)
     request_id = f"mauvaise-entree-{uuid.uuid4().hex[:16]}"
     headers = {**auth(keys.predicteur), **parts["headers"], "X-Request-ID": request_id}
-    r = app_client.request(
+    r = client.request(
         parts["method"],
         parts["url"],
         params=parts["params"],

@@ -32,7 +32,7 @@ from attrition.db.engine import Database, resolve_database
 from attrition.model.pipeline import frame_fingerprint, read_training_frame, register_trained
 from attrition.model.training import fit_final
 from attrition.security.store import create_key
-from tests.conftest import Keys, auth
+from tests.helpers import Keys, auth, orphan_inputs
 from tests.reliability.figures import Figures, fr
 
 #: The bound the issue sets on a 503 while the database is down.
@@ -45,19 +45,6 @@ def _inputs(database: Database, request_ids: list[str]) -> int:
             c.scalar(
                 text("SELECT count(*) FROM prediction_inputs WHERE client_request_id = ANY(:r)"),
                 {"r": request_ids},
-            )
-            or 0
-        )
-
-
-def _orphans(database: Database) -> int:
-    with database.owner_engine().connect() as c:
-        return int(
-            c.scalar(
-                text(
-                    "SELECT count(*) FROM prediction_inputs i "
-                    "LEFT JOIN predictions p ON p.input_id = i.id WHERE p.id IS NULL"
-                )
             )
             or 0
         )
@@ -168,7 +155,7 @@ def test_database_stopped_then_restarted(own_server: OwnServer, figures: Figures
             assert client.get("/ready").status_code == 200
             assert _inputs(database, during) == 0
             assert _inputs(database, [back]) == 1
-            assert _orphans(database) == 0
+            assert orphan_inputs(database) == 0
             fault["mesure"] = (
                 f"3 requêtes pendant l'arrêt : 503 en {fr(slowest, 's')} au plus ; "
                 "première requête après le redémarrage : 201"
@@ -194,7 +181,7 @@ def test_database_stopped_then_restarted(own_server: OwnServer, figures: Figures
 @pytest.mark.parametrize("table", ["prediction_inputs", "predictions"])
 def test_locked_table_gives_503_in_bounded_time(
     table: str,
-    app_client: TestClient,
+    client: TestClient,
     keys: Keys,
     database: Database,
     settings: Settings,
@@ -223,9 +210,9 @@ def test_locked_table_gives_503_in_bounded_time(
             lock = owner.begin()
             owner.execute(text(f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE"))
             try:
-                r, elapsed = _predict(app_client, keys.predicteur, request_id)
+                r, elapsed = _predict(client, keys.predicteur, request_id)
                 started = time.perf_counter()
-                listing = app_client.get("/v1/predictions", headers=auth(keys.auditeur))
+                listing = client.get("/v1/predictions", headers=auth(keys.auditeur))
                 read_elapsed = time.perf_counter() - started
             finally:
                 lock.rollback()
@@ -235,8 +222,8 @@ def test_locked_table_gives_503_in_bounded_time(
         assert listing.status_code == 503 and listing.headers["retry-after"].isdigit()
         assert read_elapsed < bound, read_elapsed
         assert _inputs(database, [request_id]) == 0
-        assert _orphans(database) == 0
-        r, _ = _predict(app_client, keys.predicteur, f"deverrou-{uuid.uuid4().hex}")
+        assert orphan_inputs(database) == 0
+        r, _ = _predict(client, keys.predicteur, f"deverrou-{uuid.uuid4().hex}")
         assert r.status_code == 201
         fault["mesure"] = (
             f"écriture : 503 en {fr(elapsed, 's')} ; lecture : 503 en {fr(read_elapsed, 's')}"

@@ -39,7 +39,7 @@ from attrition.db.audit import encode_cursor
 from attrition.db.engine import Database
 from attrition.security.keys import generate_key
 from attrition.security.store import import_key
-from tests.conftest import Keys
+from tests.helpers import Keys
 from tests.reliability.figures import Figures
 
 CONFIG = PROJECT_ROOT / "schemathesis.toml"

@@ -13,7 +13,7 @@ from sqlalchemy import text
 
 from attrition.api.schemas import EXAMPLE_EMPLOYEE
 from attrition.db.engine import Database
-from tests.conftest import Keys, auth
+from tests.helpers import Keys, auth
 
 
 def _inputs(database: Database, key: str) -> int:
@@ -28,13 +28,13 @@ def _inputs(database: Database, key: str) -> int:
 
 
 def test_an_expired_key_can_be_used_again(
-    app_client: TestClient, keys: Keys, database: Database
+    client: TestClient, keys: Keys, database: Database
 ) -> None:
     key = f"expire-{uuid.uuid4()}"
     headers = {**auth(keys.predicteur), "Idempotency-Key": key}
-    first = app_client.post("/v1/predictions", json=EXAMPLE_EMPLOYEE, headers=headers)
+    first = client.post("/v1/predictions", json=EXAMPLE_EMPLOYEE, headers=headers)
     assert first.status_code == 201
-    replay = app_client.post("/v1/predictions", json=EXAMPLE_EMPLOYEE, headers=headers)
+    replay = client.post("/v1/predictions", json=EXAMPLE_EMPLOYEE, headers=headers)
     assert replay.headers.get("idempotent-replayed") == "true"
     with database.owner_engine().begin() as c:
         expired = c.execute(
@@ -45,7 +45,7 @@ def test_an_expired_key_can_be_used_again(
             {"k": key},
         ).rowcount
     assert expired == 1
-    again = app_client.post("/v1/predictions", json=EXAMPLE_EMPLOYEE, headers=headers)
+    again = client.post("/v1/predictions", json=EXAMPLE_EMPLOYEE, headers=headers)
     assert again.status_code == 201
     assert "idempotent-replayed" not in again.headers
     assert again.json()["prediction_id"] != first.json()["prediction_id"]
@@ -62,44 +62,37 @@ def test_an_expired_key_can_be_used_again(
         ).one()
     assert stored_id == again.json()["prediction_id"]
     assert 23.9 < ttl_hours <= 24
-    other = app_client.post(
-        "/v1/predictions", json={**EXAMPLE_EMPLOYEE, "age": 42}, headers=headers
-    )
+    other = client.post("/v1/predictions", json={**EXAMPLE_EMPLOYEE, "age": 42}, headers=headers)
     assert other.status_code == 422
 
 
 def test_an_expired_key_accepts_another_body(
-    app_client: TestClient, keys: Keys, database: Database
+    client: TestClient, keys: Keys, database: Database
 ) -> None:
     key = f"expire-autre-{uuid.uuid4()}"
     headers = {**auth(keys.predicteur), "Idempotency-Key": key}
-    assert (
-        app_client.post("/v1/predictions", json=EXAMPLE_EMPLOYEE, headers=headers).status_code
-        == 201
-    )
+    assert client.post("/v1/predictions", json=EXAMPLE_EMPLOYEE, headers=headers).status_code == 201
     with database.owner_engine().begin() as c:
         c.execute(text("UPDATE idempotency_keys SET expires_at = now() WHERE key = :k"), {"k": key})
-    other = app_client.post(
-        "/v1/predictions", json={**EXAMPLE_EMPLOYEE, "age": 42}, headers=headers
-    )
+    other = client.post("/v1/predictions", json={**EXAMPLE_EMPLOYEE, "age": 42}, headers=headers)
     assert other.status_code == 201, other.text
     assert _inputs(database, key) == 2
 
 
 def test_a_refused_request_does_not_spend_the_key(
-    app_client: TestClient, keys: Keys, database: Database
+    client: TestClient, keys: Keys, database: Database
 ) -> None:
     key = f"refus-{uuid.uuid4()}"
     headers = {**auth(keys.predicteur), "Idempotency-Key": key}
-    bad = app_client.post("/v1/predictions", json={**EXAMPLE_EMPLOYEE, "age": 12}, headers=headers)
+    bad = client.post("/v1/predictions", json={**EXAMPLE_EMPLOYEE, "age": 12}, headers=headers)
     assert bad.status_code == 422
-    good = app_client.post("/v1/predictions", json=EXAMPLE_EMPLOYEE, headers=headers)
+    good = client.post("/v1/predictions", json=EXAMPLE_EMPLOYEE, headers=headers)
     assert good.status_code == 201 and "idempotent-replayed" not in good.headers
     assert _inputs(database, key) == 1
 
 
 def test_a_failed_request_does_not_spend_the_key(
-    app_client: TestClient, keys: Keys, database: Database
+    client: TestClient, keys: Keys, database: Database
 ) -> None:
     """A 503 (here: the table locked) is safe to retry with the same key: one prediction."""
     key = f"panne-{uuid.uuid4()}"
@@ -108,28 +101,28 @@ def test_a_failed_request_does_not_spend_the_key(
         lock = owner.begin()
         owner.execute(text("LOCK TABLE prediction_inputs IN ACCESS EXCLUSIVE MODE"))
         try:
-            failed = app_client.post("/v1/predictions", json=EXAMPLE_EMPLOYEE, headers=headers)
+            failed = client.post("/v1/predictions", json=EXAMPLE_EMPLOYEE, headers=headers)
         finally:
             lock.rollback()
     assert failed.status_code == 503
-    retried = app_client.post("/v1/predictions", json=EXAMPLE_EMPLOYEE, headers=headers)
+    retried = client.post("/v1/predictions", json=EXAMPLE_EMPLOYEE, headers=headers)
     assert retried.status_code == 201 and "idempotent-replayed" not in retried.headers
-    replayed = app_client.post("/v1/predictions", json=EXAMPLE_EMPLOYEE, headers=headers)
+    replayed = client.post("/v1/predictions", json=EXAMPLE_EMPLOYEE, headers=headers)
     assert replayed.headers.get("idempotent-replayed") == "true"
     assert replayed.json() == retried.json()
     assert _inputs(database, key) == 1
 
 
 def test_the_stored_employee_endpoint_is_idempotent_too(
-    app_client: TestClient, keys: Keys, database: Database
+    client: TestClient, keys: Keys, database: Database
 ) -> None:
     key = f"employe-{uuid.uuid4()}"
     headers = {**auth(keys.predicteur), "Idempotency-Key": key}
-    first = app_client.post("/v1/employees/1/predictions", headers=headers)
-    second = app_client.post("/v1/employees/1/predictions", headers=headers)
+    first = client.post("/v1/employees/1/predictions", headers=headers)
+    second = client.post("/v1/employees/1/predictions", headers=headers)
     assert first.status_code == second.status_code == 201
     assert second.headers.get("idempotent-replayed") == "true"
     assert second.json() == first.json()
-    other = app_client.post("/v1/employees/2/predictions", headers=headers)
+    other = client.post("/v1/employees/2/predictions", headers=headers)
     assert other.status_code == 422  # same key, another resource: refused, not replayed
     assert _inputs(database, key) == 1

@@ -30,7 +30,7 @@ from sqlalchemy import text
 
 from attrition.config import Settings
 from attrition.db.engine import Database
-from tests.conftest import Keys
+from tests.helpers import Keys, orphan_inputs
 from tests.reliability import load
 from tests.reliability.figures import Figures, fr
 from tests.reliability.server import Server, start_server
@@ -83,19 +83,6 @@ def recorded(database: Database, prefix: str) -> list[dict[str, Any]]:
             {"prefix": f"{prefix}-%"},
         ).mappings()
         return [dict(r) for r in rows]
-
-
-def orphans(database: Database) -> int:
-    with database.owner_engine().connect() as c:
-        return int(
-            c.scalar(
-                text(
-                    "SELECT count(*) FROM prediction_inputs i "
-                    "LEFT JOIN predictions p ON p.input_id = i.id WHERE p.id IS NULL"
-                )
-            )
-            or 0
-        )
 
 
 def unmatched(outcomes: list[load.Outcome], rows: list[dict[str, Any]]) -> list[str]:
@@ -175,7 +162,7 @@ def test_concurrent_load_loses_nothing(
     lost, unanswered_written, without_output = check_run(outcomes, rows)
     assert lost == []
     assert len(rows) == len(created) + unanswered_written
-    assert without_output == 0 and orphans(database) == 0
+    assert without_output == 0 and orphan_inputs(database) == 0
     latencies = [o.seconds * 1000 for o in created]
     figures.section(
         "charge",
@@ -238,7 +225,7 @@ def test_sigkill_mid_load_loses_nothing_and_restarts(
         assert cut, "the kill should have cut requests in flight"
         rows = recorded(database, prefix)
         lost, cut_written, without_output = check_run(outcomes, rows)
-        assert lost == [] and without_output == 0 and orphans(database) == 0
+        assert lost == [] and without_output == 0 and orphan_inputs(database) == 0
 
         restarted = servers.restart()
         # Sent again: every request with a key that got no answer, and those never sent.
@@ -265,7 +252,7 @@ def test_sigkill_mid_load_loses_nothing_and_restarts(
         assert replayed == expected_replays
         rows = recorded(database, prefix)
         lost, ambiguous_written, without_output = check_run(outcomes, rows)
-        assert lost == [] and without_output == 0 and orphans(database) == 0
+        assert lost == [] and without_output == 0 and orphan_inputs(database) == 0
         ambiguous = [o for o in outcomes if o.status is None]  # no key, cut by the kill
         assert all(o.idempotency_key is None for o in ambiguous)
         assert len(rows) == REQUESTS - len(ambiguous) + ambiguous_written

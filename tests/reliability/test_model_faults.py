@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
@@ -15,12 +14,11 @@ from typer.testing import CliRunner
 
 from attrition.api.schemas import EXAMPLE_EMPLOYEE
 from attrition.cli import app as cli
-from attrition.config import get_settings
 from attrition.db.engine import Database
 from attrition.model import registry
 from attrition.model.pipeline import frame_fingerprint, read_training_frame, register_trained
 from attrition.model.training import TrainedModel, fit_final
-from tests.conftest import Keys, auth
+from tests.helpers import Keys, auth
 from tests.reliability.figures import Figures
 
 #: How the artifact of the active version is damaged: what it imitates, and the SQL (owner).
@@ -45,14 +43,6 @@ def spare_model(database: Database, model_version: str) -> TrainedModel:
     return fit_final(read_training_frame(database), "regression_logistique", 17)
 
 
-@pytest.fixture
-def cli_env(monkeypatch: pytest.MonkeyPatch, database: Database) -> Iterator[CliRunner]:
-    monkeypatch.setenv("DATABASE_URL", database.owner_url.render_as_string(hide_password=False))
-    get_settings.cache_clear()
-    yield CliRunner()
-    get_settings.cache_clear()
-
-
 def _wait_ready(client: TestClient, status: int, timeout: float = 15.0) -> dict[str, object]:
     """/ready until it answers ``status`` (the app follows activations every 2 s)."""
     deadline = time.monotonic() + timeout
@@ -68,7 +58,7 @@ def _wait_ready(client: TestClient, status: int, timeout: float = 15.0) -> dict[
 def test_damaged_model_is_refused_then_rolled_back_with_the_cli(
     damage: str,
     spare_model: TrainedModel,
-    app_client: TestClient,
+    client: TestClient,
     keys: Keys,
     database: Database,
     model_version: str,
@@ -89,12 +79,12 @@ def test_damaged_model_is_refused_then_rolled_back_with_the_cli(
         try:
             with Session(database.owner_engine()) as s, s.begin():
                 registry.activate_version(s, bad)
-            ready = _wait_ready(app_client, 503)
+            ready = _wait_ready(client, 503)
             assert ready["statut"] == "indisponible" and ready["modele"] is None
             reason = str(ready["raison"])
             assert f"modèle {bad} refusé" in reason
             request_id = f"modele-{uuid.uuid4().hex}"
-            r = app_client.post(
+            r = client.post(
                 "/v1/predictions",
                 json=EXAMPLE_EMPLOYEE,
                 headers={**auth(keys.predicteur), "X-Request-ID": request_id},
@@ -105,9 +95,9 @@ def test_damaged_model_is_refused_then_rolled_back_with_the_cli(
             result = cli_env.invoke(cli, ["model", "activate", model_version])
         assert result.exit_code == 0, result.output
         assert f"Version {model_version} active" in result.output
-        ready = _wait_ready(app_client, 200)
+        ready = _wait_ready(client, 200)
         assert ready["modele"] == model_version
-        r = app_client.post("/v1/predictions", json=EXAMPLE_EMPLOYEE, headers=auth(keys.predicteur))
+        r = client.post("/v1/predictions", json=EXAMPLE_EMPLOYEE, headers=auth(keys.predicteur))
         assert r.status_code == 201 and r.json()["model_version"] == model_version
         with database.owner_engine().connect() as c:
             served = c.scalar(

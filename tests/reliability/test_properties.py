@@ -29,15 +29,16 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 from sqlalchemy import text
 
-from attrition.api.problems import translate
 from attrition.api.schemas import EXAMPLE_EMPLOYEE, PredictionRequest
+from attrition.api.translations import translate
 from attrition.data.extracts import coherence_errors
 from attrition.data.vocabulary import FEATURE_NAMES, FEATURES, FEATURES_BY_NAME
 from attrition.db.engine import Database
 from attrition.model.artifact import load_pipeline
-from attrition.model.compiled import Predictor, load_predictor
+from attrition.model.compiled import Predictor
 from attrition.model.features import columns_from_records
-from tests.conftest import Keys, auth
+from attrition.model.runtime import load_predictor
+from tests.helpers import Keys, auth
 from tests.reliability.figures import Figures
 from tests.reliability.profiles import coherent, json_values, valid_profiles
 
@@ -211,12 +212,12 @@ def test_documented_example_and_edge_numbers() -> None:
 @given(case=single_mutations())
 def test_the_api_refuses_them_the_same_way(
     case: tuple[dict[str, Any], str],
-    app_client: TestClient,
+    client: TestClient,
     keys: Keys,
     database: Database,
 ) -> None:
     document, name = case
-    r = app_client.post("/v1/predictions", json=document, headers=auth(keys.predicteur))
+    r = client.post("/v1/predictions", json=document, headers=auth(keys.predicteur))
     assert r.status_code == 422, r.text
     assert r.headers["content-type"] == "application/problem+json"
     assert name in {e["champ"] for e in r.json()["errors"]}

@@ -1,4 +1,4 @@
-"""Web fixtures: the API's TestClient fixtures, and a real uvicorn server for the browser."""
+"""Web fixtures: a real uvicorn server for the browser tests."""
 
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ import uvicorn
 from attrition.api.app import create_app
 from attrition.config import Settings
 from attrition.db.engine import Database
-from tests.api.conftest import client  # noqa: F401  (the API's TestClient, reused here)
 
 
 def _free_port() -> int:

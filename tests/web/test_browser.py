@@ -24,7 +24,7 @@ from attrition.config import PROJECT_ROOT
 from attrition.data.vocabulary import FEATURE_NAMES
 from attrition.db.engine import Database
 from attrition.model.features import FEATURE_LABELS
-from tests.conftest import Keys
+from tests.helpers import Keys
 
 pytestmark = pytest.mark.browser
 

@@ -19,7 +19,7 @@ from attrition.config import Settings
 from attrition.db.engine import Database
 from attrition.security.sessions import KeySealer
 from attrition.security.store import create_key
-from tests.conftest import Keys, auth
+from tests.helpers import Keys, auth
 
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 FORM_TOKEN = re.compile(r'name="jeton" value="([0-9a-f]{32})"')

@@ -49,13 +49,12 @@ RuntimeDep = Annotated[ModelRuntime, Depends(get_runtime)]
 ServiceDep = Annotated[PredictionService, Depends(get_service)]
 
 
-async def current_client(
-    request: Request,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)],
-    header_key: Annotated[str | None, Security(api_key_header)],
-) -> Client:
+async def authenticate(request: Request, raw: str | None) -> Client:
+    """The one sign-in check, for the API (a header) and the web (the key in the session).
+
+    Revocation, expiry and rate limits apply at once; a database outage is a 503.
+    """
     authenticator: Authenticator = request.app.state.authenticator
-    raw = credentials.credentials if credentials is not None else header_key
     ip = request.client.host if request.client else "inconnue"
     try:
         client = await authenticator.authenticate(raw, ip)
@@ -65,6 +64,15 @@ async def current_client(
         ) from exc
     request.state.client = client
     return client
+
+
+async def current_client(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)],
+    header_key: Annotated[str | None, Security(api_key_header)],
+) -> Client:
+    raw = credentials.credentials if credentials is not None else header_key
+    return await authenticate(request, raw)
 
 
 CurrentClient = Annotated[Client, Depends(current_client)]

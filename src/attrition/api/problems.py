@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -23,6 +24,7 @@ from starlette.responses import Response
 from starlette.routing import Match
 
 from attrition import errors as e
+from attrition.api.translations import translate
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +60,47 @@ HTTP_TITLES = {
 }
 
 
+@dataclass(frozen=True, slots=True)
+class ProblemPolicy:
+    """What a domain error becomes at the edge, for the API and the web pages alike."""
+
+    status: int
+    title: str
+    errors: list[dict[str, Any]]
+    headers: dict[str, str]
+    #: Whether the refusal is written to ``rejected_requests``. Not when the database is the
+    #: fault: recording would fail too, after waiting for a connection, and delay the 503
+    #: the client should get at once.
+    record: bool
+
+
+def problem_for(exc: e.AttritionError) -> ProblemPolicy:
+    """Status, title, field errors, headers and recording of a domain error: the one policy."""
+    status, title = next(
+        (v for k, v in STATUS.items() if isinstance(exc, k)), (500, "Erreur interne")
+    )
+    headers = {}
+    if isinstance(exc, e.RateLimitedError | e.DatabaseUnavailableError):
+        headers["Retry-After"] = str(exc.retry_after)
+    elif status == 503:
+        headers["Retry-After"] = "5"
+    recordable = not isinstance(exc, e.DatabaseUnavailableError)
+    return ProblemPolicy(
+        status=status,
+        title=title,
+        errors=[err.as_dict() for err in exc.errors],
+        headers=headers,
+        record=recordable and (status in (401, 403, 422, 429) or status >= 500),
+    )
+
+
+def database_unavailable() -> e.DatabaseUnavailableError:
+    """What a lost connection or an exhausted pool becomes, wherever it surfaces."""
+    return e.DatabaseUnavailableError(
+        "La base de données est indisponible ou trop lente : réessayez dans quelques secondes."
+    )
+
+
 class BodyTooLarge(Exception):
     """A body over the size limit, raised by the edge middleware while it reads the stream."""
 
@@ -87,82 +130,6 @@ def problem(
     return Response(
         orjson.dumps(body), status_code=status, media_type=PROBLEM_JSON, headers=out_headers
     )
-
-
-# ---- Pydantic errors in French -----------------------------------------------------------
-
-
-def _french(err: dict[str, Any]) -> str:
-    kind = err.get("type", "")
-    ctx = err.get("ctx") or {}
-    if kind == "missing":
-        return "champ obligatoire manquant"
-    if kind == "extra_forbidden":
-        return "champ inconnu : il ne fait pas partie du schéma"
-    if kind in {"enum", "literal_error"}:
-        expected = str(ctx.get("expected", "")).replace("' or '", "', '")
-        return f"valeur non autorisée ; valeurs possibles : {expected}".strip()
-    if kind == "greater_than_equal":
-        return f"doit être supérieur ou égal à {ctx.get('ge')}"
-    if kind == "less_than_equal":
-        return f"doit être inférieur ou égal à {ctx.get('le')}"
-    if kind == "greater_than":
-        return f"doit être strictement supérieur à {ctx.get('gt')}"
-    if kind == "less_than":
-        return f"doit être strictement inférieur à {ctx.get('lt')}"
-    if kind == "too_short":
-        return f"doit contenir au moins {ctx.get('min_length')} élément(s)"
-    if kind == "too_long":
-        return f"doit contenir au plus {ctx.get('max_length')} élément(s)"
-    if kind == "string_too_short":
-        return f"doit contenir au moins {ctx.get('min_length')} caractère(s)"
-    if kind == "string_too_long":
-        return f"doit contenir au plus {ctx.get('max_length')} caractère(s)"
-    if kind == "string_pattern_mismatch":
-        return f"format invalide (motif attendu : {ctx.get('pattern')})"
-    if kind == "json_invalid":
-        return f"JSON invalide ({ctx.get('error', 'syntaxe')})"
-    if kind in {"model_attributes_type", "dict_type", "model_type"}:
-        return "doit être un objet JSON"
-    if kind == "list_type":
-        return "doit être une liste"
-    if kind in {"string_type", "str_type"}:
-        return "doit être une chaîne de caractères"
-    if kind in {"int_type", "int_parsing", "int_from_float"}:
-        return "doit être un nombre entier"
-    if kind in {"float_type", "float_parsing"}:
-        return "doit être un nombre"
-    if kind in {"bool_type", "bool_parsing"}:
-        return "doit être un booléen (true ou false)"
-    if kind in {"datetime_parsing", "datetime_type", "datetime_from_date_parsing"}:
-        return "doit être une date et heure ISO 8601 (ex. 2026-01-31T00:00:00Z)"
-    if kind in {"finite_number", "coherence"}:
-        return str(err.get("msg", "valeur invalide"))
-    if kind == "string_unicode":
-        return "doit être du texte Unicode valide"
-    return f"valeur invalide (règle « {kind} »)"
-
-
-def translate(errors: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Pydantic errors -> ``{"champ", "message", "ligne"?}`` with the path without ``body``."""
-    out = []
-    for err in errors:
-        loc = [p for p in err.get("loc", ()) if p not in ("body",)]
-        row = None
-        if len(loc) >= 2 and loc[0] == "employes" and isinstance(loc[1], int):
-            row = loc[1]
-            loc = loc[2:]
-        ctx = err.get("ctx") or {}
-        if err.get("type") == "coherence" and "champ" in ctx:
-            loc = [*loc, ctx["champ"]]
-        if err.get("type") == "json_invalid":
-            loc = []  # FastAPI puts the character position there: the field is the body
-        field = ".".join(str(p) for p in loc) or "corps"
-        item: dict[str, Any] = {"champ": field, "message": _french(err)}
-        if row is not None:
-            item["ligne"] = row
-        out.append(item)
-    return out
 
 
 def _excerpt(body: Any) -> str | None:
@@ -287,35 +254,25 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(e.AttritionError)
     async def _domain(request: Request, exc: e.AttritionError) -> Response:
-        status, title = next(
-            (v for k, v in STATUS.items() if isinstance(exc, k)), (500, "Erreur interne")
-        )
-        items = [err.as_dict() for err in exc.errors]
-        headers = {}
-        if isinstance(exc, e.RateLimitedError | e.DatabaseUnavailableError):
-            headers["Retry-After"] = str(exc.retry_after)
-        elif status == 503:
-            headers["Retry-After"] = "5"
-        # Not when the database is the fault: recording would fail too, after waiting for a
-        # connection, and delay the 503 the client should get at once.
-        recordable = not isinstance(exc, e.DatabaseUnavailableError)
-        if recordable and (status in (401, 403, 422, 429) or status >= 500):
+        policy = problem_for(exc)
+        if policy.record:
             await record_rejection(
-                request, status, items or [{"champ": "-", "message": exc.message}]
+                request,
+                policy.status,
+                policy.errors or [{"champ": "-", "message": exc.message}],
             )
         return problem(
-            status, exc.message, title=title, request=request, errors=items, headers=headers
+            policy.status,
+            exc.message,
+            title=policy.title,
+            request=request,
+            errors=policy.errors,
+            headers=policy.headers,
         )
 
     async def _database(request: Request, exc: Exception) -> Response:
         log.warning("database unavailable on %s: %s", request.url.path, type(exc).__name__)
-        return problem(
-            503,
-            "La base de données est indisponible ou trop lente : réessayez dans quelques secondes.",
-            title="Base de données indisponible",
-            request=request,
-            headers={"Retry-After": "2"},
-        )
+        return await _domain(request, database_unavailable())
 
     app.add_exception_handler(psycopg.OperationalError, _database)
     app.add_exception_handler(PoolTimeout, _database)

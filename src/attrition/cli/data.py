@@ -7,12 +7,7 @@ from typing import Annotated
 
 import typer
 
-from attrition.cli.common import (
-    console,
-    domain_errors,
-    load_settings,
-    say,
-)
+from attrition.cli.common import console, domain_errors, load_settings, say
 
 data_app = typer.Typer(
     help="Extraits TechNova : téléchargement et vérification.", no_args_is_help=True

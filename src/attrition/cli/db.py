@@ -10,13 +10,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from attrition.cli.common import (
-    console,
-    database,
-    domain_errors,
-    load_settings,
-    say,
-)
+from attrition.cli.common import console, database, domain_errors, load_settings, say
 
 db_app = typer.Typer(help="Base de données : création, chargement, accès.", no_args_is_help=True)
 

@@ -7,12 +7,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from attrition.cli.common import (
-    console,
-    database,
-    domain_errors,
-    load_settings,
-)
+from attrition.cli.common import console, database, domain_errors, load_settings
 
 keys_app = typer.Typer(help="Clés API : créer, lister, révoquer.", no_args_is_help=True)
 
@@ -57,7 +52,7 @@ def keys_list() -> None:
         table.add_row(
             k.key_id,
             k.name,
-            k.role.value,
+            k.role,
             f"{k.created_at:%Y-%m-%d %H:%M}",
             f"{k.expires_at:%Y-%m-%d}" if k.expires_at else "-",
             f"{k.last_used_at:%Y-%m-%d %H:%M}" if k.last_used_at else "-",

@@ -10,13 +10,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from attrition.cli.common import (
-    console,
-    database,
-    domain_errors,
-    load_settings,
-    say,
-)
+from attrition.cli.common import console, database, domain_errors, load_settings, say
 
 model_app = typer.Typer(
     help="Registre des modèles : lister, activer, évaluer.", no_args_is_help=True
@@ -158,8 +152,9 @@ def model_report(
 ) -> None:
     """Génère la fiche du modèle (docs/modele.md) et ses figures depuis le registre."""
     from attrition.data import vocabulary as voc
+    from attrition.model.card import render_model_card
     from attrition.model.pipeline import rebuild_for_report
-    from attrition.model.report import render_model_card, render_report
+    from attrition.model.report import render_report
 
     with database() as db, domain_errors():
         say("Reconstruction des prédictions hors pli de la version enregistrée…")

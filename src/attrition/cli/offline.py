@@ -28,7 +28,7 @@ def read_employee_file(path: Path) -> list[PredictionRequest]:
     """Rows of a CSV file with the API's field names, validated like API requests."""
     from pydantic import ValidationError as PydanticError
 
-    from attrition.api.problems import translate
+    from attrition.api.translations import translate
 
     with path.open(encoding="utf-8", newline="") as fh:
         reader = csv.DictReader(fh)
@@ -90,7 +90,7 @@ async def predict_offline(
         request_id = f"cli-{uuid.uuid4().hex[:16]}"
         if employee_id is not None:
             features = await service.employee_features(employee_id)
-            payload = {"id_employee": employee_id, **_jsonable(features)}
+            payload = {"id_employee": employee_id, **features}
             ctx = RequestContext(request_id=request_id, api_key_id=None, source="employee")
             result = await service.predict([ScoreItem(features, employee_id, payload)], ctx)
             return result.outcomes
@@ -103,10 +103,6 @@ async def predict_offline(
         return (await service.predict(items, ctx)).outcomes
     finally:
         await pool.close()
-
-
-def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
-    return {k: (float(v) if k == "augmentation_salaire_precedente" else v) for k, v in row.items()}
 
 
 EXPORT_COLUMNS = (

@@ -71,8 +71,7 @@ def _recorded_rows(since: str | None, until: str | None, limit: int) -> list[dic
     import asyncio
     from datetime import datetime
 
-    from attrition.db import audit
-    from attrition.services.records import recorded
+    from attrition.services import records
 
     def when(text: str | None) -> datetime | None:
         if text is None:
@@ -83,12 +82,14 @@ def _recorded_rows(since: str | None, until: str | None, limit: int) -> list[dic
             err.print(f"[bold red]Erreur :[/] date invalide « {text} » (format ISO 8601).")
             raise typer.Exit(2) from None
 
-    flt = audit.PredictionFilter(since=when(since), until=when(until))
+    query = records.HistoryQuery(since=when(since), until=when(until))
     with database() as db:
-        rows = asyncio.run(
-            with_connection(db, lambda c: audit.list_predictions(c, flt, after=None, limit=limit))
+        page = asyncio.run(
+            with_connection(
+                db, lambda c: records.list_predictions(c, None, query, after=None, limit=limit)
+            )
         )
-    return [recorded(r) for r in rows]
+    return page.predictions
 
 
 @predictions_app.command("list")

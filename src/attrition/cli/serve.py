@@ -13,11 +13,7 @@ from typing import Annotated
 
 import typer
 
-from attrition.cli.common import (
-    domain_errors,
-    load_settings,
-    say,
-)
+from attrition.cli.common import domain_errors, load_settings, say
 from attrition.config import get_settings
 
 

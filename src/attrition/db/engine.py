@@ -15,8 +15,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -30,7 +28,6 @@ if TYPE_CHECKING:
     import psycopg
     from sqlalchemy import Engine
     from sqlalchemy.engine import URL
-    from sqlalchemy.orm import Session, sessionmaker
 
 # Schemes SQLAlchemy would route to another driver, normalised to psycopg 3 (as before).
 _PSYCOPG_ALIASES = frozenset({"postgresql", "postgres", "postgresql+psycopg2"})
@@ -351,20 +348,6 @@ def _ensure_database(
             statement += sql.SQL(" OWNER {}").format(sql.Identifier(owner_role))
         conn.execute(statement)
         return owner_role or "postgres"
-
-
-def session_factory(engine: Engine) -> sessionmaker[Session]:
-    from sqlalchemy.orm import sessionmaker
-
-    return sessionmaker(engine, expire_on_commit=False)
-
-
-@contextmanager
-def owner_session(db: Database) -> Iterator[Session]:
-    """A session as the owner, in one transaction committed on success."""
-    factory = session_factory(db.owner_engine())
-    with factory.begin() as session:
-        yield session
 
 
 def ensure_database_exists(settings: Settings) -> None:

@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from psycopg import AsyncConnection
+from psycopg.rows import dict_row
 
 from attrition.db import chain
 from attrition.errors import ConflictError, NotFoundError
@@ -92,6 +93,18 @@ async def purge(conn: AsyncConnection[Any], cutoff: datetime) -> PurgeReport:
 # A refused request is about an employee when its excerpt names the id (the route is stored
 # as a template, without the id).
 MENTIONS = "payload_excerpt ~ ('\"id_employee\"\\s*:\\s*' || %(id)s::text || '([^0-9]|$)')"
+
+
+async def refusals_about(conn: AsyncConnection[Any], id_employee: int) -> list[dict[str, Any]]:
+    """The refused requests whose excerpt names the employee (GDPR access)."""
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(
+            "SELECT request_id, client_request_id, received_at AS recu_le, "  # noqa: S608
+            "method AS methode, route, status AS statut, errors AS erreurs, "
+            f"payload_excerpt AS extrait FROM rejected_requests WHERE {MENTIONS} ORDER BY id",
+            {"id": id_employee},
+        )
+        return await cur.fetchall()
 
 
 @dataclass(frozen=True, slots=True)

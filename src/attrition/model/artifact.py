@@ -23,7 +23,7 @@ from attrition.errors import ArtifactIntegrityError
 
 #: Types beyond skops' defaults that our own pipelines contain, found at development time with
 #: ``skops.io.get_untrusted_types`` on a dump of every candidate of
-#: :data:`attrition.model.training.CANDIDATES`, bare and wrapped in a sigmoid calibration.
+#: :data:`attrition.model.candidates.CANDIDATES`, bare and wrapped in a sigmoid calibration.
 #: The logistic regression pipeline needs none of them. Rerun that check when adding a
 #: candidate; never add a type found in a file you did not produce.
 TRUSTED_TYPES: Final[tuple[str, ...]] = (

@@ -15,8 +15,9 @@ categorical one ``w[category] - sum_k(frequency_k * w_k)``; the base value is th
 i.e. the logit of an employee at the training average. Hence
 ``base_value + sum(contributions) == logit`` for every employee.
 
-A non-linear pipeline cannot be compiled: :func:`load_predictor` then falls back to
-:class:`PipelinePredictor`, which calls the pipeline on a DataFrame and has no explanations.
+A non-linear pipeline cannot be compiled: :func:`attrition.model.runtime.load_predictor`
+then falls back to :class:`~attrition.model.runtime.PipelinePredictor`, which calls the
+pipeline on a DataFrame and has no explanations.
 """
 
 from __future__ import annotations
@@ -32,7 +33,6 @@ if TYPE_CHECKING:  # scikit-learn is imported only to compile a pipeline, never 
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import StandardScaler
 
-from attrition.errors import AttritionError
 from attrition.model import features as feat
 
 FloatArray = NDArray[np.float64]
@@ -86,22 +86,6 @@ class Explanation:
     logit: float
     probability: float
     contributions: tuple[Contribution, ...]
-    top_up: tuple[Contribution, ...]
-    top_down: tuple[Contribution, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class TopFactors:
-    """What a response shows of an :class:`Explanation`: base value, logit and top factors.
-
-    Equal, field by field, to the explanation :meth:`CompiledLinearModel.explain` gives, without
-    the full list of contributions, so that serving builds a few objects per employee, not one
-    per feature.
-    """
-
-    base_value: float
-    logit: float
-    probability: float
     top_up: tuple[Contribution, ...]
     top_down: tuple[Contribution, ...]
 
@@ -180,14 +164,15 @@ class CompiledLinearModel:
         ----------
         pipeline:
             Fitted ``Pipeline([("preparation", ColumnTransformer), ("modele",
-            LogisticRegression)])`` as built by :func:`training.make_pipeline`: numbers through
+            LogisticRegression)])`` as built by :func:`candidates.make_pipeline`: numbers through
             a ``StandardScaler``, categories through ``OneHotEncoder`` then a centring
             ``StandardScaler(with_std=False)``.
 
         Raises
         ------
         NotCompilableError
-            If the pipeline has another layout (use :func:`load_predictor` to fall back).
+            If the pipeline has another layout (use
+            :func:`attrition.model.runtime.load_predictor` to fall back).
         """
         from sklearn.compose import ColumnTransformer
         from sklearn.linear_model import LogisticRegression
@@ -401,8 +386,8 @@ class CompiledLinearModel:
 
         The features are engineered once and the factors ranked with numpy (a stable sort,
         like :meth:`explain`, so ties come in the same order). Nothing per factor becomes an
-        object here: :meth:`top_factors` and the service's JSON explanations build what they
-        need from these lists.
+        object here: :func:`attrition.model.explanations.score_and_explain` builds the JSON
+        explanations from these lists.
         """
         engineered = feat.engineer(columns)
         matrix = self._contributions(engineered)
@@ -423,58 +408,6 @@ class CompiledLinearModel:
             engineered=engineered,
             columns=columns,
         )
-
-    def top_factors(
-        self, columns: Mapping[str, NDArray[np.generic]], top_k: int = 5
-    ) -> list[TopFactors]:
-        """The probabilities and top factors of :meth:`explain`, in one vectorised pass.
-
-        Only the listed factors become objects (not the whole contribution matrix): a one-row
-        call costs a fraction of ``explain``, a 1,000-row batch a few milliseconds.
-
-        Parameters
-        ----------
-        columns:
-            Raw columns, as for :meth:`predict_proba`.
-        top_k:
-            How many factors to list in ``top_up`` and ``top_down``.
-
-        Returns
-        -------
-        list of TopFactors
-            One per employee, in input order.
-        """
-        r = self.ranked_factors(columns, top_k)
-        names = r.names
-
-        def factor(i: int, j: int, contribution: float) -> Contribution:
-            name = names[j]
-            return Contribution(
-                feature=name,
-                label=feat.FEATURE_LABELS[name],
-                value=r.engineered_values(name)[i],
-                source=feat.SOURCE_OF[name],
-                raw_value=r.raw_values(feat.SOURCE_OF[name])[i],
-                contribution=contribution,
-                sign=(contribution > 0) - (contribution < 0),
-            )
-
-        out = []
-        for i, (up_j, up_c, down_j, down_c) in enumerate(
-            zip(r.up_index, r.up_value, r.down_index, r.down_value, strict=True)
-        ):
-            out.append(
-                TopFactors(
-                    base_value=r.base_value,
-                    logit=r.logits[i],
-                    probability=r.probabilities[i],
-                    top_up=tuple(factor(i, j, c) for j, c in zip(up_j, up_c, strict=True) if c > 0),
-                    top_down=tuple(
-                        factor(i, j, c) for j, c in zip(down_j, down_c, strict=True) if c < 0
-                    ),
-                )
-            )
-        return out
 
 
 @dataclass(slots=True)
@@ -512,46 +445,6 @@ class RankedFactors:
         if key not in self._lists:
             self._lists[key] = np.asarray(self.columns[source]).tolist()
         return self._lists[key]
-
-
-@dataclass(frozen=True)
-class PipelinePredictor:
-    """Fallback for a non-linear pipeline: scikit-learn on a one-off DataFrame, no explanations."""
-
-    pipeline: Pipeline
-
-    @property
-    def explainable(self) -> bool:
-        """Non-linear models have no exact explanation here."""
-        return False
-
-    def predict_proba(self, columns: Mapping[str, NDArray[np.generic]]) -> FloatArray:
-        """Probability of leaving, one per employee."""
-        frame = feat.to_model_frame(columns)
-        return np.asarray(self.pipeline.predict_proba(frame)[:, 1], dtype=np.float64)
-
-    def explain(
-        self, columns: Mapping[str, NDArray[np.generic]], top_k: int = 5
-    ) -> list[Explanation]:
-        """Always refused: the active model is not linear.
-
-        Raises
-        ------
-        AttritionError
-            Always.
-        """
-        raise AttritionError(
-            "Les explications détaillées ne sont disponibles que pour un modèle linéaire ; "
-            "le modèle actif n'en est pas un."
-        )
-
-
-def load_predictor(pipeline: Pipeline) -> CompiledLinearModel | PipelinePredictor:
-    """The fastest predictor for a fitted pipeline: compiled if linear, else the fallback."""
-    try:
-        return CompiledLinearModel.from_pipeline(pipeline)
-    except NotCompilableError:
-        return PipelinePredictor(pipeline)
 
 
 def _is_centred_one_hot(transformer: Pipeline) -> bool:

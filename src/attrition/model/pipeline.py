@@ -8,7 +8,6 @@ skops artifact with its checksum, metrics and provenance in ``model_versions``.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
@@ -33,13 +32,6 @@ def read_training_frame(db: Database) -> pd.DataFrame:
 
 def frame_fingerprint(frame: pd.DataFrame) -> str:
     return registry.fingerprint_rows(list(frame.itertuples(index=False, name=None)))
-
-
-@dataclass(frozen=True, slots=True)
-class TrainingResult:
-    version: str
-    trained: TrainedModel
-    metrics: dict[str, Any]
 
 
 def train(
@@ -106,8 +98,6 @@ def rebuild_for_report(
     figures are recomputed with the version's recipe and seed on the same rows (checked by
     the data fingerprint), and must give the registered threshold again.
     """
-    from sqlalchemy.orm import Session
-
     from attrition.errors import ModelNotReadyError
     from attrition.model.artifact import load_pipeline
 

@@ -16,14 +16,25 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from numpy.typing import NDArray
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 
 from attrition.errors import ArtifactIntegrityError, AttritionError, ModelNotReadyError
-from attrition.model.compiled import CompiledLinearModel, Predictor
+from attrition.model import features as feat
+from attrition.model.compiled import (
+    CompiledLinearModel,
+    Explanation,
+    FloatArray,
+    NotCompilableError,
+    Predictor,
+)
+
+if TYPE_CHECKING:
+    from sklearn.pipeline import Pipeline
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +52,6 @@ def _predictor_from_row(row: Mapping[str, Any]) -> Predictor:
     state = row.get("serving_state")
     if state is None:
         from attrition.model.artifact import load_pipeline
-        from attrition.model.compiled import load_predictor
 
         return load_predictor(load_pipeline(artifact, row["artifact_sha256"]))
     verify_checksum(artifact, row["artifact_sha256"])
@@ -52,6 +62,46 @@ def _predictor_from_row(row: Mapping[str, Any]) -> Predictor:
             "enregistrée : ils ont été modifiés, le modèle n'est pas chargé."
         )
     return CompiledLinearModel.from_state(state)
+
+
+@dataclass(frozen=True)
+class PipelinePredictor:
+    """Fallback for a non-linear pipeline: scikit-learn on a one-off DataFrame, no explanations."""
+
+    pipeline: Pipeline
+
+    @property
+    def explainable(self) -> bool:
+        """Non-linear models have no exact explanation here."""
+        return False
+
+    def predict_proba(self, columns: Mapping[str, NDArray[np.generic]]) -> FloatArray:
+        """Probability of leaving, one per employee."""
+        frame = feat.to_model_frame(columns)
+        return np.asarray(self.pipeline.predict_proba(frame)[:, 1], dtype=np.float64)
+
+    def explain(
+        self, columns: Mapping[str, NDArray[np.generic]], top_k: int = 5
+    ) -> list[Explanation]:
+        """Always refused: the active model is not linear.
+
+        Raises
+        ------
+        AttritionError
+            Always.
+        """
+        raise AttritionError(
+            "Les explications détaillées ne sont disponibles que pour un modèle linéaire ; "
+            "le modèle actif n'en est pas un."
+        )
+
+
+def load_predictor(pipeline: Pipeline) -> CompiledLinearModel | PipelinePredictor:
+    """The fastest predictor for a fitted pipeline: compiled if linear, else the fallback."""
+    try:
+        return CompiledLinearModel.from_pipeline(pipeline)
+    except NotCompilableError:
+        return PipelinePredictor(pipeline)
 
 
 @dataclass(slots=True)

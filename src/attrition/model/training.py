@@ -1,4 +1,4 @@
-"""Candidate models, their honest evaluation, and the fit of the chosen one.
+"""The honest evaluation of the candidate models (``candidates.py``), and the final fit.
 
 Honest means that nothing learnt from the data sees the fold it is scored on: scaling,
 one-hot encoding and the classifier sit in one scikit-learn pipeline refitted in every fold,
@@ -24,32 +24,22 @@ import pandas as pd
 import sklearn
 from numpy.typing import NDArray
 from sklearn.calibration import CalibratedClassifierCV
-from sklearn.compose import ColumnTransformer
-from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import (
-    average_precision_score,
-    brier_score_loss,
-    confusion_matrix,
-    precision_recall_curve,
-    precision_score,
-    recall_score,
-    roc_auc_score,
-)
+from sklearn.metrics import brier_score_loss, confusion_matrix
 from sklearn.model_selection import RepeatedStratifiedKFold, StratifiedKFold, cross_val_predict
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from threadpoolctl import threadpool_limits
 
 from attrition.data import vocabulary as voc
 from attrition.errors import ValidationError
 from attrition.model import features as feat
+from attrition.model.candidates import CANDIDATES, make_pipeline
+from attrition.model.thresholds import best_threshold
+from attrition.model.thresholds import threshold_scores as _scores
 
 FloatArray = NDArray[np.float64]
 Progress = Callable[[str], None]
 
-#: Weight of recall relative to precision in the threshold criterion.
-F_BETA: Final = 2.0
 THRESHOLD_CRITERION: Final = (
     "Seuil qui maximise le score F2 (β = 2 : le rappel compte quatre fois plus que la "
     "précision, car un départ non détecté coûte plus qu'un entretien RH inutile), choisi "
@@ -71,169 +61,12 @@ CALIBRATION_SLOPE_RANGE: Final = (0.8, 1.25)
 CALIBRATION_MEAN_TOLERANCE: Final = 0.02
 
 
-@dataclass(frozen=True, slots=True)
-class Candidate:
-    """One model recipe: a name, a French label and its fixed hyper-parameters."""
-
-    name: str
-    label: str
-    hyper_parameters: dict[str, Any]
-    build: Callable[[dict[str, Any], int], Any]
-
-
-def _preparation() -> ColumnTransformer:
-    """Scale numbers; one-hot encode categories, then centre the indicators.
-
-    Centring the indicators does not change what a logistic regression can fit (the intercept
-    absorbs it) but stores the training frequency of every category in the pipeline
-    (``StandardScaler.mean_``): the compiled model needs it to centre explanations.
-    Categories come from the vocabulary, so every fold encodes the same columns.
-    """
-    one_hot = OneHotEncoder(
-        categories=[list(feat.CATEGORIES[name]) for name in feat.CATEGORICAL_FEATURES],
-        handle_unknown="error",
-        sparse_output=False,
-        dtype=np.float64,
-    )
-    categories = Pipeline([("one_hot", one_hot), ("centrage", StandardScaler(with_std=False))])
-    return ColumnTransformer(
-        [
-            ("numeriques", StandardScaler(), list(feat.NUMERIC_FEATURES)),
-            ("categories", categories, list(feat.CATEGORICAL_FEATURES)),
-        ],
-        remainder="drop",
-        sparse_threshold=0.0,
-    )
-
-
-def _logistic(params: dict[str, Any], seed: int) -> LogisticRegression:
-    return LogisticRegression(**params, random_state=seed)
-
-
-def _boosting(params: dict[str, Any], seed: int) -> HistGradientBoostingClassifier:
-    return HistGradientBoostingClassifier(**params, random_state=seed)
-
-
-def _forest(params: dict[str, Any], seed: int) -> RandomForestClassifier:
-    return RandomForestClassifier(**params, random_state=seed, n_jobs=1)
-
-
-#: The candidates, simplest first (the order breaks ties in :func:`select_best`). Their
-#: hyper-parameters were set on repeated cross-validation; the tree models are kept small
-#: enough for the full evaluation to run in about a minute on two cores.
-CANDIDATES: Final[dict[str, Candidate]] = {
-    candidate.name: candidate
-    for candidate in (
-        Candidate(
-            "regression_logistique",
-            "Régression logistique (L2)",
-            # C chosen on CV among 0.03..1; no class weights: they would distort the
-            # probabilities shown to HR, and the F2 threshold already favours recall.
-            {"C": 0.1, "l1_ratio": 0.0, "solver": "lbfgs", "max_iter": 5000},
-            _logistic,
-        ),
-        Candidate(
-            "gradient_boosting",
-            "Gradient boosting (HistGradientBoosting)",
-            {
-                "learning_rate": 0.05,
-                "max_iter": 200,
-                "max_depth": 2,
-                "min_samples_leaf": 20,
-                "l2_regularization": 1.0,
-                "early_stopping": False,
-            },
-            _boosting,
-        ),
-        Candidate(
-            "foret_aleatoire",
-            "Forêt aléatoire",
-            {"n_estimators": 150, "min_samples_leaf": 3, "max_features": "sqrt"},
-            _forest,
-        ),
-    )
-}
-
-
-def make_pipeline(name: str, seed: int) -> Pipeline:
-    """Build the unfitted pipeline (preparation + classifier) of a candidate.
-
-    Parameters
-    ----------
-    name:
-        Key of :data:`CANDIDATES`.
-    seed:
-        Random state of the classifier.
-
-    Raises
-    ------
-    ValidationError
-        If the candidate does not exist.
-    """
-    try:
-        candidate = CANDIDATES[name]
-    except KeyError:
-        raise ValidationError(
-            f"Modèle candidat inconnu : « {name} ». Candidats : {', '.join(CANDIDATES)}."
-        ) from None
-    classifier = candidate.build(dict(candidate.hyper_parameters), seed)
-    return Pipeline([("preparation", _preparation()), ("modele", classifier)])
-
-
 def design(frame: pd.DataFrame) -> tuple[pd.DataFrame, NDArray[np.int64]]:
     """The model inputs and the 0/1 target of an ``employee_features`` frame."""
     if voc.TARGET not in frame.columns:
         raise ValidationError(f"Colonne cible manquante : « {voc.TARGET} ».")
     target = frame[voc.TARGET].to_numpy().astype(np.int64)
     return feat.to_model_frame(frame), target
-
-
-def best_threshold(
-    target: NDArray[np.int64], probability: FloatArray, beta: float = F_BETA
-) -> float:
-    """The probability threshold that maximises the F-beta score on these predictions.
-
-    An employee is flagged when ``probability >= threshold``. Among equal scores the lowest
-    threshold wins (the first maximum of the precision-recall curve).
-
-    Parameters
-    ----------
-    target:
-        0/1 outcomes.
-    probability:
-        Predicted probabilities of leaving, not used for training the model that made them.
-    beta:
-        Weight of recall relative to precision.
-    """
-    precision, recall, thresholds = precision_recall_curve(target, probability)
-    # The curve's last point (recall 0, precision 1) has no threshold.
-    precision, recall = precision[:-1], recall[:-1]
-    denominator = beta**2 * precision + recall
-    scores = np.divide(
-        (1 + beta**2) * precision * recall,
-        denominator,
-        out=np.zeros_like(denominator),
-        where=denominator > 0,
-    )
-    return float(thresholds[int(np.argmax(scores))])
-
-
-def _scores(
-    target: NDArray[np.int64], probability: FloatArray, threshold: float
-) -> dict[str, float]:
-    flagged = (probability >= threshold).astype(np.int64)
-    precision = float(precision_score(target, flagged, zero_division=0.0))
-    recall = float(recall_score(target, flagged, zero_division=0.0))
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    return {
-        "roc_auc": float(roc_auc_score(target, probability)),
-        "pr_auc": float(average_precision_score(target, probability)),
-        "f1": f1,
-        "recall": recall,
-        "precision": precision,
-        "brier": float(brier_score_loss(target, probability)),
-        "threshold": threshold,
-    }
 
 
 @dataclass(frozen=True)

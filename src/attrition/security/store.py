@@ -1,84 +1,139 @@
-"""Key records for the CLI and the start-up sequence (owner connection, SQLAlchemy)."""
+"""API key management, written once: create, import, list, revoke.
+
+The rules (role names, expiry, keyed hash) live in :class:`KeyStore`, which works on any
+async psycopg connection: the API's pool for ``/v1/keys``, an owner connection for the
+command line and the start-up sequence, through the synchronous helpers at the bottom.
+"""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
 
-from sqlalchemy import select, update
-from sqlalchemy.orm import Session
+from psycopg import AsyncConnection
 
 from attrition.config import Settings
-from attrition.db.engine import Database
-from attrition.db.models import ApiKey, Role
+from attrition.db import keys as repo
+from attrition.db.engine import Database, libpq_conninfo
+from attrition.db.keys import KeyRecord
 from attrition.errors import NotFoundError, ValidationError
 from attrition.security.keys import generate_key, hash_key, parse_key
+
+ROLES = ("admin", "predicteur", "auditeur")
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
 class CreatedKey:
-    key_id: str
+    """A new key: its record, and the full key, shown once."""
+
+    record: KeyRecord
     key: str
-    role: str
-    expires_at: datetime | None
+
+    @property
+    def key_id(self) -> str:
+        return self.record.key_id
+
+    @property
+    def role(self) -> str:
+        return self.record.role
 
 
-def _role(role: str) -> Role:
-    try:
-        return Role(role)
-    except ValueError:
-        allowed = ", ".join(r.value for r in Role)
-        raise ValidationError(f"Rôle inconnu « {role} » (rôles : {allowed}).") from None
+def _role(role: str) -> str:
+    if role not in ROLES:
+        raise ValidationError(f"Rôle inconnu « {role} » (rôles : {', '.join(ROLES)}).")
+    return role
+
+
+class KeyStore:
+    """The key rules, bound to the secret that keys the stored hashes."""
+
+    def __init__(self, secret: str) -> None:
+        self._secret = secret
+
+    async def create(
+        self,
+        conn: AsyncConnection[Any],
+        *,
+        name: str,
+        role: str,
+        expires_in: timedelta | None = None,
+    ) -> CreatedKey:
+        key = generate_key()
+        record = await repo.insert_key(
+            conn,
+            key_id=key.key_id,
+            name=name,
+            role=_role(role),
+            key_hash=hash_key(self._secret, key.full),
+            expires_at=datetime.now(UTC) + expires_in if expires_in else None,
+        )
+        return CreatedKey(record=record, key=key.full)
+
+    async def import_key(
+        self, conn: AsyncConnection[Any], raw: str, *, name: str, role: str
+    ) -> bool:
+        """Register a key given by the operator (ATTRITION_ADMIN_KEY); True if it was new."""
+        parsed = parse_key(raw)
+        if await repo.key_exists(conn, parsed.key_id):
+            return False
+        await repo.insert_key(
+            conn,
+            key_id=parsed.key_id,
+            name=name,
+            role=_role(role),
+            key_hash=hash_key(self._secret, parsed.full),
+            expires_at=None,
+        )
+        return True
+
+    @staticmethod
+    async def all(conn: AsyncConnection[Any]) -> list[KeyRecord]:
+        return await repo.list_keys(conn)
+
+    @staticmethod
+    async def revoke(conn: AsyncConnection[Any], key_id: str) -> KeyRecord:
+        record = await repo.revoke_key(conn, key_id)
+        if record is None:
+            raise NotFoundError(f"Clé « {key_id} » inconnue.")
+        return record
+
+
+# ---- the owner's side (command line, start-up, tests): one connection, one transaction --------
+
+
+def _as_owner(db: Database, work: Callable[[AsyncConnection[Any]], Awaitable[T]]) -> T:
+    async def run() -> T:
+        # Leaving the block commits (or rolls back on an error).
+        async with await AsyncConnection.connect(libpq_conninfo(db.owner_url)) as conn:
+            return await work(conn)
+
+    return asyncio.run(run())
+
+
+def _store(settings: Settings) -> KeyStore:
+    return KeyStore(settings.secret_key.get_secret_value())
 
 
 def create_key(
     db: Database, settings: Settings, *, name: str, role: str, expires_in: timedelta | None = None
 ) -> CreatedKey:
-    key = generate_key()
-    expires = datetime.now(UTC) + expires_in if expires_in else None
-    with Session(db.owner_engine()) as session, session.begin():
-        session.add(
-            ApiKey(
-                key_id=key.key_id,
-                name=name,
-                role=_role(role),
-                key_hash=hash_key(settings.secret_key.get_secret_value(), key.full),
-                expires_at=expires,
-            )
-        )
-    return CreatedKey(key_id=key.key_id, key=key.full, role=role, expires_at=expires)
+    return _as_owner(
+        db, lambda c: _store(settings).create(c, name=name, role=role, expires_in=expires_in)
+    )
 
 
 def import_key(db: Database, settings: Settings, raw: str, name: str, role: str) -> bool:
-    """Register a key given by the operator (ATTRITION_ADMIN_KEY); True if it was new."""
-    parsed = parse_key(raw)
-    with Session(db.owner_engine()) as session, session.begin():
-        if session.scalar(select(ApiKey.id).where(ApiKey.key_id == parsed.key_id)):
-            return False
-        session.add(
-            ApiKey(
-                key_id=parsed.key_id,
-                name=name,
-                role=_role(role),
-                key_hash=hash_key(settings.secret_key.get_secret_value(), parsed.full),
-            )
-        )
-    return True
+    return _as_owner(db, lambda c: _store(settings).import_key(c, raw, name=name, role=role))
 
 
-def list_keys(db: Database) -> list[ApiKey]:
-    with Session(db.owner_engine()) as session:
-        return list(session.scalars(select(ApiKey).order_by(ApiKey.id)))
+def list_keys(db: Database) -> list[KeyRecord]:
+    return _as_owner(db, KeyStore.all)
 
 
-def revoke_key(db: Database, key_id: str) -> None:
-    with Session(db.owner_engine()) as session, session.begin():
-        result = session.execute(
-            update(ApiKey)
-            .where(ApiKey.key_id == key_id, ApiKey.revoked_at.is_(None))
-            .values(revoked_at=datetime.now(UTC))
-        )
-        if result.rowcount == 0:  # type: ignore[attr-defined]
-            exists = session.scalar(select(ApiKey.id).where(ApiKey.key_id == key_id))
-            if exists is None:
-                raise NotFoundError(f"Clé « {key_id} » inconnue.")
+def revoke_key(db: Database, key_id: str) -> KeyRecord:
+    return _as_owner(db, lambda c: KeyStore.revoke(c, key_id))

@@ -5,21 +5,13 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
-from psycopg.rows import dict_row
 
 from attrition.api.deps import Lecteur, PoolDep
-from attrition.api.responses import FastJSONResponse
-from attrition.api.routers.predictions import ERRORS
+from attrition.api.responses import ERRORS, FastJSONResponse
 from attrition.api.schemas import EmployeePage, EmployeeRecord, Problem
-from attrition.errors import NotFoundError
+from attrition.services import records
 
 router = APIRouter(prefix="/v1/employees", tags=["employés"])
-
-
-def _row(row: dict[str, Any]) -> dict[str, Any]:
-    out = dict(row)
-    out["augmentation_salaire_precedente"] = float(out["augmentation_salaire_precedente"])
-    return out
 
 
 @router.get(
@@ -37,20 +29,9 @@ async def list_employees(
     ] = None,
 ) -> Any:
     """Rôles : tous. Les dossiers par identifiant croissant ; pagination par `apres`."""
-    async with pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(
-            "SELECT * FROM employee_features WHERE id_employee > %s ORDER BY id_employee LIMIT %s",
-            (apres or 0, limite + 1),
-        )
-        rows = await cur.fetchall()
-    more = len(rows) > limite
-    rows = rows[:limite]
-    return FastJSONResponse(
-        {
-            "employes": [_row(r) for r in rows],
-            "curseur_suivant": str(rows[-1]["id_employee"]) if more and rows else None,
-        }
-    )
+    async with pool.connection() as conn:
+        rows, cursor = await records.list_employees(conn, after=apres, limit=limite)
+    return FastJSONResponse({"employes": rows, "curseur_suivant": cursor})
 
 
 @router.get(
@@ -63,9 +44,5 @@ async def read_employee(
     id_employee: Annotated[int, Path(ge=1, le=2_147_483_647)], client: Lecteur, pool: PoolDep
 ) -> Any:
     """Rôles : tous. Le dossier enregistré (les trois extraits joints)."""
-    async with pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute("SELECT * FROM employee_features WHERE id_employee = %s", (id_employee,))
-        row = await cur.fetchone()
-    if row is None:
-        raise NotFoundError(f"Employé {id_employee} inconnu : aucun dossier enregistré.")
-    return FastJSONResponse(_row(row))
+    async with pool.connection() as conn:
+        return FastJSONResponse(await records.read_employee(conn, id_employee))

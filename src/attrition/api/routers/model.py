@@ -7,8 +7,7 @@ from typing import Any
 from fastapi import APIRouter
 
 from attrition.api.deps import Lecteur, RuntimeDep
-from attrition.api.responses import FastJSONResponse
-from attrition.api.routers.predictions import ERRORS
+from attrition.api.responses import ERRORS, FastJSONResponse
 from attrition.api.routing import FastJSONRoute
 from attrition.api.schemas import ModelInfo, Problem, feature_catalogue
 from attrition.model.summary import summary_metrics

@@ -11,8 +11,7 @@ from pydantic import BaseModel, Field
 from starlette.responses import Response
 
 from attrition.api.deps import Auditeur, PoolDep, RuntimeDep, api_key_header, bearer, current_client
-from attrition.api.responses import FastJSONResponse
-from attrition.api.routers.predictions import ERRORS
+from attrition.api.responses import ERRORS, FastJSONResponse
 from attrition.api.schemas import IsoDateTime, Problem
 from attrition.errors import PermissionDeniedError, ValidationError
 from attrition.monitoring.drift import DEFAULT_WINDOW, drift_report

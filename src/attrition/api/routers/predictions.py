@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Path, Query, Request
 
 from attrition.api.deps import Lecteur, PoolDep, Predicteur, ServiceDep
-from attrition.api.responses import FastJSONResponse
+from attrition.api.responses import ERRORS, WRITE_ERRORS, FastJSONResponse
 from attrition.api.routing import FastJSONRoute
 from attrition.api.schemas import (
     BatchPredictionRequest,
@@ -20,31 +20,12 @@ from attrition.api.schemas import (
     Problem,
     RecordedPrediction,
 )
-from attrition.db import audit, idempotency
-from attrition.errors import NotFoundError, ValidationError
+from attrition.db import idempotency
+from attrition.errors import ValidationError
+from attrition.services import records
 from attrition.services.predictions import Outcome, RequestContext, Result, ScoreItem
-from attrition.services.records import recorded
 
 router = APIRouter(prefix="/v1", tags=["prédictions"], route_class=FastJSONRoute)
-
-ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"model": Problem, "description": "Clé API manquante, invalide, révoquée ou expirée."},
-    403: {"model": Problem, "description": "Rôle insuffisant."},
-    429: {"model": Problem, "description": "Trop de requêtes (voir Retry-After)."},
-}
-WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
-    **ERRORS,
-    404: {"model": Problem, "description": "Employé inconnu."},
-    409: {"model": Problem, "description": "Même clé d'idempotence en cours de traitement."},
-    413: {"model": Problem, "description": "Corps de requête trop volumineux."},
-    415: {"model": Problem, "description": "Le corps doit être du JSON."},
-    422: {"model": Problem, "description": "Entrée invalide : champ et raison donnés."},
-    503: {
-        "model": Problem,
-        "description": "Base ou modèle indisponible : rien n'a été enregistré.",
-    },
-}
-
 
 IdempotencyHeader = Annotated[
     str | None,
@@ -173,14 +154,10 @@ async def create_employee_prediction(
     est enregistrée comme toute autre. 404 si l'employé est inconnu.
     """
     features = await service.employee_features(id_employee)
-    payload = {"id_employee": id_employee, **_jsonable(features)}
+    payload = {"id_employee": id_employee, **features}
     ctx = await _context(request, client.id, "employee", idempotency_key)
     result = await service.predict([ScoreItem(features, id_employee, payload)], ctx, render=_single)
     return _respond(result)
-
-
-def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
-    return {k: (float(v) if k == "augmentation_salaire_precedente" else v) for k, v in row.items()}
 
 
 @router.get(
@@ -209,16 +186,8 @@ async def list_predictions(
 
     Les plus récentes d'abord ; pagination par curseur (`curseur_suivant`).
     """
-    after = None
-    if curseur is not None:
-        try:
-            after = audit.decode_cursor(curseur)
-        except (ValueError, KeyError, TypeError):
-            raise ValidationError(
-                "Curseur invalide.", errors=[_err("curseur", "curseur invalide ou altéré")]
-            ) from None
-    flt = audit.PredictionFilter(
-        owner=client.id if client.role == "predicteur" else None,
+    after = records.decode_cursor(curseur)
+    query = records.HistoryQuery(
         id_employee=id_employee,
         since=depuis,
         until=jusqu_a,
@@ -226,21 +195,8 @@ async def list_predictions(
         label=prediction.value if prediction else None,
     )
     async with pool.connection() as conn:
-        rows = await audit.list_predictions(conn, flt, after=after, limit=limite + 1)
-    more = len(rows) > limite
-    rows = rows[:limite]
-    return FastJSONResponse(
-        {
-            "predictions": [recorded(r) for r in rows],
-            "curseur_suivant": audit.encode_cursor(rows[-1]["prediction_id"]) if more else None,
-        }
-    )
-
-
-def _err(field: str, message: str) -> Any:
-    from attrition.errors import FieldError
-
-    return FieldError(field, message)
+        page = await records.list_predictions(conn, client, query, after=after, limit=limite)
+    return FastJSONResponse(page.as_response())
 
 
 @router.get(
@@ -259,9 +215,5 @@ async def read_prediction(
 
     L'entrée enregistrée, la sortie, la version du modèle, qui l'a demandée et quand.
     """
-    owner = client.id if client.role == "predicteur" else None
     async with pool.connection() as conn:
-        row = await audit.get_prediction(conn, prediction_id, owner=owner)
-    if row is None:
-        raise NotFoundError(f"Prédiction {prediction_id} introuvable.")
-    return FastJSONResponse(recorded(row))
+        return FastJSONResponse(await records.read_prediction(conn, prediction_id, client))

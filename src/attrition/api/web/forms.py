@@ -7,10 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from attrition.api.schemas import (
-    FeatureInfo,
-    feature_catalogue,
-)
+from attrition.api.schemas import FeatureInfo, feature_catalogue
 from attrition.data import vocabulary as voc
 
 #: Form sections; any vocabulary field not listed lands in the last one, so none is missed.

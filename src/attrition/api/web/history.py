@@ -10,28 +10,13 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from attrition.api import problems
-from attrition.api.web.forms import (
-    parse_number,
-)
-from attrition.api.web.rendering import (
-    CHECK_READ,
-    at_midnight,
-    render,
-)
-from attrition.api.web.session import (
-    html_errors,
-    session_client,
-)
+from attrition.api.web.forms import parse_number
+from attrition.api.web.rendering import CHECK_READ, at_midnight, render
+from attrition.api.web.session import html_errors, session_client
 from attrition.data import vocabulary as voc
-from attrition.db import audit
-from attrition.errors import (
-    AttritionError,
-    FieldError,
-    NotFoundError,
-)
+from attrition.errors import AttritionError, FieldError, ValidationError
 from attrition.model import features as feat
-from attrition.security.clients import Client
-from attrition.services.records import recorded
+from attrition.services import records
 
 router = APIRouter(prefix="/app", include_in_schema=False)
 
@@ -43,12 +28,8 @@ PAGE_SIZE = 50
 async def read_prediction(request: Request, prediction_id: int) -> Response:
     """One recorded prediction: probability, decision, risk, threshold and its factors."""
     client = await CHECK_READ(await session_client(request))
-    owner = client.id if client.role == "predicteur" else None
     async with request.app.state.pool.connection() as conn:
-        row = await audit.get_prediction(conn, prediction_id, owner=owner)
-    if row is None:
-        raise NotFoundError(f"Prédiction {prediction_id} introuvable.")
-    prediction = recorded(row)
+        prediction = await records.read_prediction(conn, prediction_id, client)
     return await render(
         request,
         "resultat.html",
@@ -68,8 +49,10 @@ def factor_bars(
     """Factors sorted by contribution, with a bar width relative to the largest one.
 
     The value shown is the factor's own: the input for a raw field or a log-scaled one, the
-    engineered value (a share, a mean, a count) for a derived feature, whose recorded
-    ``valeur`` is only the raw field it derives from.
+    engineered value (a share, a mean, a count) for a derived feature. The recorded
+    ``valeur`` of a derived feature is already the engineered one (see
+    :mod:`attrition.model.explanations`); recomputing it from the recorded inputs gives it
+    its display type (an indicator reads as oui/non, not 1/0).
     """
     factors = list(explanation.get("facteurs_hausse", [])) + list(
         explanation.get("facteurs_baisse", [])
@@ -111,9 +94,9 @@ def _parse_date(raw: str, name: str, errors: list[FieldError]) -> date | None:
 
 
 def history_filter(
-    params: Mapping[str, str], client: Client
-) -> tuple[audit.PredictionFilter, int | None, dict[str, str], list[FieldError]]:
-    """The API's prediction filter from the page's query string (French errors)."""
+    params: Mapping[str, str],
+) -> tuple[records.HistoryQuery, int | None, dict[str, str], list[FieldError]]:
+    """The history's filters from the page's query string (French errors)."""
     errors: list[FieldError] = []
     values = {
         k: params.get(k, "").strip()
@@ -136,20 +119,18 @@ def history_filter(
         label = None
     version = values["model_version"][:32] or None
     after = None
-    if values["curseur"]:
-        try:
-            after = audit.decode_cursor(values["curseur"])
-        except (ValueError, KeyError, TypeError):
-            errors.append(FieldError("curseur", "curseur invalide ou altéré"))
-    flt = audit.PredictionFilter(
-        owner=client.id if client.role == "predicteur" else None,
+    try:
+        after = records.decode_cursor(values["curseur"])
+    except ValidationError as exc:
+        errors.extend(exc.errors)
+    query = records.HistoryQuery(
         id_employee=ident,
         since=at_midnight(since) if since else None,
         until=at_midnight(until + timedelta(days=1)) if until else None,
         model_version=version,
         label=label,
     )
-    return flt, after, values, errors
+    return query, after, values, errors
 
 
 @router.get("/historique", name="web_history")
@@ -157,7 +138,7 @@ def history_filter(
 async def history(request: Request) -> Response:
     """Recorded predictions, newest first, with the API's filters (a predicteur sees his own)."""
     client = await CHECK_READ(await session_client(request))
-    flt, after, values, errors = history_filter(request.query_params, client)
+    query, after, values, errors = history_filter(request.query_params)
     if errors:
         await problems.record_rejection(request, 422, [e.as_dict() for e in errors])
         return await render(
@@ -174,14 +155,11 @@ async def history(request: Request) -> Response:
             status=422,
         )
     async with request.app.state.pool.connection() as conn:
-        rows = await audit.list_predictions(conn, flt, after=after, limit=PAGE_SIZE + 1)
-    more = len(rows) > PAGE_SIZE
-    rows = rows[:PAGE_SIZE]
+        page = await records.list_predictions(conn, client, query, after=after, limit=PAGE_SIZE)
     next_query = None
-    if more:
-        query = {k: v for k, v in values.items() if v and k != "curseur"}
-        query["curseur"] = audit.encode_cursor(rows[-1]["prediction_id"])
-        next_query = query
+    if page.next_cursor is not None:
+        next_query = {k: v for k, v in values.items() if v and k != "curseur"}
+        next_query["curseur"] = page.next_cursor
     return await render(
         request,
         "historique.html",
@@ -189,7 +167,7 @@ async def history(request: Request) -> Response:
             "page": "historique",
             "values": values,
             "errors": {},
-            "rows": [recorded(r) for r in rows],
+            "rows": page.predictions,
             "next_query": next_query,
             "first_page": after is None,
         },

@@ -9,26 +9,11 @@ from pathlib import Path
 from fastapi import APIRouter, Request
 from starlette.responses import FileResponse, Response
 
-from attrition.api.schemas import (
-    feature_catalogue,
-)
-from attrition.api.web.rendering import (
-    CHECK_AUDIT,
-    CHECK_READ,
-    at_midnight,
-    local_zone,
-    render,
-)
-from attrition.api.web.session import (
-    html_errors,
-    session_client,
-)
+from attrition.api.schemas import feature_catalogue
+from attrition.api.web.rendering import CHECK_AUDIT, CHECK_READ, at_midnight, local_zone, render
+from attrition.api.web.session import html_errors, session_client
 from attrition.config import PROJECT_ROOT
-from attrition.errors import (
-    FieldError,
-    NotFoundError,
-    ValidationError,
-)
+from attrition.errors import FieldError, NotFoundError, ValidationError
 from attrition.model.summary import FIGURE_FILES, summary_metrics
 from attrition.monitoring.drift import ACTION, DEFAULT_WINDOW, WATCH, drift_report
 

@@ -15,9 +15,7 @@ from fastapi.templating import Jinja2Templates
 from starlette.responses import RedirectResponse, Response
 
 from attrition.api import deps
-from attrition.errors import (
-    PermissionDeniedError,
-)
+from attrition.errors import PermissionDeniedError
 from attrition.monitoring.drift import STATUS_LABELS
 from attrition.security.clients import Client
 

@@ -13,31 +13,14 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from attrition.api import problems
-from attrition.api.schemas import (
-    EXAMPLE_EMPLOYEE,
-    PredictionRequest,
-)
-from attrition.api.web.forms import (
-    form_sections,
-    form_value,
-    parse_number,
-    request_data,
-)
-from attrition.api.web.rendering import (
-    CHECK_SCORE,
-    redirect,
-    render,
-)
-from attrition.api.web.session import (
-    checked_form,
-    html_errors,
-    session_client,
-)
+from attrition.api.schemas import EXAMPLE_EMPLOYEE, PredictionRequest
+from attrition.api.translations import translate
+from attrition.api.web.forms import form_sections, form_value, parse_number, request_data
+from attrition.api.web.rendering import CHECK_SCORE, redirect, render
+from attrition.api.web.session import checked_form, html_errors, session_client
 from attrition.data import vocabulary as voc
 from attrition.db import idempotency
-from attrition.errors import (
-    NotFoundError,
-)
+from attrition.errors import NotFoundError
 from attrition.security.clients import Client
 from attrition.services.predictions import Outcome, RequestContext, ScoreItem
 
@@ -182,7 +165,7 @@ async def score(request: Request) -> Response:
     try:
         body = PredictionRequest.model_validate(data)
     except pydantic.ValidationError as exc:
-        items = problems.translate([dict(e) for e in exc.errors()])
+        items = translate([dict(e) for e in exc.errors()])
         await problems.record_rejection(request, 422, items, data)
         errors: dict[str, str] = {}
         for item in items:

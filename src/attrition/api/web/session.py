@@ -14,19 +14,9 @@ from psycopg_pool import PoolTimeout
 from starlette.datastructures import FormData
 from starlette.responses import RedirectResponse, Response
 
-from attrition.api import problems
-from attrition.api.web.rendering import (
-    CHECK_SCORE,
-    allowed,
-    redirect,
-    render,
-)
-from attrition.errors import (
-    AttritionError,
-    AuthenticationError,
-    DatabaseUnavailableError,
-    PermissionDeniedError,
-)
+from attrition.api import deps, problems
+from attrition.api.web.rendering import CHECK_SCORE, allowed, redirect, render
+from attrition.errors import AttritionError, AuthenticationError, PermissionDeniedError
 from attrition.security.clients import Client
 
 router = APIRouter(prefix="/app", include_in_schema=False)
@@ -58,19 +48,6 @@ async def checked_form(request: Request) -> FormData:
     return form
 
 
-async def authenticate(request: Request, raw: str) -> Client:
-    """The API's authenticator, as ``deps.current_client`` calls it."""
-    ip = request.client.host if request.client else "inconnue"
-    try:
-        client: Client = await request.app.state.authenticator.authenticate(raw, ip)
-    except (psycopg.OperationalError, PoolTimeout) as exc:
-        raise DatabaseUnavailableError(
-            "La base de données est indisponible : authentification impossible."
-        ) from exc
-    request.state.client = client
-    return client
-
-
 async def session_client(request: Request) -> Client:
     """The signed-in user, re-authenticated with the key sealed in the session."""
     sealed = request.session.get("cle")
@@ -81,7 +58,7 @@ async def session_client(request: Request) -> Client:
         request.session.clear()
         raise SignInRequired("Votre session a expiré : reconnectez-vous.")
     try:
-        return await authenticate(request, key)
+        return await deps.authenticate(request, key)
     except AuthenticationError as exc:
         request.session.clear()
         await problems.record_rejection(
@@ -91,26 +68,25 @@ async def session_client(request: Request) -> Client:
 
 
 async def error_page(request: Request, exc: AttritionError) -> Response:
-    """The French page of a domain error, with the API's status and title."""
-    status, title = next(
-        (v for k, v in problems.STATUS.items() if isinstance(exc, k)), (500, "Erreur interne")
-    )
-    items = [e.as_dict() for e in exc.errors]
-    if status in (401, 403, 422, 429) or status >= 500:
+    """The French page of a domain error: the API's status, title, headers and recording."""
+    policy = problems.problem_for(exc)
+    if policy.record:
         await problems.record_rejection(
-            request, status, items or [{"champ": "-", "message": exc.message}]
+            request, policy.status, policy.errors or [{"champ": "-", "message": exc.message}]
         )
-    headers = {}
-    if status in (429, 503):
-        headers["Retry-After"] = str(getattr(exc, "retry_after", 5))
     client = getattr(request.state, "client", None)
     return await render(
         request,
         "erreur.html",
-        {"title": title, "message": exc.message, "errors": items, "status": status},
+        {
+            "title": policy.title,
+            "message": exc.message,
+            "errors": policy.errors,
+            "status": policy.status,
+        },
         client=client,
-        status=status,
-        headers=headers,
+        status=policy.status,
+        headers=policy.headers,
     )
 
 
@@ -131,13 +107,7 @@ def html_errors(
         except AttritionError as exc:
             return await error_page(request, exc)
         except (psycopg.OperationalError, PoolTimeout):
-            return await error_page(
-                request,
-                DatabaseUnavailableError(
-                    "La base de données est indisponible ou trop lente : réessayez dans "
-                    "quelques secondes."
-                ),
-            )
+            return await error_page(request, problems.database_unavailable())
 
     return wrapper
 
@@ -168,7 +138,7 @@ async def sign_in(request: Request) -> Response:
     form = await checked_form(request)
     raw = str(form.get("cle") or "").strip()
     try:
-        client = await authenticate(request, raw)
+        client = await deps.authenticate(request, raw)
     except AuthenticationError as exc:
         message = exc.message if raw else "Saisissez votre clé API."
         await problems.record_rejection(request, 401, [{"champ": "cle", "message": message}])

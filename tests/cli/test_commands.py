@@ -3,29 +3,16 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from sqlalchemy import text
 from typer.testing import CliRunner
 
 from attrition.cli import app
-from attrition.config import PROJECT_ROOT, Settings, get_settings
+from attrition.config import PROJECT_ROOT
 from attrition.db.engine import Database
 
 runner = CliRunner()
-
-
-@pytest.fixture
-def env(monkeypatch: pytest.MonkeyPatch, database: Database, settings: Settings) -> Iterator[None]:
-    monkeypatch.setenv("DATABASE_URL", database.owner_url.render_as_string(hide_password=False))
-    monkeypatch.setenv("ATTRITION_SECRET_KEY", settings.secret_key.get_secret_value())
-    monkeypatch.setenv("ATTRITION_DATA_DIR", str(settings.data_dir))
-    monkeypatch.setenv("ATTRITION_DB__APP_PASSWORD", "test-app-password-1234")
-    get_settings.cache_clear()
-    yield
-    get_settings.cache_clear()
 
 
 def run(*args: str) -> str:
@@ -40,17 +27,17 @@ def test_help_lists_the_commands() -> None:
         assert command in out
 
 
-def test_db_url_and_load(env: None) -> None:
+def test_db_url_and_load(cli_env: CliRunner) -> None:
     assert "postgresql+psycopg" in run("db", "url")
     out = run("db", "load")
     assert "1470" in out and "Aucun changement" in out
 
 
-def test_db_create_is_idempotent(env: None) -> None:
+def test_db_create_is_idempotent(cli_env: CliRunner) -> None:
     assert "Base prête" in run("db", "create")
 
 
-def test_data_check(env: None, tmp_path: Path) -> None:
+def test_data_check(cli_env: CliRunner, tmp_path: Path) -> None:
     assert "1470 employés valides, dont 237 départs" in run("data", "check")
     bad = runner.invoke(app, ["data", "check", "--data-dir", str(tmp_path)])
     assert bad.exit_code == 1
@@ -64,7 +51,7 @@ def test_schema_sql_is_up_to_date() -> None:
     assert result.output == committed, "sql/schema.sql is stale: run `make schema`"
 
 
-def test_keys_commands(env: None, database: Database) -> None:
+def test_keys_commands(cli_env: CliRunner, database: Database) -> None:
     out = run("keys", "create", "--name", "cli-test", "--role", "auditeur", "--expires-in", "90d")
     key_id = out.split("Clé ")[1].split(" ")[0]
     assert key_id in run("keys", "list")
@@ -79,7 +66,7 @@ def test_keys_commands(env: None, database: Database) -> None:
     assert missing.exit_code == 1 and "inconnue" in missing.output
 
 
-def test_model_commands(env: None, model_version: str) -> None:
+def test_model_commands(cli_env: CliRunner, model_version: str) -> None:
     listing = run("model", "list")
     assert model_version in listing
     shown = json.loads(run("model", "show", model_version))

@@ -5,32 +5,21 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from sqlalchemy import text
 from typer.testing import CliRunner
 
 from attrition.cli import app
-from attrition.config import PROJECT_ROOT, Settings, get_settings
+from attrition.config import PROJECT_ROOT
 from attrition.db.engine import Database
 
 runner = CliRunner()
 
 
-@pytest.fixture
-def env(
-    monkeypatch: pytest.MonkeyPatch, database: Database, settings: Settings, model_version: str
-) -> Iterator[None]:
-    monkeypatch.setenv("DATABASE_URL", database.owner_url.render_as_string(hide_password=False))
-    monkeypatch.setenv("ATTRITION_DB__APP_PASSWORD", "test-app-password-1234")
-    get_settings.cache_clear()
-    yield
-    get_settings.cache_clear()
-
-
-def test_predict_stored_employee_is_recorded(env: None, database: Database) -> None:
+def test_predict_stored_employee_is_recorded(
+    cli_env: CliRunner, model_version: str, database: Database
+) -> None:
     result = runner.invoke(app, ["predict", "--employee-id", "1", "--json"])
     assert result.exit_code == 0, result.output
     body = json.loads(result.output)
@@ -46,7 +35,7 @@ def test_predict_stored_employee_is_recorded(env: None, database: Database) -> N
     assert (source, key) == ("employee", None) and request_id.startswith("cli-")
 
 
-def test_predict_file(env: None, tmp_path: Path) -> None:
+def test_predict_file(cli_env: CliRunner, model_version: str, tmp_path: Path) -> None:
     result = runner.invoke(
         app, ["predict", "--file", str(PROJECT_ROOT / "examples" / "employees.csv")]
     )
@@ -63,11 +52,11 @@ def test_predict_file(env: None, tmp_path: Path) -> None:
     assert "bad.csv, ligne 2 : age : doit être supérieur ou égal à 16" in refused.output
 
 
-def test_predict_needs_exactly_one_source(env: None) -> None:
+def test_predict_needs_exactly_one_source(cli_env: CliRunner, model_version: str) -> None:
     assert runner.invoke(app, ["predict"]).exit_code == 2
 
 
-def test_list_and_export(env: None) -> None:
+def test_list_and_export(cli_env: CliRunner, model_version: str) -> None:
     runner.invoke(app, ["predict", "--employee-id", "2"])
     listing = runner.invoke(app, ["predictions", "list", "--limit", "5"], env={"COLUMNS": "200"})
     assert listing.exit_code == 0 and "employee" in listing.output

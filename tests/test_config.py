@@ -15,11 +15,11 @@ from attrition.logs import JsonFormatter, configure_logging
 
 def test_defaults_and_env_names(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("APP_ENV", "test")
-    monkeypatch.setenv("ATTRITION_API__MAX_PAGE_SIZE", "50")
+    monkeypatch.setenv("ATTRITION_API__MAX_BATCH_SIZE", "50")
     monkeypatch.setenv("ATTRITION_DB__POOL_MAX_SIZE", "4")
     s = load_settings()
     assert s.app_env is AppEnv.TEST
-    assert s.api.max_page_size == 50
+    assert s.api.max_batch_size == 50
     assert s.db.pool_max_size == 4
     assert not s.is_prod and not s.json_logs
 

@@ -1,0 +1,102 @@
+"""Scoring with explanation: probabilities and the French, JSON-ready factors of each employee.
+
+What a prediction stores and returns as ``explication``: the base value, the logit and the
+factors that raise (``facteurs_hausse``) and lower (``facteurs_baisse``) the risk, at most
+:data:`TOP_FACTORS` each way. The compiled linear model ranks the factors in one vectorised
+pass (:meth:`~attrition.model.compiled.CompiledLinearModel.ranked_factors`); any other model
+goes through its full :meth:`explain`, and both give the same payload.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from attrition.model.compiled import CompiledLinearModel
+from attrition.model.features import FEATURE_LABELS, SOURCE_OF
+from attrition.model.runtime import LoadedModel
+
+TOP_FACTORS = 5
+
+
+def explanation_payload(
+    model: LoadedModel, columns: dict[str, Any], top_k: int = TOP_FACTORS
+) -> list[dict[str, Any]]:
+    """French, JSON-ready explanations for every row of ``columns``, from :meth:`explain`."""
+    out = []
+    for item in model.compiled.explain(columns, top_k=top_k):
+        out.append(
+            {
+                "valeur_de_base": float(item.base_value),
+                "logit": float(item.logit),
+                "facteurs_hausse": [factor_payload(f) for f in item.top_up],
+                "facteurs_baisse": [factor_payload(f) for f in item.top_down],
+            }
+        )
+    return out
+
+
+def score_and_explain(
+    model: LoadedModel, columns: dict[str, Any], top_k: int = TOP_FACTORS
+) -> tuple[list[float], list[dict[str, Any]]]:
+    """Probabilities and explanations; one vectorised pass when the model is compiled.
+
+    On the compiled path each factor becomes one dict straight from the ranked lists (no
+    intermediate object): for a batch of 1,000 that is 10,000 dicts, built in a few
+    milliseconds instead of the ~25 ms the per-factor objects cost.
+    """
+    compiled = model.compiled
+    if not isinstance(compiled, CompiledLinearModel):
+        return list(model.predict_proba(columns)), explanation_payload(model, columns, top_k)
+    r = compiled.ranked_factors(columns, top_k=top_k)
+    names = r.names
+    shown: dict[int, tuple[str, str, list[Any]]] = {}
+
+    def spec(j: int) -> tuple[str, str, list[Any]]:
+        # Per feature, once per call: its name, label and the values people are shown.
+        if j not in shown:
+            name = names[j]
+            source = SOURCE_OF[name]
+            values = r.raw_values(source) if _shows_raw(name, source) else r.engineered_values(name)
+            shown[j] = (name, FEATURE_LABELS[name], values)
+        return shown[j]
+
+    def factors(i: int, index: list[int], value: list[float], up: bool) -> list[dict[str, Any]]:
+        out = []
+        for j, c in zip(index, value, strict=True):
+            if (c > 0) if up else (c < 0):
+                name, label, values = spec(j)
+                out.append(
+                    {"variable": name, "libelle": label, "valeur": values[i], "contribution": c}
+                )
+        return out
+
+    base = r.base_value
+    payloads = [
+        {
+            "valeur_de_base": base,
+            "logit": r.logits[i],
+            "facteurs_hausse": factors(i, r.up_index[i], r.up_value[i], True),
+            "facteurs_baisse": factors(i, r.down_index[i], r.down_value[i], False),
+        }
+        for i in range(len(r.logits))
+    ]
+    return r.probabilities, payloads
+
+
+def _shows_raw(feature: str, source: str) -> bool:
+    # Show people the value they know: the raw field for a field used as is or through a
+    # transform (log income -> income), the derived value for an indicator or aggregate
+    # ("no PEE participation" -> 1, mean satisfaction -> 2.5).
+    return feature == source or feature == f"log_{source}"
+
+
+def factor_payload(factor: Any) -> dict[str, Any]:
+    value = factor.raw_value if _shows_raw(factor.feature, factor.source) else factor.value
+    if hasattr(value, "item"):
+        value = value.item()
+    return {
+        "variable": factor.feature,
+        "libelle": factor.label,
+        "valeur": value,
+        "contribution": float(factor.contribution),
+    }
