@@ -25,6 +25,9 @@ log = logging.getLogger(__name__)
 
 
 SUPERUSER = "postgres"
+# How role passwords are hashed (SCRAM verifiers, never MD5); no secret in these statements.
+SCRAM_SESSION = "SET password_encryption = 'scram-sha-256'"  # pragma: allowlist secret
+SCRAM_SYSTEM = "ALTER SYSTEM SET password_encryption = 'scram-sha-256'"  # pragma: allowlist secret
 HBA = (
     "# Written by attrition: every role logs in with a SCRAM-SHA-256 password, on the Unix\n"
     "# socket only (no TCP line: the server does not listen on any IP address either).\n"
@@ -141,13 +144,13 @@ def _harden(pgdata: Path, socket_dir: str) -> None:
         with psycopg.connect(
             host=socket_dir, dbname="postgres", user=SUPERUSER, autocommit=True
         ) as conn:
-            conn.execute("SET password_encryption = 'scram-sha-256'")
+            conn.execute(SCRAM_SESSION)
             conn.execute(
                 sql.SQL("ALTER ROLE {} PASSWORD {}").format(
                     sql.Identifier(SUPERUSER), sql.Literal(password)
                 )
             )
-            conn.execute("ALTER SYSTEM SET password_encryption = 'scram-sha-256'")
+            conn.execute(SCRAM_SYSTEM)
             hba.write_text(HBA, encoding="utf-8")
             hba.chmod(0o600)
             conn.execute("SELECT pg_reload_conf()")
