@@ -18,7 +18,7 @@ from attrition.api.schemas import EXAMPLE_EMPLOYEE
 from attrition.cli import app as cli
 from attrition.config import get_settings
 from attrition.db.engine import Database
-from tests.conftest import Keys, auth
+from tests.helpers import Keys, auth
 
 PERSON = 99_001
 

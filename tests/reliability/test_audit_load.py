@@ -30,7 +30,7 @@ from attrition.api.schemas import EXAMPLE_EMPLOYEE
 from attrition.cli import app as cli
 from attrition.config import Settings, get_settings
 from attrition.db.engine import Database
-from tests.conftest import Keys, auth
+from tests.helpers import Keys, auth
 from tests.reliability.figures import Figures
 from tests.reliability.server import start_server
 
