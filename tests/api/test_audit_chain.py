@@ -20,11 +20,11 @@ from typer.testing import CliRunner
 from attrition.api.schemas import EXAMPLE_EMPLOYEE
 from attrition.cli import app as cli
 from attrition.config import get_settings
-from attrition.db import chain
+from attrition.db import chain, verification
 from attrition.db.engine import Database
 from tests.helpers import Keys, auth
 
-MODIFIED, DELETED, INSERTED = chain.MODIFIED, chain.DELETED, chain.INSERTED
+MODIFIED, DELETED, INSERTED = verification.MODIFIED, verification.DELETED, verification.INSERTED
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from attrition.api.schemas import EXAMPLE_EMPLOYEE
 from attrition.cli import app as cli
 from attrition.config import Settings, get_settings
-from attrition.db import chain
+from attrition.db import chain, verification
 from attrition.db.engine import Database, libpq_conninfo
 from attrition.security.secrets import audit_key
 from tests.helpers import Keys, auth
@@ -41,9 +41,9 @@ def seal_all(database: Database) -> int:
     return int(asyncio.run(_with_owner(database, work)))
 
 
-def verify(database: Database) -> chain.Verification:
-    result: chain.Verification = asyncio.run(
-        _with_owner(database, lambda c: chain.verify(c, _key()))
+def verify(database: Database) -> verification.Verification:
+    result: verification.Verification = asyncio.run(
+        _with_owner(database, lambda c: verification.verify(c, _key()))
     )
     return result
 

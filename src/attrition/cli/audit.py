@@ -71,7 +71,7 @@ def audit_verify(
     """Recalcule chaque empreinte et chaque lien ; signale toutes les ruptures, par nature."""
     import asyncio
 
-    from attrition.db import chain
+    from attrition.db import chain, verification
     from attrition.security.secrets import audit_key
 
     settings = load_settings()
@@ -79,7 +79,9 @@ def audit_verify(
     sources = [settings.resolved_checkpoint_dir, *(checkpoint or [])]
     checkpoints = chain.read_checkpoints(sources)
     with database(settings) as db:
-        result = asyncio.run(with_connection(db, lambda c: chain.verify(c, key, checkpoints)))
+        result = asyncio.run(
+            with_connection(db, lambda c: verification.verify(c, key, checkpoints))
+        )
     pending = (
         f"{result.unsealed} pas encore scellée(s)"
         + (f" (dont {', '.join(map(str, result.unsealed_ids[:5]))})" if result.unsealed else "")
