@@ -108,7 +108,62 @@ FIXES = (
     "retardait le 503.",
     "`attrition serve` arrêté par SIGTERM sortait avec le code 143 sans libérer la base "
     "embarquée (uvicorn relance le signal après son arrêt propre).",
+    "Vingt échecs d'authentification en une minute depuis une adresse bloquaient aussi les "
+    "clés valides de cette adresse (donc tous les clients derrière un même proxy) ; un client "
+    "local échappait au contraire à toute limite en changeant d'`X-Forwarded-For` : seuls "
+    "les échecs sont freinés, et l'adresse ne vient d'`X-Forwarded-For` que derrière un "
+    "proxy déclaré (`ATTRITION_API__TRUSTED_PROXIES`).",
+    "Un en-tête de 30 Mo recevait un 200 (l'analyseur HTTP httptools n'a pas de limite) : "
+    "431 au-delà de 16 Ko de ligne de requête et d'en-têtes.",
+    "Un corps mal formé sans clé était analysé et son refus écrit en base avant la "
+    "vérification de la clé (300 requêtes sans clé, 300 lignes) ; une erreur de lot de 1 000 "
+    "lignes invalides faisait une réponse de 2,3 Mo et une ligne de 178 Ko.",
+    "Le quota par clé comptait les requêtes, pas les prédictions (2 346 prédictions/s avec "
+    "une clé) : quotas de prédictions par minute et par jour, en-têtes `RateLimit-*`.",
+    "Après un SIGKILL du superviseur de `attrition serve --workers 2`, les processus de "
+    "travail continuaient de servir, et un nouveau serveur se partageait le port avec eux "
+    "(`SO_REUSEPORT`) : les processus suivent leur superviseur, une seconde génération "
+    "refuse de démarrer.",
 )
+
+
+def limits() -> list[str]:
+    """The limits the service applies, read from its settings' defaults (never typed here)."""
+    from attrition.api.problems import PAYLOAD_EXCERPT_BYTES
+    from attrition.api.routing import MAX_JSON_DEPTH
+    from attrition.config import ApiSettings
+
+    api = ApiSettings()
+    rows = [
+        ("Ligne de requête et en-têtes (431 au-delà)", f"{number(api.max_header_bytes)} octets",
+         "`ATTRITION_API__MAX_HEADER_BYTES`"),
+        ("Corps de requête (413 au-delà)", f"{number(api.max_body_bytes)} octets",
+         "`ATTRITION_API__MAX_BODY_BYTES`"),
+        ("Profondeur d'un corps JSON (422 `corps` au-delà)",
+         f"{number(MAX_JSON_DEPTH)} niveaux", "—"),
+        ("Employés par lot", number(api.max_batch_size), "`ATTRITION_API__MAX_BATCH_SIZE`"),
+        ("Erreurs listées dans une réponse 422 (et dans sa trace)",
+         f"{api.max_errors_listed} + le total", "`ATTRITION_API__MAX_ERRORS_LISTED`"),
+        ("Extrait du corps gardé dans `rejected_requests`",
+         f"{number(PAYLOAD_EXCERPT_BYTES)} caractères", "—"),
+        ("Requêtes par clé", f"{number(api.rate_limit_per_minute)} / min",
+         "`ATTRITION_API__RATE_LIMIT_PER_MINUTE`"),
+        ("Prédictions par clé", f"{number(api.predictions_per_minute)} / min",
+         "`ATTRITION_API__PREDICTIONS_PER_MINUTE`"),
+        ("Prédictions par clé et par jour (UTC)", number(api.predictions_per_day),
+         "`ATTRITION_API__PREDICTIONS_PER_DAY`, ou `attrition keys quota`"),
+        ("Échecs d'authentification par adresse, et par identifiant de clé",
+         f"{api.auth_failures_per_minute} / min (429 ensuite, pour les échecs seulement)",
+         "`ATTRITION_API__AUTH_FAILURES_PER_MINUTE`"),
+        ("Refus sans clé valide écrits en base, par adresse",
+         f"{api.rejections_recorded_per_minute} / min",
+         "`ATTRITION_API__REJECTIONS_RECORDED_PER_MINUTE`"),
+        ("… toutes adresses confondues", f"{api.rejections_recorded_per_minute_total} / min",
+         "`ATTRITION_API__REJECTIONS_RECORDED_PER_MINUTE_TOTAL`"),
+    ]  # fmt: skip
+    lines = ["| Limite | Valeur par défaut | Réglage |", "| --- | ---: | --- |"]
+    lines += [f"| {label} | {value} | {knob} |" for label, value, knob in rows]
+    return lines
 
 
 def number(value: Any) -> str:
@@ -143,6 +198,7 @@ def render(figures: dict[str, Any]) -> str:
     bad = figures.get("entrees_invalides", {})
     load = figures.get("charge", {})
     crash = figures.get("crash", {})
+    flood = figures.get("inondation", {})
     faults: list[dict[str, Any]] = figures.get("pannes", [])
     survived = sum(1 for f in faults if f.get("survecue"))
     lost = None
@@ -316,6 +372,41 @@ def render(figures: dict[str, Any]) -> str:
         "Les débits et latences dépendent de la machine (ici partagée) : ce sont des ordres de",
         "grandeur ; les performances sont mesurées par le banc d'essai (`make bench`).",
         "",
+        "## Inondation : mauvaises clés et en-têtes géants",
+        "",
+        when(flood),
+        "",
+        "Un vrai serveur (un processus) avec les limites par défaut. Huit clients munis d'une",
+        "clé valide envoient des prédictions, une fois seuls, une fois pendant qu'un autre",
+        "processus, **depuis la même adresse**, envoie aussi vite que le serveur répond des",
+        "requêtes avec une mauvaise clé et des requêtes dont les en-têtes dépassent 16 Ko",
+        "(`tests/reliability/test_flood.py`, 60 s par phase dans `make soak`). Attendu : toutes",
+        "les requêtes valides reçoivent un 2xx, et leur p99 reste sous le double de celui sans",
+        "inondation.",
+        "",
+        *table(
+            [
+                ("Durée de chaque phase (s)", flood.get("secondes")),
+                ("Clients valides", flood.get("clients_valides")),
+                ("Requêtes valides sans inondation", flood.get("requetes_valides_sans")),
+                ("Requêtes valides pendant l'inondation", flood.get("requetes_valides_pendant")),
+                ("… réponses autres que 2xx", flood.get("reponses_valides_non_2xx")),
+                ("p99 sans inondation (ms)", flood.get("p99_sans_ms")),
+                ("p99 pendant l'inondation (ms)", flood.get("p99_pendant_ms")),
+                ("Requêtes de l'inondation", flood.get("requetes_inondation")),
+                ("… refusées 401 (mauvaise clé)", flood.get("inondation_401")),
+                ("… refusées 429 (trop d'échecs)", flood.get("inondation_429")),
+                ("… refusées 431 (en-têtes trop gros)", flood.get("inondation_431")),
+            ]
+        ),
+        "",
+        "## Limites appliquées {#limites-appliquees}",
+        "",
+        "Lues dans les valeurs par défaut des réglages du service au moment où la page est",
+        "produite ([Sécurité](securite.md#limites-contre-les-abus) explique chacune).",
+        "",
+        *limits(),
+        "",
         "## Ce que ces tests ont fait corriger",
         "",
         *[f"- {fix}" for fix in FIXES],
@@ -347,6 +438,8 @@ def render(figures: dict[str, Any]) -> str:
         "  empreinte valide (il a la clé) ; il ne peut ni modifier ni supprimer la trace.",
         "- Les refus dus à la base de données elle-même (503) ne sont pas tracés dans",
         "  `rejected_requests` (la base est indisponible) : ils sont journalisés.",
+        "- Les compteurs des quotas (par minute et par jour) vivent dans la mémoire partagée du",
+        "  serveur en cours : un redémarrage les remet à zéro.",
         "",
         "## Données",
         "",

@@ -348,7 +348,15 @@ ALTER TABLE model_versions ADD COLUMN serving_sha256 VARCHAR(64);
 
 UPDATE alembic_version SET version_num='0004' WHERE alembic_version.version_num = '0003';
 
--- Running upgrade 0004 -> 0005
+-- Running upgrade 0004 -> 0006
+
+ALTER TABLE api_keys ADD COLUMN daily_quota INTEGER;
+
+ALTER TABLE api_keys ADD CONSTRAINT ck_api_keys_daily_quota_positive CHECK (daily_quota > 0);
+
+UPDATE alembic_version SET version_num='0006' WHERE alembic_version.version_num = '0004';
+
+-- Running upgrade 0006 -> 0005
 
 ALTER TABLE predictions ADD COLUMN record_mac VARCHAR(64);
 
@@ -465,7 +473,7 @@ $$;
 
 CREATE TRIGGER trg_api_keys_one_way_revocation BEFORE UPDATE OF revoked_at ON api_keys FOR EACH ROW EXECUTE FUNCTION refuse_unrevoke();
 
-UPDATE alembic_version SET version_num='0005' WHERE alembic_version.version_num = '0004';
+UPDATE alembic_version SET version_num='0005' WHERE alembic_version.version_num = '0006';
 
 COMMIT;
 

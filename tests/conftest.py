@@ -65,7 +65,14 @@ def settings(tmp_path_factory: pytest.TempPathFactory, technova_dir: Path) -> Se
         audit_key=SecretStr(TEST_AUDIT_KEY),
         audit_checkpoint_dir=checkpoints,
         db={"app_password": SecretStr("test-app-password-1234"), "pool_min_size": 1},
-        api={"rate_limit_per_minute": 100_000, "auth_failures_per_minute": 100_000},
+        api={
+            "rate_limit_per_minute": 100_000,
+            "auth_failures_per_minute": 100_000,
+            "predictions_per_minute": 10_000_000,
+            "predictions_per_day": 1_000_000_000,
+            "rejections_recorded_per_minute": 100_000,
+            "rejections_recorded_per_minute_total": 100_000,
+        },
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import secrets
 from pathlib import Path
 
 import pytest
@@ -38,9 +39,49 @@ def test_prod_refuses_short_secret(monkeypatch: pytest.MonkeyPatch) -> None:
         load_settings(_env_file=None)
 
 
+@pytest.mark.parametrize(
+    ("secret", "reason"),
+    [
+        ("a" * 32, "trop prévisible"),
+        ("ab" * 20, "trop prévisible"),
+        ("dev-secret-change-me-" + "0123456789abcdef" * 2, "valeur d'exemple"),
+        ("my-production-secret-key-1234567890", "valeur d'exemple"),
+    ],
+)
+def test_prod_refuses_low_entropy_or_placeholder_secrets(
+    monkeypatch: pytest.MonkeyPatch, secret: str, reason: str
+) -> None:
+    monkeypatch.setenv("APP_ENV", "prod")
+    monkeypatch.setenv("ATTRITION_PGDATA", "/data/pgdata")
+    monkeypatch.setenv("ATTRITION_SECRET_KEY", secret)
+    with pytest.raises(ConfigurationError, match=reason):
+        load_settings(_env_file=None)
+
+
+def test_prod_accepts_a_generated_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    from attrition.config import secret_entropy_bits
+
+    monkeypatch.setenv("APP_ENV", "prod")
+    monkeypatch.setenv("ATTRITION_PGDATA", "/data/pgdata")
+    for _ in range(20):
+        generated = secrets.token_urlsafe(48)
+        assert secret_entropy_bits(generated) > 200
+        monkeypatch.setenv("ATTRITION_SECRET_KEY", generated)
+        assert load_settings(_env_file=None).is_prod
+    assert secret_entropy_bits(secrets.token_hex(32)) > 200
+
+
+def test_trusted_proxies_must_be_addresses_or_networks(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ATTRITION_API__TRUSTED_PROXIES", '["10.0.0.0/8", "proxy.example"]')
+    with pytest.raises(ConfigurationError, match="proxy.example"):
+        load_settings(_env_file=None)
+    monkeypatch.setenv("ATTRITION_API__TRUSTED_PROXIES", '["10.0.0.0/8", "192.0.2.1"]')
+    assert load_settings(_env_file=None).api.trusted_proxies == ["10.0.0.0/8", "192.0.2.1"]
+
+
 def test_prod_refuses_a_database_that_would_not_persist(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("APP_ENV", "prod")
-    monkeypatch.setenv("ATTRITION_SECRET_KEY", "x" * 40)
+    monkeypatch.setenv("ATTRITION_SECRET_KEY", secrets.token_urlsafe(32))
     monkeypatch.setenv("ATTRITION_AUDIT_KEY", AUDIT_KEY)
     monkeypatch.delenv("DATABASE_URL", raising=False)
     monkeypatch.delenv("ATTRITION_PGDATA", raising=False)
@@ -52,23 +93,23 @@ def test_prod_refuses_a_database_that_would_not_persist(monkeypatch: pytest.Monk
     assert s.secret_key.get_secret_value() not in repr(s)
 
 
-AUDIT_KEY = "Zq8vN2-kT5wR9yLm3xC7bH1jF4dS6gPa"  # pragma: allowlist secret
+AUDIT_KEY = secrets.token_urlsafe(32)
 
 
 @pytest.mark.parametrize(
     ("value", "reason"),
     [
         (None, "ATTRITION_AUDIT_KEY manquant"),
-        ("changeme", "valeur d'exemple"),
-        ("k" * 20, "trop court"),
-        ("ab" * 20, "trop peu varié"),
+        ("changeme", "ATTRITION_AUDIT_KEY manquant ou laissé à sa valeur par défaut"),
+        ("k" * 20, "ATTRITION_AUDIT_KEY trop court"),
+        ("ab" * 20, "ATTRITION_AUDIT_KEY trop prévisible"),
     ],
 )
 def test_prod_requires_a_strong_audit_key(
     monkeypatch: pytest.MonkeyPatch, value: str | None, reason: str
 ) -> None:
     monkeypatch.setenv("APP_ENV", "prod")
-    monkeypatch.setenv("ATTRITION_SECRET_KEY", "x" * 40)
+    monkeypatch.setenv("ATTRITION_SECRET_KEY", secrets.token_urlsafe(32))
     monkeypatch.setenv("ATTRITION_PGDATA", "/data/pgdata")
     if value is None:
         monkeypatch.delenv("ATTRITION_AUDIT_KEY", raising=False)

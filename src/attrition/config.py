@@ -26,17 +26,53 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 #: Placeholder secrets that ship in .env.example and must never reach production.
 PLACEHOLDER_SECRETS = frozenset({"", "changeme", "change-me", "dev-secret-change-me", "secret"})
+#: Words that betray a placeholder or a hand-made secret, even lengthened.
+PLACEHOLDER_WORDS = ("changeme", "change-me", "change_me", "dev-secret", "secret", "password",
+                     "motdepasse", "example", "exemple", "placeholder", "xxxx")  # fmt: skip
+#: Least estimated entropy of the production secret (bits; see :func:`secret_entropy_bits`).
+MIN_SECRET_ENTROPY_BITS = 128.0
 
 
-def secret_weakness(value: str) -> str | None:
-    """Why ``value`` is not a usable secret (placeholder, too short, too few distinct
-    characters), or None."""
-    if value.strip().lower() in PLACEHOLDER_SECRETS:
-        return "laissé à une valeur d'exemple : tirez un secret aléatoire"
-    if len(value) < 32:
-        return "trop court : au moins 32 caractères"
-    if len(set(value)) < 12:
-        return "trop peu varié (moins de 12 caractères distincts) : tirez un secret aléatoire"
+def secret_entropy_bits(secret: str) -> float:
+    """A conservative estimate of a secret's entropy: its length times its per-character
+    Shannon entropy (from the frequencies of its own characters).
+
+    ``'a' * 32`` scores 0, a 43-character ``secrets.token_urlsafe(32)`` about 200.
+    """
+    import math
+    from collections import Counter
+
+    if not secret:
+        return 0.0
+    counts = Counter(secret)
+    n = len(secret)
+    per_char = -sum(c / n * math.log2(c / n) for c in counts.values())
+    return per_char * n
+
+
+def weak_secret_reason(secret: str, name: str = "ATTRITION_SECRET_KEY") -> str | None:
+    """Why ``secret`` is unfit for production, or ``None``."""
+    lowered = secret.strip().lower()
+    if lowered in PLACEHOLDER_SECRETS:
+        return (
+            f"{name} manquant ou laissé à sa valeur par défaut : "
+            "définissez un secret aléatoire (au moins 32 caractères) en production."
+        )
+    if len(secret) < 32:
+        return f"{name} trop court : au moins 32 caractères."
+    word = next((w for w in PLACEHOLDER_WORDS if w in lowered), None)
+    if word is not None:
+        return (
+            f"{name} dérivé d'une valeur d'exemple (contient « {word} ») : "
+            "générez un secret aléatoire."
+        )
+    bits = secret_entropy_bits(secret)
+    if bits < MIN_SECRET_ENTROPY_BITS:
+        return (
+            f"{name} trop prévisible (entropie estimée {bits:.0f} bits, au moins "
+            f"{MIN_SECRET_ENTROPY_BITS:.0f}) : générez-le avec "
+            'python -c "import secrets; print(secrets.token_urlsafe(48))".'
+        )
     return None
 
 
@@ -86,10 +122,28 @@ class ApiSettings(BaseModel):
     """Largest request body accepted (413 beyond)."""
     max_batch_size: int = 1000
     """Most employees in one batch request."""
+    max_header_bytes: Annotated[int, Field(ge=1024)] = 16_384
+    """Largest request line plus headers, in bytes (431 beyond), enforced by the HTTP parser."""
+    max_errors_listed: Annotated[int, Field(ge=1)] = 20
+    """Most errors listed in a 422 response and in its stored record (the total is given)."""
     rate_limit_per_minute: int = 600
-    """Requests per minute per API key (per IP when unauthenticated)."""
+    """Requests per minute per API key."""
+    predictions_per_minute: Annotated[int, Field(ge=1)] = 6_000
+    """Predictions per minute per API key (a batch of 1,000 counts 1,000); burst of as many."""
+    predictions_per_day: Annotated[int, Field(ge=1)] = 100_000
+    """Daily ceiling of predictions per key (UTC day) unless the key has its own
+    (``attrition keys quota``)."""
     auth_failures_per_minute: int = 20
-    """Failed authentications per IP and minute before the IP is throttled."""
+    """Failed authentications per address (and per key id) and minute before further
+    failures get 429; a valid key is never refused by this."""
+    rejections_recorded_per_minute: Annotated[int, Field(ge=0)] = 10
+    """Refusals of unauthenticated requests written to ``rejected_requests`` per address and
+    minute (all of them are counted in the metrics and the access log)."""
+    rejections_recorded_per_minute_total: Annotated[int, Field(ge=0)] = 120
+    """The same budget for all addresses together."""
+    trusted_proxies: list[str] = Field(default_factory=list)
+    """Addresses or CIDR networks of the reverse proxies whose ``X-Forwarded-For`` gives the
+    client address (none by default: the peer address is the client)."""
     cors_origins: list[str] = Field(default_factory=list)
     """Origins allowed by CORS (none by default)."""
     expose_docs: bool = True
@@ -154,23 +208,39 @@ class Settings(BaseSettings):
     api: ApiSettings = Field(default_factory=ApiSettings)
 
     @model_validator(mode="after")
+    def _check_limits(self) -> Settings:
+        import ipaddress
+
+        for proxy in self.api.trusted_proxies:
+            try:
+                ipaddress.ip_network(proxy.strip())
+            except ValueError:
+                raise ValueError(
+                    f"ATTRITION_API__TRUSTED_PROXIES : « {proxy} » n'est ni une adresse IP ni un "
+                    "réseau CIDR (ex. 10.0.0.0/8)."
+                ) from None
+        if self.api.predictions_per_minute < self.api.max_batch_size:
+            raise ValueError(
+                "ATTRITION_API__PREDICTIONS_PER_MINUTE doit être au moins égal à la taille "
+                f"maximale d'un lot ({self.api.max_batch_size}) : sinon un lot complet ne "
+                "passerait jamais."
+            )
+        return self
+
+    @model_validator(mode="after")
     def _refuse_unsafe_prod(self) -> Settings:
         if self.app_env is AppEnv.PROD:
-            if self.secret_key.get_secret_value().strip().lower() in PLACEHOLDER_SECRETS:
-                raise ValueError(
-                    "ATTRITION_SECRET_KEY manquant ou laissé à sa valeur par défaut : "
-                    "définissez un secret aléatoire (au moins 32 caractères) en production."
-                )
-            if len(self.secret_key.get_secret_value()) < 32:
-                raise ValueError("ATTRITION_SECRET_KEY trop court : au moins 32 caractères.")
+            reason = weak_secret_reason(self.secret_key.get_secret_value())
+            if reason is not None:
+                raise ValueError(reason)
             if self.audit_key is None:
                 raise ValueError(
                     "ATTRITION_AUDIT_KEY manquant : la clé des empreintes de la trace d'audit "
                     "est obligatoire en production (hors de la base, au moins 32 caractères)."
                 )
-            weakness = secret_weakness(self.audit_key.get_secret_value())
-            if weakness:
-                raise ValueError(f"ATTRITION_AUDIT_KEY {weakness}.")
+            reason = weak_secret_reason(self.audit_key.get_secret_value(), "ATTRITION_AUDIT_KEY")
+            if reason is not None:
+                raise ValueError(reason)
             if self.database_url is None and self.app_database_url is None and self.pgdata is None:
                 raise ValueError(
                     "DATABASE_URL ou ATTRITION_PGDATA requis en production : "

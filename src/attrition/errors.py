@@ -86,11 +86,17 @@ class PermissionDeniedError(AttritionError):
 
 
 class RateLimitedError(AttritionError):
-    """Too many requests; retry after ``retry_after`` seconds."""
+    """Too many requests; retry after ``retry_after`` seconds.
 
-    def __init__(self, message: str, *, retry_after: int) -> None:
+    ``headers`` carries what is left of the quota (``RateLimit-*``), when there is one.
+    """
+
+    def __init__(
+        self, message: str, *, retry_after: int, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+        self.headers = headers or {}
 
 
 class DataFileError(AttritionError):

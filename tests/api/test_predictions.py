@@ -304,7 +304,7 @@ def test_employees_endpoints(client: TestClient, keys: Keys) -> None:
     page = client.get("/v1/employees?limite=3", headers=auth(keys.auditeur)).json()
     assert [e["id_employee"] for e in page["employes"]] == [1, 2, 4]
     nxt = client.get(
-        f"/v1/employees?limite=3&apres={page['curseur_suivant']}", headers=auth(keys.auditeur)
+        f"/v1/employees?limite=3&curseur={page['curseur_suivant']}", headers=auth(keys.auditeur)
     )
     assert nxt.json()["employes"][0]["id_employee"] > 4
     one = client.get("/v1/employees/1", headers=auth(keys.auditeur)).json()

@@ -66,6 +66,29 @@ def test_keys_commands(cli_env: CliRunner, database: Database) -> None:
     assert missing.exit_code == 1 and "inconnue" in missing.output
 
 
+def test_keys_daily_quota(cli_env: CliRunner, database: Database) -> None:
+    out = run(
+        "keys", "create", "--name", "cli-quota", "--role", "predicteur", "--quota-jour", "500"
+    )
+    key_id = out.split("Clé ")[1].split(" ")[0]
+
+    def stored() -> object:
+        with database.owner_engine().connect() as c:
+            return c.scalar(
+                text("SELECT daily_quota FROM api_keys WHERE key_id = :k"), {"k": key_id}
+            )
+
+    assert stored() == 500
+    assert "2000 prédictions par jour" in run("keys", "quota", key_id, "2000")
+    assert stored() == 2000
+    assert "quota par défaut" in run("keys", "quota", key_id, "--defaut")
+    assert stored() is None
+    assert runner.invoke(app, ["keys", "quota", key_id]).exit_code == 2
+    assert runner.invoke(app, ["keys", "quota", key_id, "0"]).exit_code == 2
+    missing = runner.invoke(app, ["keys", "quota", "zzzzzzzz", "10"])
+    assert missing.exit_code == 1 and "inconnue" in missing.output
+
+
 def test_model_commands(cli_env: CliRunner, model_version: str) -> None:
     listing = run("model", "list")
     assert model_version in listing

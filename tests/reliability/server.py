@@ -75,13 +75,17 @@ def start_server(
     port: int | None = None,
     workers: int = 1,
     rate_limit_per_minute: int = 10_000_000,
-    env: dict[str, str] | None = None,
+    env: dict[str, str | None] | None = None,
+    wait: bool = True,
 ) -> Server:
-    """Start uvicorn on the app factory with the test database and the test secret."""
+    """Start uvicorn on the app factory with the test database and the test secret.
+
+    ``env`` overrides variables (``None`` removes one); ``wait=False`` returns at once.
+    """
     port = port or free_port()
     app_password = settings.db.app_password
-    extra = env or {}
-    env = {
+    overrides = env or {}
+    full = {
         **os.environ,
         "APP_ENV": "test",
         "DATABASE_URL": database.owner_url.render_as_string(hide_password=False),
@@ -89,10 +93,18 @@ def start_server(
         "ATTRITION_DB__APP_PASSWORD": app_password.get_secret_value() if app_password else "",
         "ATTRITION_API__RATE_LIMIT_PER_MINUTE": str(rate_limit_per_minute),
         "ATTRITION_API__AUTH_FAILURES_PER_MINUTE": "10000000",
+        "ATTRITION_API__PREDICTIONS_PER_MINUTE": "10000000",
+        "ATTRITION_API__PREDICTIONS_PER_DAY": "1000000000",
+        "ATTRITION_API__REJECTIONS_RECORDED_PER_MINUTE": "1000000",
+        "ATTRITION_API__REJECTIONS_RECORDED_PER_MINUTE_TOTAL": "1000000",
         "ATTRITION_LOG_LEVEL": "WARNING",
-        **extra,
     }
-    env.pop("ATTRITION_EMBEDDED_PGDATA", None)
+    full.pop("ATTRITION_EMBEDDED_PGDATA", None)
+    for name, value in overrides.items():
+        if value is None:
+            full.pop(name, None)
+        else:
+            full[name] = value
     log = Path(tempfile.mkstemp(prefix="attr-uvicorn-", suffix=".log")[1])
     # `attrition serve`, as in production: it prepares the (already prepared) database, then
     # runs uvicorn on the app factory (one process unless told otherwise).
@@ -102,8 +114,9 @@ def start_server(
     ]  # fmt: skip
     with log.open("wb") as out:
         process = subprocess.Popen(
-            command, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=PROJECT_ROOT
+            command, env=full, stdout=out, stderr=subprocess.STDOUT, cwd=PROJECT_ROOT
         )
     server = Server(process=process, port=port, log=log)
-    server.wait_ready()
+    if wait:
+        server.wait_ready()
     return server

@@ -46,7 +46,7 @@ def test_the_committed_page_is_generated_from_a_full_run() -> None:
     page = (PROJECT_ROOT / "docs" / "fiabilite.md").read_text(encoding="utf-8")
     figures = report.embedded_figures(page)
     assert report.render(figures) == page, "docs/fiabilite.md edited by hand: run `make soak`"
-    for section in ("fuzzing", "proprietes", "entrees_invalides", "charge", "crash"):
+    for section in ("fuzzing", "proprietes", "entrees_invalides", "charge", "crash", "inondation"):
         assert figures[section]["commande"] == "make soak", section
     assert figures["fuzzing"]["exemples_par_operation"] == 200
     assert figures["fuzzing"]["echecs"] == 0

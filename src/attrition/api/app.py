@@ -22,12 +22,13 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from attrition import __version__
 from attrition.api import problems, web
 from attrition.api.middleware import EdgeMiddleware
+from attrition.api.rejections import RejectionRecorder
 from attrition.api.responses import FastJSONResponse
 from attrition.api.routers import audit as audit_router
 from attrition.api.routers import employees, health, keys, model, predictions
 from attrition.api.routers import monitoring as monitoring_router
 from attrition.config import Settings, get_settings
-from attrition.db import audit, chain
+from attrition.db import chain
 from attrition.db.engine import Database, resolve_database
 from attrition.db.writer import GroupCommitWriter
 from attrition.model.runtime import ModelRuntime
@@ -159,16 +160,16 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
             settings.secret_key.get_secret_value(),
             rate_per_minute=settings.api.rate_limit_per_minute,
             failures_per_minute=settings.api.auth_failures_per_minute,
+            predictions_per_minute=settings.api.predictions_per_minute,
+            predictions_per_day=settings.api.predictions_per_day,
         )
-
-        async def rejections(**fields: Any) -> None:
-            try:
-                async with pool.connection(timeout=1.0) as conn:
-                    await audit.record_rejection(conn, **fields)
-            except Exception as exc:
-                log.warning("rejected request not recorded: %s", type(exc).__name__)
-
-        app.state.rejections = rejections
+        app.state.rejections = RejectionRecorder(
+            pool,
+            per_address_per_minute=settings.api.rejections_recorded_per_minute,
+            total_per_minute=settings.api.rejections_recorded_per_minute_total,
+            max_errors=settings.api.max_errors_listed,
+            metrics=app.state.metrics,
+        )
         try:
             async with pool.connection(timeout=10.0) as conn:
                 await runtime.refresh(conn, force=True)
@@ -236,6 +237,16 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         hsts=settings.is_prod,
         metrics=metrics,
     )
+    if settings.api.trusted_proxies:
+        # Outermost, so that every layer (limits, logs, audit) sees the client's address:
+        # X-Forwarded-For is read only from these peers, from the right, up to the first
+        # address that is not a trusted proxy (uvicorn's middleware, which takes CIDRs).
+        from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
+
+        app.add_middleware(
+            ProxyHeadersMiddleware,
+            trusted_hosts=[p.strip() for p in settings.api.trusted_proxies],
+        )
     if settings.api.cors_origins:
         from fastapi.middleware.cors import CORSMiddleware
 
@@ -257,8 +268,12 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
 
 def create_app_from_env() -> FastAPI:
     """Factory for uvicorn workers: settings from the environment set by `attrition serve`."""
+    from attrition.api import protocol, server
     from attrition.logs import configure_logging
 
+    server.follow_supervisor()  # a worker exits with its supervisor (one generation at a time)
     settings = get_settings()
     configure_logging(settings)
-    return create_app(settings)
+    app = create_app(settings)
+    protocol.set_observer(app.state.metrics.observe_edge_refusal)
+    return app

@@ -55,6 +55,7 @@ async def authenticate(request: Request, raw: str | None) -> Client:
     Revocation, expiry and rate limits apply at once; a database outage is a 503.
     """
     authenticator: Authenticator = request.app.state.authenticator
+    # The peer, or the client behind a trusted proxy (ATTRITION_API__TRUSTED_PROXIES).
     ip = request.client.host if request.client else "inconnue"
     try:
         client = await authenticator.authenticate(raw, ip)
@@ -66,11 +67,19 @@ async def authenticate(request: Request, raw: str | None) -> Client:
     return client
 
 
+async def authenticate_request(request: Request) -> Client:
+    """Authenticate the key of ``request`` once (the route class calls it before the body)."""
+    return await current_client(request, await bearer(request), await api_key_header(request))
+
+
 async def current_client(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)],
     header_key: Annotated[str | None, Security(api_key_header)],
 ) -> Client:
+    already: Client | None = getattr(request.state, "client", None)
+    if already is not None:  # authenticated by the route class before the body was read
+        return already
     raw = credentials.credentials if credentials is not None else header_key
     return await authenticate(request, raw)
 

@@ -46,7 +46,9 @@ async def _record_rejection(scope: Scope, request_id: str, status: int, detail: 
     """
     recorder = getattr(getattr(scope.get("app"), "state", None), "rejections", None)
     if recorder is not None:
+        client = scope.get("client")
         await recorder(
+            client_ip=client[0] if client else None,
             request_id=request_id,
             client_request_id=scope.get("state", {}).get("client_request_id"),
             api_key_id=None,

@@ -80,6 +80,8 @@ def problem_for(exc: e.AttritionError) -> ProblemPolicy:
         (v for k, v in STATUS.items() if isinstance(exc, k)), (500, "Erreur interne")
     )
     headers = {}
+    if isinstance(exc, e.RateLimitedError):
+        headers.update(exc.headers)  # RateLimit-* of a quota
     if isinstance(exc, e.RateLimitedError | e.DatabaseUnavailableError):
         headers["Retry-After"] = str(exc.retry_after)
     elif status == 503:
@@ -113,6 +115,7 @@ def problem(
     request: Request | None = None,
     errors: Sequence[dict[str, Any]] = (),
     headers: dict[str, str] | None = None,
+    total_errors: int | None = None,
 ) -> Response:
     request_id = getattr(request.state, "request_id", None) if request is not None else None
     body = {
@@ -124,6 +127,8 @@ def problem(
         "request_id": request_id,
         "errors": list(errors),
     }
+    if total_errors is not None and total_errors > len(errors):
+        body["nombre_erreurs"] = total_errors
     out_headers = dict(headers or {})
     if status in (401,):
         out_headers.setdefault("WWW-Authenticate", 'Bearer realm="attrition"')
@@ -140,8 +145,8 @@ def _excerpt(body: Any) -> str | None:
     else:
         try:
             text = orjson.dumps(body, default=str).decode()
-        except TypeError:
-            text = repr(body)
+        except TypeError:  # nested deeper than orjson writes (254 levels)
+            text = "(corps trop imbriqué pour être recopié)"
     return text[:PAYLOAD_EXCERPT_BYTES]
 
 
@@ -155,6 +160,7 @@ async def record_rejection(
     client = getattr(request.state, "client", None)
     route = request.scope.get("route")
     await recorder(
+        client_ip=request.client.host if request.client else None,
         request_id=getattr(request.state, "request_id", "-"),
         client_request_id=getattr(request.state, "client_request_id", None),
         api_key_id=client.id if client is not None else None,
@@ -243,14 +249,22 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> Response:
-        items = translate(exc.errors())
-        await record_rejection(request, 422, items, exc.body)
+        # A batch of 1,000 bad rows has tens of thousands of errors: list the first ones and
+        # say how many there are (an 11 KB request used to get a 2.3 MB answer).
+        limit = request.app.state.settings.api.max_errors_listed
+        raw = exc.errors()
+        items = translate(raw[:limit])
+        stored = items
+        if len(raw) > limit:
+            note = f"{len(raw)} erreurs au total ; les {limit} premières sont listées"
+            stored = [*items, {"champ": "-", "message": note}]
+        await record_rejection(request, 422, stored, exc.body)
         first = items[0] if items else {"champ": "corps", "message": "entrée invalide"}
         where = f" (ligne {first['ligne']})" if "ligne" in first else ""
         detail = f"Entrée invalide : {first['champ']}{where} : {first['message']}" + (
-            f" (et {len(items) - 1} autre(s) erreur(s))" if len(items) > 1 else ""
+            f" (et {len(raw) - 1} autre(s) erreur(s))" if len(raw) > 1 else ""
         )
-        return problem(422, detail, request=request, errors=items)
+        return problem(422, detail, request=request, errors=items, total_errors=len(raw))
 
     @app.exception_handler(e.AttritionError)
     async def _domain(request: Request, exc: e.AttritionError) -> Response:
@@ -286,6 +300,12 @@ def install(app: FastAPI) -> None:
         }.get(exc.status_code, str(exc.detail))
         if exc.status_code == 400 and isinstance(exc.__cause__, BodyTooLarge):
             raise exc.__cause__  # a chunked body over the limit: the edge middleware says 413
+        if exc.status_code == 400 and isinstance(exc.__cause__, RecursionError):
+            # The standard parser (routes without FastJSONRoute): too deep is malformed JSON.
+            items = [{"champ": "corps", "message": "JSON invalide (structure trop imbriquée)"}]
+            await record_rejection(request, 422, items)
+            detail = "Entrée invalide : corps : JSON invalide (structure trop imbriquée)"
+            return problem(422, detail, request=request, errors=items)
         if exc.status_code == 400 and isinstance(exc.__cause__, UnicodeDecodeError):
             # A JSON body that is not even text (invalid UTF-8): malformed JSON like any other,
             # so it gets the same answer: 422, in French, recorded.

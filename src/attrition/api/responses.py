@@ -22,7 +22,11 @@ class FastJSONResponse(JSONResponse):
 ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": Problem, "description": "Clé API manquante, invalide, révoquée ou expirée."},
     403: {"model": Problem, "description": "Rôle insuffisant."},
-    429: {"model": Problem, "description": "Trop de requêtes (voir Retry-After)."},
+    429: {
+        "model": Problem,
+        "description": "Trop de requêtes, ou quota de prédictions atteint (voir Retry-After "
+        "et les en-têtes RateLimit-*).",
+    },
 }
 WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
     **ERRORS,

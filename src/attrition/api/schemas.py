@@ -334,6 +334,10 @@ class Problem(BaseModel):
     instance: str | None = None
     request_id: str | None = None
     errors: list[ProblemError] = Field(default_factory=list)
+    nombre_erreurs: int | None = Field(
+        default=None,
+        description="Nombre total d'erreurs quand `errors` n'en liste que les premières.",
+    )
 
 
 def feature_catalogue() -> list[FeatureInfo]:

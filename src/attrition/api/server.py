@@ -13,18 +13,141 @@ the address and to be handed to the workers: unpickled in a worker (uvicorn's wo
 spawned processes), it becomes a fresh socket of that worker. uvicorn's supervisor is used
 unchanged (health checks, restart of a dead worker, graceful shutdown). Elsewhere, or with
 one worker, this is plain ``uvicorn.run``.
+
+One generation at a time: SO_REUSEPORT would also let a second server join the port of a
+running one, and workers orphaned by a killed supervisor would keep serving beside it (with
+the old secret, the old model). So before anything else :func:`claim_generation` tests the
+address with a socket *without* SO_REUSEPORT (any listener of another generation makes that
+bind fail) and takes an exclusive ``flock`` beside the embedded database's data folder; each
+worker asks the kernel to send it SIGTERM when its supervisor dies (:func:`follow_supervisor`).
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import errno
+import fcntl
 import logging
+import os
+import signal
 import socket
 import sys
-from typing import Any
+import threading
+from pathlib import Path
+from typing import IO, Any
 
 import uvicorn
 
+from attrition.errors import ConfigurationError
+
 log = logging.getLogger("uvicorn.error")
+
+#: Set by :func:`serve` for its workers: the supervisor's pid (see :func:`follow_supervisor`).
+SUPERVISOR_PID_ENV = "ATTRITION_SUPERVISOR_PID"
+#: ``prctl`` option that asks for a signal when the parent dies (linux/prctl.h).
+PR_SET_PDEATHSIG = 1
+
+
+class AlreadyServingError(ConfigurationError):
+    """Another generation of the server holds the address or the data folder."""
+
+
+def check_address_free(host: str, port: int) -> None:
+    """Refuse an address on which any socket is already bound or listening.
+
+    The test socket has SO_REUSEADDR (a closed connection in TIME_WAIT does not count) but
+    not SO_REUSEPORT: a listener of another server, even one with SO_REUSEPORT, makes the
+    bind fail, where the workers' own SO_REUSEPORT sockets would have joined it silently.
+    """
+    if port == 0:
+        return
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            if exc.errno != errno.EADDRINUSE:
+                raise AlreadyServingError(
+                    f"Impossible d'écouter sur {host}:{port} : {exc.strerror}."
+                ) from exc
+            raise AlreadyServingError(
+                f"L'adresse {host}:{port} est déjà utilisée (un serveur attrition déjà lancé, "
+                "ou un autre programme) : arrêtez-le avant d'en démarrer un nouveau, ou "
+                "choisissez un autre port (--port)."
+            ) from exc
+
+
+def lock_path(pgdata: Path) -> Path:
+    """The lock file of the generation serving the data folder ``pgdata``.
+
+    Beside the folder, not in it: ``initdb`` wants an empty folder on the first start.
+    """
+    return pgdata.parent / f".{pgdata.name}.serve.lock"
+
+
+def claim_data_folder(pgdata: Path) -> IO[bytes]:
+    """Take the exclusive lock of ``pgdata`` for this process's lifetime, or refuse.
+
+    The kernel releases a ``flock`` when its holder dies, even by SIGKILL: no stale lock to
+    clean up. The file descriptor is not inherited by the workers (Python's default).
+    """
+    path = lock_path(pgdata)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle = path.open("a+b")
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        handle.seek(0)
+        holder = handle.read(32).decode("ascii", "replace").strip() or "?"
+        handle.close()
+        raise AlreadyServingError(
+            f"Un serveur attrition (processus {holder}) utilise déjà ce dossier de données "
+            f"({pgdata}) : arrêtez-le avant d'en démarrer un nouveau."
+        ) from exc
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"{os.getpid()}\n".encode())
+    handle.flush()
+    return handle
+
+
+def claim_generation(host: str, port: int, pgdata: Path | None) -> IO[bytes] | None:
+    """Refuse to start beside a running generation; keep the returned handle open."""
+    check_address_free(host, port)
+    return claim_data_folder(pgdata) if pgdata is not None else None
+
+
+def follow_supervisor() -> None:
+    """In a worker: exit (SIGTERM, a graceful shutdown) as soon as the supervisor dies.
+
+    Linux delivers the signal itself (``prctl(PR_SET_PDEATHSIG)``); elsewhere a thread
+    checks the parent's pid every second, as gunicorn's workers do. A supervisor that died
+    before the request was made is caught by the pid check that follows it.
+    """
+    expected = os.environ.get(SUPERVISOR_PID_ENV)
+    if not expected or not expected.isdigit():
+        return
+    supervisor = int(expected)
+    armed = False
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            libc = ctypes.CDLL(None, use_errno=True)
+            armed = libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) == 0
+    if os.getppid() != supervisor:
+        os.kill(os.getpid(), signal.SIGTERM)
+        return
+    if not armed:
+        threading.Thread(target=_watch_parent, args=(supervisor,), daemon=True).start()
+
+
+def _watch_parent(supervisor: int) -> None:  # pragma: no cover - non-Linux fallback
+    stop = threading.Event()
+    while not stop.wait(1.0):
+        if os.getppid() != supervisor:
+            os.kill(os.getpid(), signal.SIGTERM)
+            return
 
 
 def reuse_port_supported() -> bool:
@@ -64,6 +187,12 @@ def serve(app: str, *, host: str, port: int, workers: int, **options: Any) -> No
         return
     from uvicorn.supervisors import Multiprocess
 
+    try:  # again: boot() may have taken minutes since `attrition serve` first checked
+        check_address_free(host, port)
+    except AlreadyServingError as exc:
+        log.error("%s", exc.message)
+        raise SystemExit(3) from exc  # uvicorn's STARTUP_FAILURE
+    os.environ[SUPERVISOR_PID_ENV] = str(os.getpid())  # read by follow_supervisor()
     config = uvicorn.Config(app, host=host, port=port, workers=workers, **options)
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     try:
@@ -83,3 +212,4 @@ def serve(app: str, *, host: str, port: int, workers: int, **options: Any) -> No
         pass
     finally:
         placeholder.close()
+        os.environ.pop(SUPERVISOR_PID_ENV, None)

@@ -31,6 +31,16 @@ def serve(
 ) -> None:
     """Prépare tout (base, données, modèle, clé admin) puis sert l'API avec uvicorn."""
     settings = load_settings()
+    from attrition.api.server import claim_generation
+
+    host = host or os.environ.get("HOST") or settings.host
+    port = port or int(os.environ.get("PORT") or settings.port)
+    with domain_errors():
+        # One generation at a time: refuse at once, before PostgreSQL or the model are touched,
+        # when the address or the embedded database's folder is in use (see api/server.py).
+        generation = claim_generation(
+            host, port, None if settings.database_url else settings.resolved_pgdata
+        )
     if not settings.database_url:
         # PostgreSQL starts while the imports below run; boot() joins it (see db/embedded.py).
         from attrition.db.embedded import start_in_background
@@ -39,8 +49,6 @@ def serve(
     from attrition.api.server import serve as serve_workers
     from attrition.bootstrap import boot
 
-    host = host or os.environ.get("HOST") or settings.host
-    port = port or int(os.environ.get("PORT") or settings.port)
     with domain_errors():
         report = boot(settings, say, train=not no_train)
     db = report.database
@@ -84,7 +92,11 @@ def serve(
             port=port,
             workers=count,
             log_level=settings.log_level.lower(),
-            proxy_headers=True,
+            # The app reads X-Forwarded-For itself, from ATTRITION_API__TRUSTED_PROXIES only
+            # (uvicorn's default would trust any local peer).
+            proxy_headers=False,
+            # The request line and headers are bounded (431) by this parser subclass.
+            http="attrition.api.protocol:BoundedHttpToolsProtocol",
             timeout_graceful_shutdown=10,
             access_log=False,  # the app writes its own access line (no query string, no IP)
         )
@@ -95,6 +107,8 @@ def serve(
             os.environ.pop("ATTRITION_WORKERS_DIR", None)
             shutil.rmtree(workers_dir, ignore_errors=True)
         db.stop()
+        if generation is not None:
+            generation.close()
         say("Serveur arrêté proprement.")
 
 

@@ -74,3 +74,16 @@ async def revoke_key(conn: AsyncConnection[Any], key_id: str) -> KeyRecord | Non
     )
     row = await cur.fetchone()
     return _record(row) if row is not None else None
+
+
+async def set_daily_quota(conn: AsyncConnection[Any], key_id: str, quota: int | None) -> bool:
+    """Set the key's daily ceiling of predictions (NULL: the server's default); False if unknown."""
+    cur = await conn.execute(
+        "UPDATE api_keys SET daily_quota = %s WHERE key_id = %s", (quota, key_id)
+    )
+    return cur.rowcount > 0
+
+
+async def daily_quotas(conn: AsyncConnection[Any]) -> dict[str, int | None]:
+    cur = await conn.execute("SELECT key_id, daily_quota FROM api_keys")
+    return {str(key_id): quota for key_id, quota in await cur.fetchall()}

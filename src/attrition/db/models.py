@@ -235,6 +235,7 @@ class ApiKey(Base):
     """An API client: only a keyed hash of its key is stored, never the key."""
 
     __tablename__ = "api_keys"
+    __table_args__ = (CheckConstraint("daily_quota > 0", name="daily_quota_positive"),)
 
     id: Mapped[int] = mapped_column(Integer, Identity(), primary_key=True)
     key_id: Mapped[str] = mapped_column(String(16), unique=True)
@@ -245,6 +246,8 @@ class ApiKey(Base):
     expires_at: Mapped[datetime | None] = mapped_column(TZ)
     last_used_at: Mapped[datetime | None] = mapped_column(TZ)
     revoked_at: Mapped[datetime | None] = mapped_column(TZ)
+    daily_quota: Mapped[int | None] = mapped_column(Integer)
+    """Predictions a day allowed to this key; NULL: the server's default."""
 
 
 class PredictionInput(Base):

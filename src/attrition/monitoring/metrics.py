@@ -123,6 +123,20 @@ class Metrics:
             buckets=PROBABILITY_BUCKETS,
             registry=self.registry,
         )
+        self.unrecorded = Counter(
+            "attrition_rejections_unrecorded",
+            "Refus de clients sans clé valide non écrits dans rejected_requests (budget "
+            "d'écriture épuisé), par statut.",
+            ["status"],
+            registry=self.registry,
+        )
+        self.edge_refusals = Counter(
+            "attrition_edge_refusals",
+            "Requêtes refusées par le serveur HTTP avant l'application (431 : en-têtes trop "
+            "volumineux), par motif.",
+            ["reason"],
+            registry=self.registry,
+        )
         self.registry.register(_StateCollector(self))
 
     def bind(self, state: Any) -> None:
@@ -159,6 +173,12 @@ class Metrics:
                 "client": getattr(client, "key_id", None),
             },
         )
+
+    def observe_unrecorded_rejection(self, status: int) -> None:
+        self.unrecorded.labels(str(status)).inc()
+
+    def observe_edge_refusal(self, reason: str) -> None:
+        self.edge_refusals.labels(reason).inc()
 
     def observe_predictions(self, outcomes: Sequence[Any], source: str) -> None:
         """Count recorded predictions (the prediction service's observer)."""

@@ -2,13 +2,17 @@
 
 Verified keys are cached for a few seconds (revocation reaches every process within
 ``cache_ttl_s``); ``last_used_at`` is written at most once a minute per key. Rate limits are
-token buckets per key (per IP before authentication) and a separate bucket of failed
-authentications per IP, which throttles brute force; with several workers the buckets are
-shared by all of them (:mod:`attrition.security.limits`).
+token buckets per key, and a separate bucket of failed authentications per address and per
+key id: only failures take from it, and a full one turns further *failures* into 429, never
+a valid key (behind a proxy every client shares an address; one bad client must not lock
+the others out). A valid key is governed by its own quotas only: requests per minute, and
+predictions per minute and per UTC day (:meth:`Authenticator.charge`). With several workers
+the counts are shared by all of them (:mod:`attrition.security.limits`).
 """
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -18,7 +22,9 @@ from psycopg_pool import AsyncConnectionPool
 
 from attrition.errors import AuthenticationError, RateLimitedError
 from attrition.security.keys import parse_key, verify_key
-from attrition.security.limits import bucket
+from attrition.security.limits import bucket, day_counter
+
+_DAY_S = 86_400
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +44,29 @@ class _Cached:
     expires_at: datetime | None
     revoked: bool
     fetched: float
+    daily_quota: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Quota:
+    """What is left of a key's prediction quotas, as ``RateLimit-*`` headers say it.
+
+    Field names of draft-ietf-httpapi-ratelimit-headers-06 (RateLimit-Limit, -Remaining,
+    -Reset and RateLimit-Policy); the window reported is the one with the least left.
+    """
+
+    limit: int
+    remaining: int
+    reset_s: int
+    policy: str
+
+    def headers(self) -> dict[str, str]:
+        return {
+            "RateLimit-Limit": str(self.limit),
+            "RateLimit-Remaining": str(max(0, self.remaining)),
+            "RateLimit-Reset": str(max(0, self.reset_s)),
+            "RateLimit-Policy": self.policy,
+        }
 
 
 class Authenticator:
@@ -50,35 +79,46 @@ class Authenticator:
         *,
         rate_per_minute: int,
         failures_per_minute: int,
+        predictions_per_minute: int = 6_000,
+        predictions_per_day: int = 100_000,
         cache_ttl_s: float = 5.0,
     ) -> None:
         self.pool = pool
         self.secret = secret
         self.cache_ttl_s = cache_ttl_s
+        self.predictions_per_day = predictions_per_day
         self._cache: dict[str, _Cached] = {}
         self._last_used_written: dict[int, float] = {}
         # Shared by the server's workers when it has several (attrition.security.limits).
         self.requests = bucket("requetes", rate_per_minute)
         self.failures = bucket("echecs", failures_per_minute)
+        self.predictions = bucket("predictions", predictions_per_minute)
+        self.daily = day_counter("predictions")
 
-    def check_ip(self, ip: str) -> None:
-        """Refuse an IP that failed authentication too often (before any key work)."""
-        wait = self.failures.peek_blocked(ip)
+    def fail(
+        self, ip: str, key_id: str | None, exc: AuthenticationError
+    ) -> AuthenticationError | RateLimitedError:
+        """Count a failure against the address and the key id; 429 once either is spent.
+
+        Only failures are counted and only failures are refused: a valid key presented from
+        the same address (the same proxy) still passes.
+        """
+        wait = self.failures.take(f"ip:{ip}")
+        if key_id is not None:
+            wait = max(wait, self.failures.take(f"id:{key_id}"))
         if wait > 0:
-            raise RateLimitedError(
-                "Trop d'échecs d'authentification depuis cette adresse : réessayez plus tard.",
-                retry_after=max(1, int(wait + 0.999)),
+            return RateLimitedError(
+                "Trop d'échecs d'authentification depuis cette adresse ou pour cette clé : "
+                "réessayez plus tard avec une clé valide.",
+                retry_after=max(1, math.ceil(wait)),
             )
-
-    def fail(self, ip: str, exc: AuthenticationError) -> AuthenticationError:
-        self.failures.take(ip)
         return exc
 
     async def authenticate(self, raw: str | None, ip: str) -> Client:
-        self.check_ip(ip)
         if not raw:
             raise self.fail(
                 ip,
+                None,
                 AuthenticationError(
                     "Clé API manquante : envoyez « Authorization: Bearer <clé> » ou « X-API-Key »."
                 ),
@@ -86,22 +126,70 @@ class Authenticator:
         try:
             parsed = parse_key(raw)
         except AuthenticationError as exc:
-            raise self.fail(ip, exc) from None
+            raise self.fail(ip, None, exc) from None
         entry = await self._lookup(parsed.key_id)
         if entry is None or not verify_key(self.secret, parsed.full, entry.key_hash):
-            raise self.fail(ip, AuthenticationError("Clé API invalide."))
+            raise self.fail(ip, parsed.key_id, AuthenticationError("Clé API invalide."))
         if entry.revoked:
-            raise self.fail(ip, AuthenticationError("Clé API révoquée."))
+            raise self.fail(ip, parsed.key_id, AuthenticationError("Clé API révoquée."))
         if entry.expires_at is not None and entry.expires_at <= datetime.now(UTC):
-            raise self.fail(ip, AuthenticationError("Clé API expirée."))
+            raise self.fail(ip, parsed.key_id, AuthenticationError("Clé API expirée."))
         wait = self.requests.take(f"key:{entry.client.id}")
         if wait > 0:
             raise RateLimitedError(
                 "Limite de requêtes atteinte pour cette clé : réessayez plus tard.",
-                retry_after=max(1, int(wait + 0.999)),
+                retry_after=max(1, math.ceil(wait)),
             )
         await self._touch(entry.client.id)
         return entry.client
+
+    def daily_quota(self, client: Client) -> int:
+        cached = self._cache.get(client.key_id)
+        if cached is not None and cached.daily_quota is not None:
+            return cached.daily_quota
+        return self.predictions_per_day
+
+    def charge(self, client: Client, count: int, now: float | None = None) -> Quota:
+        """Take ``count`` predictions from the key's quotas, or raise RateLimitedError (429).
+
+        Nothing is taken when either quota refuses: a refused batch costs nothing.
+        """
+        key = f"key:{client.id}"
+        per_minute = int(self.predictions.rate)
+        wait, left = self.predictions.consume(key, count, now)
+        clock = time.time() if now is None else now
+        day, into_day = divmod(int(clock), _DAY_S)
+        ceiling = self.daily_quota(client)
+        policy = f"{per_minute};w=60, {ceiling};w={_DAY_S}"
+        refill_s = math.ceil((per_minute - left) * 60.0 / per_minute)
+        if wait > 0:
+            raise RateLimitedError(
+                f"Quota de prédictions par minute atteint pour cette clé ({per_minute} par "
+                f"minute ; cette requête en demande {count}) : réessayez plus tard.",
+                retry_after=max(1, math.ceil(wait)),
+                headers=Quota(per_minute, int(left), math.ceil(wait), policy).headers(),
+            )
+        allowed, used = self.daily.add(key, count, ceiling, day)
+        to_midnight = _DAY_S - into_day
+        if not allowed:
+            self.predictions.consume(key, -count, now)  # give the minute's tokens back
+            raise RateLimitedError(
+                f"Quota journalier de prédictions atteint pour cette clé ({ceiling} par jour, "
+                f"{used} déjà faites ; cette requête en demande {count}) : réessayez demain "
+                "ou demandez à un administrateur de relever le quota.",
+                retry_after=to_midnight,
+                headers=Quota(ceiling, ceiling - used, to_midnight, policy).headers(),
+            )
+        if ceiling - used < left:
+            return Quota(ceiling, ceiling - used, to_midnight, policy)
+        return Quota(per_minute, int(left), refill_s, policy)
+
+    def refund(self, client: Client, count: int, now: float | None = None) -> None:
+        """Give back what :meth:`charge` took for predictions that were not made (a replay)."""
+        key = f"key:{client.id}"
+        self.predictions.consume(key, -count, now)
+        clock = time.time() if now is None else now
+        self.daily.add(key, -count, self.daily_quota(client), int(clock) // _DAY_S)
 
     def invalidate(self, key_id: str | None = None) -> None:
         if key_id is None:
@@ -116,8 +204,8 @@ class Authenticator:
             return cached
         async with self.pool.connection() as conn:
             cur = await conn.execute(
-                "SELECT id, key_id, name, role, key_hash, expires_at, revoked_at IS NOT NULL "
-                "FROM api_keys WHERE key_id = %s",
+                "SELECT id, key_id, name, role, key_hash, expires_at, revoked_at IS NOT NULL, "
+                "daily_quota FROM api_keys WHERE key_id = %s",
                 (key_id,),
             )
             row = await cur.fetchone()
@@ -130,6 +218,7 @@ class Authenticator:
             expires_at=row[5],
             revoked=bool(row[6]),
             fetched=now,
+            daily_quota=row[7],
         )
         self._cache[key_id] = entry
         return entry

@@ -32,9 +32,24 @@ class Bucket(Protocol):
 
     rate: float
 
-    def take(self, key: str, now: float | None = None) -> float: ...
+    def take(self, key: str, now: float | None = None, cost: float = 1.0) -> float: ...
+
+    def consume(
+        self, key: str, cost: float = 1.0, now: float | None = None
+    ) -> tuple[float, float]: ...
 
     def peek_blocked(self, key: str, now: float | None = None) -> float: ...
+
+
+class Counter(Protocol):
+    """A count per key and UTC day, with a ceiling (the daily quotas)."""
+
+    def add(self, key: str, amount: int, ceiling: int, day: int) -> tuple[bool, int]: ...
+
+
+def _wait(rate: float, tokens: float, cost: float) -> float:
+    """Seconds until ``tokens`` refill up to ``cost``."""
+    return (cost - tokens) * 60.0 / rate
 
 
 def _refill(rate: float, tokens: float, last: float, now: float) -> float:
@@ -48,18 +63,22 @@ class TokenBucket:
     rate: float
     buckets: dict[str, tuple[float, float]] = field(default_factory=dict)
 
-    def take(self, key: str, now: float | None = None) -> float:
-        """Consume a token; return 0 if allowed, else the seconds to wait."""
+    def take(self, key: str, now: float | None = None, cost: float = 1.0) -> float:
+        """Consume ``cost`` tokens; return 0 if allowed, else the seconds to wait."""
+        return self.consume(key, cost, now)[0]
+
+    def consume(self, key: str, cost: float = 1.0, now: float | None = None) -> tuple[float, float]:
+        """Consume ``cost`` tokens if there are; (seconds to wait or 0, tokens left)."""
         now = time.monotonic() if now is None else now
         tokens, last = self.buckets.get(key, (max(self.rate, 1.0), now))
         tokens = _refill(self.rate, tokens, last, now)
-        if tokens < 1.0:
+        if tokens < cost:
             self.buckets[key] = (tokens, now)
-            return (1.0 - tokens) * 60.0 / self.rate
-        self.buckets[key] = (tokens - 1.0, now)
+            return _wait(self.rate, tokens, cost), tokens
+        self.buckets[key] = (tokens - cost, now)
         if len(self.buckets) > 100_000:  # bound memory under an address-spraying attack
             self.buckets.clear()
-        return 0.0
+        return 0.0, tokens - cost
 
     def peek_blocked(self, key: str, now: float | None = None) -> float:
         """Seconds to wait before ``key`` may pass again (0: it may), without taking a token."""
@@ -127,8 +146,12 @@ class SharedTokenBucket:
                 oldest, oldest_time = index, last
         return (free if free >= 0 else oldest), None
 
-    def take(self, key: str, now: float | None = None) -> float:
-        """Consume a token; return 0 if allowed, else the seconds to wait."""
+    def take(self, key: str, now: float | None = None, cost: float = 1.0) -> float:
+        """Consume ``cost`` tokens; return 0 if allowed, else the seconds to wait."""
+        return self.consume(key, cost, now)[0]
+
+    def consume(self, key: str, cost: float = 1.0, now: float | None = None) -> tuple[float, float]:
+        """Consume ``cost`` tokens if there are; (seconds to wait or 0, tokens left)."""
         now = time.monotonic() if now is None else now
         digest = _digest(key)
         with self._locked():
@@ -136,12 +159,12 @@ class SharedTokenBucket:
             tokens, last = state if state is not None else (max(self.rate, 1.0), now)
             tokens = _refill(self.rate, tokens, last, now)
             wait = 0.0
-            if tokens < 1.0:
-                wait = (1.0 - tokens) * 60.0 / self.rate
+            if tokens < cost:
+                wait = _wait(self.rate, tokens, cost)
             else:
-                tokens -= 1.0
+                tokens -= cost
             _SLOT.pack_into(self._map, index * _SLOT.size, digest, tokens, now)
-        return wait
+        return wait, tokens
 
     def peek_blocked(self, key: str, now: float | None = None) -> float:
         """Seconds to wait before ``key`` may pass again (0: it may), without taking a token."""
@@ -152,6 +175,52 @@ class SharedTokenBucket:
             return 0.0
         tokens = _refill(self.rate, *state, now)
         return 0.0 if tokens >= 1.0 else (1.0 - tokens) * 60.0 / self.rate
+
+
+@dataclass(slots=True)
+class DayCounter:
+    """Counts per key within a UTC day (one process); a new day starts from zero."""
+
+    counts: dict[str, tuple[int, int]] = field(default_factory=dict)
+
+    def add(self, key: str, amount: int, ceiling: int, day: int) -> tuple[bool, int]:
+        """Add ``amount`` unless that passes ``ceiling``: (added, count after)."""
+        used, counted_day = self.counts.get(key, (0, day))
+        if counted_day != day:
+            used = 0
+        if used + amount > ceiling:
+            self.counts[key] = (used, day)
+            return False, used
+        if len(self.counts) > 100_000:
+            self.counts.clear()
+        self.counts[key] = (used + amount, day)
+        return True, used + amount
+
+
+class SharedDayCounter(SharedTokenBucket):
+    """:class:`DayCounter` in a file every worker maps (the slots hold count and day)."""
+
+    def add(self, key: str, amount: int, ceiling: int, day: int) -> tuple[bool, int]:
+        """Add ``amount`` unless that passes ``ceiling``: (added, count after)."""
+        digest = _digest(key)
+        with self._locked():
+            index, state = self._find(digest)
+            used = 0.0
+            if state is not None and int(state[1]) == day:
+                used = state[0]
+            allowed = used + amount <= ceiling
+            if allowed:
+                used += amount
+            _SLOT.pack_into(self._map, index * _SLOT.size, digest, used, float(day))
+        return allowed, int(used)
+
+
+def day_counter(name: str) -> Counter:
+    """A day counter shared by the server's workers when it has several."""
+    directory = os.environ.get(WORKERS_DIR_ENV)
+    if directory:
+        return SharedDayCounter(Path(directory) / f"jour-{name}.bin", 1.0)
+    return DayCounter()
 
 
 def bucket(name: str, rate: float) -> Bucket:

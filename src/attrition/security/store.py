@@ -137,3 +137,20 @@ def list_keys(db: Database) -> list[KeyRecord]:
 
 def revoke_key(db: Database, key_id: str) -> KeyRecord:
     return _as_owner(db, lambda c: KeyStore.revoke(c, key_id))
+
+
+def set_daily_quota(db: Database, key_id: str, quota: int | None) -> None:
+    """Set the key's daily ceiling of predictions (``None``: the server's default)."""
+    if quota is not None and quota <= 0:
+        raise ValidationError("Le quota journalier doit être un entier strictement positif.")
+
+    async def work(conn: AsyncConnection[Any]) -> None:
+        if not await repo.set_daily_quota(conn, key_id, quota):
+            raise NotFoundError(f"Clé « {key_id} » inconnue.")
+
+    _as_owner(db, work)
+
+
+def daily_quotas(db: Database) -> dict[str, int | None]:
+    """Each key's own daily ceiling (``None``: the server's default), by public id."""
+    return _as_owner(db, repo.daily_quotas)

@@ -127,10 +127,12 @@ async def list_employees(
     conn: AsyncConnection[Any], *, after: int | None, limit: int
 ) -> tuple[list[dict[str, Any]], str | None]:
     """Stored records by increasing id, and the cursor of the next page (None on the last)."""
-    rows = await employees.list_employees(conn, after=after or 0, limit=limit + 1)
+    after = min(after or 0, 2_147_483_647)  # a cursor beyond any id: an empty page
+    rows = await employees.list_employees(conn, after=after, limit=limit + 1)
     more = len(rows) > limit
     rows = rows[:limit]
-    return rows, str(rows[-1]["id_employee"]) if more and rows else None
+    # The same opaque cursor as the predictions' (one parameter name, `curseur`, everywhere).
+    return rows, audit.encode_cursor(rows[-1]["id_employee"]) if more and rows else None
 
 
 async def export_employee(conn: AsyncConnection[Any], id_employee: int) -> dict[str, Any]:

@@ -8,29 +8,34 @@ from fastapi import APIRouter, Path, Query
 
 from attrition.api.deps import Lecteur, PoolDep
 from attrition.api.responses import ERRORS, FastJSONResponse
+from attrition.api.routing import FastJSONRoute
 from attrition.api.schemas import EmployeePage, EmployeeRecord, Problem
 from attrition.services import records
 
-router = APIRouter(prefix="/v1/employees", tags=["employés"])
+router = APIRouter(prefix="/v1/employees", tags=["employés"], route_class=FastJSONRoute)
 
 
 @router.get(
     "",
     response_model=EmployeePage,
-    responses=ERRORS,
+    responses={**ERRORS, 422: {"model": Problem, "description": "Curseur invalide."}},
     summary="Lister les employés enregistrés",
 )
 async def list_employees(
     client: Lecteur,
     pool: PoolDep,
     limite: Annotated[int, Query(ge=1, le=200, description="Taille de page (≤ 200).")] = 50,
-    apres: Annotated[
-        int | None, Query(ge=0, le=2_147_483_647, description="Dernier identifiant vu (curseur).")
+    curseur: Annotated[
+        str | None,
+        Query(
+            max_length=200, description="Curseur de page (`curseur_suivant` de la page d'avant)."
+        ),
     ] = None,
 ) -> Any:
-    """Rôles : tous. Les dossiers par identifiant croissant ; pagination par `apres`."""
+    """Rôles : tous. Les dossiers par identifiant croissant ; pagination par `curseur`."""
+    after = records.decode_cursor(curseur)
     async with pool.connection() as conn:
-        rows, cursor = await records.list_employees(conn, after=apres, limit=limite)
+        rows, cursor = await records.list_employees(conn, after=after, limit=limite)
     return FastJSONResponse({"employes": rows, "curseur_suivant": cursor})
 
 
