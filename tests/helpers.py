@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from sqlalchemy import text
 
 from attrition.db.engine import Database
+from attrition.security.passwords import hash_password
+from attrition.services.accounts import AccountService, connect_to
 
 #: The audit key of the test session (set in the environment by conftest's settings fixture).
 TEST_AUDIT_KEY = "test-audit-key-0123456789abcdefghijklmnopqrstuvwxyz"  # pragma: allowlist secret
@@ -36,3 +40,43 @@ def orphan_inputs(database: Database) -> int:
             )
             or 0
         )
+
+
+#: The password every test person signs in with (it obeys the CNIL rule).
+PASSWORD = "Mot-de-passe-Test-42"  # pragma: allowlist secret
+
+
+@dataclass(frozen=True)
+class Person:
+    login: str
+    password: str = PASSWORD
+
+    @property
+    def audit_name(self) -> str:
+        """The name of the person's audit identity in ``api_keys``."""
+        return f"compte:{self.login}"
+
+
+@dataclass(frozen=True)
+class People:
+    admin: Person
+    predicteur: Person
+    autre_predicteur: Person
+    auditeur: Person
+
+
+def create_person(database: Database, login: str, role: str, *, ready: bool = True) -> Person:
+    """An account; ``ready``: with the known password already chosen (no one-time password)."""
+    service = AccountService(connect_to(database.owner_conninfo))
+    # In a thread of its own: Playwright's sync API keeps an event loop running in this one.
+    with ThreadPoolExecutor(1) as pool:
+        issued = pool.submit(asyncio.run, service.create_user(login, role)).result()
+    if not ready:
+        return Person(login=issued.login, password=issued.password)
+    with database.connect() as conn:
+        conn.execute(
+            "UPDATE users SET password_hash = %s, must_change_password = false, "
+            "password_changed_at = now() WHERE login = %s",
+            (hash_password(PASSWORD), issued.login),
+        )
+    return Person(login=issued.login)

@@ -38,6 +38,7 @@ class BootReport:
     loaded: bool
     trained_version: str | None
     admin_key: str | None
+    admin_password: str | None = None
 
 
 def ensure_data_dir(settings: Settings, explicit: Path | None, say: Say) -> Path:
@@ -151,9 +152,62 @@ def ensure_admin_key(db: Database, settings: Settings, say: Say) -> str | None:
     return created.key
 
 
+FIRST_ADMIN = "admin"
+
+
+def ensure_admin_user(db: Database, settings: Settings, say: Say) -> str | None:
+    """Make sure a person can sign in to /app: in dev, a first admin account is created and its
+    one-time password printed once; with ATTRITION_ADMIN_PASSWORD (e.g. a hosted deployment
+    where no one runs the CLI) it gets that password; otherwise the command is printed.
+    """
+    with db.connect() as conn:
+        admins = conn.execute(
+            "SELECT login, must_change_password AND last_sign_in_at IS NULL FROM users "
+            "WHERE role = 'admin' AND disabled_at IS NULL ORDER BY id"
+        ).fetchall()
+        taken = conn.execute("SELECT 1 FROM users WHERE login = %s", (FIRST_ADMIN,)).fetchone()
+    if admins:
+        login, unused = admins[0]
+        if unused and len(admins) == 1:
+            say(
+                f"Interface web : le compte « {login} » attend sa première connexion ; mot de "
+                f"passe perdu ? attrition users reset {login}"
+            )
+        return None
+    create = "attrition users create --login <identifiant> --role admin"
+    given = settings.admin_password.get_secret_value() if settings.admin_password else None
+    if taken or (settings.is_prod and given is None):
+        say(
+            "Aucun compte administrateur actif pour l'interface web : créez-en un avec "
+            f"« {create} » (ou définissez ATTRITION_ADMIN_PASSWORD avant le démarrage)."
+        )
+        return None
+    import asyncio
+
+    from attrition.services.accounts import AccountService, connect_to
+
+    service = AccountService(connect_to(db.owner_conninfo))
+    issued = asyncio.run(service.create_user(FIRST_ADMIN, "admin", given))
+    if given is not None:
+        say(
+            f"Premier compte de l'interface web créé : identifiant « {issued.login} », avec le "
+            "mot de passe d'ATTRITION_ADMIN_PASSWORD (à changer à la première connexion)."
+        )
+        return None
+    say(
+        f"Premier compte de l'interface web créé : identifiant « {issued.login} », mot de passe "
+        f"à usage unique (affiché une seule fois, à changer à la première connexion) : "
+        f"{issued.password}"
+    )
+    return issued.password
+
+
 def boot(settings: Settings, say: Say, *, train: bool = True) -> BootReport:
     db = prepare_database(settings, say)
     loaded = load_if_empty(db, settings, say)
     version = train_if_none(db, settings, say) if train else None
     key = ensure_admin_key(db, settings, say)
-    return BootReport(database=db, loaded=loaded, trained_version=version, admin_key=key)
+    password = ensure_admin_user(db, settings, say)
+    return BootReport(
+        database=db, loaded=loaded, trained_version=version, admin_key=key, admin_password=password
+    )

@@ -196,6 +196,9 @@ class Settings(BaseSettings):
         str | None, Field(validation_alias=AliasChoices("ATTRITION_APP_DATABASE_URL"))
     ] = None
     """Application-role URL: what `attrition serve` hands to its workers instead of the owner's."""
+    admin_password: SecretStr | None = None
+    """Optional first password of the web interface's ``admin`` account, used at start-up when
+    no active admin account exists (to be changed at first sign-in; CNIL rule applies)."""
     host: str = "127.0.0.1"
     """Interface the server binds to."""
     port: int = 8000

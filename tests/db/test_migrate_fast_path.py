@@ -18,9 +18,10 @@ from alembic.script import ScriptDirectory
 from pydantic import SecretStr
 
 from attrition import bootstrap
-from attrition.config import Settings
+from attrition.config import AppEnv, Settings
 from attrition.db import loading, migrate
 from attrition.db.engine import Database, _ensure_database, libpq_conninfo
+from attrition.errors import ValidationError
 from attrition.security.keys import generate_key
 
 
@@ -186,3 +187,51 @@ def test_load_train_and_admin_key_checks(
 
     monkeypatch.setattr("attrition.security.store.import_key", no_store)
     assert bootstrap.ensure_admin_key(scratch, with_key, said.append) is None
+
+
+def test_first_admin_account_for_the_web_interface(scratch: Database, settings: Settings) -> None:
+    bootstrap.prepare_database(settings, lambda _m: None, scratch)
+    said: list[str] = []
+    prod = settings.model_copy(update={"app_env": AppEnv.PROD})
+    assert bootstrap.ensure_admin_user(scratch, prod, said.append) is None
+    assert said == [
+        "Aucun compte administrateur actif pour l'interface web : créez-en un avec "
+        "« attrition users create --login <identifiant> --role admin » (ou définissez "
+        "ATTRITION_ADMIN_PASSWORD avant le démarrage)."
+    ]
+    weak = prod.model_copy(update={"admin_password": SecretStr("admin")})
+    with pytest.raises(ValidationError) as refused:
+        bootstrap.ensure_admin_user(scratch, weak, said.append)
+    assert refused.value.errors[0].field == "ATTRITION_ADMIN_PASSWORD"
+    dev = settings.model_copy(update={"app_env": "dev"})
+    said.clear()
+    password = bootstrap.ensure_admin_user(scratch, dev, said.append)
+    assert password is not None and password in said[0] and "« admin »" in said[0]
+    with scratch.connect() as conn:
+        row = conn.execute(
+            "SELECT role::text, must_change_password, password_hash FROM users "
+            "WHERE login = 'admin'"
+        ).fetchone()
+    assert row is not None and row[:2] == ("admin", True) and row[2].startswith("$argon2id$")
+    said.clear()
+    assert bootstrap.ensure_admin_user(scratch, dev, said.append) is None
+    assert said == [
+        "Interface web : le compte « admin » attend sa première connexion ; mot de passe "
+        "perdu ? attrition users reset admin"
+    ]
+
+
+def test_first_admin_password_from_the_environment(scratch: Database, settings: Settings) -> None:
+    bootstrap.prepare_database(settings, lambda _m: None, scratch)
+    given = "Premier-Chef-Secret-9"  # pragma: allowlist secret
+    prod = settings.model_copy(update={"app_env": AppEnv.PROD, "admin_password": SecretStr(given)})
+    said: list[str] = []
+    assert bootstrap.ensure_admin_user(scratch, prod, said.append) is None
+    assert given not in said[0] and "ATTRITION_ADMIN_PASSWORD" in said[0]
+    import asyncio
+
+    from attrition.services.accounts import AccountService, connect_to
+
+    service = AccountService(connect_to(scratch.owner_conninfo))
+    signed = asyncio.run(service.sign_in("admin", given))
+    assert signed.account.role == "admin" and signed.account.must_change_password

@@ -33,14 +33,35 @@ TABLES = {
     "audit_chain": {"SELECT"},
     "audit_pending": {"SELECT"},
     "purge_log": {"SELECT"},
+    "users": {"SELECT", "INSERT"},
+    "web_sessions": {"SELECT", "INSERT", "DELETE"},
 }
 # Column-level grants: only the key's last use and its (one-way) revocation.
-COLUMNS = {("api_keys", "last_used_at", "UPDATE"), ("api_keys", "revoked_at", "UPDATE")}
+COLUMNS = {
+    ("api_keys", "last_used_at", "UPDATE"),
+    ("api_keys", "revoked_at", "UPDATE"),
+    *(
+        ("users", column, "UPDATE")
+        for column in (
+            "password_hash",
+            "must_change_password",
+            "failed_attempts",
+            "locked_until",
+            "password_changed_at",
+            "last_sign_in_at",
+            "disabled_at",
+        )
+    ),
+    ("web_sessions", "last_seen_at", "UPDATE"),
+    ("web_sessions", "revoked_at", "UPDATE"),
+}
 SEQUENCES = {
     "prediction_inputs_id_seq": {"USAGE"},
     "predictions_id_seq": {"USAGE"},
     "rejected_requests_id_seq": {"USAGE"},
     "api_keys_id_seq": {"USAGE"},
+    "users_id_seq": {"USAGE"},
+    "web_sessions_id_seq": {"USAGE"},
 }
 FUNCTIONS = {"audit_append": {"EXECUTE"}}
 

@@ -1,4 +1,4 @@
-"""Web fixtures: a real uvicorn server for the browser tests."""
+"""Web fixtures: one account per role, and a real uvicorn server for the browser tests."""
 
 from __future__ import annotations
 
@@ -13,6 +13,17 @@ import uvicorn
 from attrition.api.app import create_app
 from attrition.config import Settings
 from attrition.db.engine import Database
+from tests.helpers import People, create_person
+
+
+@pytest.fixture(scope="session")
+def people(database: Database) -> People:
+    return People(
+        admin=create_person(database, "web-admin", "admin"),
+        predicteur=create_person(database, "web-predicteur", "predicteur"),
+        autre_predicteur=create_person(database, "web-predicteur-2", "predicteur"),
+        auditeur=create_person(database, "web-auditeur", "auditeur"),
+    )
 
 
 def _free_port() -> int:

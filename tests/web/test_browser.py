@@ -24,7 +24,7 @@ from attrition.config import PROJECT_ROOT
 from attrition.data.vocabulary import FEATURE_NAMES
 from attrition.db.engine import Database
 from attrition.model.features import FEATURE_LABELS
-from tests.helpers import Keys
+from tests.helpers import PASSWORD, Keys, People, Person, create_person
 
 pytestmark = pytest.mark.browser
 
@@ -49,7 +49,9 @@ SHOTS = PROJECT_ROOT / "docs" / "img" / "interface"
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
+def browser(keys: Keys, people: People) -> Iterator[Any]:
+    # Keys and accounts are made (with asyncio.run) before Playwright's sync API starts an
+    # event loop in this thread, where asyncio.run is refused.
     if not Path(CHROMIUM).is_file():
         pytest.skip(
             "Chromium absent (paquet Debian « chromium ») : tests dans le navigateur ignorés"
@@ -81,32 +83,100 @@ def shoot(page: Any, name: str, tmp_dir: Path | None = None) -> None:
     assert (target / name).stat().st_size > 0
 
 
-def sign_in(page: Any, key: str) -> None:
+def sign_in(page: Any, person: Person, password: str | None = None) -> None:
     page.goto("/app")
     assert page.url.endswith("/app/connexion")
-    page.get_by_label("Clé API").fill(key)
+    page.get_by_label("Identifiant").fill(person.login)
+    page.get_by_label("Mot de passe").fill(password or person.password)
     page.get_by_role("button", name="Se connecter").click()
 
 
+def test_a_person_signs_in_with_a_password_scores_and_signs_out_for_good(
+    browser: Any, page: Any, live_server: str, database: Database
+) -> None:
+    """The HR user's front door, end to end: /, a one-time password, a prediction, sign-out;
+    the session cookie copied before sign-out opens nothing afterwards."""
+    person = create_person(database, "rh-navigateur", "predicteur", ready=False)
+    page.goto("/")  # the front door sends a browser to the web interface
+    page.wait_for_url("**/app/connexion")
+    page.get_by_label("Identifiant").fill(person.login)
+    page.get_by_label("Mot de passe").fill("Pas-le-bon-mot-2")
+    page.get_by_role("button", name="Se connecter").click()
+    alert = page.get_by_role("alert").inner_text()
+    assert "Identifiant ou mot de passe incorrect." in alert and "Clé API" not in alert
+
+    sign_in(page, person)  # the one-time password given by the admin
+    page.wait_for_url("**/app/mot-de-passe")
+    assert page.get_by_role("heading", level=1).inner_text() == "Choisissez votre mot de passe"
+    page.get_by_label("Mot de passe actuel").fill(person.password)
+    page.get_by_label("Nouveau mot de passe", exact=True).fill(PASSWORD)
+    page.get_by_label("Confirmation du nouveau mot de passe").fill(PASSWORD)
+    page.get_by_role("button", name="Enregistrer le mot de passe").click()
+    page.wait_for_url("**/app/prediction")
+    assert "Mot de passe enregistré." in page.get_by_role("status").inner_text()
+    session = next(c for c in page.context.cookies() if c["name"] == "attrition_session")
+    assert session["httpOnly"] and session["sameSite"] == "Strict" and not session["secure"]
+
+    page.get_by_label("Identifiant de l'employé").fill("2")
+    page.locator("form", has=page.get_by_label("Identifiant de l'employé")).get_by_role(
+        "button", name="Calculer le risque"
+    ).click()
+    page.wait_for_url(re.compile(r".*/app/predictions/\d+$"))
+    prediction_id = int(page.url.rsplit("/", 1)[1])
+    probability = page.get_by_test_id("probabilite").inner_text()
+    assert re.fullmatch(r"\d{1,3},\d\s%", probability), probability
+    assert page.get_by_test_id("niveau").inner_text().startswith("Risque ")
+    with database.owner_engine().connect() as conn:
+        recorded = conn.execute(
+            text(
+                "SELECT i.source, i.id_employee, k.name, p.probability FROM predictions p "
+                "JOIN prediction_inputs i ON i.id = p.input_id "
+                "JOIN api_keys k ON k.id = i.api_key_id WHERE p.id = :id"
+            ),
+            {"id": prediction_id},
+        ).one()
+    assert tuple(recorded[:3]) == ("web", 2, f"compte:{person.login}")
+    shown = float(probability.replace(",", ".").removesuffix("\u00a0%").strip())
+    assert abs(shown - 100 * recorded.probability) < 0.06
+
+    copied = page.context.cookies()
+    page.get_by_role("button", name="Se déconnecter").click()
+    page.wait_for_url("**/app/connexion")
+    assert "Vous êtes déconnecté(e)." in page.get_by_role("status").inner_text()
+    # Someone who copied the cookie before sign-out is refused with it afterwards.
+    thief = browser.new_context(base_url=live_server, locale="fr-FR")
+    try:
+        thief.add_cookies(copied)
+        tab = thief.new_page()
+        tab.goto(f"/app/predictions/{prediction_id}")
+        tab.wait_for_url("**/app/connexion")
+        assert "Votre session est terminée ou a expiré" in tab.get_by_role("status").inner_text()
+        tab.goto("/app/historique")
+        assert tab.url.endswith("/app/connexion")
+    finally:
+        thief.close()
+
+
 def test_predicteur_scores_and_finds_it_in_the_history(
-    page: Any, keys: Keys, database: Database
+    page: Any, people: People, database: Database
 ) -> None:
     page.goto("/app/connexion")
     shoot(page, "connexion.png")
     page.keyboard.press("Tab")  # the skip link comes first for keyboard users
     assert page.evaluate("document.activeElement.textContent") == "Aller au contenu"
 
-    page.get_by_label("Clé API").fill("ftr_mauvaise")
+    page.get_by_label("Identifiant").fill(people.predicteur.login)
+    page.get_by_label("Mot de passe").fill("mauvais")
     page.get_by_role("button", name="Se connecter").click()
-    assert "Clé API mal formée" in page.get_by_role("alert").inner_text()
+    assert "Identifiant ou mot de passe incorrect." in page.get_by_role("alert").inner_text()
 
-    sign_in(page, keys.predicteur)
+    sign_in(page, people.predicteur)
     page.wait_for_url("**/app/prediction")
-    assert "cle=" not in page.url and keys.predicteur not in page.url
+    assert "mot_de_passe=" not in page.url and PASSWORD not in page.url
     cookies = page.context.cookies()
     session = next(c for c in cookies if c["name"] == "attrition_session")
     assert session["httpOnly"] and session["sameSite"] == "Strict"
-    assert keys.predicteur not in session["value"]
+    assert PASSWORD not in session["value"]
 
     page.get_by_label("Identifiant de l'employé").fill("1")
     page.locator("form", has=page.get_by_label("Identifiant de l'employé")).get_by_role(
@@ -143,13 +213,13 @@ def test_predicteur_scores_and_finds_it_in_the_history(
             ),
             {"id": prediction_id},
         ).one()
-    assert recorded.id_employee == 1 and recorded.name == "test-predicteur"
+    assert recorded.id_employee == 1 and recorded.name == people.predicteur.audit_name
     shown = float(probability.replace(",", ".").removesuffix("\u00a0%").strip())
     assert abs(shown - 100 * recorded.probability) < 0.06
 
 
-def test_predicteur_fills_the_form(page: Any, keys: Keys, database: Database) -> None:
-    sign_in(page, keys.predicteur)
+def test_predicteur_fills_the_form(page: Any, people: People, database: Database) -> None:
+    sign_in(page, people.predicteur)
     page.wait_for_url("**/app/prediction")
     page.get_by_role("link", name="Pré-remplir avec un exemple").click()
     assert page.get_by_label("Âge").input_value() == "41"
@@ -175,9 +245,9 @@ def test_predicteur_fills_the_form(page: Any, keys: Keys, database: Database) ->
 
 
 def test_auditeur_reads_but_cannot_score(
-    page: Any, keys: Keys, database: Database, live_server: str
+    page: Any, keys: Keys, people: People, database: Database, live_server: str
 ) -> None:
-    sign_in(page, keys.auditeur)
+    sign_in(page, people.auditeur)
     page.wait_for_url("**/app/historique")
     navigation = page.get_by_role("navigation", name="Navigation principale")
     assert navigation.get_by_role("link", name="Prédire").count() == 0
@@ -226,3 +296,24 @@ def test_auditeur_reads_but_cannot_score(
     first = page.get_by_test_id("psi").locator("tbody tr").first.inner_text()
     assert first.startswith("Heures supplémentaires") and "à surveiller" in first
     shoot(page, "derive.png")
+
+
+def test_admin_creates_an_account_and_ends_a_session(page: Any, people: People) -> None:
+    sign_in(page, people.admin)
+    page.wait_for_url("**/app/prediction")
+    navigation = page.get_by_role("navigation", name="Navigation principale")
+    navigation.get_by_role("link", name="Comptes").click()
+    page.wait_for_url("**/app/comptes")
+    page.get_by_label("Identifiant").fill("rh.nouvelle")
+    page.get_by_label("Rôle").select_option("auditeur")
+    page.get_by_role("button", name="Créer le compte").click()
+    given = page.get_by_test_id("mot-de-passe").inner_text()
+    assert re.fullmatch(r"[A-Za-z0-9]{5}(-[A-Za-z0-9]{5}){3}", given), given
+    assert "rh.nouvelle" in page.get_by_test_id("comptes").inner_text()
+    page.goto("/app/comptes")
+    assert page.get_by_test_id("mot-de-passe").count() == 0  # shown once only
+    sessions = page.get_by_test_id("sessions")
+    mine = sessions.locator("tr", has_text="(cette session)")
+    assert mine.count() == 1
+    mine.get_by_role("button", name="Mettre fin").click()
+    page.wait_for_url("**/app/connexion")  # the admin ended the admin's own session

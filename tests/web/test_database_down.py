@@ -12,13 +12,13 @@ from sqlalchemy import make_url
 from attrition.api.app import create_app
 from attrition.config import Settings
 from attrition.db.engine import Database
-from tests.helpers import Keys
+from tests.helpers import PASSWORD
 
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 
 
 def test_sign_in_with_the_database_down_is_a_503_page_and_records_nothing(
-    settings: Settings, database: Database, keys: Keys, caplog: pytest.LogCaptureFixture
+    settings: Settings, database: Database, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Like the API, the web does not try to record the refusal when the database is the fault.
 
@@ -31,12 +31,17 @@ def test_sign_in_with_the_database_down_is_a_503_page_and_records_nothing(
             "db": settings.db.model_copy(update={"pool_timeout_s": 0.5, "connect_timeout_s": 1})
         }
     )
-    with TestClient(create_app(fast, database=down), raise_server_exceptions=False) as client:
+    app = create_app(fast, database=down)
+    # On the loopback address, as `make run` serves it (elsewhere the cookie is Secure).
+    with TestClient(app, base_url="http://127.0.0.1", raise_server_exceptions=False) as client:
         match = CSRF.search(client.get("/app/connexion").text)
         assert match is not None
         caplog.clear()
         with caplog.at_level(logging.WARNING):
-            r = client.post("/app/connexion", data={"cle": keys.predicteur, "csrf": match[1]})
+            r = client.post(
+                "/app/connexion",
+                data={"login": "web-predicteur", "mot_de_passe": PASSWORD, "csrf": match[1]},
+            )
     assert r.status_code == 503
     assert r.headers["retry-after"] == "2"
     assert "indisponible" in r.text

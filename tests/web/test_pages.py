@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -15,11 +16,10 @@ from attrition.api.web.forms import request_data
 from attrition.api.web.history import factor_bars
 from attrition.api.web.model import card_version
 from attrition.api.web.rendering import fr_number, fr_percent, fr_signed, fr_value
-from attrition.config import Settings
 from attrition.db.engine import Database
-from attrition.security.sessions import KeySealer
-from attrition.security.store import create_key
-from tests.helpers import Keys, auth
+from attrition.security.sessions import cookie_must_be_secure, host_name
+from attrition.services.accounts import AccountService, connect_to
+from tests.helpers import PASSWORD, Keys, People, Person, auth, create_person
 
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 FORM_TOKEN = re.compile(r'name="jeton" value="([0-9a-f]{32})"')
@@ -27,10 +27,14 @@ FORM_TOKEN = re.compile(r'name="jeton" value="([0-9a-f]{32})"')
 
 @pytest.fixture
 def web(client: TestClient) -> Iterator[TestClient]:
-    """The shared TestClient with an empty cookie jar (one browser session per test)."""
+    """The shared TestClient with an empty cookie jar (one browser session per test), on the
+    loopback address as `make run` serves it (elsewhere the cookie is ``Secure``)."""
+    base_url = client.base_url
+    client.base_url = "http://127.0.0.1"  # type: ignore[assignment]
     client.cookies.clear()
     yield client
     client.cookies.clear()
+    client.base_url = base_url
 
 
 def csrf(web: TestClient, path: str = "/app/connexion") -> str:
@@ -39,9 +43,13 @@ def csrf(web: TestClient, path: str = "/app/connexion") -> str:
     return match.group(1)
 
 
-def sign_in(web: TestClient, key: str) -> Any:
+def sign_in(web: TestClient, person: Person, password: str | None = None) -> Any:
     token = csrf(web)
-    return web.post("/app/connexion", data={"cle": key, "csrf": token}, follow_redirects=False)
+    return web.post(
+        "/app/connexion",
+        data={"login": person.login, "mot_de_passe": password or person.password, "csrf": token},
+        follow_redirects=False,
+    )
 
 
 def form_of(employee: dict[str, Any]) -> dict[str, str]:
@@ -56,35 +64,72 @@ def test_pages_need_a_session(web: TestClient) -> None:
         assert r.status_code == 303 and r.headers["location"] == "/app/connexion", path
     page = web.get("/app/connexion")
     assert page.status_code == 200
-    assert 'lang="fr"' in page.text and "Clé API" in page.text
+    assert 'lang="fr"' in page.text and "Mot de passe" in page.text and "Clé API" not in page.text
+    assert 'autocomplete="current-password"' in page.text
     assert page.headers["content-security-policy"].startswith("default-src 'self'")
     assert web.get("/static/app.css").status_code == 200
     assert web.get("/static/app.js").headers["content-type"].startswith("text/javascript")
 
 
-def test_sign_in_keeps_the_key_sealed_in_a_strict_cookie(web: TestClient, keys: Keys) -> None:
-    r = sign_in(web, keys.predicteur)
+def test_sign_in_opens_a_server_side_session_in_a_strict_cookie(
+    web: TestClient, people: People, database: Database
+) -> None:
+    r = sign_in(web, people.predicteur)
     assert r.status_code == 303 and r.headers["location"] == "/app/prediction"
     cookie = r.headers["set-cookie"]
     assert "attrition_session=" in cookie
     assert "httponly" in cookie.lower() and "samesite=strict" in cookie.lower()
-    assert "path=/app" in cookie.lower() and "secure" not in cookie.lower()  # test: plain HTTP
-    assert keys.predicteur not in cookie and keys.predicteur.split("_")[2] not in cookie
-    assert keys.predicteur not in r.headers["location"]
+    assert "path=/app" in cookie.lower() and "secure" not in cookie.lower()  # loopback HTTP
+    assert PASSWORD not in cookie and PASSWORD not in r.headers["location"]
     page = web.get("/app/prediction")
-    assert "test-predicteur" in page.text and "Se déconnecter" in page.text
+    assert "web-predicteur" in page.text and "Se déconnecter" in page.text
+    with database.owner_engine().connect() as conn:
+        open_sessions = conn.execute(
+            text(
+                "SELECT count(*) FROM web_sessions s JOIN users u ON u.id = s.user_id "
+                "WHERE u.login = 'web-predicteur' AND s.revoked_at IS NULL"
+            )
+        ).scalar_one()
+    assert open_sessions >= 1
 
 
-def test_sign_in_errors_are_french(web: TestClient, keys: Keys, database: Database) -> None:
+def test_the_cookie_is_secure_outside_http_loopback(client: TestClient) -> None:
+    client.cookies.clear()
+    try:
+        page = client.get("/app/connexion")  # http://testserver: not the loopback address
+        assert "attrition_session=" in page.headers["set-cookie"]
+        assert "; secure" in page.headers["set-cookie"].lower()
+        https = client.get("https://127.0.0.1/app/connexion")
+        assert "; secure" in https.headers["set-cookie"].lower()
+    finally:
+        client.cookies.clear()
+    assert not cookie_must_be_secure("http", host_name("127.0.0.1:8000"))
+    assert not cookie_must_be_secure("http", host_name("[::1]:8000"))
+    assert not cookie_must_be_secure("http", host_name("localhost"))
+    assert cookie_must_be_secure("https", host_name("127.0.0.1:8000"))
+    assert cookie_must_be_secure("http", host_name("rh.example.org"))
+    assert cookie_must_be_secure("http", host_name("192.168.1.20:8000"))
+
+
+def test_sign_in_errors_are_french(web: TestClient, people: People, database: Database) -> None:
     token = csrf(web)
-    r = web.post("/app/connexion", data={"cle": "ftr_nope", "csrf": token})
-    assert r.status_code == 401 and "Clé API mal formée" in r.text
-    r = web.post("/app/connexion", data={"cle": "", "csrf": token})
-    assert r.status_code == 401 and "Saisissez votre clé API." in r.text
-    r = web.post("/app/connexion", data={"cle": keys.predicteur, "csrf": "forged"})
+    wrong = web.post(
+        "/app/connexion",
+        data={"login": people.predicteur.login, "mot_de_passe": "pas-le-bon-Mot-1", "csrf": token},
+    )
+    unknown = web.post(
+        "/app/connexion", data={"login": "personne", "mot_de_passe": PASSWORD, "csrf": token}
+    )
+    for r in (wrong, unknown):
+        assert r.status_code == 401 and "Identifiant ou mot de passe incorrect." in r.text
+        assert "Clé API" not in r.text and "ftr_" not in r.text
+    assert 'value="web-predicteur"' in wrong.text  # the login is kept, never the password
+    r = web.post("/app/connexion", data={"login": "", "mot_de_passe": "", "csrf": token})
+    assert r.status_code == 401 and "Saisissez votre identifiant et votre mot de passe." in r.text
+    data = {"login": people.predicteur.login, "mot_de_passe": PASSWORD}
+    r = web.post("/app/connexion", data={**data, "csrf": "forged"})
     assert r.status_code == 403 and "Jeton de sécurité" in r.text
-    r = web.post("/app/connexion", data={"cle": keys.predicteur})
-    assert r.status_code == 403
+    assert web.post("/app/connexion", data=data).status_code == 403
     with database.owner_engine().connect() as conn:
         routes = conn.execute(
             text("SELECT route FROM rejected_requests WHERE route LIKE '/app/%' AND status = 401")
@@ -92,10 +137,73 @@ def test_sign_in_errors_are_french(web: TestClient, keys: Keys, database: Databa
         assert "/app/connexion" in set(routes)
 
 
-def test_score_a_stored_employee_through_the_service(
-    web: TestClient, keys: Keys, database: Database
+def test_an_api_key_does_not_open_the_web_interface(web: TestClient, keys: Keys) -> None:
+    token = csrf(web)
+    r = web.post(
+        "/app/connexion",
+        data={"login": "admin", "mot_de_passe": keys.admin, "cle": keys.admin, "csrf": token},
+    )
+    assert r.status_code == 401 and "Identifiant ou mot de passe incorrect." in r.text
+
+
+def test_failed_sign_ins_throttle_the_account(web: TestClient, database: Database) -> None:
+    person = create_person(database, "web-bloque", "predicteur")
+    for attempt in range(5):
+        r = sign_in(web, person, f"Mauvais-mot-de-passe-{attempt}")
+        assert r.status_code == 401
+    assert "réessayez dans 30 s" in r.text
+    r = sign_in(web, person)  # the right password waits too
+    assert r.status_code == 429 and int(r.headers["retry-after"]) <= 30
+    assert "infructueux pour ce compte : réessayez dans" in r.text
+    other = sign_in(web, Person("web-predicteur"))  # other accounts are not affected
+    assert other.status_code == 303
+
+
+def test_first_sign_in_asks_for_a_new_password(
+    web: TestClient, people: People, database: Database
 ) -> None:
-    sign_in(web, keys.predicteur)
+    fresh = create_person(database, "web-nouveau", "auditeur", ready=False)
+    r = sign_in(web, fresh)
+    assert r.status_code == 303 and r.headers["location"] == "/app/mot-de-passe"
+    for path in ("/app", "/app/historique", "/app/modele"):
+        blocked = web.get(path, follow_redirects=False)
+        assert blocked.headers["location"] == "/app/mot-de-passe", path
+    page = web.get("/app/mot-de-passe")
+    assert "Choisissez votre mot de passe" in page.text and "12 caractères" in page.text
+    token = csrf(web, "/app/mot-de-passe")
+    weak = web.post(
+        "/app/mot-de-passe",
+        data={
+            "mot_de_passe_actuel": fresh.password,
+            "nouveau_mot_de_passe": "motdepasse",
+            "confirmation": "motdepasse",
+            "csrf": token,
+        },
+    )
+    assert weak.status_code == 422 and "recommandation CNIL" in weak.text
+    assert "Nouveau mot de passe" in weak.text
+    done = web.post(
+        "/app/mot-de-passe",
+        data={
+            "mot_de_passe_actuel": fresh.password,
+            "nouveau_mot_de_passe": "Mon-Nouveau-Secret-7",
+            "confirmation": "Mon-Nouveau-Secret-7",
+            "csrf": token,
+        },
+        follow_redirects=False,
+    )
+    assert done.status_code == 303
+    after = web.get("/app/historique")
+    assert after.status_code == 200 and "Mot de passe enregistré." in after.text
+    web.cookies.clear()
+    assert sign_in(web, fresh).status_code == 401
+    assert sign_in(web, fresh, "Mon-Nouveau-Secret-7").headers["location"] == "/app/historique"
+
+
+def test_score_a_stored_employee_through_the_service(
+    web: TestClient, people: People, keys: Keys, database: Database
+) -> None:
+    sign_in(web, people.predicteur)
     token = csrf(web, "/app/prediction")
     r = web.post(
         "/app/prediction/employe",
@@ -117,14 +225,14 @@ def test_score_a_stored_employee_through_the_service(
             ),
             {"id": pid},
         ).one()
-    assert tuple(row) == ("web", 1, "test-predicteur")
+    assert tuple(row) == ("web", 1, people.predicteur.audit_name)
     # The API shows the same recorded prediction.
-    api = web.get(f"/v1/predictions/{pid}", headers=auth(keys.predicteur)).json()
+    api = web.get(f"/v1/predictions/{pid}", headers=auth(keys.auditeur)).json()
     assert api["source"] == "web" and api["id_employee"] == 1
 
 
-def test_stored_employee_errors(web: TestClient, keys: Keys) -> None:
-    sign_in(web, keys.predicteur)
+def test_stored_employee_errors(web: TestClient, people: People, keys: Keys) -> None:
+    sign_in(web, people.predicteur)
     token = csrf(web, "/app/prediction")
     r = web.post("/app/prediction/employe", data={"id_employee": "abc", "csrf": token})
     assert r.status_code == 422 and "Identifiant invalide" in r.text
@@ -139,9 +247,9 @@ def test_stored_employee_errors(web: TestClient, keys: Keys) -> None:
 
 
 def test_score_the_form_with_the_api_schema(
-    web: TestClient, keys: Keys, database: Database
+    web: TestClient, people: People, keys: Keys, database: Database
 ) -> None:
-    sign_in(web, keys.predicteur)
+    sign_in(web, people.predicteur)
     example = web.get("/app/prediction?exemple=1").text
     assert 'value="41"' in example
     token = csrf(web, "/app/prediction")
@@ -179,10 +287,10 @@ def test_score_the_form_with_the_api_schema(
 
 
 def test_a_form_sent_twice_records_one_prediction(
-    web: TestClient, keys: Keys, database: Database
+    web: TestClient, people: People, keys: Keys, database: Database
 ) -> None:
     """Double click or reload of the POST: the first prediction again, nothing new recorded."""
-    sign_in(web, keys.predicteur)
+    sign_in(web, people.predicteur)
     page = web.get("/app/prediction").text
     token = csrf(web, "/app/prediction")
     jetons = FORM_TOKEN.findall(page)
@@ -225,8 +333,8 @@ def test_a_form_sent_twice_records_one_prediction(
     ]
 
 
-def test_auditeur_reads_but_cannot_score(web: TestClient, keys: Keys) -> None:
-    r = sign_in(web, keys.auditeur)
+def test_auditeur_reads_but_cannot_score(web: TestClient, people: People, keys: Keys) -> None:
+    r = sign_in(web, people.auditeur)
     assert r.headers["location"] == "/app/historique"
     history = web.get("/app/historique")
     assert history.status_code == 200 and ">Prédire<" not in history.text
@@ -242,22 +350,24 @@ def test_auditeur_reads_but_cannot_score(web: TestClient, keys: Keys) -> None:
     assert web.get("/app", follow_redirects=False).headers["location"] == "/app/historique"
 
 
-def test_predicteur_cannot_see_drift_nor_others_predictions(web: TestClient, keys: Keys) -> None:
+def test_predicteur_cannot_see_drift_nor_others_predictions(
+    web: TestClient, people: People, keys: Keys
+) -> None:
     other = web.post(
         "/v1/predictions", json=EXAMPLE_EMPLOYEE, headers=auth(keys.autre_predicteur)
     ).json()["prediction_id"]
-    sign_in(web, keys.predicteur)
+    sign_in(web, people.predicteur)
     assert web.get("/app/derive").status_code == 403
     assert web.get(f"/app/predictions/{other}").status_code == 404
     assert f"n° {other}<" not in web.get("/app/historique").text
 
 
-def test_history_filters_and_pages(web: TestClient, keys: Keys) -> None:
+def test_history_filters_and_pages(web: TestClient, people: People, keys: Keys) -> None:
     for _ in range(2):
         web.post("/v1/employees/7/predictions", headers=auth(keys.predicteur))
     batch = {"employes": [EXAMPLE_EMPLOYEE] * 51}  # more than one page of 50
     assert web.post("/v1/predictions/batch", json=batch, headers=auth(keys.predicteur)).is_success
-    sign_in(web, keys.auditeur)
+    sign_in(web, people.auditeur)
     page = web.get("/app/historique?id_employee=7&depuis=2020-01-01&jusqu_a=2999-12-31")
     assert page.status_code == 200 and "API (dossier)" in page.text
     assert web.get("/app/historique?prediction=reste&model_version=v999").status_code == 200
@@ -274,8 +384,10 @@ def test_history_filters_and_pages(web: TestClient, keys: Keys) -> None:
     assert second.status_code == 200 and "Première page" in second.text
 
 
-def test_model_and_drift_pages(web: TestClient, keys: Keys, model_version: str) -> None:
-    sign_in(web, keys.auditeur)
+def test_model_and_drift_pages(
+    web: TestClient, people: People, keys: Keys, model_version: str
+) -> None:
+    sign_in(web, people.auditeur)
     card = web.get("/app/modele")
     assert card.status_code == 200 and model_version in card.text
     assert "Performances en validation croisée" in card.text
@@ -289,23 +401,39 @@ def test_model_and_drift_pages(web: TestClient, keys: Keys, model_version: str) 
     assert web.get("/app/derive?depuis=hier").status_code == 422
 
 
-def test_revoked_key_ends_the_session(
-    web: TestClient, keys: Keys, database: Database, settings: Settings
+def test_disabling_an_account_ends_its_session_at_once(
+    web: TestClient, people: People, database: Database
 ) -> None:
-    created = create_key(database, settings, name="web-revoked", role="predicteur")
-    sign_in(web, created.key)
+    person = create_person(database, "web-desactive", "predicteur")
+    sign_in(web, person)
     assert web.get("/app/prediction").status_code == 200
-    revoked = web.delete(f"/v1/keys/{created.key_id}", headers=auth(keys.admin))
-    assert revoked.status_code == 200
+    asyncio.run(AccountService(connect_to(database.owner_conninfo)).disable_user(person.login))
     r = web.get("/app/prediction", follow_redirects=False)
     assert r.status_code == 303 and r.headers["location"] == "/app/connexion"
     page = web.get("/app/connexion")
-    assert "Clé API révoquée. Reconnectez-vous" in page.text
+    assert "Votre session est terminée ou a expiré" in page.text
     assert web.get("/app/prediction", follow_redirects=False).status_code == 303
+    r = sign_in(web, person)
+    assert r.status_code == 401 and "Ce compte est désactivé" in r.text
 
 
-def test_tampered_or_expired_session_and_sign_out(web: TestClient, keys: Keys) -> None:
-    sign_in(web, keys.predicteur)
+def test_a_cookie_copied_before_sign_out_is_refused_after(web: TestClient, people: People) -> None:
+    """Issue 16: sign-out must end the session on the server, not only in this browser."""
+    sign_in(web, people.predicteur)
+    assert web.get("/app/historique").status_code == 200
+    copied = web.cookies.get("attrition_session")
+    assert copied
+    token = csrf(web, "/app/prediction")
+    r = web.post("/app/deconnexion", data={"csrf": token}, follow_redirects=False)
+    assert r.status_code == 303
+    web.cookies.clear()
+    web.cookies.set("attrition_session", copied, path="/app")
+    r = web.get("/app/historique", follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/app/connexion"
+
+
+def test_tampered_or_expired_session_and_sign_out(web: TestClient, people: People) -> None:
+    sign_in(web, people.predicteur)
     token = csrf(web, "/app/prediction")
     assert web.post("/app/deconnexion", data={"csrf": "x"}).status_code == 403
     r = web.post("/app/deconnexion", data={"csrf": token}, follow_redirects=False)
@@ -316,13 +444,66 @@ def test_tampered_or_expired_session_and_sign_out(web: TestClient, keys: Keys) -
     assert web.get("/app/historique", follow_redirects=False).status_code == 303
 
 
-def test_sealer_refuses_other_secrets_and_old_tokens() -> None:
-    sealer = KeySealer("a" * 40)
-    token = sealer.seal("ftr_secret")
-    assert sealer.open(token) == "ftr_secret"
-    assert KeySealer("b" * 40).open(token) is None
-    assert KeySealer("a" * 40, max_age_s=-1).open(token) is None
-    assert sealer.open("not-a-token-é") is None
+def test_admin_page_creates_resets_disables_and_ends_sessions(
+    web: TestClient, people: People, database: Database
+) -> None:
+    # The person whose session the admin ends, in a browser of its own.
+    other = TestClient(web.app, base_url="http://127.0.0.1")
+    sign_in(other, people.autre_predicteur)
+    assert other.get("/app/historique").status_code == 200
+
+    sign_in(web, people.predicteur)
+    assert web.get("/app/comptes").status_code == 403
+    assert ">Comptes<" not in web.get("/app/historique").text
+    web.cookies.clear()
+    sign_in(web, people.admin)
+    page = web.get("/app/comptes")
+    assert page.status_code == 200 and ">Comptes<" in page.text
+    assert "web-autre" not in page.text and "web-predicteur-2" in page.text
+    token = csrf(web, "/app/comptes")
+
+    created = web.post(
+        "/app/comptes", data={"login": "Web.Cree", "role": "auditeur", "csrf": token}
+    )
+    assert created.status_code == 201
+    shown = re.search(r'data-testid="mot-de-passe">([^<]+)<', created.text)
+    assert shown and "web.cree" in created.text
+    assert web.get("/app/comptes").text.count(shown.group(1)) == 0  # shown once only
+    again = web.post("/app/comptes", data={"login": "web.cree", "role": "auditeur", "csrf": token})
+    assert again.status_code == 409 and "existe déjà" in again.text
+    bad = web.post("/app/comptes", data={"login": "é", "role": "root", "csrf": token})
+    assert bad.status_code == 422 and "identifiant invalide" in bad.text
+
+    reset = web.post("/app/comptes/web.cree/reinitialisation", data={"csrf": token})
+    assert reset.status_code == 200
+    new = re.search(r'data-testid="mot-de-passe">([^<]+)<', reset.text)
+    assert new and new.group(1) != shown.group(1)
+
+    sessions = web.get("/app/comptes").text
+    ids = re.findall(r'action="/app/sessions/(\d+)/fin"', sessions)
+    assert ids and "(cette session)" in sessions
+    with database.owner_engine().connect() as conn:
+        target = conn.execute(
+            text(
+                "SELECT s.id FROM web_sessions s JOIN users u ON u.id = s.user_id "
+                "WHERE u.login = 'web-predicteur-2' AND s.revoked_at IS NULL "
+                "ORDER BY s.id DESC LIMIT 1"
+            )
+        ).scalar_one()
+    assert str(target) in ids
+    ended = web.post(f"/app/sessions/{target}/fin", data={"csrf": token}, follow_redirects=False)
+    assert ended.status_code == 303
+    assert f"Session n° {target} fermée." in web.get("/app/comptes").text
+    assert other.get("/app/historique", follow_redirects=False).status_code == 303
+
+    disabled = web.post(
+        "/app/comptes/web.cree/desactivation", data={"csrf": token}, follow_redirects=False
+    )
+    assert disabled.status_code == 303
+    assert "désactivé" in web.get("/app/comptes").text
+    own = web.post("/app/comptes/web-admin/desactivation", data={"csrf": token})
+    assert own.status_code == 422 and "votre propre compte" in own.text
+    assert web.post("/app/comptes/web.cree/desactivation", data={"csrf": "x"}).status_code == 403
 
 
 def test_french_formatting_and_helpers(tmp_path: Any) -> None:

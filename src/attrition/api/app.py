@@ -25,7 +25,7 @@ from attrition.api.middleware import EdgeMiddleware
 from attrition.api.rejections import RejectionRecorder
 from attrition.api.responses import FastJSONResponse
 from attrition.api.routers import audit as audit_router
-from attrition.api.routers import employees, health, keys, model, predictions
+from attrition.api.routers import employees, health, index, keys, model, predictions
 from attrition.api.routers import monitoring as monitoring_router
 from attrition.config import Settings, get_settings
 from attrition.db import chain
@@ -223,6 +223,8 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     app.state.settings = settings
     app.state.rejections = None
     problems.install(app)
+    app.include_router(index.router)
+    app.state.guide = index.install_guide(app)
     for router in (health.router, predictions.router, employees.router, model.router, keys.router):
         app.include_router(router)
     app.include_router(monitoring_router.router)

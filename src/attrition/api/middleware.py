@@ -115,7 +115,9 @@ class EdgeMiddleware:
                     (b"x-frame-options", b"DENY"),
                     (b"cache-control", b"no-store"),
                 ]
-                is_page = path in ("/docs", "/redoc") or path.startswith(("/app", "/static"))
+                is_page = path in ("/docs", "/redoc") or path.startswith(
+                    ("/app", "/static", "/guide")
+                )
                 extra.append(
                     (b"content-security-policy", (_DOCS_CSP if is_page else _API_CSP).encode())
                 )

@@ -2,6 +2,7 @@
 
 ``db`` (create, load, url, shell, schema-sql, erd), ``data`` (fetch, check), ``train``,
 ``model`` (list, show, activate, evaluate, report), ``keys`` (create, list, revoke),
+``users`` (create, list, reset, disable, sessions, end-session),
 ``predict``, ``predictions`` (list, export), ``audit`` (seal, verify), ``rgpd`` (export,
 purge), ``monitor`` (drift), ``openapi`` and ``serve``: one module per group, assembled here.
 Errors of the domain are printed as one French line and exit with status 1; no traceback for
@@ -21,6 +22,7 @@ from attrition.cli.model import model_app, train_command
 from attrition.cli.monitor import monitor_app
 from attrition.cli.predict import predict_command, predictions_app
 from attrition.cli.serve import openapi_command, serve
+from attrition.cli.users import users_app
 
 app = typer.Typer(
     help="Service de prédiction de l'attrition (Futurisys). Chaque commande a son --help.",
@@ -35,6 +37,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(data_app, name="data")
 app.add_typer(model_app, name="model")
 app.add_typer(keys_app, name="keys")
+app.add_typer(users_app, name="users")
 app.add_typer(predictions_app, name="predictions")
 app.add_typer(audit_app, name="audit")
 app.add_typer(rgpd_app, name="rgpd")

@@ -65,10 +65,11 @@ def serve(
     if db.embedded is not None:
         os.environ["ATTRITION_EMBEDDED_PGDATA"] = str(db.embedded.pgdata)
     count = workers or (settings.workers if settings.is_prod else 1)
-    say(
-        f"API sur http://{host}:{port} (documentation : /docs) — {count} processus. "
-        "Ctrl-C pour arrêter."
-    )
+    from attrition.api.routers.index import banner
+
+    for line in banner(host, port, docs=settings.api.expose_docs):
+        say(line)
+    say(f"API sur http://{host}:{port} — {count} processus. Ctrl-C pour arrêter.")
     # After its graceful shutdown uvicorn raises the SIGTERM it caught again: with the default
     # handler the process would die there (status 143), before the database is released.
     signal.signal(signal.SIGTERM, _exit_on_sigterm)

@@ -250,6 +250,56 @@ class ApiKey(Base):
     """Predictions a day allowed to this key; NULL: the server's default."""
 
 
+class User(Base):
+    """A person who signs in to the web interface with a login and a password.
+
+    Only an Argon2id hash of the password is stored. ``api_key_id`` is the person's identity in
+    the audit trail: a key row whose secret is never issued, so that predictions, rejections
+    and the owner rule stay keyed by ``api_keys.id`` for people and machines alike.
+    """
+
+    __tablename__ = "users"
+    __table_args__ = (
+        CheckConstraint("login ~ '^[a-z0-9][a-z0-9._-]{1,63}$'", name="login"),
+        CheckConstraint("failed_attempts >= 0", name="failed_attempts"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, Identity(), primary_key=True)
+    login: Mapped[str] = mapped_column(String(64), unique=True)
+    role: Mapped[Role] = mapped_column(ROLE)
+    password_hash: Mapped[str] = mapped_column(Text)
+    must_change_password: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
+    api_key_id: Mapped[int] = mapped_column(ForeignKey("api_keys.id"), unique=True)
+    failed_attempts: Mapped[int] = mapped_column(SmallInteger, server_default=text("0"))
+    locked_until: Mapped[datetime | None] = mapped_column(TZ)
+    created_at: Mapped[datetime] = mapped_column(TZ, server_default=func.now())
+    password_changed_at: Mapped[datetime | None] = mapped_column(TZ)
+    last_sign_in_at: Mapped[datetime | None] = mapped_column(TZ)
+    disabled_at: Mapped[datetime | None] = mapped_column(TZ)
+
+
+class WebSession(Base):
+    """A signed-in browser: only the SHA-256 of its random token is stored.
+
+    Sign-out, a disabled account or an admin's revocation set ``revoked_at``; the token is
+    checked against this row on every request, so a copied cookie dies with the session.
+    """
+
+    __tablename__ = "web_sessions"
+    __table_args__ = (
+        Index("ix_web_sessions_user_id", "user_id"),
+        Index("ix_web_sessions_expires_at", "expires_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    token_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = mapped_column(TZ, server_default=func.now())
+    last_seen_at: Mapped[datetime] = mapped_column(TZ, server_default=func.now())
+    expires_at: Mapped[datetime] = mapped_column(TZ)
+    revoked_at: Mapped[datetime | None] = mapped_column(TZ)
+
+
 class PredictionInput(Base):
     """What was sent to the model: every feature typed, plus the raw payload (append-only)."""
 

@@ -1,19 +1,15 @@
-"""Web sessions: the signing secret of the session cookie and the sealed API key inside it.
+"""Web sessions: the cookie's lifetime, its signing secret, and when it must be ``Secure``.
 
-The web interface signs users in with their API key and re-authenticates that key on every
-request through the same :class:`~attrition.security.clients.Authenticator` as the API, so
-a revoked key is refused at once. The session cookie is signed (itsdangerous), but a signed
-cookie is readable: the key is therefore also encrypted (Fernet, AES-128-CBC + HMAC), so
-that a leaked cookie gives at most a web session until it expires, never the API key.
-Both keys are derived from ``ATTRITION_SECRET_KEY`` with distinct labels (HKDF-SHA-256), so
-neither equals the secret that hashes API keys.
+The session itself lives in PostgreSQL (:mod:`attrition.services.accounts`): the cookie
+carries a random token whose SHA-256 is stored, plus the visit's CSRF token. The cookie is
+signed (itsdangerous) with a key derived from ``ATTRITION_SECRET_KEY`` (HKDF-SHA-256, its own
+label), so that it never equals the secret that hashes API keys.
 """
 
 from __future__ import annotations
 
-import base64
+import ipaddress
 
-from cryptography.fernet import Fernet, InvalidToken
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
@@ -33,19 +29,29 @@ def session_signing_key(secret: str) -> str:
     return derive(secret, "web-session-signing").hex()
 
 
-class KeySealer:
-    """Encrypts an API key for the session cookie and opens it again."""
+def host_name(header: str) -> str:
+    """The name in a ``Host`` header, without the port (``[::1]:8000`` -> ``::1``)."""
+    header = header.strip()
+    if header.startswith("["):
+        return header[1:].split("]", 1)[0]
+    return header.rsplit(":", 1)[0] if header.count(":") == 1 else header
 
-    def __init__(self, secret: str, *, max_age_s: int = SESSION_MAX_AGE_S) -> None:
-        self._fernet = Fernet(base64.urlsafe_b64encode(derive(secret, "web-session-key")))
-        self.max_age_s = max_age_s
 
-    def seal(self, key: str) -> str:
-        return self._fernet.encrypt(key.encode()).decode("ascii")
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (a Host header's name, without port) is this machine."""
+    name = host.strip().strip("[]").lower()
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
 
-    def open(self, token: str) -> str | None:
-        """The key, or ``None`` if the token was altered, made with another secret or expired."""
-        try:
-            return self._fernet.decrypt(token.encode("ascii"), ttl=self.max_age_s).decode()
-        except (InvalidToken, UnicodeError, ValueError):
-            return None
+
+def cookie_must_be_secure(scheme: str, host: str) -> bool:
+    """A session cookie is ``Secure`` unless the page is plain HTTP on the loopback address.
+
+    On the loopback address the cookie never crosses a network (and a ``Secure`` cookie would
+    not be kept over plain HTTP there); anywhere else it could be read on the wire.
+    """
+    return not (scheme == "http" and is_loopback(host))

@@ -1,37 +1,46 @@
 """The web interface for HR users, under /app: server-rendered pages in French.
 
-It is a second door to the same rooms, not a second house: users sign in with their API
-key, which is sealed in the session cookie and re-authenticated on every request by the
-API's :class:`~attrition.security.clients.Authenticator` (revocation, expiry and rate limits
-apply at once); roles are checked by the API's own dependencies (``deps.Predicteur``...);
-forms are validated by the API's ``PredictionRequest`` and scored and recorded by
-``PredictionService.predict`` with source ``web``; history is read with the API's audit
-queries. Every POST form carries a per-session CSRF token. Errors become French pages
-(same status and wording as the API's problem responses) and refused requests are recorded
-like the API's.
+It is a second door to the same rooms, not a second house: people sign in with a login and
+a password (:mod:`attrition.services.accounts`) and their server-side session is read from
+PostgreSQL on every request (sign-out, a disabled account or an admin's revocation end it at
+once); each account acts under its audit identity, as a key would; roles are checked by the
+API's own dependencies (``deps.Predicteur``...); forms are validated by the API's
+``PredictionRequest`` and scored and recorded by ``PredictionService.predict`` with source
+``web``; history is read with the API's audit queries. Every POST form carries a per-session
+CSRF token. Errors become French pages (same status and wording as the API's problem
+responses) and refused requests are recorded like the API's.
 """
 
 from __future__ import annotations
 
 from fastapi import APIRouter, FastAPI
 from fastapi.staticfiles import StaticFiles
+from starlette.datastructures import Headers
 from starlette.middleware.sessions import SessionMiddleware
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from attrition.api.web import history, model, scoring, session
+from attrition.api.web import accounts, history, model, scoring, session
 from attrition.api.web.rendering import STATIC_DIR
 from attrition.api.web.session import SESSION_COOKIE
 from attrition.config import Settings
-from attrition.security.sessions import SESSION_MAX_AGE_S, KeySealer, session_signing_key
+from attrition.security.sessions import (
+    SESSION_MAX_AGE_S,
+    cookie_must_be_secure,
+    host_name,
+    session_signing_key,
+)
+from attrition.services.accounts import AccountService
 
 router = APIRouter()
-for _pages in (session, scoring, history, model):
+for _pages in (session, accounts, scoring, history, model):
     router.include_router(_pages.router)
 
 
 def install(app: FastAPI, settings: Settings) -> None:
     """Add the pages, their static files and the session middleware to ``app``."""
     secret = settings.secret_key.get_secret_value()
-    app.state.key_sealer = KeySealer(secret, max_age_s=SESSION_MAX_AGE_S)
+    # The pool is opened by the app's lifespan: looked up when a page needs it.
+    app.state.accounts = AccountService(lambda: app.state.pool.connection())
     app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.add_middleware(
@@ -43,3 +52,37 @@ def install(app: FastAPI, settings: Settings) -> None:
         same_site="strict",
         https_only=settings.is_prod,
     )
+    app.add_middleware(SecureSessionCookie, cookie=SESSION_COOKIE)
+
+
+class SecureSessionCookie:
+    """Mark the session cookie ``Secure`` unless the page is plain HTTP on the loopback address.
+
+    (Starlette's ``SessionMiddleware`` decides once, at start-up; the address is known per
+    request.)
+    """
+
+    def __init__(self, app: ASGIApp, *, cookie: str) -> None:
+        self.app = app
+        self.prefix = f"{cookie}=".encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        host = host_name(Headers(scope=scope).get("host", ""))
+        secure = cookie_must_be_secure(scope.get("scheme", "http"), host)
+
+        async def send_secure(message: Message) -> None:
+            if secure and message["type"] == "http.response.start":
+                message["headers"] = [
+                    (name, value + b"; secure")
+                    if name.lower() == b"set-cookie"
+                    and value.startswith(self.prefix)
+                    and b"; secure" not in value.lower()
+                    else (name, value)
+                    for name, value in message.get("headers", [])
+                ]
+            await send(message)
+
+        await self.app(scope, receive, send_secure)

@@ -42,6 +42,7 @@ def _role_check(alias: Any) -> Callable[[Client], Awaitable[Client]]:
 CHECK_SCORE = _role_check(deps.Predicteur)
 CHECK_READ = _role_check(deps.Lecteur)
 CHECK_AUDIT = _role_check(deps.Auditeur)
+CHECK_ADMIN = _role_check(deps.Admin)
 
 
 @lru_cache(maxsize=1)
@@ -148,6 +149,7 @@ async def render(
         "csrf": csrf_token(request),
         "can_score": client is not None and await allowed(CHECK_SCORE, client),
         "can_audit": client is not None and await allowed(CHECK_AUDIT, client),
+        "can_admin": client is not None and await allowed(CHECK_ADMIN, client),
         "notice": request.session.pop("notice", None),
     }
     return templates().TemplateResponse(

@@ -1,4 +1,4 @@
-"""Sign-in, sign-out and the session: the key sealed in the cookie, CSRF, errors as pages."""
+"""Sign-in, sign-out and the server-side session of a person, CSRF, errors as pages."""
 
 from __future__ import annotations
 
@@ -14,14 +14,24 @@ from psycopg_pool import PoolTimeout
 from starlette.datastructures import FormData
 from starlette.responses import RedirectResponse, Response
 
-from attrition.api import deps, problems
+from attrition.api import problems
 from attrition.api.web.rendering import CHECK_SCORE, allowed, redirect, render
-from attrition.errors import AttritionError, AuthenticationError, PermissionDeniedError
+from attrition.errors import (
+    AttritionError,
+    AuthenticationError,
+    PermissionDeniedError,
+    RateLimitedError,
+)
 from attrition.security.clients import Client
+from attrition.services.accounts import Account, AccountService
 
 router = APIRouter(prefix="/app", include_in_schema=False)
 
 SESSION_COOKIE = "attrition_session"
+
+
+class PasswordChangeRequired(Exception):
+    """The person still has a one-time password: the password page comes first."""
 
 
 class SignInRequired(Exception):
@@ -48,23 +58,49 @@ async def checked_form(request: Request) -> FormData:
     return form
 
 
-async def session_client(request: Request) -> Client:
-    """The signed-in user, re-authenticated with the key sealed in the session."""
-    sealed = request.session.get("cle")
-    if not isinstance(sealed, str):
+def accounts(request: Request) -> AccountService:
+    service: AccountService = request.app.state.accounts
+    return service
+
+
+def as_client(account: Account) -> Client:
+    """A person as the API's role checks and the audit trail see a caller.
+
+    ``id`` is the account's audit identity (``api_keys.id``): what the person scores is
+    recorded and owned like what a key scores.
+    """
+    return Client(
+        id=account.api_key_id, key_id=account.key_id, name=account.login, role=account.role
+    )
+
+
+async def session_account(request: Request, *, password_page: bool = False) -> Account:
+    """The signed-in person, read from the server-side session on every request.
+
+    Until the one-time password is replaced, only the password page is open.
+    """
+    token = request.session.get("sid")
+    if not isinstance(token, str):
         raise SignInRequired()
-    key = request.app.state.key_sealer.open(sealed)
-    if key is None:
-        request.session.clear()
-        raise SignInRequired("Votre session a expiré : reconnectez-vous.")
-    try:
-        return await deps.authenticate(request, key)
-    except AuthenticationError as exc:
+    account = await accounts(request).session(token)
+    if account is None:
         request.session.clear()
         await problems.record_rejection(
-            request, 401, [{"champ": "session", "message": exc.message}]
+            request, 401, [{"champ": "session", "message": "session terminée ou expirée"}]
         )
-        raise SignInRequired(f"{exc.message} Reconnectez-vous avec une clé valide.") from None
+        raise SignInRequired("Votre session est terminée ou a expiré : reconnectez-vous.")
+    request.state.client = as_client(account)
+    request.state.account = account
+    if account.must_change_password and not password_page:
+        raise PasswordChangeRequired()
+    return account
+
+
+async def session_client(request: Request) -> Client:
+    """The signed-in person as a :class:`Client`, for the API's role checks."""
+    await session_account(request)
+    client: Client = request.state.client
+    return client
 
 
 async def error_page(request: Request, exc: AttritionError) -> Response:
@@ -104,6 +140,8 @@ def html_errors(
             if exc.notice:
                 request.session["notice"] = exc.notice
             return RedirectResponse(request.app.url_path_for("web_sign_in_form"), 303)
+        except PasswordChangeRequired:
+            return RedirectResponse(request.app.url_path_for("web_change_password_form"), 303)
         except AttritionError as exc:
             return await error_page(request, exc)
         except (psycopg.OperationalError, PoolTimeout):
@@ -116,7 +154,7 @@ def html_errors(
 @html_errors
 async def home(request: Request) -> Response:
     """Start page: scoring for those who may score, history for the others."""
-    if not isinstance(request.session.get("cle"), str):
+    if not isinstance(request.session.get("sid"), str):
         return redirect(request, "web_sign_in_form")
     client = await session_client(request)
     return redirect(
@@ -134,21 +172,33 @@ async def sign_in_form(request: Request) -> Response:
 @router.post("/connexion", name="web_sign_in")
 @html_errors
 async def sign_in(request: Request) -> Response:
-    """Check the key with the API's authenticator, then open a session holding it sealed."""
+    """Check the login and password (throttled per account), then open a server-side session."""
     form = await checked_form(request)
-    raw = str(form.get("cle") or "").strip()
+    login = str(form.get("login") or "")[:200]
+    password = str(form.get("mot_de_passe") or "")
     try:
-        client = await deps.authenticate(request, raw)
-    except AuthenticationError as exc:
-        message = exc.message if raw else "Saisissez votre clé API."
-        await problems.record_rejection(request, 401, [{"champ": "cle", "message": message}])
-        return await render(request, "connexion.html", {"error": message}, status=401)
+        signed = await accounts(request).sign_in(login, password)
+    except (AuthenticationError, RateLimitedError) as exc:
+        status = 429 if isinstance(exc, RateLimitedError) else 401
+        await problems.record_rejection(
+            request, status, [{"champ": "mot_de_passe", "message": exc.message}]
+        )
+        headers = (
+            {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimitedError) else None
+        )
+        return await render(
+            request,
+            "connexion.html",
+            {"error": exc.message, "login": login.strip()},
+            status=status,
+            headers=headers,
+        )
     # A new session (and CSRF token) at sign-in: nothing from before survives (fixation).
     request.session.clear()
-    request.session.update(
-        cle=request.app.state.key_sealer.seal(raw),
-        csrf=secrets.token_urlsafe(32),
-    )
+    request.session.update(sid=signed.token, csrf=secrets.token_urlsafe(32))
+    if signed.account.must_change_password:
+        return redirect(request, "web_change_password_form")
+    client = as_client(signed.account)
     return redirect(
         request, "web_score_form" if await allowed(CHECK_SCORE, client) else "web_history"
     )
@@ -157,8 +207,13 @@ async def sign_in(request: Request) -> Response:
 @router.post("/deconnexion", name="web_sign_out")
 @html_errors
 async def sign_out(request: Request) -> Response:
-    """Forget the session (the key stays valid for the API: revoke it there if needed)."""
+    """End the session on the server (a copy of the cookie opens nothing), then forget it."""
     await checked_form(request)
+    token = request.session.get("sid")
+    if isinstance(token, str):
+        account = await accounts(request).session(token)
+        if account is not None:
+            await accounts(request).sign_out(account)
     request.session.clear()
     request.session["notice"] = "Vous êtes déconnecté(e)."
     return redirect(request, "web_sign_in_form")
