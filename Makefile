@@ -16,7 +16,7 @@ export ATTRITION_DATA_DIR := $(abspath ../shared/data/technova)
 endif
 endif
 
-.PHONY: help install run serve test lint audit docs slides api-examples screenshots bench fuzz soak clean requirements schema openapi erd
+.PHONY: help install run serve test lint audit docs image-smoke slides api-examples screenshots bench fuzz soak clean requirements schema openapi erd
 
 help: ## Show the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  make %-12s %s\n",$$1,$$2}'
@@ -50,6 +50,9 @@ audit: $(STAMP) ## Audit the pinned dependencies for known vulnerabilities (pip-
 
 docs: $(STAMP) ## Build the documentation site (strict)
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
+image-smoke: ## Build the Docker image and run it as the Space does (+ external DB, stops); reports/image-smoke.json
+	bash scripts/image_smoke.sh
 
 # Deck and diagrams: Marp CLI and Mermaid from npm, pinned, installed in .cache/node (ignored).
 MARP_VERSION := 4.5.1

@@ -5,17 +5,25 @@ Run by the CD workflow (``.github/workflows/cd.yml``), once per GitHub environme
 
     python scripts/deploy_space.py --space-id futurisys/attrition-test --environment test
 
-Steps:
+Steps, in an order that never leaves new secrets on old code:
 
-1. check the environment (``HF_TOKEN``, ``ATTRITION_SECRET_KEY``; ``DATABASE_URL`` and
-   ``ATTRITION_ADMIN_KEY`` are optional) and mask derived values in the GitHub log;
-2. create the Space if it does not exist, then set its secrets with ``add_space_secret``
-   (values are read from the environment and never printed);
-3. stage the application files (an allow-list filtered by an ignore list, see
-   :func:`build_file_list`) with ``deploy/space/README.md`` as the Space's ``README.md``,
-   and upload them with ``HfApi.upload_folder`` (remote files no longer shipped are deleted);
-4. wait for the Space to run the uploaded commit, then poll ``/health`` and ``/ready`` on
-   ``https://<owner>-<name>.hf.space`` until both answer 200, or fail after a timeout.
+1. check the environment (``HF_TOKEN``, ``ATTRITION_SECRET_KEY``; ``DATABASE_URL`` with
+   ``ATTRITION_DB__APP_PASSWORD``, and ``ATTRITION_ADMIN_KEY``, are optional) and mask
+   derived values in the GitHub log;
+2. create the Space if it does not exist; stage the application files (an allow-list
+   filtered by an ignore list, see :func:`build_file_list`) with ``deploy/space/README.md``
+   as the Space's ``README.md``, and upload them with ``HfApi.upload_folder`` (remote files
+   no longer shipped are deleted);
+3. wait until the Space has *built* that commit. A build error stops here, before any
+   secret changes: new secrets never meet old code (roll back by redeploying a tag);
+4. only then set the secrets (``add_space_secret``) and variables (``APP_ENV``, the framing
+   origin): the Space restarts on the new code with them;
+5. wait for it to run again, then poll ``/health`` and ``/ready`` on
+   ``https://<owner>-<name>.hf.space`` until both answer 200, and check that ``/health``
+   reports the version being deployed (pyproject.toml), or fail after a timeout.
+
+The write token (``HF_TOKEN``) is sent to the application only when the Space is private
+(the Hub then requires it); a public Space's app never sees it.
 
 Everything but :func:`deploy` is pure or takes its I/O as arguments (HTTP getter, clock,
 sleep), so the module imports and is tested offline; ``huggingface_hub`` is imported only
@@ -103,8 +111,17 @@ SPACE_SECRETS: tuple[SecretSpec, ...] = (
         "ATTRITION_AUDIT_KEY", False, "Clé des empreintes de la trace d'audit (requise en prod)"
     ),
     SecretSpec("DATABASE_URL", False, "PostgreSQL externe (sinon base embarquée dans /data)"),
+    SecretSpec(
+        "ATTRITION_DB__APP_PASSWORD", False, "Mot de passe du rôle applicatif (base externe)"
+    ),
     SecretSpec("ATTRITION_ADMIN_KEY", False, "Clé d'API administrateur d'amorçage"),
 )
+
+#: Origin of the page that frames the app on the Hub (CSP frame-ancestors of the pages).
+SPACE_FRAME_ANCESTORS = '["https://huggingface.co"]'
+
+#: Stages of a Space whose current commit has been built (running or not).
+BUILT_STAGES = frozenset({"RUNNING", "RUNTIME_ERROR", "APP_STARTING", "RUNNING_APP_STARTING"})
 
 #: Space stages after which waiting longer is pointless.
 FAILED_STAGES = frozenset(
@@ -225,7 +242,22 @@ def collect_secrets(
         raise DeployError(
             "Secret(s) requis absent(s) de l'environnement GitHub : " + ", ".join(missing)
         )
-    return {s.name: env[s.name] for s in specs if env.get(s.name, "").strip()}
+    found = {s.name: env[s.name] for s in specs if env.get(s.name, "").strip()}
+    if "DATABASE_URL" in found and "ATTRITION_DB__APP_PASSWORD" not in found:
+        # Without it the application role has no password and /ready never turns 200.
+        raise DeployError(
+            "ATTRITION_DB__APP_PASSWORD requis avec DATABASE_URL : le rôle applicatif se "
+            "connecte à la base externe par mot de passe."
+        )
+    return found
+
+
+def project_version(root: Path) -> str:
+    """The version in ``root``/pyproject.toml: what ``/health`` must report once deployed."""
+    import tomllib
+
+    data = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))
+    return str(data["project"]["version"])
 
 
 def derived_secret_values(secrets: Mapping[str, str]) -> list[str]:
@@ -275,8 +307,12 @@ def wait_for_build(
     clock: Clock = time.monotonic,
     sleep: Sleep = time.sleep,
     log: Log = _print,
+    built_only: bool = False,
 ) -> str:
     """Wait until the Space runs the uploaded commit; return its final stage (``RUNNING``).
+
+    With ``built_only``, any stage of :data:`BUILT_STAGES` reached with ``expected_sha`` is
+    enough (the new code may still need the secrets set next); only a build error fails.
 
     ``fetch_runtime`` returns ``(stage, sha)`` (``sha`` may be ``None`` when the Hub does not
     say). The Space counts as updated when it is ``RUNNING`` with ``expected_sha``, or, when
@@ -296,8 +332,14 @@ def wait_for_build(
         if stage != last_stage:
             log(f"Space : {stage}")
             last_stage = stage
-        if stage in FAILED_STAGES:
+        failed = FAILED_STAGES - BUILT_STAGES if built_only else FAILED_STAGES
+        if stage in failed:
             raise DeployError(f"Le Space est en échec ({stage}) : consultez ses journaux.")
+        same = bool(expected_sha and sha) and (
+            str(sha).startswith(str(expected_sha)) or str(expected_sha).startswith(str(sha))
+        )
+        if built_only and stage in BUILT_STAGES and same:
+            return stage
         if stage == "RUNNING":
             if expected_sha and sha:
                 if sha.startswith(expected_sha) or expected_sha.startswith(sha):
@@ -371,6 +413,24 @@ def http_status(url: str, token: str | None = None, timeout_s: float = 10.0) -> 
         return 0
 
 
+def health_version(url: str, token: str | None = None, timeout_s: float = 10.0) -> str | None:
+    """The ``version`` that ``url`` (a ``/health`` URL) reports, or None."""
+    import json
+
+    if urlsplit(url).scheme not in {"https", "http"}:
+        raise ValueError(f"unsupported URL scheme: {url}")
+    request = urllib.request.Request(url, headers={"User-Agent": "futurisys-attrition-cd"})  # noqa: S310
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout_s) as response:  # noqa: S310
+            body = json.loads(response.read())
+    except (urllib.error.URLError, TimeoutError, ConnectionError, ValueError):
+        return None
+    version = body.get("version") if isinstance(body, dict) else None
+    return str(version) if version is not None else None
+
+
 # --------------------------------------------------------------------------- deployment
 
 
@@ -407,21 +467,11 @@ def deploy(args: argparse.Namespace, env: Mapping[str, str], out: TextIO | None 
         raise DeployError("Fichiers indispensables absents : " + ", ".join(missing))
 
     api = HfApi(token=token)
-    _print(f"Space {space_id} (environnement {args.environment})")
+    version = project_version(root)
+    _print(f"Space {space_id} (environnement {args.environment}, version {version})")
     api.create_repo(space_id, repo_type="space", space_sdk="docker", exist_ok=True)
-    for spec in SPACE_SECRETS:
-        if spec.name in secrets:
-            api.add_space_secret(
-                space_id, spec.name, secrets[spec.name], description=spec.description
-            )
-            _print(f"Secret {spec.name} : mis à jour")
-        else:
-            _print(f"Secret {spec.name} : non fourni, inchangé")
-    app_env = env.get("SPACE_APP_ENV", "").strip()
-    if app_env:
-        api.add_space_variable(space_id, "APP_ENV", app_env)
-        _print(f"Variable APP_ENV : {app_env}")
 
+    # 1. The code first: if its build fails, the Space keeps its old code AND old secrets.
     with tempfile.TemporaryDirectory(prefix="space-") as staging:
         stage_files(root, files, Path(staging), readme)
         _print(f"Envoi de {len(files)} fichiers vers le Space...")
@@ -429,7 +479,7 @@ def deploy(args: argparse.Namespace, env: Mapping[str, str], out: TextIO | None 
             repo_id=space_id,
             repo_type="space",
             folder_path=staging,
-            commit_message=f"Déploiement {args.ref} ({args.environment})",
+            commit_message=f"Déploiement {version} ({args.ref}, {args.environment})",
             delete_patterns=["*"],
         )
     expected_sha = getattr(commit, "oid", None)
@@ -440,11 +490,56 @@ def deploy(args: argparse.Namespace, env: Mapping[str, str], out: TextIO | None 
         raw = getattr(runtime, "raw", None) or {}
         return str(runtime.stage), raw.get("sha")
 
-    wait_for_build(fetch_runtime, expected_sha, timeout_s=args.build_timeout)
+    wait_for_build(
+        fetch_runtime,
+        expected_sha,
+        timeout_s=args.build_timeout,
+        interval_s=args.poll_interval,
+        built_only=True,
+    )
+    _print("Image construite : mise à jour des secrets et variables (redémarrage du Space).")
+
+    # 2. Then the secrets and variables: each restarts the Space, on the new code.
+    for spec in SPACE_SECRETS:
+        if spec.name in secrets:
+            api.add_space_secret(
+                space_id, spec.name, secrets[spec.name], description=spec.description
+            )
+            _print(f"Secret {spec.name} : mis à jour")
+        else:
+            _print(f"Secret {spec.name} : non fourni, inchangé")
+    variables = {
+        "ATTRITION_API__FRAME_ANCESTORS": env.get("SPACE_FRAME_ANCESTORS", "").strip()
+        or SPACE_FRAME_ANCESTORS
+    }
+    app_env = env.get("SPACE_APP_ENV", "").strip()
+    if app_env:
+        variables["APP_ENV"] = app_env
+    for name, value in variables.items():
+        api.add_space_variable(space_id, name, value)
+        _print(f"Variable {name} : {value}")
+
+    # 3. Running again (a restart goes through another stage, or the grace period passes).
+    wait_for_build(fetch_runtime, None, timeout_s=args.build_timeout, interval_s=args.poll_interval)
 
     url = args.url or space_url(space_id)
     write_github_output("url", url, env)
-    wait_until_healthy(url, lambda u: http_status(u, token=token), timeout_s=args.health_timeout)
+    write_github_output("version", version, env)
+    # The write token goes to the app only if the Hub requires it (private Space).
+    private = bool(getattr(api.space_info(space_id), "private", False))
+    app_token = token if private else None
+    wait_until_healthy(
+        url,
+        lambda u: http_status(u, token=app_token),
+        timeout_s=args.health_timeout,
+        interval_s=args.poll_interval,
+    )
+    running = health_version(f"{url.rstrip('/')}/health", token=app_token)
+    if running != version:
+        raise DeployError(
+            f"Le Space répond, mais en version {running or 'inconnue'} au lieu de {version}."
+        )
+    _print(f"Version en service : {running}")
     _print(f"Déploiement réussi : {url}")
     return url
 
@@ -464,6 +559,9 @@ def parse_args(argv: Sequence[str] | None, env: Mapping[str, str]) -> argparse.N
     parser.add_argument("--url", default="", help="URL de l'application (défaut : calculée)")
     parser.add_argument("--build-timeout", type=float, default=1200.0, help="secondes")
     parser.add_argument("--health-timeout", type=float, default=600.0, help="secondes")
+    parser.add_argument(
+        "--poll-interval", type=float, default=10.0, help="secondes entre deux interrogations"
+    )
     parser.add_argument(
         "--list-files", action="store_true", help="affiche les fichiers envoyés et s'arrête"
     )

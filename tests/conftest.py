@@ -21,8 +21,8 @@ from typer.testing import CliRunner
 from attrition.api.app import create_app
 from attrition.config import PROJECT_ROOT, Settings, get_settings
 from attrition.db.engine import Database, ensure_database_exists, resolve_database
+from attrition.model.final import fit_final
 from attrition.model.pipeline import frame_fingerprint, read_training_frame, register_trained
-from attrition.model.training import fit_final
 from attrition.security.store import create_key
 from tests.helpers import TEST_AUDIT_KEY, Keys
 

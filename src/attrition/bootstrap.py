@@ -57,10 +57,27 @@ def prepare_database(settings: Settings, say: Say, db: Database | None = None) -
     persistence = "persistante" if db.persistent else "NON persistante"
     say(f"Base de données : {db.description} — {persistence}")
     if settings.is_prod and not db.persistent:
+        if not settings.allow_ephemeral_db:
+            db.stop()
+            raise ConfigurationError(
+                "Base non persistante en production : montez un stockage persistant sur /data "
+                "(ATTRITION_PGDATA), définissez DATABASE_URL, ou, pour une démonstration "
+                "seulement, ATTRITION_ALLOW_EPHEMERAL_DB=1."
+            )
+        say(
+            "ATTENTION : base NON persistante acceptée (ATTRITION_ALLOW_EPHEMERAL_DB) : "
+            "données, modèle et piste d'audit seront perdus au prochain redémarrage."
+        )
+    if (
+        settings.is_prod
+        and db.embedded is None
+        and not db.embedded_dir
+        and settings.db.app_password is None
+    ):
         db.stop()
         raise ConfigurationError(
-            "Base non persistante en production : montez un stockage persistant sur /data "
-            "(ATTRITION_PGDATA) ou définissez DATABASE_URL."
+            f"ATTRITION_DB__APP_PASSWORD requis avec DATABASE_URL en production : le rôle "
+            f"applicatif « {settings.db.app_role} » s'y connecte par mot de passe."
         )
     # One connection as the role manager (the embedded superuser, else the owner): the revision
     # check in autocommit, so that no snapshot or lock is held while Alembic migrates.

@@ -10,19 +10,23 @@ Environment names: the well-known ``APP_ENV``, ``DATABASE_URL`` and ``LOG_LEVEL`
 
 from __future__ import annotations
 
-import os
+import re
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import AliasChoices, BaseModel, Field, SecretStr, model_validator
+from pydantic import AliasChoices, BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from attrition.cpus import available_cpus
 from attrition.errors import ConfigurationError
 
 #: The repository root when running from a checkout (src/attrition/config.py -> ../..).
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+#: An origin as CSP ``frame-ancestors`` takes it here: scheme and host (and port), nothing else.
+_ORIGIN = re.compile(r"^https?://[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?(?::[0-9]{1,5})?$")
 
 #: Placeholder secrets that ship in .env.example and must never reach production.
 PLACEHOLDER_SECRETS = frozenset({"", "changeme", "change-me", "dev-secret-change-me", "secret"})
@@ -148,6 +152,21 @@ class ApiSettings(BaseModel):
     """Origins allowed by CORS (none by default)."""
     expose_docs: bool = True
     """Serve /docs, /redoc and /openapi.json."""
+    frame_ancestors: list[str] = Field(default_factory=list)
+    """Origins allowed to show the pages in a frame (CSP ``frame-ancestors``), e.g.
+    ``["https://huggingface.co"]`` for the page of a Hugging Face Space; none by default.
+    The API's JSON responses can never be framed."""
+
+    @field_validator("frame_ancestors")
+    @classmethod
+    def _origins_only(cls, origins: list[str]) -> list[str]:
+        for origin in origins:
+            if not _ORIGIN.match(origin):
+                raise ValueError(
+                    f"origine invalide pour frame_ancestors : {origin!r} (attendu : "
+                    "https://hôte[:port], sans chemin ni joker)"
+                )
+        return origins
 
 
 class Settings(BaseSettings):
@@ -203,8 +222,12 @@ class Settings(BaseSettings):
     """Interface the server binds to."""
     port: int = 8000
     """Port the server listens on."""
-    workers: int = Field(default_factory=lambda: os.cpu_count() or 1)
-    """Worker processes of `attrition serve --prod` (default: number of cores)."""
+    workers: int = Field(default_factory=available_cpus)
+    """Worker processes of `attrition serve` in prod (default: the CPUs this container may
+    use, quota included; see ``attrition.cpus``)."""
+    allow_ephemeral_db: bool = False
+    """Accept a non-persistent embedded database in prod (demonstrations only): the data,
+    the model and the audit trail are lost at each restart; /health and the pages say so."""
     seed: int = 7
     """Seed of the training recipe."""
     db: DatabaseSettings = Field(default_factory=DatabaseSettings)

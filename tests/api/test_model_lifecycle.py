@@ -11,8 +11,8 @@ from sqlalchemy.orm import Session
 from attrition.api.schemas import EXAMPLE_EMPLOYEE
 from attrition.db.engine import Database
 from attrition.model import registry
+from attrition.model.final import fit_final
 from attrition.model.pipeline import frame_fingerprint, read_training_frame, register_trained
-from attrition.model.training import fit_final
 from tests.helpers import Keys, auth
 
 
@@ -94,6 +94,7 @@ def test_serving_state_scores_like_the_pipeline_and_is_checked(
     import numpy as np
 
     from attrition.model.artifact import load_pipeline
+    from attrition.model.calibration import Calibration
     from attrition.model.compiled import CompiledLinearModel
     from attrition.model.features import columns_from_records, to_model_frame
     from attrition.model.summary import summary_metrics  # noqa: F401  (light module)
@@ -110,7 +111,10 @@ def test_serving_state_scores_like_the_pipeline_and_is_checked(
     pipeline = load_pipeline(bytes(artifact), sha)
     served = CompiledLinearModel.from_state(state)
     records = frame.to_dict(orient="records")
-    expected = pipeline.predict_proba(to_model_frame(frame))[:, 1]
+    # The served probability is the pipeline's through the version's recalibration map.
+    assert state["calibration"] is not None
+    calibration = Calibration.from_state(state["calibration"])
+    expected = calibration.apply(pipeline.predict_proba(to_model_frame(frame))[:, 1])
     got = served.predict_proba(columns_from_records(records))
     assert np.max(np.abs(got - expected)) < 1e-12
 
@@ -151,3 +155,23 @@ def _refresh_force_reload(client: TestClient) -> None:
             await runtime.refresh(conn, force=True)
 
     client.portal.call(go)  # type: ignore[union-attr]
+
+
+def test_registry_refuses_a_model_the_service_cannot_explain(database: Database) -> None:
+    """A gradient-boosting recipe has no exact explanation here: refused, nothing written."""
+    import pytest
+
+    from attrition.errors import ValidationError
+    from attrition.model.calibration import NONE
+
+    frame = read_training_frame(database)
+    trained = fit_final(frame, "gradient_boosting", 7, calibration=NONE)
+    with database.owner_engine().connect() as c:
+        before = c.scalar(text("SELECT count(*) FROM model_versions"))
+    with pytest.raises(ValidationError) as refused:
+        register_trained(database, trained, frame_fingerprint(frame), activate=True)
+    message = refused.value.message
+    assert "gradient_boosting" in message
+    assert "explication" in message and "régression logistique" in message
+    with database.owner_engine().connect() as c:
+        assert c.scalar(text("SELECT count(*) FROM model_versions")) == before

@@ -13,6 +13,7 @@ from sqlalchemy import text
 
 from attrition.api.schemas import EXAMPLE_EMPLOYEE
 from attrition.db.engine import Database
+from attrition.model.calibration import Calibration
 from attrition.model.features import to_model_frame
 from attrition.model.pipeline import read_training_frame
 from tests.helpers import Keys, auth
@@ -24,7 +25,8 @@ def count(db: Database, sql: str, **params: Any) -> int:
 
 
 def test_health_and_readiness(client: TestClient, model_version: str) -> None:
-    assert client.get("/health").json() == {"statut": "ok"}
+    health = client.get("/health").json()
+    assert health["statut"] == "ok" and health["base_persistante"] is True
     ready = client.get("/ready")
     assert ready.status_code == 200
     body = ready.json()
@@ -55,8 +57,12 @@ def test_prediction_is_returned_and_recorded_once(
     expl = body["explication"]
     assert expl["facteurs_hausse"] and all(f["contribution"] > 0 for f in expl["facteurs_hausse"])
     assert all(f["contribution"] < 0 for f in expl["facteurs_baisse"])
+    # The probability is the linear model's, through the version's recalibration map; the
+    # logit and its factors stay those of the linear model.
+    calibration = _active_calibration(database)
+    raw = 1 / (1 + math.exp(-expl["logit"]))
     assert math.isclose(
-        1 / (1 + math.exp(-expl["logit"])), body["probabilite_depart"], rel_tol=1e-9
+        float(calibration.apply(np.array([raw]))[0]), body["probabilite_depart"], rel_tol=1e-9
     )
     with database.owner_engine().connect() as c:
         rows = c.execute(
@@ -241,7 +247,8 @@ def test_serving_matches_training_on_stored_employees(
         ).one()
     pipeline = load_pipeline(bytes(artifact), sha)
     sample = frame.iloc[:40]
-    pipeline_probs = pipeline.predict_proba(to_model_frame(sample))[:, 1]
+    raw_probs = pipeline.predict_proba(to_model_frame(sample))[:, 1]
+    pipeline_probs = _active_calibration(database).apply(raw_probs)
     r = client.post(
         "/v1/predictions/batch",
         json={
@@ -339,3 +346,10 @@ def test_security_headers(client: TestClient) -> None:
     assert r.headers["x-content-type-options"] == "nosniff"
     assert r.headers["referrer-policy"] == "no-referrer"
     assert "x-request-id" in r.headers
+
+
+def _active_calibration(database: Database) -> Calibration:
+    with database.owner_engine().connect() as c:
+        state = c.scalar(text("SELECT serving_state FROM model_versions WHERE is_active"))
+    assert state["calibration"] is not None
+    return Calibration.from_state(state["calibration"])

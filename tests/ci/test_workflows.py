@@ -193,7 +193,9 @@ def test_ci_cancels_superseded_runs(ci: dict[str, Any]) -> None:
 
 def test_ci_jobs_have_short_timeouts(ci: dict[str, Any]) -> None:
     for name, job in ci["jobs"].items():
-        assert 0 < int(job["timeout-minutes"]) <= 15, name
+        # The image job builds the image and starts it six times (scripts/image_smoke.sh).
+        limit = 30 if name == "image" else 15
+        assert 0 < int(job["timeout-minutes"]) <= limit, name
 
 
 def test_pages_job_alone_gets_write_permissions(ci: dict[str, Any]) -> None:
@@ -276,7 +278,13 @@ def test_deploy_steps_run_the_script_with_environment_secrets(cd: dict[str, Any]
             continue
         step = next(s for s in job["steps"] if "deploy_space.py" in str(s.get("run", "")))
         env = step["env"]
-        for secret in ("HF_TOKEN", "DATABASE_URL", "ATTRITION_SECRET_KEY", "ATTRITION_ADMIN_KEY"):
+        for secret in (
+            "HF_TOKEN",
+            "DATABASE_URL",
+            "ATTRITION_SECRET_KEY",
+            "ATTRITION_ADMIN_KEY",
+            "ATTRITION_DB__APP_PASSWORD",
+        ):
             assert env[secret] == "${{ secrets." + secret + " }}", (name, secret)
         assert env["HF_SPACE_ID"] == "${{ vars.HF_SPACE_ID }}"
         assert job["timeout-minutes"] <= 30
@@ -352,11 +360,14 @@ def test_actions_are_pinned(all_workflows: dict[str, dict[str, Any]]) -> None:
 
 def test_dockerfile_runtime_stage() -> None:
     text = (ROOT / "Dockerfile").read_text(encoding="utf-8")
-    assert re.search(r"python:3\.11\.\d+-slim", text), "pin the exact Python image"
     assert re.search(r"^USER 1000(:1000)?$", text, re.MULTILINE)
     assert re.search(r"^EXPOSE 7860$", text, re.MULTILINE)
     assert "HEALTHCHECK" in text and "/health" in text and "urllib" in text
-    assert 'CMD ["attrition", "serve", "--host", "0.0.0.0", "--port", "7860"]' in text
+    # The server and the health check both follow $PORT (7860 by default): no hard-coded port.
+    assert re.search(r"^ENV[^\n]*(\n\s+[^\n]*)*\bPORT=7860\b", text, re.MULTILINE)
+    assert "os.environ.get('PORT', '7860')" in text
+    assert 'CMD ["attrition", "serve", "--host", "0.0.0.0"]' in text
+    assert "--port" not in text.split("CMD [", 1)[1]
     assert "APP_ENV=prod" in text
     assert "ATTRITION_PGDATA=/data/pgdata" in text
     assert "--no-cache-dir" in text
@@ -366,6 +377,75 @@ def test_dockerfile_runtime_stage() -> None:
     )
     for forbidden in ("ATTRITION_SECRET_KEY", "ATTRITION_ADMIN_KEY", "HF_TOKEN", "DATABASE_URL"):
         assert forbidden not in instructions, f"{forbidden}: no secret in the image"
+
+
+def test_dockerfile_base_is_a_maintained_tag_pinned_by_digest() -> None:
+    """One base line (issue 19, 6): a moving tag Dependabot follows, pinned by its digest."""
+    text = (ROOT / "Dockerfile").read_text(encoding="utf-8")
+    bases = re.findall(r"^FROM (\S+) AS base$", text, re.MULTILINE)
+    assert len(bases) == 1
+    assert re.fullmatch(r"python:3\.11-slim-bookworm@sha256:[0-9a-f]{64}", bases[0]), bases[0]
+    others = re.findall(r"^FROM (\S+)", text, re.MULTILINE)
+    assert sorted(others) == sorted([bases[0], "base", "base"]), "stages start from base"
+    assert "ARG PYTHON_IMAGE" not in text  # Dependabot does not follow FROM ${ARG}
+
+
+def test_dockerfile_runs_under_tini() -> None:
+    """PID 1 forwards SIGTERM and reaps PostgreSQL's processes (issue 19, 4)."""
+    text = (ROOT / "Dockerfile").read_text(encoding="utf-8")
+    runtime = text.split("AS runtime", 1)[1]
+    assert "apt-get install -y --no-install-recommends tini" in runtime
+    assert 'ENTRYPOINT ["/usr/bin/tini", "--"]' in runtime
+    assert "ATTRITION_MODEL_DIR" not in text
+
+
+def test_dependabot_follows_the_base_image_and_the_actions() -> None:
+    config = yaml.safe_load((ROOT / ".github" / "dependabot.yml").read_text(encoding="utf-8"))
+    assert config["version"] == 2
+    ecosystems = {u["package-ecosystem"]: u for u in config["updates"]}
+    assert ecosystems["docker"]["directory"] == "/"
+    assert ecosystems["github-actions"]["directory"] == "/"
+    for update in ecosystems.values():
+        assert update["schedule"]["interval"] in {"daily", "weekly"}
+
+
+def test_image_job_builds_and_smoke_tests_the_image(ci: dict[str, Any]) -> None:
+    job = ci["jobs"]["image"]
+    runs = " ".join(str(step.get("run", "")) for step in job["steps"])
+    assert "scripts/image_smoke.sh" in runs or "make image-smoke" in runs
+    assert job["env"]["ATTRITION_REQUIRE_ENGINE"] == "1"  # never a silent skip on GitHub
+    assert job["env"]["ATTRITION_IMAGE_BASE"] == "registry"  # the real pinned base
+    assert job["timeout-minutes"] <= 30
+
+
+def test_cd_deploys_only_an_image_that_passed_the_smoke_test(cd: dict[str, Any]) -> None:
+    """Issue 19, 5: the image is built and smoke-tested before any deployment."""
+    image_jobs = {
+        name
+        for name, job in cd["jobs"].items()
+        if any("image_smoke.sh" in s or "make image-smoke" in s for _, s in strings(job))
+    }
+    assert image_jobs
+    for name, job in cd["jobs"].items():
+        if environment_name(job) is None:
+            continue
+        assert set(needs(job)) & image_jobs, f"{name} does not wait for the image job"
+
+
+def test_cd_passes_the_app_password(cd: dict[str, Any]) -> None:
+    """Issue 19, 1: the application role's password reaches the Space."""
+    for name, job in cd["jobs"].items():
+        if environment_name(job) is None:
+            continue
+        step = next(s for s in job["steps"] if "deploy_space.py" in str(s.get("run", "")))
+        secret = "ATTRITION_DB__APP_PASSWORD"  # pragma: allowlist secret
+        assert step["env"][secret] == "${{ secrets." + secret + " }}", name
+
+
+def test_space_readme_opens_the_pages() -> None:
+    text = (ROOT / "deploy" / "space" / "README.md").read_text(encoding="utf-8")
+    front = yaml.safe_load(text.split("---\n")[1])
+    assert front["base_path"] == "/app"
 
 
 def test_dockerignore_keeps_local_state_out() -> None:
@@ -658,14 +738,19 @@ def test_main_lists_files_and_requires_a_space(
 
 
 class FakeHfApi:
-    """Stands in for huggingface_hub.HfApi: records calls, never touches the network."""
+    """Stands in for huggingface_hub.HfApi: records calls, never touches the network.
+
+    A secret or variable update restarts the Space: the next runtime poll says so once.
+    """
 
     instances: ClassVar[list[FakeHfApi]] = []
+    private: ClassVar[bool] = False
 
     def __init__(self, token: str | None = None) -> None:
         self.token = token
         self.calls: list[tuple[str, Any]] = []
         self.uploaded: list[str] = []
+        self.restarting = False
         FakeHfApi.instances.append(self)
 
     def create_repo(self, repo_id: str, **kwargs: Any) -> None:
@@ -673,9 +758,11 @@ class FakeHfApi:
 
     def add_space_secret(self, repo_id: str, key: str, value: str, **kwargs: Any) -> None:
         self.calls.append(("add_space_secret", (repo_id, key, value)))
+        self.restarting = True
 
     def add_space_variable(self, repo_id: str, key: str, value: str, **kwargs: Any) -> None:
         self.calls.append(("add_space_variable", (repo_id, key, value)))
+        self.restarting = True
 
     def upload_folder(self, **kwargs: Any) -> Any:
         folder = Path(kwargs["folder_path"])
@@ -685,62 +772,186 @@ class FakeHfApi:
         return types.SimpleNamespace(oid="f00d")
 
     def get_space_runtime(self, repo_id: str) -> Any:
+        self.calls.append(("get_space_runtime", repo_id))
+        if self.restarting:
+            self.restarting = False
+            return types.SimpleNamespace(stage="APP_STARTING", raw={"sha": "f00d"})
         return types.SimpleNamespace(stage="RUNNING", raw={"sha": "f00d"})
 
+    def space_info(self, repo_id: str) -> Any:
+        return types.SimpleNamespace(private=FakeHfApi.private)
 
-def test_deploy_with_a_fake_hub(
-    ds: types.ModuleType,
-    fake_repo: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    fake_hub = types.ModuleType("huggingface_hub")
-    fake_hub.HfApi = FakeHfApi  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "huggingface_hub", fake_hub)
+
+def _deploy_env(fake_repo: Path) -> dict[str, str]:
+    (fake_repo / "pyproject.toml").write_text('[project]\nversion = "9.8.7"\n', encoding="utf-8")
+    return {
+        "HF_TOKEN": "hf" + "_" + "T" * 34,
+        "ATTRITION_SECRET_KEY": "s" * 40,
+        "DATABASE_URL": "postgresql://app:pw0rd@db:5432/attrition",  # pragma: allowlist secret
+        "ATTRITION_DB__APP_PASSWORD": "app-pw-" + "x" * 20,  # pragma: allowlist secret
+        "SPACE_APP_ENV": "prod",
+        "GITHUB_ACTIONS": "true",
+        "GITHUB_OUTPUT": str(fake_repo / "gh_output"),
+    }
+
+
+@pytest.fixture()
+def fake_hub(ds: types.ModuleType, monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str | None]]:
+    """A fake huggingface_hub; the app's answers are faked too. Returns the probes made."""
+    fake = types.ModuleType("huggingface_hub")
+    fake.HfApi = FakeHfApi  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "huggingface_hub", fake)
+    monkeypatch.setattr(FakeHfApi, "private", False)
     probed: list[tuple[str, str | None]] = []
 
     def fake_status(url: str, token: str | None = None) -> int:
         probed.append((url, token))
         return 200
 
+    def fake_version(url: str, token: str | None = None) -> str:
+        probed.append((url, token))
+        return "9.8.7"
+
     monkeypatch.setattr(ds, "http_status", fake_status)
+    monkeypatch.setattr(ds, "health_version", fake_version)
     FakeHfApi.instances.clear()
-    token = "hf" + "_" + "T" * 34
-    secret_key = "s" * 40
-    output = fake_repo / "gh_output"
-    env = {
-        "HF_TOKEN": token,
-        "ATTRITION_SECRET_KEY": secret_key,
-        "DATABASE_URL": "postgresql://app:pw0rd@db:5432/attrition",  # pragma: allowlist secret
-        "SPACE_APP_ENV": "prod",
-        "GITHUB_ACTIONS": "true",
-        "GITHUB_OUTPUT": str(output),
-    }
-    code = ds.main(
-        ["--space-id", "futurisys/attrition-test", "--root", str(fake_repo), "--ref", "v1.2.3"],
-        env=env,
-    )
+    return probed
+
+
+DEPLOY_ARGS = ["--space-id", "futurisys/attrition-test", "--ref", "v1.2.3", "--poll-interval", "0"]
+
+
+def test_deploy_with_a_fake_hub(
+    ds: types.ModuleType,
+    fake_repo: Path,
+    fake_hub: list[tuple[str, str | None]],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    env = _deploy_env(fake_repo)
+    code = ds.main([*DEPLOY_ARGS, "--root", str(fake_repo)], env=env)
     assert code == 0
     api = FakeHfApi.instances[0]
-    assert api.token == token
-    kinds = [kind for kind, _ in api.calls]
-    assert kinds.index("add_space_secret") < kinds.index("upload_folder")
+    assert api.token == env["HF_TOKEN"]
     secrets_set = {args[1] for kind, args in api.calls if kind == "add_space_secret"}
-    assert secrets_set == {"ATTRITION_SECRET_KEY", "DATABASE_URL"}
+    assert secrets_set == {"ATTRITION_SECRET_KEY", "DATABASE_URL", "ATTRITION_DB__APP_PASSWORD"}
+    variables = {args[1]: args[2] for kind, args in api.calls if kind == "add_space_variable"}
+    assert variables == {
+        "APP_ENV": "prod",
+        "ATTRITION_API__FRAME_ANCESTORS": '["https://huggingface.co"]',
+    }
     upload = dict(api.calls)["upload_folder"]
     assert upload["repo_type"] == "space" and upload["repo_id"] == "futurisys/attrition-test"
-    assert "v1.2.3" in upload["commit_message"]
+    assert "v1.2.3" in upload["commit_message"] and "9.8.7" in upload["commit_message"]
     assert api.readme == "deploy/space/README.md"
     assert "Dockerfile" in api.uploaded and ".env" not in api.uploaded
-    assert [url for url, _ in probed] == [
+    assert [url for url, _ in fake_hub] == [
         "https://futurisys-attrition-test.hf.space/health",
         "https://futurisys-attrition-test.hf.space/ready",
+        "https://futurisys-attrition-test.hf.space/health",
     ]
-    assert output.read_text(encoding="utf-8") == "url=https://futurisys-attrition-test.hf.space\n"
+    output = (fake_repo / "gh_output").read_text(encoding="utf-8")
+    assert output == "url=https://futurisys-attrition-test.hf.space\nversion=9.8.7\n"
     captured = capsys.readouterr()
     printed = captured.out + captured.err
-    assert token not in printed and secret_key not in printed
+    assert env["HF_TOKEN"] not in printed and env["ATTRITION_SECRET_KEY"] not in printed
+    assert env["ATTRITION_DB__APP_PASSWORD"] not in printed
     assert "::add-mask::pw0rd" in printed
+    assert "Version en service : 9.8.7" in printed
+
+
+def test_deploy_uploads_the_code_before_the_secrets(
+    ds: types.ModuleType, fake_repo: Path, fake_hub: list[tuple[str, str | None]]
+) -> None:
+    """A failed build must leave the old code with the old secrets (issue 19, 5)."""
+    assert ds.main([*DEPLOY_ARGS, "--root", str(fake_repo)], env=_deploy_env(fake_repo)) == 0
+    kinds = [kind for kind, _ in FakeHfApi.instances[0].calls]
+    first_secret = kinds.index("add_space_secret")
+    assert kinds.index("upload_folder") < first_secret
+    assert "get_space_runtime" in kinds[kinds.index("upload_folder") : first_secret]
+    assert kinds.index("add_space_variable") > kinds.index("upload_folder")
+
+
+def test_a_build_error_leaves_the_secrets_alone(
+    ds: types.ModuleType,
+    fake_repo: Path,
+    fake_hub: list[tuple[str, str | None]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(
+        FakeHfApi,
+        "get_space_runtime",
+        lambda self, repo_id: types.SimpleNamespace(stage="BUILD_ERROR", raw={"sha": "f00d"}),
+    )
+    assert ds.main([*DEPLOY_ARGS, "--root", str(fake_repo)], env=_deploy_env(fake_repo)) == 1
+    kinds = [kind for kind, _ in FakeHfApi.instances[0].calls]
+    assert "upload_folder" in kinds
+    assert "add_space_secret" not in kinds and "add_space_variable" not in kinds
+
+
+def test_write_token_reaches_the_app_only_for_a_private_space(
+    ds: types.ModuleType,
+    fake_repo: Path,
+    fake_hub: list[tuple[str, str | None]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    env = _deploy_env(fake_repo)
+    assert ds.main([*DEPLOY_ARGS, "--root", str(fake_repo)], env=env) == 0
+    assert {token for _, token in fake_hub} == {None}
+    fake_hub.clear()
+    monkeypatch.setattr(FakeHfApi, "private", True)
+    assert ds.main([*DEPLOY_ARGS, "--root", str(fake_repo)], env=env) == 0
+    assert {token for _, token in fake_hub} == {env["HF_TOKEN"]}
+
+
+def test_deploy_fails_when_another_version_answers(
+    ds: types.ModuleType,
+    fake_repo: Path,
+    fake_hub: list[tuple[str, str | None]],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setattr(ds, "health_version", lambda url, token=None: "0.1.0")
+    assert ds.main([*DEPLOY_ARGS, "--root", str(fake_repo)], env=_deploy_env(fake_repo)) == 1
+    assert "version 0.1.0 au lieu de 9.8.7" in capsys.readouterr().err
+
+
+def test_database_url_needs_the_app_password(ds: types.ModuleType) -> None:
+    """Without it the app role had no password and /ready stayed 503 (issue 19, 1)."""
+    env = {"ATTRITION_SECRET_KEY": "s" * 40, "DATABASE_URL": "postgresql://o:p@db/a"}
+    with pytest.raises(ds.DeployError, match="ATTRITION_DB__APP_PASSWORD requis"):
+        ds.collect_secrets(env)
+    env["ATTRITION_DB__APP_PASSWORD"] = "x" * 24
+    assert set(ds.collect_secrets(env)) == {
+        "ATTRITION_SECRET_KEY",
+        "DATABASE_URL",
+        "ATTRITION_DB__APP_PASSWORD",
+    }
+
+
+def test_health_version_reads_a_local_server(ds: types.ModuleType) -> None:
+    import http.server
+    import threading
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = b'{"statut":"ok","version":"1.2.3"}' if self.path == "/health" else b"[]"
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        base = f"http://127.0.0.1:{server.server_address[1]}"
+        assert ds.health_version(f"{base}/health", timeout_s=5) == "1.2.3"
+        assert ds.health_version(f"{base}/other", timeout_s=5) is None
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert ds.health_version(base + "/health", timeout_s=1) is None
 
 
 def test_deploy_refuses_without_token(

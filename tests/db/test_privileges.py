@@ -35,6 +35,7 @@ TABLES = {
     "purge_log": {"SELECT"},
     "users": {"SELECT", "INSERT"},
     "web_sessions": {"SELECT", "INSERT", "DELETE"},
+    "employee_outcomes": {"SELECT", "INSERT"},
 }
 # Column-level grants: only the key's last use and its (one-way) revocation.
 COLUMNS = {
@@ -62,6 +63,7 @@ SEQUENCES = {
     "api_keys_id_seq": {"USAGE"},
     "users_id_seq": {"USAGE"},
     "web_sessions_id_seq": {"USAGE"},
+    "employee_outcomes_id_seq": {"USAGE"},
 }
 FUNCTIONS = {"audit_append": {"EXECUTE"}}
 

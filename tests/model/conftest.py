@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from attrition.data import vocabulary as voc
-from attrition.model.training import TrainedModel, fit_final
+from attrition.model.final import TrainedModel, fit_final
 
 
 def _yes_no(series: pd.Series, yes: str, no: str | None = None) -> pd.Series:

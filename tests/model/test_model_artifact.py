@@ -14,7 +14,8 @@ from attrition.errors import ArtifactIntegrityError
 from attrition.model import features as feat
 from attrition.model.artifact import TRUSTED_TYPES, dump_pipeline, load_pipeline, sha256_hex
 from attrition.model.candidates import CANDIDATES, make_pipeline
-from attrition.model.training import TrainedModel, design
+from attrition.model.final import TrainedModel
+from attrition.model.training import design
 
 
 class Passthrough(TransformerMixin, BaseEstimator):

@@ -15,13 +15,14 @@ from attrition.model.compiled import (
     CompiledLinearModel,
     NotCompilableError,
 )
+from attrition.model.final import TrainedModel
 from attrition.model.runtime import PipelinePredictor, load_predictor
-from attrition.model.training import TrainedModel, design
+from attrition.model.training import design
 
 
 @pytest.fixture(scope="module")
 def compiled(trained_model: TrainedModel) -> CompiledLinearModel:
-    return CompiledLinearModel.from_pipeline(trained_model.pipeline)
+    return CompiledLinearModel.from_pipeline(trained_model.pipeline, trained_model.calibration)
 
 
 @pytest.fixture(scope="module")
@@ -35,8 +36,12 @@ def test_probabilities_match_sklearn_on_all_employees(
     employee_frame: pd.DataFrame,
     columns: dict[str, np.ndarray],
 ) -> None:
-    expected = trained_model.pipeline.predict_proba(feat.to_model_frame(employee_frame))[:, 1]
+    # The served probability: the pipeline's, through the recipe's recalibration map.
+    assert trained_model.calibration is not None
+    expected = trained_model.predict_proba(feat.to_model_frame(employee_frame))
     actual = compiled.predict_proba(columns)
+    rebuilt = CompiledLinearModel.from_state(compiled.to_state())
+    np.testing.assert_array_equal(rebuilt.predict_proba(columns), actual)
     assert actual.shape == (1470,)
     np.testing.assert_allclose(actual, expected, rtol=0, atol=1e-9)
 
@@ -73,7 +78,9 @@ def test_explanations_add_up_to_the_logit(
         total = explanation.base_value + sum(c.contribution for c in explanation.contributions)
         assert total == pytest.approx(explanation.logit, abs=1e-9)
         assert explanation.probability == pytest.approx(probability, abs=1e-12)
-        assert explanation.probability == pytest.approx(1 / (1 + np.exp(-explanation.logit)))
+        raw = 1 / (1 + np.exp(-explanation.logit))
+        assert compiled.calibration is not None
+        assert explanation.probability == pytest.approx(compiled.calibration.apply(raw))
         assert [c.feature for c in explanation.contributions] == list(feat.MODEL_FEATURES)
 
 

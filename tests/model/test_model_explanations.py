@@ -17,13 +17,13 @@ from attrition.model.explanations import (
     factor_payload,
     score_and_explain,
 )
+from attrition.model.final import TrainedModel
 from attrition.model.runtime import LoadedModel
-from attrition.model.training import TrainedModel
 
 
 @pytest.fixture(scope="module")
 def compiled(trained_model: TrainedModel) -> CompiledLinearModel:
-    return CompiledLinearModel.from_pipeline(trained_model.pipeline)
+    return CompiledLinearModel.from_pipeline(trained_model.pipeline, trained_model.calibration)
 
 
 @pytest.fixture(scope="module")

@@ -12,13 +12,15 @@ import pytest
 
 from attrition.errors import ValidationError
 from attrition.model.card import render_model_card
+from attrition.model.final import TrainedModel, fit_final
 from attrition.model.report import (
     FIGURE_FILES,
     age_band,
+    calibration_bins,
     fairness_table,
     render_report,
 )
-from attrition.model.training import TrainedModel
+from attrition.model.training import evaluate
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -128,3 +130,50 @@ def test_model_card(
         assert f"`{command}`" in text
     assert "2026-01-01-7" in text
     assert "| F | 588 |" in text
+
+
+def test_calibration_bins_on_a_known_case() -> None:
+    # Two groups of 100 employees: every one of the first is given 0.2 and 30 % of them
+    # leave; every one of the second is given 0.7 and 60 % leave. Predicted and observed
+    # differ in each bin, so a transposed curve cannot pass.
+    probability = np.repeat([0.2, 0.7], 100)
+    target = np.concatenate([np.repeat([1, 0], [30, 70]), np.repeat([1, 0], [60, 40])]).astype(
+        np.int64
+    )
+    bins = calibration_bins(target, probability, n_bins=2)
+    assert [b["mean_predicted"] for b in bins] == pytest.approx([0.2, 0.7])
+    assert [b["observed_rate"] for b in bins] == pytest.approx([0.3, 0.6])
+    assert [b["n"] for b in bins] == [100, 100]
+
+
+def test_report_calibration_is_not_transposed(
+    trained_model: TrainedModel, report_numbers: tuple[Path, dict[str, Any]]
+) -> None:
+    # The model's own bins: the mean predicted probability of each bin is the mean of the
+    # probabilities that fall in it (whatever the outcomes), which pins the axis.
+    _, numbers = report_numbers
+    probability = trained_model.oof_probabilities
+    first = numbers["calibration"][0]
+    lowest = np.sort(probability)[: first["n"]]
+    assert first["mean_predicted"] == pytest.approx(float(lowest.mean()))
+    assert sum(b["n"] for b in numbers["calibration"]) == len(probability)
+
+
+def test_model_card_shows_calibration_and_nested_figures_with_intervals(
+    employee_frame: pd.DataFrame, tmp_path: Path
+) -> None:
+    report = evaluate(employee_frame, seed=5, repeats=1, candidates=["regression_logistique"])
+    trained = fit_final(employee_frame, "regression_logistique", 5, report=report)
+    numbers = render_report(trained, employee_frame, tmp_path / "img" / "modele")
+    assert sum(b["n"] for b in numbers["calibration"]) == 1470
+    text = render_model_card(trained.metadata(), numbers, tmp_path / "modele.md")
+    honest = report.candidates["regression_logistique"].honest
+    per_100 = honest["figures"]["flagged_leavers_per_100"]
+    assert "## Calibration" in text and "## Chiffres opérationnels" in text
+    assert "| Probabilité prédite moyenne | Taux de départ observé | Effectif |" in text
+    assert f"environ {round(per_100['value'])} partent (intervalle à 95 % :" in text
+    assert "pente de calibration" in text and "ECE" in text
+    assert "Départs |" in text  # fairness rows carry their leaver counts
+    assert text.count(" [") >= 8 + 6 * 4  # figures and every fairness cell have intervals
+    assert "**Règle d'acceptation**" in text and "--force" in text
+    assert "**Seuils de réentraînement.** Avec au moins 100 prédictions résolues" in text

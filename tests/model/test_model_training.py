@@ -8,18 +8,17 @@ import numpy as np
 import pandas as pd
 import pytest
 from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import Pipeline
 
 from attrition.errors import ValidationError
+from attrition.model import calibration as cal
 from attrition.model import features as feat
 from attrition.model.candidates import CANDIDATES, make_pipeline
+from attrition.model.final import TrainedModel, expected_calibration_error, fit_final
 from attrition.model.thresholds import best_threshold
 from attrition.model.training import (
     METRICS,
     CandidateResult,
     EvaluationReport,
-    TrainedModel,
-    _calibrated,
     calibration_check,
     design,
     evaluate,
@@ -76,6 +75,27 @@ def test_evaluate_is_reproducible(employee_frame: pd.DataFrame) -> None:
     assert result.confusion.sum() == pytest.approx(1470)
     assert result.confusion[1].sum() == pytest.approx(237)
     json.dumps(first.to_dict())
+
+    # Recalibration is decided inside the evaluation, by the rule fixed in advance.
+    decision = result.calibration
+    assert decision["n_folds"] == 5 and decision["rule"] == cal.RULE
+    assert decision["kept"] == (decision["gain"] > decision["standard_error"])
+    assert np.mean(result.folds["brier"]) == pytest.approx(
+        decision["brier_calibrated"] if decision["kept"] else decision["brier_raw"]
+    )
+    # Nested operating figures: each employee flagged at its own outer fold's threshold.
+    assert result.flagged is not None and result.flagged.shape == (1, 1470)
+    honest = result.honest["figures"]
+    flags, target = result.flagged[0], employee_frame["a_quitte_l_entreprise"].to_numpy()
+    assert honest["precision"]["value"] == pytest.approx(target[flags].mean())
+    assert honest["recall"]["value"] == pytest.approx(flags[target].mean())
+    for name, interval in honest.items():
+        if name != "ece":
+            assert interval["low"] <= interval["value"] <= interval["high"], name
+    for attribute in ("genre", "age"):
+        for row in result.honest["fairness"][attribute]:
+            assert row["recall"]["low"] <= row["recall"]["value"] <= row["recall"]["high"]
+    assert 0.5 < result.honest["calibration"]["slope"] < 2
 
 
 def test_evaluate_refuses_unknown_candidate(employee_frame: pd.DataFrame) -> None:
@@ -136,13 +156,21 @@ def test_calibration_check_flags_over_confidence() -> None:
     assert not calibration_check(target, over_confident)["well_calibrated"]
 
 
-def test_final_logistic_regression_is_calibrated_and_unwrapped(
-    trained_model: TrainedModel,
+def test_final_logistic_regression_is_recalibrated_by_a_map_not_a_wrapper(
+    trained_model: TrainedModel, employee_frame: pd.DataFrame
 ) -> None:
+    # The pipeline stays a bare logistic regression (compiled to a dot product); the
+    # recalibration is a separate, strictly increasing map stored with the version.
     assert isinstance(trained_model.pipeline.named_steps["modele"], LogisticRegression)
     assert trained_model.pipeline.named_steps["modele"].class_weight is None
-    assert not trained_model.calibrated
-    assert trained_model.metrics["calibration"]["well_calibrated"]
+    assert trained_model.calibrated and trained_model.calibration is not None
+    checks = trained_model.metrics["calibration"]
+    assert checks["method"] == cal.METHOD
+    assert checks["brier"] < checks["raw"]["brier"]
+    assert 0.8 <= checks["slope"] <= 1.25
+    assert checks["ece"] == pytest.approx(
+        expected_calibration_error(trained_model.target, trained_model.oof_probabilities)
+    )
     assert 0.05 < trained_model.threshold < 0.6
     assert trained_model.features == list(feat.MODEL_FEATURES)
     assert trained_model.oof_probabilities.shape == (1470,)
@@ -150,14 +178,26 @@ def test_final_logistic_regression_is_calibrated_and_unwrapped(
     metadata = trained_model.metadata()
     json.dumps(metadata)
     assert metadata["threshold"] == trained_model.threshold
+    assert metadata["calibration_map"] == trained_model.calibration.to_state()
     assert "F2" in metadata["threshold_criterion"]
+    # Same order as the raw scores: the ranking (and so ROC-AUC) is the linear model's.
+    inputs, _ = design(employee_frame)
+    raw = trained_model.pipeline.predict_proba(inputs)[:, 1]
+    served = trained_model.predict_proba(inputs)
+    assert (np.argsort(raw, kind="stable") == np.argsort(served, kind="stable")).all()
 
 
-def test_calibrated_wrapper_is_still_a_pipeline(employee_frame: pd.DataFrame) -> None:
-    inputs, target = design(employee_frame)
-    pipeline = _calibrated("regression_logistique", seed=7, n_splits=3).fit(inputs, target)
-    assert isinstance(pipeline, Pipeline)
-    assert pipeline.predict_proba(inputs.iloc[:5]).shape == (5, 2)
+def test_fit_final_follows_the_evaluation_decision(employee_frame: pd.DataFrame) -> None:
+    report = _report(_result("regression_logistique", 0.7, 0.86))
+    report.candidates["regression_logistique"].calibration.update(
+        {"method": cal.NONE, "kept": False}
+    )
+    trained = fit_final(employee_frame, "regression_logistique", 7, report=report)
+    assert trained.calibration is None
+    assert trained.metrics["calibration"]["method"] == cal.NONE
+    assert trained.metrics["calibration"]["decision"]["kept"] is False
+    with pytest.raises(ValidationError, match="recalibration"):
+        fit_final(employee_frame, "regression_logistique", 7, calibration="platt")
 
 
 def test_selected_recipe_reaches_the_bar(employee_frame: pd.DataFrame) -> None:

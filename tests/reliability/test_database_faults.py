@@ -29,8 +29,8 @@ from attrition.api.schemas import EXAMPLE_EMPLOYEE
 from attrition.bootstrap import load_if_empty, prepare_database
 from attrition.config import Settings
 from attrition.db.engine import Database, resolve_database
+from attrition.model.final import fit_final
 from attrition.model.pipeline import frame_fingerprint, read_training_frame, register_trained
-from attrition.model.training import fit_final
 from attrition.security.store import create_key
 from tests.helpers import Keys, auth, orphan_inputs
 from tests.reliability.figures import Figures, fr

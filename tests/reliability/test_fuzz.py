@@ -8,7 +8,7 @@ accepted. The seed and the checks are in ``schemathesis.toml``; ATTRITION_FUZZ_E
 the examples per operation (8 in `make test`, 200 in `make fuzz`).
 
 A few rules cannot be written in JSON Schema (an employee's seniorities must fit in their
-career, a period must not be empty, a cursor must come from a previous page, an idempotency
+career, a period must not be empty, an outcome must not be dated in the future, a cursor must come from a previous page, an idempotency
 key must not be reused with another body): the test makes the *valid* data the fuzzer
 generates obey them (``obey_unwritten_rules``), so that "valid data is accepted" stays a strict check. Those rules are
 tested on their own in test_bad_inputs.py and test_properties.py.
@@ -21,7 +21,7 @@ import re
 import tomllib
 import uuid
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from importlib.metadata import version
 from typing import Any
 
@@ -118,6 +118,9 @@ def obey_unwritten_rules(case: Any) -> None:
     """
     if isinstance(case.body, dict):
         case.body = _employees(case.body)
+        when = case.body.get("date")
+        if isinstance(when, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", when) and when > _today():
+            case.body["date"] = _today()  # an outcome has happened: never in the future
     key = (case.headers or {}).get("Idempotency-Key")
     if isinstance(key, str) and _VISIBLE.match(key):
         # Reusing a key with another body is a 422 by design (IETF idempotency-key draft).
@@ -141,6 +144,10 @@ def obey_unwritten_rules(case: Any) -> None:
 
 
 PROTECTED: set[str] = set()
+
+
+def _today() -> str:
+    return datetime.now(UTC).date().isoformat()
 
 
 class FuzzSession:

@@ -16,8 +16,8 @@ from attrition.api.schemas import EXAMPLE_EMPLOYEE
 from attrition.cli import app as cli
 from attrition.db.engine import Database
 from attrition.model import registry
+from attrition.model.final import TrainedModel, fit_final
 from attrition.model.pipeline import frame_fingerprint, read_training_frame, register_trained
-from attrition.model.training import TrainedModel, fit_final
 from tests.helpers import Keys, auth
 from tests.reliability.figures import Figures
 

@@ -37,3 +37,10 @@ def test_durations() -> None:
     assert parse_duration("30m") == timedelta(minutes=30)
     with pytest.raises(ValidationError, match="Durée invalide"):
         parse_duration("demain")
+
+
+def test_key_roles_are_the_database_roles() -> None:
+    from attrition.db.models import Role
+    from attrition.security.store import ROLES
+
+    assert tuple(role.value for role in Role) == ROLES

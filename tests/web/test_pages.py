@@ -398,6 +398,7 @@ def test_model_and_drift_pages(
     assert web.get("/app/modele/figures/secret.txt").status_code == 404
     drift = web.get("/app/derive?depuis=2000-01-01")
     assert drift.status_code == 200 and "Verdict" in drift.text and "PSI par variable" in drift.text
+    assert "Performance réalisée" in drift.text and "prédictions résolues" in drift.text
     assert web.get("/app/derive?depuis=hier").status_code == 422
 
 
@@ -558,3 +559,46 @@ def test_french_formatting_and_helpers(tmp_path: Any) -> None:
     card.write_text("# Fiche\n\n- Version : **v3**\n", encoding="utf-8")
     assert card_version(card) == "v3"
     assert card_version(tmp_path / "absent.md") is None
+
+
+def test_hr_records_an_outcome_from_the_web(
+    web: TestClient, database: Database, people: People
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    rh = create_person(database, "rh-web", "rh")
+    signed = sign_in(web, rh)
+    assert signed.status_code == 303 and signed.headers["location"] == "/app/issue"
+    page = web.get("/app/issue")
+    assert page.status_code == 200 and "Enregistrer ce qui est arrivé" in page.text
+    assert "Historique" not in page.text and 'aria-current="page">Issues' in page.text
+    assert web.get("/app/historique").status_code == 403
+    with database.owner_engine().connect() as c:
+        employee = int(
+            c.scalar(text("SELECT id_employee FROM employees ORDER BY id_employee DESC OFFSET 2"))
+        )
+    token = csrf(web, "/app/issue")
+    future = str(datetime.now(UTC).date() + timedelta(days=3))
+    refused = web.post(
+        "/app/issue",
+        data={"csrf": token, "id_employee": str(employee), "statut": "parti", "date": future},
+    )
+    assert refused.status_code == 422 and "futur" in refused.text
+    day = str(datetime.now(UTC).date() - timedelta(days=10))
+    done = web.post(
+        "/app/issue",
+        data={"csrf": token, "id_employee": str(employee), "statut": "parti", "date": day},
+    )
+    assert done.status_code == 200 and "Constat enregistré" in done.text
+    with database.owner_engine().connect() as c:
+        row = c.execute(
+            text(
+                "SELECT statut, date_constat::text, recorded_by FROM employee_outcomes "
+                "WHERE id_employee = :e"
+            ),
+            {"e": employee},
+        ).one()
+    assert row[0] == "parti" and row[1] == day and row[2].startswith("web, clé")
+    # A predicteur has no outcome page.
+    sign_in(web, people.predicteur)
+    assert web.get("/app/issue").status_code == 403

@@ -238,6 +238,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         max_body_bytes=settings.api.max_body_bytes,
         hsts=settings.is_prod,
         metrics=metrics,
+        frame_ancestors=settings.api.frame_ancestors,
     )
     if settings.api.trusted_proxies:
         # Outermost, so that every layer (limits, logs, audit) sees the client's address:

@@ -20,9 +20,29 @@ _REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 
 _DOCS_CSP = (
     "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
-    "script-src 'self' 'unsafe-inline'; worker-src 'self' blob:; frame-ancestors 'none'"
+    "script-src 'self' 'unsafe-inline'; worker-src 'self' blob:; frame-ancestors {ancestors}"
 )
 _API_CSP = "default-src 'none'; frame-ancestors 'none'"
+
+
+def page_headers(frame_ancestors: list[str] | tuple[str, ...] = ()) -> list[tuple[bytes, bytes]]:
+    """CSP (and X-Frame-Options) of the HTML pages: framed only by ``frame_ancestors``.
+
+    With no origin, no one may frame them (``'none'`` and ``DENY``). With origins, the CSP
+    names them and X-Frame-Options is left out: it cannot name an origin, and a browser that
+    knows ``frame-ancestors`` ignores it anyway.
+    """
+    ancestors = " ".join(frame_ancestors) or "'none'"
+    headers = [(b"content-security-policy", _DOCS_CSP.format(ancestors=ancestors).encode())]
+    if not frame_ancestors:
+        headers.append((b"x-frame-options", b"DENY"))
+    return headers
+
+
+_API_HEADERS = [
+    (b"content-security-policy", _API_CSP.encode()),
+    (b"x-frame-options", b"DENY"),
+]
 
 
 def _problem_bytes(status: int, title: str, detail: str, path: str, request_id: str) -> bytes:
@@ -64,9 +84,16 @@ class EdgeMiddleware:
     """Assigns the request id, enforces size and content type, adds security headers."""
 
     def __init__(
-        self, app: ASGIApp, *, max_body_bytes: int, hsts: bool, metrics: Any = None
+        self,
+        app: ASGIApp,
+        *,
+        max_body_bytes: int,
+        hsts: bool,
+        metrics: Any = None,
+        frame_ancestors: list[str] | tuple[str, ...] = (),
     ) -> None:
         self.app = app
+        self.page_headers = page_headers(frame_ancestors)
         self.max_body = max_body_bytes
         self.hsts = hsts
         self.metrics = metrics
@@ -112,15 +139,12 @@ class EdgeMiddleware:
                     (b"x-server-request-id", request_id.encode()),
                     (b"x-content-type-options", b"nosniff"),
                     (b"referrer-policy", b"no-referrer"),
-                    (b"x-frame-options", b"DENY"),
                     (b"cache-control", b"no-store"),
                 ]
-                is_page = path in ("/docs", "/redoc") or path.startswith(
+                is_page = path in ("/", "/docs", "/redoc") or path.startswith(
                     ("/app", "/static", "/guide")
                 )
-                extra.append(
-                    (b"content-security-policy", (_DOCS_CSP if is_page else _API_CSP).encode())
-                )
+                extra.extend(self.page_headers if is_page else _API_HEADERS)
                 if self.hsts:
                     extra.append(
                         (b"strict-transport-security", b"max-age=31536000; includeSubDomains")

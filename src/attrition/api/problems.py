@@ -10,7 +10,7 @@ errors are ``application/problem+json``. Nothing here leaks a stack trace or SQL
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -222,6 +222,18 @@ def document_problems(spec: dict[str, Any]) -> dict[str, Any]:
     return spec
 
 
+def _leaf_routes(routes: Iterable[Any]) -> Iterator[Any]:
+    """The routes themselves: recent FastAPI keeps an included router as one entry (without
+    ``methods``) that wraps the router's own routes; every router here is included without
+    a prefix, so its routes match the request's path as they are."""
+    for route in routes:
+        inner = getattr(route, "original_router", None)
+        if inner is not None:
+            yield from _leaf_routes(inner.routes)
+        else:
+            yield route
+
+
 def allowed_methods(request: Request) -> list[str]:
     """Every method the requested path accepts (RFC 9110, 15.5.6), across all its routes.
 
@@ -229,7 +241,7 @@ def allowed_methods(request: Request) -> list[str]:
     path served by two routes (GET and POST /v1/predictions) would advertise half of them.
     """
     methods: set[str] = set()
-    for route in request.app.router.routes:
+    for route in _leaf_routes(request.app.router.routes):
         match, _ = route.matches(request.scope)
         if match is not Match.NONE:
             methods |= getattr(route, "methods", None) or set()

@@ -8,6 +8,7 @@ integral float such as ``3087.0`` is an integer, as JSON Schema says it is.
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 import re
 from datetime import datetime
@@ -79,6 +80,19 @@ def _iso_datetime(value: Any) -> Any:
 
 
 IsoDateTime = Annotated[datetime, BeforeValidator(_iso_datetime)]
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def _iso_date(value: Any) -> Any:
+    # Same reason as above: 0 or "1700000000" must not become a date.
+    if isinstance(value, dt.date):
+        return value
+    if not isinstance(value, str) or not _ISO_DATE.match(value):
+        raise PydanticCustomError("date_parsing", "doit être une date AAAA-MM-JJ")
+    return value
+
+
+IsoDate = Annotated[dt.date, BeforeValidator(_iso_date)]
 
 _ENUMS: dict[str, type[StrEnum]] = {
     "genre": v.Genre,
@@ -209,7 +223,11 @@ class Explanation(BaseModel):
     """Pourquoi ce score : les facteurs qui poussent le risque vers le haut ou le bas."""
 
     valeur_de_base: float = Field(description="Logit moyen de la population d'entraînement.")
-    logit: float
+    logit: float = Field(
+        description="Score du modèle linéaire : valeur de base + somme des contributions. La "
+        "probabilité affichée est sigmoïde(logit), recalibrée quand la version le prévoit "
+        "(transformation croissante : même ordre, mêmes facteurs)."
+    )
     facteurs_hausse: list[Factor]
     facteurs_baisse: list[Factor]
 
@@ -308,6 +326,12 @@ class ModelInfo(BaseModel):
 
 class Health(BaseModel):
     statut: Literal["ok"]
+    version: str
+    """Version du service (celle de pyproject.toml) : ce qui tourne réellement."""
+    base_persistante: bool | None = None
+    """La base survit-elle à un redémarrage ? (null tant qu'elle n'est pas résolue)"""
+    avertissement: str | None = None
+    """Présent quand la base n'est pas persistante (démonstration)."""
 
 
 class Readiness(BaseModel):
@@ -354,3 +378,57 @@ def feature_catalogue() -> list[FeatureInfo]:
         )
         for f in v.FEATURES
     ]
+
+
+class OutcomeRequest(BaseModel):
+    """Ce qui est arrivé à un employé : parti à une date, ou encore présent à une date."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    statut: Literal["parti", "present"] = Field(
+        description="parti : a quitté l'entreprise à la date ; present : y était encore à la date."
+    )
+    date: IsoDate = Field(description="Date du départ, ou date à laquelle il était présent.")
+
+
+class OutcomeResponse(BaseModel):
+    """Le constat enregistré (ou déjà enregistré à l'identique)."""
+
+    id_employee: int
+    statut: str
+    date: dt.date
+    source: str = Field(description="api, cli ou import.")
+    enregistre_par: str
+    enregistre_le: datetime
+    deja_enregistre: bool = Field(description="Vrai si ce constat existait déjà (rien d'ajouté).")
+
+
+class VersionPerformanceInfo(BaseModel):
+    model_version: str
+    predictions: int = Field(description="Employés identifiés prédits par cette version.")
+    resolues: int = Field(description="Prédictions dont l'issue est connue à l'horizon.")
+    en_attente: int
+    departs: int
+    signales: int = Field(description="Prédictions résolues au-dessus du seuil.")
+    vrais_positifs: int
+    precision: float | None = Field(description="Part des signalés qui sont partis.")
+    rappel: float | None = Field(description="Part des départs qui avaient été signalés.")
+    probabilite_moyenne: float | None
+    taux_observe: float | None
+    ecart_calibration: float | None = Field(
+        description="Taux observé moins probabilité moyenne prédite (calibration globale)."
+    )
+    precision_plancher: float
+    rappel_plancher: float
+    statut: str = Field(description="donnees_insuffisantes, conforme ou reentrainer.")
+    libelle_statut: str
+    raisons: list[str]
+
+
+class PerformanceResponse(BaseModel):
+    """Performance réalisée : prédictions passées comparées aux issues constatées par les RH."""
+
+    horizon_jours: int
+    calcule_le: datetime
+    regle: str = Field(description="Quand réentraîner (seuils).")
+    versions: list[VersionPerformanceInfo]

@@ -93,9 +93,19 @@ def claim_data_folder(pgdata: Path) -> IO[bytes]:
     The kernel releases a ``flock`` when its holder dies, even by SIGKILL: no stale lock to
     clean up. The file descriptor is not inherited by the workers (Python's default).
     """
+    from attrition.db.embedded import ensure_writable_dir
+
     path = lock_path(pgdata)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle = path.open("a+b")
+    # A volume on /data owned by root (the container runs as uid 1000): a French message,
+    # not a PermissionError traceback.
+    ensure_writable_dir(pgdata)
+    try:
+        handle = path.open("a+b")
+    except OSError as exc:
+        raise ConfigurationError(
+            f"Impossible d'écrire le verrou {path} ({exc.strerror or type(exc).__name__}) : "
+            f"donnez ce dossier à l'utilisateur du service (par ex. « chown -R 1000:1000 »)."
+        ) from exc
     try:
         fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError as exc:

@@ -4,7 +4,8 @@
 ``model`` (list, show, activate, evaluate, report), ``keys`` (create, list, revoke),
 ``users`` (create, list, reset, disable, sessions, end-session),
 ``predict``, ``predictions`` (list, export), ``audit`` (seal, verify), ``rgpd`` (export,
-purge), ``monitor`` (drift), ``openapi`` and ``serve``: one module per group, assembled here.
+purge), ``monitor`` (drift, performance), ``outcomes`` (record, import), ``openapi`` and
+``serve``: one module per group, assembled here.
 Errors of the domain are printed as one French line and exit with status 1; no traceback for
 a user mistake. Each module imports its heavy dependencies inside its commands, so that
 ``attrition --help`` stays fast.
@@ -20,6 +21,7 @@ from attrition.cli.db import db_app
 from attrition.cli.keys import keys_app
 from attrition.cli.model import model_app, train_command
 from attrition.cli.monitor import monitor_app
+from attrition.cli.outcomes import outcomes_app
 from attrition.cli.predict import predict_command, predictions_app
 from attrition.cli.serve import openapi_command, serve
 from attrition.cli.users import users_app
@@ -42,6 +44,7 @@ app.add_typer(predictions_app, name="predictions")
 app.add_typer(audit_app, name="audit")
 app.add_typer(rgpd_app, name="rgpd")
 app.add_typer(monitor_app, name="monitor")
+app.add_typer(outcomes_app, name="outcomes")
 
 
 def main() -> None:

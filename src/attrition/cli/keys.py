@@ -17,7 +17,7 @@ keys_app = typer.Typer(
 @keys_app.command("create")
 def keys_create(
     name: Annotated[str, typer.Option("--name", help="Nom du client (ex. equipe-rh).")],
-    role: Annotated[str, typer.Option("--role", help="admin, predicteur ou auditeur.")],
+    role: Annotated[str, typer.Option("--role", help="admin, predicteur, auditeur ou rh.")],
     expires_in: Annotated[
         str | None, typer.Option("--expires-in", help="Durée de validité : 90d, 12h, 30m.")
     ] = None,

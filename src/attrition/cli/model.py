@@ -31,8 +31,12 @@ def train_command(
     if seed is not None:
         settings = settings.model_copy(update={"seed": seed})
     with database(settings) as db, domain_errors():
-        version = train_and_register(db, settings, activate=activate, repeats=repeats, say=say)
-    console.print(f"[green]Version {version} enregistrée{' et activée' if activate else ''}.[/]")
+        version = train_and_register(db, settings, activate=False, repeats=repeats, say=say)
+        console.print(f"[green]Version {version} enregistrée.[/]")
+        if activate:
+            # Same acceptance rule as `attrition model activate`: a refusal leaves the new
+            # version registered but inactive, with the reasons.
+            _activate(db, version, force=False, reason=None)
 
 
 @model_app.command("list")
@@ -67,7 +71,7 @@ def model_show(version: Annotated[str, typer.Argument(help="Version (ex. v1).")]
     """Affiche une version : provenance, seuil, métriques (JSON)."""
     from sqlalchemy.orm import Session
 
-    from attrition.model import registry
+    from attrition.model import acceptance, registry
     from attrition.model.summary import summary_metrics
 
     with database() as db, Session(db.owner_engine()) as session, domain_errors():
@@ -86,6 +90,8 @@ def model_show(version: Annotated[str, typer.Argument(help="Version (ex. v1).")]
             "sha256": row.artifact_sha256,
             "cree_le": row.created_at.isoformat(),
             "metriques": summary_metrics(row.metrics),
+            "recalibration": (row.metrics.get("calibration") or {}).get("method", "aucune"),
+            "acceptation": acceptance.figures_of(row.metrics),
         }
     console.print_json(json.dumps(info, ensure_ascii=False))
 
@@ -93,15 +99,43 @@ def model_show(version: Annotated[str, typer.Argument(help="Version (ex. v1).")]
 @model_app.command("activate")
 def model_activate(
     version: Annotated[str, typer.Argument(help="Version à activer (ex. v1).")],
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="Activer malgré la règle d'acceptation (avec --raison)."),
+    ] = False,
+    raison: Annotated[
+        str | None,
+        typer.Option("--raison", help="Pourquoi passer outre la règle (enregistré)."),
+    ] = None,
 ) -> None:
-    """Active une version (retour arrière ou avant), prise en compte sans redémarrage."""
+    """Active une version si la règle d'acceptation l'accepte ; prise en compte sans redémarrage.
+
+    Règle : PR-AUC pas sous la borne basse de l'intervalle à 95 % de la version active, pente
+    de calibration entre 0,80 et 1,25, écart de rappel entre groupes pas creusé de plus de
+    10 points (docs/modele.md). --force --raison "…" passe outre ; c'est enregistré.
+    """
+    with database() as db, domain_errors():
+        _activate(db, version, force=force, reason=raison)
+
+
+def _activate(db: Any, version: str, *, force: bool, reason: str | None) -> None:
     from sqlalchemy.orm import Session
 
     from attrition.model import registry
 
-    with database() as db, domain_errors(), Session(db.owner_engine()) as session, session.begin():
-        registry.activate_version(session, version)
-    console.print(f"[green]Version {version} active.[/]")
+    with Session(db.owner_engine()) as session, session.begin():
+        done = registry.activate_checked(session, version, force=force, reason=reason)
+    if done.already_active:
+        console.print(f"[green]Version {version} déjà active.[/]")
+    elif done.forced:
+        console.print(
+            f"[yellow]Version {version} active (activation forcée malgré : "
+            f"{' ; '.join(done.refusals)}). Raison enregistrée.[/]"
+        )
+    elif done.rollback:
+        console.print(f"[green]Version {version} active (retour à une version déjà servie).[/]")
+    else:
+        console.print(f"[green]Version {version} active (règle d'acceptation respectée).[/]")
 
 
 @model_app.command("evaluate")
@@ -109,38 +143,45 @@ def model_evaluate(
     seed: Annotated[int, typer.Option(help="Graine de la validation croisée.")] = 7,
     repeats: Annotated[int, typer.Option(help="Répétitions (5 plis chacune).")] = 5,
     as_json: Annotated[bool, typer.Option("--json", help="Sortie JSON sur une ligne.")] = False,
+    candidates: Annotated[
+        list[str] | None,
+        typer.Option("--candidat", help="Limiter à ce candidat (répétable) ; défaut : tous."),
+    ] = None,
 ) -> None:
-    """Évalue la recette complète en validation croisée répétée (sans rien enregistrer)."""
+    """Évalue la recette complète en validation croisée imbriquée (sans rien enregistrer).
+
+    Recalibration décidée dans les plis externes, seuil choisi dans les plis internes,
+    intervalles à 95 % (bootstrap stratifié) des indicateurs et de chaque ligne d'équité.
+    """
     from attrition.model.pipeline import read_training_frame
-    from attrition.model.training import evaluate, select_best
+    from attrition.model.training import METRICS, evaluate, evaluation_summary
 
     quiet = (lambda _m: None) if as_json else say
     with database() as db, domain_errors():
         frame = read_training_frame(db)
-    report = evaluate(frame, seed=seed, repeats=repeats, progress=quiet)
-    name = select_best(report)
-    summary = report.candidates[name].summary()
-    result: dict[str, Any] = {"model": name, "seed": seed, "repeats": repeats}
-    for metric in ("roc_auc", "pr_auc", "f1", "recall", "precision", "brier", "threshold"):
-        result[metric] = round(summary[metric]["mean"], 6)
+        report = evaluate(
+            frame, seed=seed, repeats=repeats, candidates=candidates or None, progress=quiet
+        )
+    result = evaluation_summary(report)
     if as_json:
-        sys.stdout.write(json.dumps(result) + "\n")
+        sys.stdout.write(json.dumps(result, ensure_ascii=False) + "\n")
         return
-    table = Table(
-        "candidat",
-        *[m for m in ("roc_auc", "pr_auc", "f1", "recall", "precision", "brier", "threshold")],
-    )
+    table = Table("candidat", *METRICS)
     for cand, res in report.candidates.items():
         s = res.summary()
-        table.add_row(
-            cand,
-            *[
-                f"{s[m]['mean']:.3f} ± {s[m]['std']:.3f}"
-                for m in ("roc_auc", "pr_auc", "f1", "recall", "precision", "brier", "threshold")
-            ],
-        )
+        table.add_row(cand, *[f"{s[m]['mean']:.3f} ± {s[m]['std']:.3f}" for m in METRICS])
     console.print(table)
-    console.print(f"Retenu : [bold]{name}[/]")
+    calibration, operating = result["calibration"], result["operating"]
+    console.print(
+        f"Retenu : [bold]{result['model']}[/] ; Brier {calibration['brier_raw']:.4f} sans "
+        f"recalibration, {calibration['brier_calibrated']:.4f} avec "
+        f"({'conservée' if calibration['kept'] else 'non conservée'})."
+    )
+    per_100 = operating["flagged_leavers_per_100"]
+    console.print(
+        f"Sur 100 employés signalés, {per_100['value']:.0f} partent "
+        f"(IC 95 % : {per_100['low']:.0f} à {per_100['high']:.0f})."
+    )
 
 
 @model_app.command("report")

@@ -91,3 +91,61 @@ def monitor_drift(
         report.statut, "white"
     )
     console.print(f"[bold {colour}]{report.libelle_statut.capitalize()}[/] : {report.message}")
+
+
+async def _performance(owner_url: Any, horizon_days: int) -> Any:
+    import psycopg
+
+    from attrition.db.engine import libpq_conninfo
+    from attrition.monitoring.performance import performance_report
+
+    async with await psycopg.AsyncConnection.connect(
+        libpq_conninfo(owner_url), autocommit=True
+    ) as conn:
+        return await performance_report(conn, horizon_days=horizon_days)
+
+
+@monitor_app.command("performance")
+def monitor_performance(
+    horizon: Annotated[
+        int, typer.Option("--horizon-jours", min=30, max=1095, help="Horizon, en jours.")
+    ] = 365,
+    as_json: Annotated[bool, typer.Option("--json", help="Rapport complet en JSON.")] = False,
+) -> None:
+    """Compare les prédictions passées aux départs constatés par les RH, par version."""
+    from rich.table import Table
+
+    from attrition.cli.common import console, database, domain_errors
+
+    with database() as db, domain_errors():
+        report = asyncio.run(_performance(db.owner_url, horizon))
+    if as_json:
+        sys.stdout.write(
+            json.dumps(report.as_dict(), ensure_ascii=False, default=str, indent=2) + "\n"
+        )
+        return
+
+    def pct(value: float | None) -> str:
+        return "—" if value is None else f"{100 * value:.1f} %"
+
+    table = Table(
+        "version", "prédites", "résolues", "départs", "précision", "rappel", "observé",
+        "prédit", "statut",
+    )  # fmt: skip
+    for v in report.versions:
+        table.add_row(
+            v.model_version,
+            str(v.predictions),
+            str(v.resolues),
+            str(v.departs),
+            pct(v.precision),
+            pct(v.rappel),
+            pct(v.taux_observe),
+            pct(v.probabilite_moyenne),
+            v.libelle_statut,
+        )
+    console.print(table)
+    for v in report.versions:
+        for reason in v.raisons:
+            console.print(f"{v.model_version} : {reason}")
+    console.print(f"Horizon {report.horizon_jours} jours. {report.regle}")

@@ -23,13 +23,20 @@ def serve(
     ] = None,
     port: Annotated[int | None, typer.Option(help="Port (défaut : PORT ou 8000).")] = None,
     workers: Annotated[
-        int | None, typer.Option(help="Processus (défaut : 1 en dev, nombre de cœurs en prod).")
+        int | None,
+        typer.Option(help="Processus (défaut : 1 en dev ; en prod, les cœurs du quota CPU)."),
     ] = None,
     no_train: Annotated[
         bool, typer.Option("--no-train", help="Ne pas entraîner au démarrage.")
     ] = False,
 ) -> None:
     """Prépare tout (base, données, modèle, clé admin) puis sert l'API avec uvicorn."""
+    # First thing: a stop (SIGTERM, `docker stop`) during the start-up (migrations, loading,
+    # training: minutes) unwinds like Ctrl-C, so the embedded PostgreSQL is shut down cleanly
+    # (pgserver's exit handler) instead of being killed with the container. After its
+    # graceful shutdown uvicorn raises the SIGTERM it caught again: this handler ends the
+    # process there too (status 0, not 143), after the database is released.
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     settings = load_settings()
     from attrition.api.server import claim_generation
 
@@ -70,9 +77,6 @@ def serve(
     for line in banner(host, port, docs=settings.api.expose_docs):
         say(line)
     say(f"API sur http://{host}:{port} — {count} processus. Ctrl-C pour arrêter.")
-    # After its graceful shutdown uvicorn raises the SIGTERM it caught again: with the default
-    # handler the process would die there (status 143), before the database is released.
-    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     workers_dir = None
     if count > 1:
         # A fresh folder per run, shared by the workers: their metrics add up there (see

@@ -13,6 +13,7 @@ adding to the time until the API is ready.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import warnings
 from concurrent.futures import Future
@@ -20,6 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
+
+from attrition.errors import ConfigurationError
 
 log = logging.getLogger(__name__)
 
@@ -114,8 +117,35 @@ def _import_pgserver() -> Any:
     return pgserver
 
 
+def ensure_writable_dir(path: Path) -> None:
+    """Create ``path`` if needed and check this user may write there; else a French error.
+
+    A volume mounted on ``/data`` but owned by root (the container runs as uid 1000) used to
+    end in a raw ``PermissionError`` traceback from deep inside pgserver.
+    """
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        usable = os.access(path, os.W_OK | os.X_OK)
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        usable = False
+    else:
+        reason = "accès en écriture refusé"
+    if not usable:
+        raise ConfigurationError(
+            f"Le dossier de la base embarquée {path} est inutilisable ({reason}) pour "
+            f"l'utilisateur {_whoami()} : donnez-lui ce dossier (par ex. "
+            f"« chown -R 1000:1000 » sur le volume monté), ou changez ATTRITION_PGDATA."
+        )
+
+
+def _whoami() -> str:
+    uid = os.getuid() if hasattr(os, "getuid") else None
+    return "courant" if uid is None else f"uid {uid}"
+
+
 def _start(pgserver: Any, pgdata: Path) -> EmbeddedServer:
-    pgdata.mkdir(parents=True, exist_ok=True)
+    ensure_writable_dir(pgdata)
     handle = pgserver.get_server(pgdata, cleanup_mode="stop")
     uri = handle.get_uri()
     host = parse_qs(urlparse(uri).query).get("host", [""])[0]

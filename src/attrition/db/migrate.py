@@ -195,6 +195,9 @@ def _grants(role: str, database: str) -> tuple[str, ...]:
         f'GRANT UPDATE (last_seen_at, revoked_at) ON web_sessions TO "{role}"',
         # Named, so that these inserts keep working where sequences are granted one by one.
         f'GRANT USAGE ON SEQUENCE users_id_seq, web_sessions_id_seq TO "{role}"',
+        # HR records outcomes through the API; the monitoring reads them. No UPDATE/DELETE.
+        f'GRANT SELECT, INSERT ON employee_outcomes TO "{role}"',
+        f'GRANT USAGE ON SEQUENCE employee_outcomes_id_seq TO "{role}"',
     )
 
 

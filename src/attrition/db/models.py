@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import enum
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -21,6 +21,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    Date,
     DateTime,
     Double,
     Enum,
@@ -33,6 +34,7 @@ from sqlalchemy import (
     SmallInteger,
     String,
     Text,
+    UniqueConstraint,
     Uuid,
     func,
     text,
@@ -59,6 +61,7 @@ class Role(enum.StrEnum):
     ADMIN = "admin"
     PREDICTEUR = "predicteur"
     AUDITEUR = "auditeur"
+    RH = "rh"
 
 
 class PredictionSource(enum.StrEnum):
@@ -229,6 +232,51 @@ class ModelVersion(Base):
     is_active: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     created_at: Mapped[datetime] = mapped_column(TZ, server_default=func.now())
     activated_at: Mapped[datetime | None] = mapped_column(TZ)
+
+
+class ModelActivation(Base):
+    """One activation of a model version through the acceptance rule (append-only).
+
+    ``refusals`` lists the rules the version broke (empty when accepted); ``forced`` says
+    that it was activated anyway, with ``reason``.
+    """
+
+    __tablename__ = "model_activations"
+    __table_args__ = (CheckConstraint("NOT forced OR length(trim(reason)) > 0", name="reason"),)
+
+    id: Mapped[int] = mapped_column(Integer, Identity(), primary_key=True)
+    model_version_id: Mapped[int] = mapped_column(ForeignKey("model_versions.id"))
+    previous_version_id: Mapped[int | None] = mapped_column(ForeignKey("model_versions.id"))
+    activated_at: Mapped[datetime] = mapped_column(TZ, server_default=func.now())
+    activated_by: Mapped[str] = mapped_column(String(64), server_default=text("current_user"))
+    forced: Mapped[bool] = mapped_column(Boolean)
+    reason: Mapped[str | None] = mapped_column(Text)
+    refusals: Mapped[list[str]] = mapped_column(JSONB)
+    checks: Mapped[dict[str, Any]] = mapped_column(JSONB)
+
+
+class EmployeeOutcome(Base):
+    """What actually happened to an employee, recorded by HR (append-only).
+
+    ``parti``: left on ``date_constat``; ``present``: still in the company on that date. A
+    correction is a new row; the realized-performance report reads the latest facts.
+    """
+
+    __tablename__ = "employee_outcomes"
+    __table_args__ = (
+        CheckConstraint("statut IN ('parti', 'present')", name="statut"),
+        CheckConstraint("source IN ('api', 'cli', 'import')", name="source"),
+        UniqueConstraint("id_employee", "statut", "date_constat"),
+        Index("ix_employee_outcomes_id_employee", "id_employee"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    id_employee: Mapped[int] = mapped_column(Integer)
+    statut: Mapped[str] = mapped_column(String(16))
+    date_constat: Mapped[date] = mapped_column(Date)
+    source: Mapped[str] = mapped_column(String(16))
+    recorded_by: Mapped[str] = mapped_column(String(100))
+    recorded_at: Mapped[datetime] = mapped_column(TZ, server_default=func.now())
 
 
 class ApiKey(Base):

@@ -11,8 +11,18 @@ from pathlib import Path
 from typing import Any
 
 from attrition.data import vocabulary as voc
+from attrition.model import acceptance, maintenance
+from attrition.model import calibration as calibration_module
 from attrition.model import features as feat
-from attrition.model.report import CANDIDATE_METRICS, FIGURE_PREFIX, _fr
+from attrition.model.report import (
+    CANDIDATE_METRICS,
+    FIGURE_PREFIX,
+    HONEST_ROWS,
+    _flat_rows,
+    _fr,
+    _interval_text,
+    _nested_fairness_markdown,
+)
 from attrition.model.summary import FIGURE_FILES
 
 
@@ -70,6 +80,126 @@ def _gap_sentence(rows: Sequence[Mapping[str, Any]], what: str) -> str:
     return sentence
 
 
+def _honest_markdown(honest: Mapping[str, Any]) -> list[str]:
+    figures = honest.get("figures") or {}
+    if not figures:
+        return []
+    per_100 = figures.get("flagged_leavers_per_100") or {}
+    lines = [
+        "## Chiffres opérationnels (validation croisée imbriquée)",
+        "",
+        "Chaque employé est évalué par le modèle d'un pli externe qui ne l'a pas vu, et "
+        "signalé au seuil choisi dans les plis internes de ce pli : ces chiffres sont ceux "
+        "qu'on peut attendre sur de nouveaux employés. Valeurs calculées sur l'ensemble des "
+        "prédictions hors-pli, moyennées sur les répétitions ; entre crochets, l'intervalle "
+        f"de confiance à 95 % : {honest.get('method', 'bootstrap')}. L'erreur de calibration "
+        "attendue (ECE) est donnée sans intervalle : biaisée vers le haut à chaque tirage, "
+        "son intervalle percentile ne la couvrirait pas.",
+        "",
+        "| Indicateur | Valeur [IC 95 %] |",
+        "| --- | ---: |",
+    ]
+    lines += [
+        f"| {label} | {_interval_text(figures.get(key), percent)} |"
+        for key, label, percent in HONEST_ROWS
+        if figures.get(key)
+    ]
+    if per_100.get("value") is not None:
+        lines.append(
+            f"| Départs sur 100 employés signalés | {round(per_100['value'])} "
+            f"[{round(per_100['low'])} ; {round(per_100['high'])}] |"
+            if per_100.get("low") is not None
+            else f"| Départs sur 100 employés signalés | {round(per_100['value'])} |"
+        )
+    return [*lines, ""]
+
+
+def _calibration_markdown(
+    metadata: Mapping[str, Any],
+    calibration: Mapping[str, Any],
+    decision: Mapping[str, Any],
+    honest: Mapping[str, Any],
+    figures: Mapping[str, Any],
+) -> list[str]:
+    raw = calibration.get("raw") or {}
+    lines = ["## Calibration", ""]
+    if decision.get("n_folds"):
+        verdict = (
+            "la recalibration est **conservée**"
+            if decision.get("kept")
+            else "la recalibration n'est **pas conservée** (gain non significatif)"
+        )
+        lines += [
+            f"Règle fixée avant l'évaluation : {decision.get('rule', calibration_module.RULE)}",
+            "",
+            f"Sur les {decision['n_folds']} plis externes, Brier moyen "
+            f"{_fr(decision.get('brier_raw'), 4)} sans recalibration, "
+            f"{_fr(decision.get('brier_calibrated'), 4)} avec (gain "
+            f"{_fr(decision.get('gain'), 4)}, erreur type "
+            f"{_fr(decision.get('standard_error'), 4)}, meilleur dans "
+            f"{decision.get('folds_improved')} plis sur {decision['n_folds']}) : "
+            f"{verdict}.",
+            "",
+        ]
+    nested = honest.get("calibration") or {}
+    if nested:
+        lines += [
+            f"- Probabilités servies, validation croisée imbriquée : pente de calibration "
+            f"{_fr(nested.get('slope'), 2)}, ordonnée à l'origine "
+            f"{_fr(nested.get('intercept'), 2)} (1 et 0 = parfaite).",
+        ]
+    lines += [
+        f"- Probabilités servies, prédictions hors-pli de la fiche (carte de recalibration "
+        f"ajustée sans le pli de l'employé) : pente {_fr(calibration.get('slope'), 2)}, "
+        f"ordonnée {_fr(calibration.get('intercept'), 2)}, Brier "
+        f"{_fr(calibration.get('brier'), 4)}, ECE {_fr(calibration.get('ece'), 4)}, "
+        f"probabilité moyenne {_pct(calibration.get('mean_predicted'))} pour un taux observé "
+        f"de {_pct(calibration.get('observed_rate'))}.",
+    ]
+    if raw:
+        lines.append(
+            f"- Avant recalibration : pente {_fr(raw.get('slope'), 2)}, ordonnée "
+            f"{_fr(raw.get('intercept'), 2)}, Brier {_fr(raw.get('brier'), 4)}, ECE "
+            f"{_fr(raw.get('ece'), 4)}."
+        )
+    lines += [
+        "- "
+        + (
+            "La recalibration (régression isotonique centrée, strictement croissante) ne "
+            "change que la probabilité affichée : l'ordre des employés, la ROC-AUC, la "
+            "PR-AUC et les contributions des facteurs (échelle logit) sont ceux du modèle."
+            if metadata.get("calibrated")
+            else "Les probabilités servies sont celles du modèle, sans recalibration."
+        ),
+        "",
+        "Diagramme de fiabilité (déciles des probabilités servies, prédictions hors-pli) :",
+        "",
+        "| Probabilité prédite moyenne | Taux de départ observé | Effectif |",
+        "| ---: | ---: | ---: |",
+    ]
+    lines += [
+        f"| {_pct(b['mean_predicted'])} | {_pct(b['observed_rate'])} | {b.get('n', '—')} |"
+        for b in figures.get("calibration", [])
+    ]
+    return [*lines, ""]
+
+
+def _per_100_sentence(honest: Mapping[str, Any], oof: Mapping[str, Any]) -> str:
+    per_100 = (honest.get("figures") or {}).get("flagged_leavers_per_100") or {}
+    if per_100.get("value") is not None and per_100.get("low") is not None:
+        return (
+            "- Les probabilités sont des estimations moyennes : sur 100 employés signalés, "
+            f"environ {round(per_100['value'])} partent (intervalle à 95 % : "
+            f"{round(per_100['low'])} à {round(per_100['high'])}), d'après la validation "
+            "croisée imbriquée ; un score élevé n'est pas une certitude."
+        )
+    return (
+        "- Les probabilités sont des estimations moyennes : sur 100 employés signalés, "
+        f"environ {round(100 * (oof.get('precision') or 0))} partent dans les données "
+        "historiques ; un score élevé n'est pas une certitude."
+    )
+
+
 def render_model_card(
     metadata: Mapping[str, Any], figures: Mapping[str, Any], out_path: Path
 ) -> str:
@@ -91,6 +221,9 @@ def render_model_card(
     cv = metrics.get("cv") or {}
     oof = metrics.get("oof", {})
     calibration = metrics.get("calibration", {})
+    selected = (cv.get("candidates") or {}).get(metadata.get("algorithm")) or {}
+    honest = selected.get("honest") or {}
+    decision = selected.get("calibration") or calibration.get("decision") or {}
     data = metadata.get("data", {})
     n = int(metadata.get("n_samples", 0))
     n_positive = int(metadata.get("n_positive", 0))
@@ -153,7 +286,8 @@ def render_model_card(
             f"{protocol.get('repeats')} répétitions (graine {protocol.get('seed')}). Dans chaque "
             "pli, toute la préparation (mise à l'échelle, encodage) et le seuil sont appris sur "
             f"la seule partie d'entraînement ({protocol.get('inner_splits')} plis internes). "
-            "Moyenne ± écart-type sur les plis :",
+            "Moyenne ± écart-type sur les plis, pour les probabilités servies (recalibrées "
+            "quand la règle de calibration l'a retenu pour le candidat) :",
             "",
             "| Candidat | " + " | ".join(label for _, label in CANDIDATE_METRICS) + " |",
             "| --- | " + " | ".join("---:" for _ in CANDIDATE_METRICS) + " |",
@@ -184,23 +318,18 @@ def render_model_card(
         f"- Seuil de signalement : **{_fr(metadata.get('threshold'))}** (un employé est signalé "
         "quand sa probabilité atteint ce seuil).",
         f"- Critère : {metadata.get('threshold_criterion', '')}",
-        f"- Sur les prédictions hors-pli de l'ensemble des données (5 plis) : ROC-AUC "
+        f"- Sur les prédictions hors-pli de l'ensemble des données (5 plis, seuil choisi sur "
+        f"ces mêmes prédictions, donc un peu optimiste) : ROC-AUC "
         f"{_fr(oof.get('roc_auc'))}, PR-AUC {_fr(oof.get('pr_auc'))}, rappel "
         f"{_pct(oof.get('recall'))}, précision {_pct(oof.get('precision'))}, F1 "
-        f"{_fr(oof.get('f1'))}, Brier {_fr(oof.get('brier'))}.",
+        f"{_fr(oof.get('f1'))}, Brier {_fr(oof.get('brier'))}. Les chiffres à retenir sont "
+        "ceux de la validation croisée imbriquée, ci-dessous.",
         f"- Au seuil : {confusion[1][1]} départs détectés sur {confusion[1][0] + confusion[1][1]}, "
         f"{confusion[0][1]} fausses alertes sur {confusion[0][0] + confusion[0][1]} employés "
         "restés.",
-        "- Calibration : pente de recalibration "
-        f"{_fr(calibration.get('slope'), 2)} (1 = parfaite), probabilité moyenne prédite "
-        f"{_pct(calibration.get('mean_predicted'))} pour un taux observé de "
-        f"{_pct(calibration.get('observed_rate'))}. "
-        + (
-            "Le modèle a été recalibré (sigmoïde) car ces valeurs sortaient des tolérances."
-            if metadata.get("calibrated")
-            else "Les probabilités sont bien calibrées : le modèle n'est pas recalibré."
-        ),
         "",
+        *_honest_markdown(honest),
+        *_calibration_markdown(metadata, calibration, decision, honest, figures),
         "## Figures",
         "",
         image("roc", "Courbe ROC"),
@@ -224,21 +353,42 @@ def render_model_card(
             "",
         ]
 
-    fairness = figures.get("fairness", {})
-    lines += [
-        "## Équité",
-        "",
-        "Taux calculés sur les prédictions hors-pli, au seuil retenu. Le taux de signalement "
-        "est la part des employés signalés ; le rappel, la part des départs effectivement "
-        "signalés ; la précision, la part des signalés qui sont partis.",
-        "",
-        *_fairness_markdown(fairness.get("genre", []), "Genre"),
-        "",
-        *_fairness_markdown(fairness.get("age", []), "Âge"),
-        "",
-        image("fairness", "Taux par genre et par tranche d'âge"),
-        "",
-    ]
+    nested = honest.get("fairness") or {}
+    if nested.get("genre") and nested.get("age"):
+        fairness = {attribute: _flat_rows(rows) for attribute, rows in nested.items()}
+        lines += [
+            "## Équité",
+            "",
+            "Taux calculés sur les prédictions hors-pli de la validation croisée imbriquée "
+            "(chaque employé signalé au seuil choisi dans les plis internes de son pli), "
+            "moyennés sur les répétitions, avec leur intervalle de confiance à 95 % (bootstrap "
+            "stratifié sur les employés). Le taux de signalement est la part des employés "
+            "signalés ; le rappel, la part des départs effectivement signalés ; la précision, "
+            "la part des signalés qui sont partis.",
+            "",
+            *_nested_fairness_markdown(nested["genre"], "Genre"),
+            "",
+            *_nested_fairness_markdown(nested["age"], "Âge"),
+            "",
+            image("fairness", "Taux par genre et par tranche d'âge"),
+            "",
+        ]
+    else:
+        fairness = figures.get("fairness", {})
+        lines += [
+            "## Équité",
+            "",
+            "Taux calculés sur les prédictions hors-pli, au seuil retenu. Le taux de "
+            "signalement est la part des employés signalés ; le rappel, la part des départs "
+            "effectivement signalés ; la précision, la part des signalés qui sont partis.",
+            "",
+            *_fairness_markdown(fairness.get("genre", []), "Genre"),
+            "",
+            *_fairness_markdown(fairness.get("age", []), "Âge"),
+            "",
+            image("fairness", "Taux par genre et par tranche d'âge"),
+            "",
+        ]
     if fairness.get("genre") and fairness.get("age"):
         lines += [
             _gap_sentence(fairness["genre"], "genre"),
@@ -266,9 +416,7 @@ def render_model_card(
         "l'intervention humaine, exprimer son point de vue et contester.",
         "- Usages exclus : évaluation de la performance, rémunération, promotion, sanction, "
         "licenciement, recrutement.",
-        "- Les probabilités sont des estimations moyennes : sur 100 employés signalés, "
-        f"environ {round(100 * (oof.get('precision') or 0))} partent dans les données "
-        "historiques ; un score élevé n'est pas une certitude.",
+        _per_100_sentence(honest, oof),
         "- Le modèle est corrélationnel : une contribution explique le score, pas la cause "
         "du départ.",
         "- Il ne vaut que pour une population semblable à celle d'entraînement (TechNova, "
@@ -290,17 +438,37 @@ def render_model_card(
         "",
         "## Protocole de réentraînement",
         "",
-        "À chaque nouvel extrait, et au moins une fois par an :",
+        "### Suivre ce qui arrive réellement",
         "",
-        "1. Évaluer les candidats, de façon reproductible :"
-        " `attrition model evaluate --seed 7 --repeats 5 --json`.",
-        "2. Entraîner et enregistrer une nouvelle version (inactive) : `attrition train`.",
+        "Les RH enregistrent l'issue des employés prédits : parti à une date, ou encore présent "
+        "à une date (`POST /v1/employees/{id}/issue` avec une clé `rh` ou `admin`, "
+        "`attrition outcomes record`, ou `attrition outcomes import` d'une liste de constats "
+        "ou d'un extrait SIRH plus récent). Le rapport de performance réalisée compare, par "
+        "version, la première prédiction de chaque employé à son issue après un horizon de "
+        f"{maintenance.DEFAULT_HORIZON_DAYS} jours : précision des signalements, rappel, taux "
+        "observé contre probabilité moyenne prédite (`attrition monitor performance`, "
+        "`GET /v1/monitoring/performance`, jauges Prometheus `attrition_realized_*`).",
+        "",
+        f"**Seuils de réentraînement.** {maintenance.RULE_TEXT} Les entretiens de fidélisation "
+        "déclenchés par les signalements peuvent empêcher des départs : la précision réalisée "
+        "est alors une borne basse de ce que le modèle détecte.",
+        "",
+        "### Réentraîner",
+        "",
+        "À chaque nouvel extrait, quand les seuils ci-dessus le demandent, et au moins une fois "
+        "par an :",
+        "",
+        "1. Évaluer les candidats, de façon reproductible (recalibration décidée dans les plis, "
+        "intervalles à 95 %) : `attrition model evaluate --seed 7 --repeats 5 --json`.",
+        "2. Entraîner et enregistrer une nouvelle version (inactive) : `attrition train`. Le "
+        "registre refuse un modèle dont le service ne saurait pas expliquer les prédictions.",
         "3. Régénérer cette fiche et ses figures : `attrition model report` ; vérifier les "
-        "métriques et la section équité.",
-        "4. Activer la version après relecture : `attrition model activate VERSION`.",
+        "métriques, la calibration et la section équité.",
+        "4. Activer la version : `attrition model activate VERSION`, qui applique la règle "
+        "d'acceptation ci-dessous.",
         "",
-        "Ne pas activer une version dont la PR-AUC ou le rappel baisse nettement, ou dont "
-        "les écarts d'équité se creusent, sans analyse.",
+        "**Règle d'acceptation** (appliquée par `attrition model activate`). "
+        + acceptance.RULE_TEXT,
         "",
     ]
     text = "\n".join(lines)

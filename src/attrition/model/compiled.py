@@ -15,6 +15,9 @@ categorical one ``w[category] - sum_k(frequency_k * w_k)``; the base value is th
 i.e. the logit of an employee at the training average. Hence
 ``base_value + sum(contributions) == logit`` for every employee.
 
+With a recalibration map (:mod:`attrition.model.calibration`), the probability is that
+strictly increasing map of ``sigmoid(logit)``: contributions, logit and order are unchanged.
+
 A non-linear pipeline cannot be compiled: :func:`attrition.model.runtime.load_predictor`
 then falls back to :class:`~attrition.model.runtime.PipelinePredictor`, which calls the
 pipeline on a DataFrame and has no explanations.
@@ -34,6 +37,7 @@ if TYPE_CHECKING:  # scikit-learn is imported only to compile a pipeline, never 
     from sklearn.preprocessing import StandardScaler
 
 from attrition.model import features as feat
+from attrition.model.calibration import Calibration
 
 FloatArray = NDArray[np.float64]
 
@@ -78,8 +82,9 @@ class Explanation:
     """Why the model gives one employee this probability.
 
     ``base_value + sum(c.contribution for c in contributions) == logit`` (to rounding), and
-    ``probability == 1 / (1 + exp(-logit))``. ``top_up`` lists the largest positive
-    contributions, largest first; ``top_down`` the most negative ones, most negative first.
+    ``probability == calibration(1 / (1 + exp(-logit)))`` (the identity without a map).
+    ``top_up`` lists the largest positive contributions, largest first; ``top_down`` the most
+    negative ones, most negative first.
     """
 
     base_value: float
@@ -140,6 +145,8 @@ class CompiledLinearModel:
         frequency-weighted mean of those weights (the centre of its contribution).
     intercept:
         The classifier's intercept: the logit of an employee at the training average.
+    calibration:
+        The recalibration map applied to ``sigmoid(logit)``, or ``None``.
     """
 
     numeric: tuple[str, ...]
@@ -150,6 +157,7 @@ class CompiledLinearModel:
     category_weight: tuple[FloatArray, ...]
     category_offset: FloatArray
     intercept: float
+    calibration: Calibration | None = None
 
     @property
     def explainable(self) -> bool:
@@ -157,7 +165,9 @@ class CompiledLinearModel:
         return True
 
     @classmethod
-    def from_pipeline(cls, pipeline: Pipeline) -> CompiledLinearModel:
+    def from_pipeline(
+        cls, pipeline: Pipeline, calibration: Calibration | None = None
+    ) -> CompiledLinearModel:
         """Fold the fitted pipeline's scaler, encoder and coefficients into arrays.
 
         Parameters
@@ -167,6 +177,8 @@ class CompiledLinearModel:
             LogisticRegression)])`` as built by :func:`candidates.make_pipeline`: numbers through
             a ``StandardScaler``, categories through ``OneHotEncoder`` then a centring
             ``StandardScaler(with_std=False)``.
+        calibration:
+            The recipe's recalibration map, if it kept one.
 
         Raises
         ------
@@ -238,6 +250,7 @@ class CompiledLinearModel:
             category_weight=tuple(tables),
             category_offset=_read_only(np.array(offsets)),
             intercept=float(classifier.intercept_[0]),
+            calibration=calibration,
         )
 
     def to_state(self) -> dict[str, Any]:
@@ -256,6 +269,7 @@ class CompiledLinearModel:
             "category_weight": [table.tolist() for table in self.category_weight],
             "category_offset": self.category_offset.tolist(),
             "intercept": self.intercept,
+            "calibration": None if self.calibration is None else self.calibration.to_state(),
         }
 
     @classmethod
@@ -279,6 +293,10 @@ class CompiledLinearModel:
             and set(numeric + categorical) <= set(feat.MODEL_FEATURES)
         ):
             raise NotCompilableError("inconsistent compiled-model state")
+        try:
+            calibration = Calibration.from_optional_state(state.get("calibration"))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise NotCompilableError(f"inconsistent calibration state: {exc}") from exc
         return cls(
             numeric=numeric,
             numeric_mean=_read_only(mean),
@@ -288,6 +306,7 @@ class CompiledLinearModel:
             category_weight=tables,
             category_offset=_read_only(offsets),
             intercept=float(state["intercept"]),
+            calibration=calibration,
         )
 
     def contribution_matrix(self, columns: Mapping[str, NDArray[np.generic]]) -> FloatArray:
@@ -328,7 +347,11 @@ class CompiledLinearModel:
         ValidationError
             If the columns are invalid (see :func:`features.engineer`).
         """
-        return _sigmoid(self.logit(columns))
+        return self._probability(self.logit(columns))
+
+    def _probability(self, logits: FloatArray) -> FloatArray:
+        probability = _sigmoid(logits)
+        return probability if self.calibration is None else self.calibration.apply(probability)
 
     def explain(
         self, columns: Mapping[str, NDArray[np.generic]], top_k: int = 5
@@ -350,7 +373,7 @@ class CompiledLinearModel:
         engineered = feat.engineer(columns)
         matrix = self._contributions(engineered)
         logits = self.intercept + matrix.sum(axis=1)
-        probabilities = _sigmoid(logits)
+        probabilities = self._probability(logits)
         names = self.numeric + self.categorical
         explanations = []
         for i in range(matrix.shape[0]):
@@ -392,7 +415,7 @@ class CompiledLinearModel:
         engineered = feat.engineer(columns)
         matrix = self._contributions(engineered)
         logits = self.intercept + matrix.sum(axis=1)
-        probabilities = _sigmoid(logits)
+        probabilities = self._probability(logits)
         ranked = np.argsort(-matrix, axis=1, kind="stable")
         up = ranked[:, :top_k]
         down = ranked[:, ::-1][:, :top_k]

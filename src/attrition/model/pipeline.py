@@ -18,7 +18,9 @@ from attrition.config import Settings
 from attrition.db.engine import Database
 from attrition.model import registry
 from attrition.model.artifact import dump_pipeline
-from attrition.model.training import TrainedModel, evaluate, fit_final, select_best
+from attrition.model.calibration import NONE
+from attrition.model.final import TrainedModel, fit_final
+from attrition.model.training import evaluate, select_best
 
 Say = Callable[[str], None]
 
@@ -69,6 +71,7 @@ def register_trained(
                 threshold_criterion=trained.threshold_criterion,
                 data_fingerprint=fingerprint,
                 artifact=artifact,
+                calibration=None if trained.calibration is None else trained.calibration.to_state(),
             ),
             activate=activate,
         )
@@ -125,7 +128,9 @@ def rebuild_for_report(
             "réentraînez avant de générer la fiche."
         )
     seed = int(info["metrics"].get("seed", 7))
-    trained = fit_final(frame, info["algorithm"], seed)
+    # Versions registered before recalibration was part of the recipe have no method: raw.
+    method = (info["metrics"].get("calibration") or {}).get("method", NONE)
+    trained = fit_final(frame, info["algorithm"], seed, calibration=method)
     if abs(trained.threshold - float(info["threshold"])) > 1e-9:
         raise ModelNotReadyError("Le seuil recalculé ne correspond pas au registre.")
     trained.pipeline = pipeline

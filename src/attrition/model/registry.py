@@ -19,8 +19,8 @@ from sqlalchemy.orm import Session
 
 from attrition import __version__
 from attrition.config import PROJECT_ROOT
-from attrition.db.models import ModelVersion
-from attrition.errors import NotFoundError
+from attrition.db.models import ModelActivation, ModelVersion
+from attrition.errors import NotFoundError, ValidationError
 
 LIBRARIES = ("scikit-learn", "numpy", "pandas", "skops", "scipy")
 
@@ -80,17 +80,26 @@ class NewVersion:
     threshold_criterion: str
     data_fingerprint: str
     artifact: bytes
+    calibration: dict[str, Any] | None = None
 
 
-def serving_state(artifact: bytes) -> tuple[dict[str, Any] | None, str | None]:
-    """The compiled scoring arrays of an artifact and their checksum (None if not linear)."""
+def serving_state(
+    artifact: bytes, calibration: dict[str, Any] | None = None
+) -> tuple[dict[str, Any] | None, str | None]:
+    """The compiled scoring arrays of an artifact and their checksum (None if not linear).
+
+    The recalibration map, when the recipe kept one, is part of the compiled state, so the
+    checksum that binds the state to the artifact covers it too.
+    """
     from attrition.model.artifact import load_pipeline, serving_state_sha256
+    from attrition.model.calibration import Calibration
     from attrition.model.compiled import CompiledLinearModel, NotCompilableError
 
     digest = hashlib.sha256(artifact).hexdigest()
     pipeline = load_pipeline(artifact, digest)
+    mapping = None if calibration is None else Calibration.from_state(calibration)
     try:
-        state = CompiledLinearModel.from_pipeline(pipeline).to_state()
+        state = CompiledLinearModel.from_pipeline(pipeline, mapping).to_state()
     except NotCompilableError:
         return None, None
     return state, serving_state_sha256(state, digest)
@@ -102,7 +111,24 @@ def next_version(session: Session) -> str:
 
 
 def register(session: Session, new: NewVersion, *, activate: bool = False) -> ModelVersion:
-    """Insert a version (and activate it if asked) in the caller's transaction."""
+    """Insert a version (and activate it if asked) in the caller's transaction.
+
+    Raises
+    ------
+    ValidationError
+        If the service could not explain the model's predictions: every prediction is
+        served with the exact contribution of each factor, which only the compiled linear
+        model gives (see :mod:`attrition.model.compiled`). Refusing here, before anything is
+        written, is what keeps a registered version servable.
+    """
+    state, state_sha256 = serving_state(new.artifact, new.calibration)
+    if state is None:
+        raise ValidationError(
+            f"Version refusée : le modèle « {new.algorithm} » n'est pas linéaire, et le "
+            "service ne sait expliquer exactement (contribution de chaque facteur) que les "
+            "prédictions d'une régression logistique. Chaque prédiction servie doit porter "
+            "son explication : entraînez le candidat « regression_logistique »."
+        )
     row = ModelVersion(
         version=next_version(session),
         algorithm=new.algorithm,
@@ -118,7 +144,7 @@ def register(session: Session, new: NewVersion, *, activate: bool = False) -> Mo
         artifact_sha256=hashlib.sha256(new.artifact).hexdigest(),
         is_active=False,
     )
-    row.serving_state, row.serving_sha256 = serving_state(new.artifact)
+    row.serving_state, row.serving_sha256 = state, state_sha256
     session.add(row)
     session.flush()
     if activate:
@@ -154,3 +180,77 @@ def activate_version(session: Session, version: str) -> ModelVersion:
     session.flush()
     session.refresh(row)
     return row
+
+
+@dataclass(frozen=True, slots=True)
+class Activation:
+    """What :func:`activate_checked` did: the version, the rule's verdict, whether forced."""
+
+    version: str
+    previous: str | None
+    refusals: list[str]
+    forced: bool
+    already_active: bool = False
+    rollback: bool = False
+
+
+def activate_checked(
+    session: Session, version: str, *, force: bool = False, reason: str | None = None
+) -> Activation:
+    """Activate ``version`` if the acceptance rule accepts it, and record the activation.
+
+    The rule (:mod:`attrition.model.acceptance`) compares the version's nested figures with
+    the active version's; a version that was already active once (a rollback) is not judged
+    again. A refused version is activated only with ``force`` and a reason;
+    either way the activation, the broken rules and the reason go to ``model_activations``
+    in the caller's transaction.
+
+    Raises
+    ------
+    NotFoundError
+        If the version does not exist.
+    ValidationError
+        If the rule refuses the version and ``force`` is not set, or ``force`` comes
+        without a reason.
+    """
+    from attrition.model import acceptance
+
+    row = get_version(session, version)
+    current = active_version(session)
+    if current is not None and current.id == row.id:
+        return Activation(row.version, row.version, [], False, already_active=True)
+    if row.activated_at is not None:
+        # A rollback to a version already served: the rule gates new versions, and must not
+        # stand in the way of restoring a known state during an incident.
+        verdict = acceptance.Verdict([], {"retour_arriere": True})
+    else:
+        verdict = acceptance.check(row.metrics, None if current is None else current.metrics)
+    if not verdict.accepted and not force:
+        raise ValidationError(
+            f"Activation de {row.version} refusée par la règle d'acceptation : "
+            + " ; ".join(verdict.refusals)
+            + '. Pour passer outre : --force --raison "…" (enregistré dans le registre).'
+        )
+    if force and not (reason and reason.strip()):
+        raise ValidationError(
+            '--force exige une raison : --raison "…" (elle est enregistrée dans le registre).'
+        )
+    activate_version(session, row.version)
+    session.add(
+        ModelActivation(
+            model_version_id=row.id,
+            previous_version_id=None if current is None else current.id,
+            forced=bool(verdict.refusals),
+            reason=reason.strip() if reason else None,
+            refusals=list(verdict.refusals),
+            checks=verdict.checks,
+        )
+    )
+    session.flush()
+    return Activation(
+        row.version,
+        None if current is None else current.version,
+        list(verdict.refusals),
+        bool(verdict.refusals),
+        rollback=bool(verdict.checks.get("retour_arriere")),
+    )

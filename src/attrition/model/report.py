@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any, Final
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
-from sklearn.calibration import calibration_curve
 from sklearn.inspection import permutation_importance
 from sklearn.metrics import (
     average_precision_score,
@@ -31,8 +30,9 @@ from attrition.data import vocabulary as voc
 from attrition.errors import ValidationError
 from attrition.model import features as feat
 from attrition.model.compiled import CompiledLinearModel, NotCompilableError
+from attrition.model.final import TrainedModel
 from attrition.model.summary import FIGURE_FILES
-from attrition.model.training import TrainedModel
+from attrition.model.training import AGE_BANDS
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -40,13 +40,6 @@ if TYPE_CHECKING:
 #: Where the model card finds the figures, relative to the card (``docs/``).
 FIGURE_PREFIX: Final = "img/modele"
 
-#: Age bands of the fairness audit: label, lowest age, highest age (inclusive).
-AGE_BANDS: Final[tuple[tuple[str, int, int], ...]] = (
-    ("<30", 0, 29),
-    ("30-39", 30, 39),
-    ("40-49", 40, 49),
-    ("50+", 50, 200),
-)
 #: Number of features shown on the importance figure.
 TOP_FEATURES: Final = 15
 CANDIDATE_METRICS: Final[tuple[tuple[str, str], ...]] = (
@@ -67,6 +60,33 @@ def age_band(age: NDArray[np.generic]) -> NDArray[np.object_]:
     for label, low, high in AGE_BANDS:
         bands[(ages >= low) & (ages <= high)] = label
     return bands
+
+
+def calibration_bins(
+    target: NDArray[np.int64], probability: NDArray[np.float64], n_bins: int = 10
+) -> list[dict[str, Any]]:
+    """Reliability bins: mean predicted probability, observed rate and count of each bin.
+
+    Bins are quantiles of the predicted probability (the binning of scikit-learn's
+    ``calibration_curve(strategy="quantile")``, which returns the *observed* rate first);
+    empty bins are dropped.
+    """
+    probability = np.asarray(probability, dtype=np.float64)
+    target = np.asarray(target)
+    edges = np.percentile(probability, np.linspace(0, 100, n_bins + 1))
+    index = np.searchsorted(edges[1:-1], probability, side="right")
+    counts = np.bincount(index, minlength=n_bins)
+    predicted = np.bincount(index, weights=probability, minlength=n_bins)
+    observed = np.bincount(index, weights=target.astype(np.float64), minlength=n_bins)
+    return [
+        {
+            "mean_predicted": float(predicted[k] / counts[k]),
+            "observed_rate": float(observed[k] / counts[k]),
+            "n": int(counts[k]),
+        }
+        for k in range(n_bins)
+        if counts[k]
+    ]
 
 
 def fairness_table(
@@ -198,19 +218,18 @@ def render_report(model: TrainedModel, frame: pd.DataFrame, out_dir: Path) -> di
     flagged = probability >= model.threshold
     out_dir.mkdir(parents=True, exist_ok=True)
 
-    mean_predicted, observed = calibration_curve(
-        target, probability, n_bins=10, strategy="quantile"
-    )
     numbers: dict[str, Any] = {
         "figures": dict(FIGURE_FILES),
         "threshold": model.threshold,
         "roc_auc": float(roc_auc_score(target, probability)),
         "pr_auc": float(average_precision_score(target, probability)),
         "base_rate": float(target.mean()),
-        "calibration": [
-            {"mean_predicted": float(p), "observed_rate": float(o)}
-            for p, o in zip(mean_predicted, observed, strict=True)
-        ],
+        "calibration": calibration_bins(target, probability),
+        "calibration_raw": (
+            None
+            if model.raw_probabilities is None or not model.calibrated
+            else calibration_bins(target, model.raw_probabilities)
+        ),
         "confusion": confusion_matrix(target, flagged.astype(np.int64), labels=[0, 1]).tolist(),
         "importance": global_importance(model, frame),
         "fairness": {
@@ -229,10 +248,12 @@ def render_report(model: TrainedModel, frame: pd.DataFrame, out_dir: Path) -> di
     drawings = {
         "roc": _roc_figure(target, probability, numbers["roc_auc"]),
         "precision_recall": _pr_figure(target, probability, numbers, flagged),
-        "calibration": _calibration_figure(numbers["calibration"], probability),
+        "calibration": _calibration_figure(
+            numbers["calibration"], numbers["calibration_raw"], probability
+        ),
         "confusion": _confusion_figure(np.asarray(numbers["confusion"]), model.threshold),
         "importance": _importance_figure(numbers["importance"][:TOP_FEATURES]),
-        "fairness": _fairness_figure(numbers["fairness"]),
+        "fairness": _fairness_figure(_nested_fairness(model.metrics) or numbers["fairness"]),
     }
     for key, figure in drawings.items():
         figure.savefig(out_dir / FIGURE_FILES[key], dpi=110, bbox_inches="tight")
@@ -292,18 +313,41 @@ def _pr_figure(
 
 
 def _calibration_figure(
-    bins: Sequence[Mapping[str, float]], probability: NDArray[np.float64]
+    bins: Sequence[Mapping[str, float]],
+    raw_bins: Sequence[Mapping[str, float]] | None,
+    probability: NDArray[np.float64],
 ) -> Figure:
-    figure = _figure(6.0, 6.0)
+    figure = _figure(6.0, 6.5)
     top, bottom = figure.subplots(2, 1, height_ratios=[3, 1], sharex=True)
     top.plot([0, 1], [0, 1], linestyle="--", color="grey", label="Calibration parfaite")
-    top.plot(
-        [b["mean_predicted"] for b in bins],
-        [b["observed_rate"] for b in bins],
-        marker="o",
-        label="Modèle (déciles)",
+    if raw_bins:
+        top.plot(
+            [b["mean_predicted"] for b in raw_bins],
+            [b["observed_rate"] for b in raw_bins],
+            marker="x",
+            linestyle=":",
+            color="tab:orange",
+            label="Avant recalibration",
+        )
+    predicted = [b["mean_predicted"] for b in bins]
+    observed = [b["observed_rate"] for b in bins]
+    counts = {b["n"] for b in bins}
+    label = (
+        f"Probabilités servies (déciles de {counts.pop()} employés)"
+        if len(counts) == 1
+        else "Probabilités servies (déciles, effectif indiqué)"
     )
-    top.set(ylabel="Taux de départ observé", title="Calibration (prédictions hors-pli)")
+    top.plot(predicted, observed, marker="o", label=label)
+    if len({b["n"] for b in bins}) > 1:
+        for x, y, b in zip(predicted, observed, bins, strict=True):
+            top.annotate(f"n={b['n']}", (x, y), textcoords="offset points", xytext=(4, -10))
+    top.set(
+        xlabel="Probabilité prédite moyenne du décile",
+        ylabel="Taux de départ observé",
+        title="Diagramme de fiabilité (prédictions hors-pli)",
+        xlim=(0, 1),
+        ylim=(0, 1),
+    )
     top.legend(loc="upper left")
     bottom.hist(probability, bins=20, range=(0, 1), color="tab:blue", alpha=0.7)
     bottom.set(xlabel="Probabilité prédite", ylabel="Employés")
@@ -373,3 +417,71 @@ def _fr(value: float | None, digits: int = 3) -> str:
     if value is None:
         return "—"
     return f"{value:.{digits}f}".replace(".", ",")
+
+
+def _nested_fairness(metrics: Mapping[str, Any]) -> dict[str, list[dict[str, Any]]] | None:
+    """The nested cross-validation's fairness rows stored with the model, flattened."""
+    cv = metrics.get("cv") or {}
+    selected = (cv.get("candidates") or {}).get(metrics.get("selected")) or {}
+    nested = (selected.get("honest") or {}).get("fairness") or {}
+    if not (nested.get("genre") and nested.get("age")):
+        return None
+    return {attribute: _flat_rows(rows) for attribute, rows in nested.items()}
+
+
+def _flat_rows(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Nested fairness rows (with intervals) as the plain rows of :func:`fairness_table`."""
+    return [
+        {
+            "group": row["group"],
+            "n": row["n"],
+            **{key: row[key]["value"] for key in ("observed_rate", "positive_rate")},
+            "recall": row["recall"]["value"],
+            "precision": row["precision"]["value"],
+        }
+        for row in rows
+    ]
+
+
+def _pct(value: float | None) -> str:
+    return "—" if value is None else f"{_fr(100 * value, 1)} %"
+
+
+def _interval_text(interval: Mapping[str, Any] | None, percent: bool = False) -> str:
+    """``value [low ; high]`` the French way; an em dash when undefined."""
+    if not interval or interval.get("value") is None:
+        return "—"
+    show = _pct if percent else _fr
+    if interval.get("low") is None:
+        return show(interval["value"])
+    return f"{show(interval['value'])} [{show(interval['low'])} ; {show(interval['high'])}]"
+
+
+HONEST_ROWS: Final[tuple[tuple[str, str, bool], ...]] = (
+    ("roc_auc", "ROC-AUC", False),
+    ("pr_auc", "PR-AUC", False),
+    ("brier", "Brier", False),
+    ("ece", "Erreur de calibration attendue (ECE)", False),
+    ("calibration_in_the_large", "Écart moyen prédit − observé", False),
+    ("precision", "Précision des signalements", True),
+    ("recall", "Rappel (part des départs signalés)", True),
+    ("flag_rate", "Part des employés signalés", True),
+)
+
+
+def _nested_fairness_markdown(rows: Sequence[Mapping[str, Any]], header: str) -> list[str]:
+    lines = [
+        f"| {header} | Effectif | Départs | Taux de départ observé | Taux de signalement "
+        "| Rappel | Précision |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    lines += [
+        f"| {row['group']} | {row['n']} | {row['n_leavers']} | "
+        + " | ".join(
+            _interval_text(row[key], percent=True)
+            for key in ("observed_rate", "positive_rate", "recall", "precision")
+        )
+        + " |"
+        for row in rows
+    ]
+    return lines

@@ -190,6 +190,15 @@ class ModelRuntime:
         except AttritionError as exc:  # pragma: no cover - defensive
             self.current, self.reason = None, exc.message
             return
+        if not compiled.explainable:
+            # Registered before the registry refused such models: serving it would fail on
+            # every explanation, so the process says why it is not ready instead.
+            self.current = None
+            self.reason = (
+                f"modèle {row['version']} refusé : non linéaire, ses prédictions ne peuvent "
+                "pas être expliquées"
+            )
+            return
         self.current = LoadedModel(
             id=row["id"],
             version=row["version"],

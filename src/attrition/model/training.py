@@ -16,26 +16,25 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
 import numpy as np
 import pandas as pd
-import sklearn
 from numpy.typing import NDArray
-from sklearn.calibration import CalibratedClassifierCV
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import brier_score_loss, confusion_matrix
 from sklearn.model_selection import RepeatedStratifiedKFold, StratifiedKFold, cross_val_predict
-from sklearn.pipeline import Pipeline
 from threadpoolctl import threadpool_limits
 
 from attrition.data import vocabulary as voc
 from attrition.errors import ValidationError
+from attrition.model import calibration as cal
 from attrition.model import features as feat
 from attrition.model.candidates import CANDIDATES, make_pipeline
 from attrition.model.thresholds import best_threshold
 from attrition.model.thresholds import threshold_scores as _scores
+from attrition.model.uncertainty import bootstrap_intervals
 
 FloatArray = NDArray[np.float64]
 Progress = Callable[[str], None]
@@ -55,6 +54,13 @@ METRICS: Final[tuple[str, ...]] = (
     "brier",
     "threshold",
 )
+#: Age bands of the fairness audit: label, lowest age, highest age (inclusive).
+AGE_BANDS: Final[tuple[tuple[str, int, int], ...]] = (
+    ("<30", 0, 29),
+    ("30-39", 30, 39),
+    ("40-49", 40, 49),
+    ("50+", 50, 200),
+)
 #: Calibration is accepted when the recalibration slope is in this range (1 is perfect)...
 CALIBRATION_SLOPE_RANGE: Final = (0.8, 1.25)
 #: ...and the mean predicted probability is this close to the observed attrition rate.
@@ -71,18 +77,27 @@ def design(frame: pd.DataFrame) -> tuple[pd.DataFrame, NDArray[np.int64]]:
 
 @dataclass(frozen=True)
 class CandidateResult:
-    """Cross-validated results of one candidate.
+    """Cross-validated results of one candidate, with or without recalibration as its rule chose.
 
     Attributes
     ----------
     folds:
-        Metric name -> one value per outer fold (``n_splits * repeats`` values).
+        Metric name -> one value per outer fold (``n_splits * repeats`` values), of the
+        probabilities the recipe would serve (recalibrated when :attr:`calibration` kept it).
     oof_probabilities:
-        Out-of-fold probability of every employee, one row per repeat.
+        Out-of-fold probability of every employee, one row per repeat (same variant).
     confusion:
         Confusion matrix ``[[TN, FP], [FN, TP]]`` of the out-of-fold predictions at each
         fold's own threshold, summed over the folds of a repeat (every employee counted
         once), then averaged over the repeats.
+    flagged:
+        Whether each employee is flagged by its outer fold's model at that fold's threshold
+        (chosen on inner folds), one row per repeat.
+    calibration:
+        :func:`calibration.keep_calibration` on the outer folds' Brier scores.
+    honest:
+        Pooled out-of-fold figures with 95 % intervals (:func:`uncertainty.bootstrap_intervals`)
+        and calibration diagnostics, filled by :func:`evaluate`.
     """
 
     name: str
@@ -91,6 +106,9 @@ class CandidateResult:
     folds: dict[str, list[float]]
     oof_probabilities: FloatArray
     confusion: FloatArray
+    flagged: NDArray[np.bool_] | None = None
+    calibration: dict[str, Any] = field(default_factory=dict)
+    honest: dict[str, Any] = field(default_factory=dict)
 
     def summary(self) -> dict[str, dict[str, float]]:
         """Mean and standard deviation (ddof=1, over the outer folds) of each metric."""
@@ -111,6 +129,8 @@ class CandidateResult:
             "summary": self.summary(),
             "folds": {metric: list(values) for metric, values in self.folds.items()},
             "confusion": self.confusion.tolist(),
+            "calibration": _json_ready(self.calibration),
+            "honest": _json_ready(self.honest),
         }
 
 
@@ -138,6 +158,7 @@ class EvaluationReport:
                 "inner_splits": self.inner_splits,
                 "threshold_criterion": self.threshold_criterion,
                 "confusion": "somme des plis d'une répétition, moyenne sur les répétitions",
+                "calibration_rule": cal.RULE,
             },
             "n_samples": self.n_samples,
             "n_positive": self.n_positive,
@@ -192,10 +213,12 @@ def evaluate(
     for name in names:
         make_pipeline(name, seed)  # fails early, in French, on an unknown name
     results: dict[str, CandidateResult] = {}
+    groups = fairness_groups(frame)
     with threadpool_limits(limits=1):
         for name in names:
-            results[name] = _cross_validate(
-                name, seed, inputs, target, splits, n_splits, inner, progress
+            result = _cross_validate(name, seed, inputs, target, splits, n_splits, inner, progress)
+            results[name] = replace(
+                result, honest=honest_figures(target, result, groups=groups, seed=seed)
             )
     return EvaluationReport(
         seed=seed,
@@ -222,34 +245,91 @@ def _cross_validate(
     """One candidate through every outer fold of :func:`evaluate`."""
     candidate = CANDIDATES[name]
     repeats = len(splits) // n_splits
-    folds: dict[str, list[float]] = {metric: [] for metric in METRICS}
-    oof = np.full((repeats, len(target)), np.nan)
-    confusion = np.zeros((repeats, 2, 2))
+    variants = ("raw", "calibrated")
+    folds: dict[str, dict[str, list[float]]] = {
+        v: {metric: [] for metric in METRICS} for v in variants
+    }
+    oof = {v: np.full((repeats, len(target)), np.nan) for v in variants}
+    flagged = {v: np.zeros((repeats, len(target)), dtype=bool) for v in variants}
+    confusion = {v: np.zeros((repeats, 2, 2)) for v in variants}
     for index, (train, test) in enumerate(splits):
         repeat = index // n_splits
         x_train, y_train = inputs.iloc[train], target[train]
         inner_probability = cross_val_predict(
             make_pipeline(name, seed), x_train, y_train, cv=inner, method="predict_proba"
         )[:, 1]
-        threshold = best_threshold(y_train, inner_probability)
+        calibration = cal.fit_calibration(inner_probability, y_train)
         model = make_pipeline(name, seed).fit(x_train, y_train)
-        probability = model.predict_proba(inputs.iloc[test])[:, 1]
-        oof[repeat, test] = probability
-        for metric, value in _scores(target[test], probability, threshold).items():
-            folds[metric].append(value)
-        confusion[repeat] += confusion_matrix(
-            target[test], (probability >= threshold).astype(np.int64), labels=[0, 1]
-        )
+        raw = model.predict_proba(inputs.iloc[test])[:, 1]
+        for variant, inner_scores, probability in (
+            ("raw", inner_probability, raw),
+            ("calibrated", calibration.apply(inner_probability), calibration.apply(raw)),
+        ):
+            threshold = best_threshold(y_train, inner_scores)
+            oof[variant][repeat, test] = probability
+            flags = probability >= threshold
+            flagged[variant][repeat, test] = flags
+            for metric, value in _scores(target[test], probability, threshold).items():
+                folds[variant][metric].append(value)
+            confusion[variant][repeat] += confusion_matrix(
+                target[test], flags.astype(np.int64), labels=[0, 1]
+            )
         if progress is not None:
             progress(f"{candidate.label} : pli {index + 1}/{len(splits)}")
+    decision = cal.keep_calibration(folds["raw"]["brier"], folds["calibrated"]["brier"])
+    kept = "calibrated" if decision["kept"] else "raw"
     return CandidateResult(
         name=name,
         label=candidate.label,
         hyper_parameters=dict(candidate.hyper_parameters),
-        folds=folds,
-        oof_probabilities=oof,
-        confusion=confusion.mean(axis=0),
+        folds=folds[kept],
+        oof_probabilities=oof[kept],
+        confusion=confusion[kept].mean(axis=0),
+        flagged=flagged[kept],
+        calibration=decision,
     )
+
+
+def fairness_groups(frame: pd.DataFrame) -> dict[str, tuple[NDArray[np.object_], list[str]]]:
+    """The groups of the fairness audit: ``genre``, and age band (``<30`` ... ``50+``)."""
+    ages = frame["age"].to_numpy().astype(np.float64)
+    bands = np.empty(len(ages), dtype=object)
+    for label, low, high in AGE_BANDS:
+        bands[(ages >= low) & (ages <= high)] = label
+    return {
+        "genre": (frame["genre"].to_numpy().astype(object), [g.value for g in voc.Genre]),
+        "age": (bands, [band[0] for band in AGE_BANDS]),
+    }
+
+
+def honest_figures(
+    target: NDArray[np.int64],
+    result: CandidateResult,
+    *,
+    groups: Mapping[str, tuple[NDArray[np.object_], list[str]]],
+    seed: int,
+) -> dict[str, Any]:
+    """Pooled out-of-fold figures of a candidate, with 95 % intervals, and its calibration.
+
+    Each employee is scored by the outer fold's model that did not see it and flagged at
+    that fold's threshold, chosen on the inner folds: precision, recall and "N out of 100
+    flagged" are therefore nested estimates. Figures are averaged over the repeats.
+    """
+    if result.flagged is None:
+        raise ValidationError("Résultat de validation croisée sans signalements hors-pli.")
+    intervals = bootstrap_intervals(
+        target, result.oof_probabilities, result.flagged, groups=groups, seed=seed
+    )
+    checks = [calibration_check(target, row) for row in result.oof_probabilities]
+    return {
+        **intervals,
+        "calibration": {
+            "slope": float(np.mean([c["slope"] for c in checks])),
+            "intercept": float(np.mean([c["intercept"] for c in checks])),
+            "mean_predicted": float(np.mean([c["mean_predicted"] for c in checks])),
+            "observed_rate": float(np.mean([c["observed_rate"] for c in checks])),
+        },
+    }
 
 
 def select_best(report: EvaluationReport) -> str:
@@ -279,6 +359,59 @@ def select_best(report: EvaluationReport) -> str:
         )
 
     return max(report.candidates, key=key)
+
+
+#: The issue's bar for the served probabilities' out-of-fold Brier score.
+BRIER_TARGET: Final = 0.081
+
+
+def evaluation_summary(report: EvaluationReport) -> dict[str, Any]:
+    """What ``attrition model evaluate --json`` prints: the selected recipe's honest figures.
+
+    Fold means (as before), the Brier score with and without recalibration and the rule's
+    decision, the nested operating figures (threshold chosen in the inner folds) and a 95 %
+    interval for every figure and every fairness row.
+    """
+    name = select_best(report)
+    result = report.candidates[name]
+    summary = result.summary()
+    decision = result.calibration
+    honest = result.honest
+    figures = honest.get("figures", {})
+    served_brier = summary["brier"]["mean"]
+    out: dict[str, Any] = {"model": name, "seed": report.seed, "repeats": report.repeats}
+    for metric in METRICS:
+        out[metric] = round(summary[metric]["mean"], 6)
+    out["calibration"] = {
+        "kept": decision.get("kept"),
+        "method": decision.get("method"),
+        "rule": decision.get("rule"),
+        "brier_raw": decision.get("brier_raw"),
+        "brier_calibrated": decision.get("brier_calibrated"),
+        "brier_served": served_brier,
+        "gain": decision.get("gain"),
+        "standard_error": decision.get("standard_error"),
+        "folds_improved": decision.get("folds_improved"),
+        "n_folds": decision.get("n_folds"),
+        **honest.get("calibration", {}),
+        "ece": figures.get("ece"),
+        "brier_target": BRIER_TARGET,
+        "brier_target_met": bool(served_brier <= BRIER_TARGET),
+    }
+    out["operating"] = {
+        "threshold_criterion": report.threshold_criterion,
+        "threshold_mean": summary["threshold"]["mean"],
+        **{
+            key: figures.get(key)
+            for key in ("precision", "recall", "flag_rate", "flagged_leavers_per_100")
+        },
+    }
+    out["intervals"] = {
+        "method": honest.get("method"),
+        "figures": figures,
+        "fairness": honest.get("fairness", {}),
+    }
+    return _json_ready(out)
 
 
 def calibration_check(target: NDArray[np.int64], probability: FloatArray) -> dict[str, Any]:
@@ -312,154 +445,6 @@ def calibration_check(target: NDArray[np.int64], probability: FloatArray) -> dic
             low <= slope <= high and abs(mean_predicted - observed) <= CALIBRATION_MEAN_TOLERANCE
         ),
     }
-
-
-@dataclass
-class TrainedModel:
-    """The fitted final model and what the registry, the report and the API need about it.
-
-    Attributes
-    ----------
-    pipeline:
-        Fitted pipeline, preparation then classifier; raw inputs go through
-        :func:`features.to_model_frame` (training) or :func:`features.engineer` (serving).
-    algorithm:
-        Key of :data:`CANDIDATES`.
-    hyper_parameters:
-        The classifier's fixed hyper-parameters (JSON-serialisable).
-    features:
-        Model inputs, in order (:data:`features.MODEL_FEATURES`).
-    threshold:
-        Flag an employee when the probability is at least this.
-    threshold_criterion:
-        How the threshold was chosen, in French.
-    metrics:
-        JSON-serialisable: ``cv`` (the :class:`EvaluationReport` of all candidates, or
-        ``None``), ``selected``, ``oof`` (scores of the final recipe's out-of-fold predictions
-        at the threshold, with the confusion matrix) and ``calibration``.
-    oof_probabilities:
-        Out-of-fold probability of each training employee (5 stratified folds), for figures.
-    target:
-        The 0/1 outcome of each training employee, aligned with ``oof_probabilities``.
-    calibrated:
-        Whether the classifier was wrapped in a sigmoid calibration.
-    """
-
-    pipeline: Pipeline
-    algorithm: str
-    hyper_parameters: dict[str, Any]
-    features: list[str]
-    threshold: float
-    threshold_criterion: str
-    metrics: dict[str, Any]
-    oof_probabilities: FloatArray
-    target: NDArray[np.int64]
-    seed: int
-    calibrated: bool = False
-
-    def metadata(self) -> dict[str, Any]:
-        """JSON-serialisable description of the model (registry row, model card)."""
-        return {
-            "algorithm": self.algorithm,
-            "algorithm_label": CANDIDATES[self.algorithm].label,
-            "hyper_parameters": dict(self.hyper_parameters),
-            "features": list(self.features),
-            "numeric_features": list(feat.NUMERIC_FEATURES),
-            "categorical_features": list(feat.CATEGORICAL_FEATURES),
-            "raw_features": list(voc.FEATURE_NAMES),
-            "excluded_features": list(feat.EXCLUDED_FROM_MODEL),
-            "threshold": self.threshold,
-            "threshold_criterion": self.threshold_criterion,
-            "calibrated": self.calibrated,
-            "seed": self.seed,
-            "n_samples": len(self.target),
-            "n_positive": int(self.target.sum()),
-            "metrics": self.metrics,
-            "sklearn_version": sklearn.__version__,
-            "numpy_version": np.__version__,
-        }
-
-
-def fit_final(
-    frame: pd.DataFrame,
-    name: str,
-    seed: int,
-    *,
-    report: EvaluationReport | None = None,
-    n_splits: int = 5,
-) -> TrainedModel:
-    """Fit the chosen recipe on all the data, with its threshold and a calibration check.
-
-    The threshold maximises F2 on out-of-fold predictions over the full data
-    (``n_splits`` stratified folds): the same criterion as in :func:`evaluate`, never
-    chosen on predictions of a model that saw the employee. If those predictions are not
-    well calibrated (:func:`calibration_check`), the classifier is wrapped in a sigmoid
-    calibration (fitted by internal cross-validation) and the check and threshold are
-    redone; a logistic regression without class weights normally passes as it is, and stays
-    a bare linear model that serving compiles to a dot product.
-
-    Parameters
-    ----------
-    frame:
-        The ``employee_features`` rows, target included.
-    name:
-        Key of :data:`CANDIDATES`, usually ``select_best(report)``.
-    seed:
-        Seed of the folds and of the classifier.
-    report:
-        The evaluation that led to the choice, stored in ``metrics["cv"]``.
-    n_splits:
-        Number of folds of the out-of-fold predictions.
-    """
-    inputs, target = design(frame)
-    folds = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=seed)
-    with threadpool_limits(limits=1):
-        pipeline = make_pipeline(name, seed)
-        oof = cross_val_predict(pipeline, inputs, target, cv=folds, method="predict_proba")[:, 1]
-        calibration = calibration_check(target, oof)
-        calibrated = False
-        if not calibration["well_calibrated"]:
-            pipeline = _calibrated(name, seed, n_splits)
-            oof = cross_val_predict(pipeline, inputs, target, cv=folds, method="predict_proba")[
-                :, 1
-            ]
-            calibration = {"before": calibration, **calibration_check(target, oof)}
-            calibrated = True
-        threshold = best_threshold(target, oof)
-        pipeline.fit(inputs, target)
-
-    flagged = (oof >= threshold).astype(np.int64)
-    oof_scores: dict[str, Any] = _scores(target, oof, threshold)
-    oof_scores["confusion"] = confusion_matrix(target, flagged, labels=[0, 1]).tolist()
-    return TrainedModel(
-        pipeline=pipeline,
-        algorithm=name,
-        hyper_parameters=dict(CANDIDATES[name].hyper_parameters),
-        features=list(feat.MODEL_FEATURES),
-        threshold=threshold,
-        threshold_criterion=THRESHOLD_CRITERION,
-        metrics=_json_ready(
-            {
-                "cv": None if report is None else report.to_dict(),
-                "selected": name,
-                "oof": oof_scores,
-                "calibration": calibration,
-            }
-        ),
-        oof_probabilities=oof,
-        target=target,
-        seed=seed,
-        calibrated=calibrated,
-    )
-
-
-def _calibrated(name: str, seed: int, n_splits: int) -> Pipeline:
-    """The candidate with its classifier inside a sigmoid calibration (still a Pipeline)."""
-    pipeline = make_pipeline(name, seed)
-    classifier = pipeline.named_steps["modele"]
-    inner = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=seed)
-    calibrated = CalibratedClassifierCV(classifier, method="sigmoid", cv=inner)
-    return Pipeline([("preparation", pipeline.named_steps["preparation"]), ("modele", calibrated)])
 
 
 def _json_ready(value: Any) -> Any:

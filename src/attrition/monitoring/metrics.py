@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -90,6 +91,34 @@ class _StateCollector(Collector):
             gauge = GaugeMetricFamily(f"attrition_db_{key}", doc)
             gauge.add_metric([], float(stats.get(key, 0)))
             yield gauge
+        yield from self._realized()
+
+    def _realized(self) -> Iterator[Metric]:
+        """The last realized-performance report (refreshed at most once a minute)."""
+        report = self.metrics.performance
+        gauges = {
+            "precision": "Précision réalisée des signalements (prédictions résolues).",
+            "recall": "Rappel réalisé : part des départs constatés qui avaient été signalés.",
+            "calibration_gap": "Taux de départ observé moins probabilité moyenne prédite.",
+            "resolved": "Prédictions dont l'issue est connue à l'horizon.",
+            "retrain": "1 si les seuils de la fiche du modèle demandent un réentraînement.",
+        }
+        families = {
+            key: GaugeMetricFamily(f"attrition_realized_{key}", doc, labels=["version"])
+            for key, doc in gauges.items()
+        }
+        for version in getattr(report, "versions", []):
+            values = {
+                "precision": version.precision,
+                "recall": version.rappel,
+                "calibration_gap": version.ecart_calibration,
+                "resolved": version.resolues,
+                "retrain": 1.0 if version.statut == "reentrainer" else 0.0,
+            }
+            for key, value in values.items():
+                if value is not None:
+                    families[key].add_metric([version.model_version], float(value))
+        yield from families.values()
 
 
 class Metrics:
@@ -137,7 +166,17 @@ class Metrics:
             ["reason"],
             registry=self.registry,
         )
+        self.performance: Any = None
+        self.performance_at = 0.0
         self.registry.register(_StateCollector(self))
+
+    def observe_performance(self, report: Any) -> None:
+        """Keep the last realized-performance report for the ``attrition_realized_*`` gauges."""
+        self.performance = report
+        self.performance_at = time.monotonic()
+
+    def performance_stale(self, max_age_s: float = 60.0) -> bool:
+        return self.performance is None or time.monotonic() - self.performance_at > max_age_s
 
     def bind(self, state: Any) -> None:
         """Read the model runtime and the pool from ``state`` (``app.state``) at scrape time."""

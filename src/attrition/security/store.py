@@ -22,7 +22,9 @@ from attrition.db.keys import KeyRecord
 from attrition.errors import NotFoundError, ValidationError
 from attrition.security.keys import generate_key, hash_key, parse_key
 
-ROLES = ("admin", "predicteur", "auditeur")
+#: The values of the ``api_role`` type (``db.models.Role``; not imported: API workers stay
+#: free of SQLAlchemy).
+ROLES = ("admin", "predicteur", "auditeur", "rh")
 
 T = TypeVar("T")
 

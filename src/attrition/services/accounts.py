@@ -52,7 +52,7 @@ LOCK_BASE_S = 30
 LOCK_MAX_S = 15 * 60
 #: Longest password read at sign-in (longer ones are refused without hashing them).
 MAX_SIGN_IN_PASSWORD = 1024
-ROLES = ("admin", "predicteur", "auditeur")
+ROLES = ("admin", "predicteur", "auditeur", "rh")
 LOGIN_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
 BAD_CREDENTIALS = "Identifiant ou mot de passe incorrect."
 

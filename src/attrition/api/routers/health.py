@@ -6,6 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
+from attrition import __version__
 from attrition.api.deps import PoolDep, RuntimeDep
 from attrition.api.responses import FastJSONResponse
 from attrition.api.schemas import Health, Readiness
@@ -13,10 +14,27 @@ from attrition.api.schemas import Health, Readiness
 router = APIRouter(tags=["santé"])
 
 
+EPHEMERAL_WARNING = (
+    "Base de données non persistante (démonstration) : les données, le modèle et la piste "
+    "d'audit sont perdus à chaque redémarrage."
+)
+
+
 @router.get("/health", response_model=Health, summary="Vivacité : le processus répond")
-async def read_health() -> dict[str, str]:
+async def read_health(request: Request) -> dict[str, Any]:
     """Répond 200 tant que le processus est vivant, sans consulter la base de données."""
-    return {"statut": "ok"}
+    database = getattr(request.app.state, "database", None)
+    persistent = None if database is None else bool(database.persistent)
+    return {
+        "statut": "ok",
+        "version": __version__,
+        "base_persistante": persistent,
+        "avertissement": EPHEMERAL_WARNING if persistent is False else None,
+    }
+
+
+# Load balancers and uptime probes often use HEAD: same answer, no body (not in the schema).
+router.head("/health", include_in_schema=False)(read_health)
 
 
 @router.get(
@@ -47,3 +65,6 @@ async def read_readiness(request: Request, pool: PoolDep, runtime: RuntimeDep) -
         return FastJSONResponse(body, status_code=503, headers={"Retry-After": "5"})
     body["modele"] = runtime.version
     return body
+
+
+router.head("/ready", include_in_schema=False)(read_readiness)

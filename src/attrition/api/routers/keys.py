@@ -23,7 +23,7 @@ class KeyCreateRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=1, max_length=100, pattern=r"^[\w .@-]+$")
-    role: Literal["admin", "predicteur", "auditeur"]
+    role: Literal["admin", "predicteur", "auditeur", "rh"]
     expires_in_days: OptionalStrictInt = Field(default=None, ge=1, le=3650)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -12,11 +13,13 @@ from starlette.responses import Response
 
 from attrition.api.deps import Auditeur, PoolDep, RuntimeDep, api_key_header, bearer, current_client
 from attrition.api.responses import ERRORS, FastJSONResponse
-from attrition.api.schemas import IsoDateTime, Problem
+from attrition.api.schemas import IsoDateTime, PerformanceResponse, Problem
 from attrition.errors import PermissionDeniedError, ValidationError
 from attrition.monitoring.drift import DEFAULT_WINDOW, drift_report
+from attrition.monitoring.performance import DEFAULT_HORIZON_DAYS, performance_report
 
 router = APIRouter(tags=["supervision"])
+log = logging.getLogger(__name__)
 
 #: Roles that may read /metrics in production (open in dev and test).
 METRICS_ROLES = ("admin", "auditeur")
@@ -58,7 +61,15 @@ async def read_metrics(request: Request) -> Response:
     Requêtes et latences par route et statut, prédictions par décision et niveau de risque,
     version du modèle en service, usage du pool de connexions. Liste : docs/monitoring.md.
     """
-    body, content_type = request.app.state.metrics.render()
+    metrics = request.app.state.metrics
+    if metrics.performance_stale():
+        # One cheap query at most once a minute; a scrape never fails for it.
+        try:
+            async with request.app.state.pool.connection(timeout=1.0) as conn:
+                metrics.observe_performance(await performance_report(conn))
+        except Exception:
+            log.warning("realized performance not refreshed", exc_info=True)
+    body, content_type = metrics.render()
     return Response(body, media_type=content_type)
 
 
@@ -147,6 +158,37 @@ async def read_drift(
     since, until = drift_window(depuis, jusqu_a)
     async with pool.connection() as conn:
         report = await drift_report(conn, since=since, until=until, model=runtime.current)
+    return FastJSONResponse(report.as_dict())
+
+
+@router.get(
+    "/v1/monitoring/performance",
+    response_model=PerformanceResponse,
+    responses={
+        **ERRORS,
+        503: {"model": Problem, "description": "Base de données indisponible."},
+    },
+    summary="Comparer les prédictions passées aux départs constatés",
+)
+async def read_performance(
+    request: Request,
+    client: Auditeur,
+    pool: PoolDep,
+    horizon_jours: Annotated[
+        int, Query(ge=30, le=1095, description="Horizon de la prédiction, en jours.")
+    ] = DEFAULT_HORIZON_DAYS,
+) -> Any:
+    """Rôles : `auditeur`, `admin`.
+
+    Par version du modèle, la première prédiction de chaque employé identifié est comparée à
+    ce que les RH ont constaté (`POST /v1/employees/{id}/issue`) : parti dans l'horizon, ou
+    encore présent à son terme. Précision des signalements, rappel, taux observé contre
+    probabilité moyenne prédite, et statut (`reentrainer` selon les seuils de la fiche du
+    modèle). Les jauges Prometheus `attrition_realized_*` reprennent le dernier calcul.
+    """
+    async with pool.connection() as conn:
+        report = await performance_report(conn, horizon_days=horizon_jours)
+    request.app.state.metrics.observe_performance(report)
     return FastJSONResponse(report.as_dict())
 
 

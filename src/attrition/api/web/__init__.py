@@ -19,7 +19,7 @@ from starlette.datastructures import Headers
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from attrition.api.web import accounts, history, model, scoring, session
+from attrition.api.web import accounts, history, model, outcomes, scoring, session
 from attrition.api.web.rendering import STATIC_DIR
 from attrition.api.web.session import SESSION_COOKIE
 from attrition.config import Settings
@@ -32,7 +32,7 @@ from attrition.security.sessions import (
 from attrition.services.accounts import AccountService
 
 router = APIRouter()
-for _pages in (session, accounts, scoring, history, model):
+for _pages in (session, accounts, scoring, history, model, outcomes):
     router.include_router(_pages.router)
 
 
@@ -49,8 +49,12 @@ def install(app: FastAPI, settings: Settings) -> None:
         session_cookie=SESSION_COOKIE,
         max_age=SESSION_MAX_AGE_S,
         path="/app",
-        same_site="strict",
-        https_only=settings.is_prod,
+        # Framed by another site (the page of a Hugging Face Space), a strict cookie would
+        # never be sent: then SameSite=None, Secure, and partitioned per top-level site
+        # (CHIPS). The CSRF token of every form still guards the POSTs.
+        same_site="none" if settings.api.frame_ancestors else "strict",
+        https_only=settings.is_prod or bool(settings.api.frame_ancestors),
+        partitioned=bool(settings.api.frame_ancestors),
     )
     app.add_middleware(SecureSessionCookie, cookie=SESSION_COOKIE)
 

@@ -16,6 +16,7 @@ from attrition.config import PROJECT_ROOT
 from attrition.errors import FieldError, NotFoundError, ValidationError
 from attrition.model.summary import FIGURE_FILES, summary_metrics
 from attrition.monitoring.drift import ACTION, DEFAULT_WINDOW, WATCH, drift_report
+from attrition.monitoring.performance import performance_report
 
 router = APIRouter(prefix="/app", include_in_schema=False)
 
@@ -127,6 +128,8 @@ async def drift(request: Request) -> Response:
     since = drift_start(request.query_params.get("depuis", "").strip())
     async with request.app.state.pool.connection() as conn:
         report = await drift_report(conn, since=since, model=request.app.state.runtime.current)
+        performance = await performance_report(conn)
+    request.app.state.metrics.observe_performance(performance)
     scale = max(0.5, max((f.psi for f in report.variables), default=0.0) * 1.1)
     return await render(
         request,
@@ -134,6 +137,7 @@ async def drift(request: Request) -> Response:
         {
             "page": "derive",
             "report": report,
+            "performance": performance,
             "since_value": since.astimezone(local_zone()).date().isoformat(),
             "scale": scale,
             "watch": WATCH,

@@ -23,7 +23,12 @@ API_DIR = Path(__file__).resolve().parent.parent
 TEMPLATES_DIR = API_DIR / "templates"
 STATIC_DIR = API_DIR / "static"
 
-ROLE_LABELS = {"admin": "administrateur", "predicteur": "prédicteur", "auditeur": "auditeur"}
+ROLE_LABELS = {
+    "admin": "administrateur",
+    "predicteur": "prédicteur",
+    "auditeur": "auditeur",
+    "rh": "RH",
+}
 RISK_LABELS = {"faible": "faible", "moyen": "moyen", "eleve": "élevé"}
 DECISION_LABELS = {"depart": "départ probable", "reste": "maintien probable"}
 SOURCE_LABELS = {
@@ -43,6 +48,7 @@ CHECK_SCORE = _role_check(deps.Predicteur)
 CHECK_READ = _role_check(deps.Lecteur)
 CHECK_AUDIT = _role_check(deps.Auditeur)
 CHECK_ADMIN = _role_check(deps.Admin)
+CHECK_RH = _role_check(deps.Rh)
 
 
 @lru_cache(maxsize=1)
@@ -150,7 +156,10 @@ async def render(
         "can_score": client is not None and await allowed(CHECK_SCORE, client),
         "can_audit": client is not None and await allowed(CHECK_AUDIT, client),
         "can_admin": client is not None and await allowed(CHECK_ADMIN, client),
+        "can_record": client is not None and await allowed(CHECK_RH, client),
         "notice": request.session.pop("notice", None),
+        "ephemeral_db": getattr(request.app.state, "database", None) is not None
+        and not request.app.state.database.persistent,
     }
     return templates().TemplateResponse(
         request, name, {**base, **(context or {})}, status_code=status, headers=headers

@@ -150,6 +150,15 @@ def html_errors(
     return wrapper
 
 
+async def start_page(client: Client) -> str:
+    """Scoring for those who may score, the outcome form for HR-only users, else history."""
+    if await allowed(CHECK_SCORE, client):
+        return "web_score_form"
+    if client.role == "rh":
+        return "web_outcome_form"
+    return "web_history"
+
+
 @router.get("", name="web_home")
 @html_errors
 async def home(request: Request) -> Response:
@@ -157,9 +166,7 @@ async def home(request: Request) -> Response:
     if not isinstance(request.session.get("sid"), str):
         return redirect(request, "web_sign_in_form")
     client = await session_client(request)
-    return redirect(
-        request, "web_score_form" if await allowed(CHECK_SCORE, client) else "web_history"
-    )
+    return redirect(request, await start_page(client))
 
 
 @router.get("/connexion", name="web_sign_in_form")
@@ -199,9 +206,7 @@ async def sign_in(request: Request) -> Response:
     if signed.account.must_change_password:
         return redirect(request, "web_change_password_form")
     client = as_client(signed.account)
-    return redirect(
-        request, "web_score_form" if await allowed(CHECK_SCORE, client) else "web_history"
-    )
+    return redirect(request, await start_page(client))
 
 
 @router.post("/deconnexion", name="web_sign_out")

@@ -1,7 +1,7 @@
 """keyed audit chain, sealing queue, one-way revocation, client request id
 
 Revision ID: 0005
-Revises: 0008
+Revises: 0007
 Create Date: 2026-11-30 00:30:00+00:00
 
 The chain of revision 0002 (unkeyed SHA-256, ordered by prediction id, sealed after a lag)
@@ -20,8 +20,8 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0005"
-# Assigned "0004"; chained after 0008 (already on main) so that the branch has one head.
-down_revision: str | None = "0008"
+# Assigned "0004"; chained after 0007 (the head of main) so that the branch has one head.
+down_revision: str | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
