@@ -99,6 +99,7 @@ fuzz: $(STAMP) ## API fuzzing (Schemathesis, 200 examples per operation); update
 soak: $(STAMP) ## Reliability at full scale (fuzzing, properties, 2,000 requests, faults, 60 s flood) -> docs/fiabilite.md
 	rm -f reports/fiabilite.json
 	ATTRITION_FUZZ_EXAMPLES=200 ATTRITION_PROPERTY_EXAMPLES=1000 ATTRITION_SOAK_REQUESTS=2000 ATTRITION_FLOOD_SECONDS=60 \
+	  ATTRITION_SOAK_AUDIT_SECONDS=60 \
 	  ATTRITION_RELIABILITY_RUN="make soak" $(BIN)/python -m pytest tests/reliability -p no:cacheprovider \
 	  --ignore=tests/reliability/test_report.py
 	$(BIN)/python scripts/reliability_report.py

@@ -430,13 +430,16 @@ def recorded(db: Any, prefix: str) -> dict[str, int]:
 
     with db.owner_engine().connect() as conn:
         inputs = conn.scalar(
-            text("SELECT count(*) FROM prediction_inputs WHERE starts_with(request_id, :p)"),
+            text(
+                "SELECT count(*) FROM prediction_inputs "
+                "WHERE starts_with(coalesce(client_request_id, request_id), :p)"
+            ),
             {"p": prefix + "-"},
         )
         outputs = conn.scalar(
             text(
                 "SELECT count(*) FROM predictions p JOIN prediction_inputs i ON i.id = p.input_id "
-                "WHERE starts_with(i.request_id, :p)"
+                "WHERE starts_with(coalesce(i.client_request_id, i.request_id), :p)"
             ),
             {"p": prefix + "-"},
         )

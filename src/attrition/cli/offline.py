@@ -147,7 +147,9 @@ async def predict_offline(
         runtime = ModelRuntime()
         async with pool.connection() as conn:
             await runtime.refresh(conn, force=True)
-        service = PredictionService(pool, runtime)
+        from attrition.security.secrets import audit_key
+
+        service = PredictionService(pool, runtime, audit_key=audit_key(settings))
         request_id = f"cli-{uuid.uuid4().hex[:16]}"
         if employee_id is not None:
             features = await service.employee_features(employee_id)

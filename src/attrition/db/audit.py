@@ -23,6 +23,7 @@ from attrition.data.vocabulary import FEATURE_NAMES
 
 INPUT_COLUMNS = (
     "request_id",
+    "client_request_id",
     "api_key_id",
     "source",
     "id_employee",
@@ -41,6 +42,7 @@ OUTPUT_COLUMNS = (
     "risk_level",
     "explanation",
     "latency_ms",
+    "record_mac",
 )
 
 # Column names come from the vocabulary; every value is a bound parameter.
@@ -79,10 +81,38 @@ class PredictionRecord:
     batch_row: int = 0
     idempotency_key: str | None = None
     request_hash: str | None = None
+    client_request_id: str | None = None
+    record_mac: str | None = None
+    """HMAC of what was answered (:func:`attrition.db.chain.record_mac`), set by the service."""
+
+    def mac_values(self) -> list[Any]:
+        """The values a record MAC covers, in the order of ``chain.RECORD_FIELDS``."""
+        features = self.features
+        return [
+            self.request_id,
+            self.client_request_id,
+            self.api_key_id,
+            self.source,
+            self.id_employee,
+            self.batch_id,
+            self.batch_row,
+            self.idempotency_key,
+            self.request_hash,
+            *(features[name] for name in FEATURE_NAMES),
+            self.payload,
+            self.model_version_id,
+            self.probability,
+            self.label,
+            self.threshold,
+            self.risk_level,
+            self.explanation,
+            self.latency_ms,
+        ]
 
     def params(self) -> dict[str, Any]:
         return {
             "request_id": self.request_id,
+            "client_request_id": self.client_request_id,
             "api_key_id": self.api_key_id,
             "source": self.source,
             "id_employee": self.id_employee,
@@ -99,6 +129,7 @@ class PredictionRecord:
             "risk_level": self.risk_level,
             "explanation": Jsonb(self.explanation),
             "latency_ms": self.latency_ms,
+            "record_mac": self.record_mac,
         }
 
 
@@ -133,8 +164,8 @@ async def insert_predictions(
 _SELECT_RECORDED = (
     "SELECT p.id AS prediction_id, p.probability, p.label, p.threshold, p.risk_level, "
     "p.explanation, p.created_at, m.version AS model_version, i.id_employee, i.source, "
-    "i.request_id, k.key_id AS client, i.api_key_id, i.payload, i.idempotency_key, "
-    "i.request_hash, " + ", ".join(f"i.{c}" for c in FEATURE_NAMES) + " "
+    "i.request_id, i.client_request_id, k.key_id AS client, i.api_key_id, i.payload, "
+    "i.idempotency_key, i.request_hash, " + ", ".join(f"i.{c}" for c in FEATURE_NAMES) + " "
     "FROM predictions p JOIN prediction_inputs i ON i.id = p.input_id "
     "JOIN model_versions m ON m.id = p.model_version_id "
     "LEFT JOIN api_keys k ON k.id = i.api_key_id "
@@ -230,9 +261,19 @@ async def record_rejection(
     status: int,
     errors: list[dict[str, Any]],
     payload_excerpt: str | None,
+    client_request_id: str | None = None,
 ) -> None:
     await conn.execute(
-        "INSERT INTO rejected_requests (request_id, api_key_id, method, route, status, errors, "
-        "payload_excerpt) VALUES (%s, %s, %s, %s, %s, %s, %s)",
-        (request_id, api_key_id, method, route, status, Jsonb(errors), payload_excerpt),
+        "INSERT INTO rejected_requests (request_id, client_request_id, api_key_id, method, "
+        "route, status, errors, payload_excerpt) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+        (
+            request_id,
+            client_request_id,
+            api_key_id,
+            method,
+            route,
+            status,
+            Jsonb(errors),
+            payload_excerpt,
+        ),
     )
