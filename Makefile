@@ -19,7 +19,7 @@ export ATTRITION_DATA_DIR := $(abspath ../shared/data/technova)
 endif
 endif
 
-.PHONY: help install run serve test lint audit docs image-smoke slides api-examples screenshots bench fuzz soak clean requirements schema openapi erd
+.PHONY: help install run serve test lint audit docs image-smoke slides api-examples screenshots bench bench-scale fuzz soak clean requirements schema openapi erd
 
 help: ## Show the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  make %-12s %s\n",$$1,$$2}'
@@ -115,6 +115,9 @@ slides: $(STAMP) $(NODE_STAMP) ## Build the deck: docs/presentation/deck.html (+
 bench: $(STAMP) ## Run the benchmarks (writes bench/results/)
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
+bench-scale: $(STAMP) ## Cost as the audit trail grows: 10 k, 1 M, 10 M predictions (SCALE_ARGS=--sizes ...)
+	$(BIN)/python bench/scale.py $(SCALE_ARGS)
+
 fuzz: $(STAMP) ## API fuzzing (Schemathesis, 200 examples per operation); updates docs/fiabilite.md
 	ATTRITION_FUZZ_EXAMPLES=200 ATTRITION_RELIABILITY_RUN="make fuzz" \
 	  $(BIN)/python -m pytest tests/reliability/test_fuzz.py -p no:cacheprovider
@@ -123,6 +126,7 @@ fuzz: $(STAMP) ## API fuzzing (Schemathesis, 200 examples per operation); update
 soak: $(STAMP) ## Reliability at full scale (fuzzing, properties, 2,000 requests, faults, 60 s flood) -> docs/fiabilite.md
 	rm -f reports/fiabilite.json
 	ATTRITION_FUZZ_EXAMPLES=200 ATTRITION_PROPERTY_EXAMPLES=1000 ATTRITION_SOAK_REQUESTS=2000 ATTRITION_FLOOD_SECONDS=60 \
+	  ATTRITION_SOAK_AUDIT_SECONDS=60 \
 	  ATTRITION_RELIABILITY_RUN="make soak" $(BIN)/python -m pytest tests/reliability -p no:cacheprovider \
 	  --ignore=tests/reliability/test_report.py
 	$(BIN)/python scripts/reliability_report.py

@@ -7,7 +7,8 @@ SQLAlchemy ORM ``Session`` and one commit per request inserting a ``PredictionIn
 
 It does LESS than the service: no API key check, no rate limit, no explanation (an empty
 one is stored), no security headers. The ratios computed against it are therefore on the
-conservative side.
+conservative side. Like the service, it stores a server-generated request id (the client's
+``X-Request-ID`` apart) and the record's MAC, which the trail requires.
 
 Run: ``uvicorn --app-dir bench baseline_app:create_app --factory`` with
 ``BASELINE_DATABASE_URL`` set to the owner URL (the bench serves it like the service, one
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import os
 import time
+import uuid
 from typing import Annotated, Any
 
 import pandas as pd
@@ -26,14 +28,19 @@ from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
 from attrition.api.schemas import PredictionRequest
+from attrition.config import get_settings
+from attrition.db import chain
+from attrition.db.audit import PredictionRecord
 from attrition.db.models import ModelVersion, Prediction, PredictionInput
 from attrition.model.artifact import load_pipeline
 from attrition.model.features import to_model_frame
+from attrition.security.secrets import audit_key
 
 
 def create_app() -> FastAPI:
     """Load the active model once, then serve ``POST /v1/predictions`` the plain way."""
     engine = create_engine(os.environ["BASELINE_DATABASE_URL"])
+    key = audit_key(get_settings())
     with Session(engine) as session:
         active = session.scalars(select(ModelVersion).where(ModelVersion.is_active)).one()
         pipeline = load_pipeline(active.artifact, active.artifact_sha256)
@@ -64,12 +71,34 @@ def create_app() -> FastAPI:
         else:
             risk = "faible"
         latency_ms = (time.perf_counter() - started) * 1000
-        with Session(engine) as session:
-            record = PredictionInput(
-                request_id=x_request_id or "baseline",
+        payload = body.model_dump(mode="json", exclude_none=True)
+        request_id = uuid.uuid4().hex
+        mac = chain.record_mac(
+            key,
+            PredictionRecord(
+                request_id=request_id,
+                client_request_id=x_request_id,
+                api_key_id=None,
                 source="api",
                 id_employee=body.id_employee,
-                payload=body.model_dump(mode="json", exclude_none=True),
+                features=features,
+                payload=payload,
+                model_version_id=model_id,
+                probability=probability,
+                label=label,
+                threshold=threshold,
+                risk_level=risk,
+                explanation={},
+                latency_ms=latency_ms,
+            ).mac_values(),
+        )
+        with Session(engine) as session:
+            record = PredictionInput(
+                request_id=request_id,
+                client_request_id=x_request_id,
+                source="api",
+                id_employee=body.id_employee,
+                payload=payload,
                 **features,
             )
             prediction = Prediction(
@@ -81,6 +110,7 @@ def create_app() -> FastAPI:
                 risk_level=risk,
                 explanation={},
                 latency_ms=latency_ms,
+                record_mac=mac,
             )
             session.add_all([record, prediction])
             session.commit()

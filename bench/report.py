@@ -31,6 +31,16 @@ TARGETS = {
     "ready_s": 3.0,
 }
 
+#: Targets relative to the floor measured in the same run (issue 20). Absolute figures do not
+#: carry between machines; ratios measured side by side in one run do.
+FLOOR_TARGETS = {
+    "top_recorded_share": 0.30,  # recorded predictions at the top level, share of the floor
+    "top_recorded_goal": 0.50,
+    "one_throughput_share": 0.20,  # throughput at concurrency 1, share of the floor's
+    "top_p99_factor": 3.0,  # p99 at the top level, at most this many times the floor's
+    "batch_factor": 10.0,  # batch rows/s over single-prediction rows/s (concurrency 1)
+}
+
 # Profile categories: a sample goes to the first whose marker is on its stack.
 CATEGORIES = (
     ("_seal_audit", "Scellement de la trace d'audit (tâche de fond)"),
@@ -89,7 +99,10 @@ def summarise_profile(raw: str, *, top: int = 25) -> dict[str, Any]:
 
 
 def latest_results() -> Path:
-    files = sorted(RESULTS.glob("*.json"), key=lambda p: p.stat().st_mtime)
+    files = sorted(
+        (p for p in RESULTS.glob("*.json") if not p.name.startswith("scale-")),
+        key=lambda p: p.stat().st_mtime,
+    )
     if not files:
         raise SystemExit("Aucun résultat dans bench/results : lancez `make bench`.")
     return files[-1]
@@ -201,7 +214,81 @@ def derived(r: dict[str, Any]) -> dict[str, Any]:
         }
         for label, target, value, unit, test in checks
     ]
-    return {"levels": levels, "top": top, "ratios": ratios, "targets": targets}
+    floor = load.get("floor", {})
+    floor_ratios = {}
+    for c in levels:
+        f, s, b = floor.get(str(c)), service[str(c)], baseline.get(str(c))
+        if not f or f["throughput_rps"] <= 0:
+            continue
+        rec = min(s["ok"], s.get("recorded", {}).get("outputs", 0)) / s["wall_s"]
+        floor_ratios[str(c)] = {
+            "service": s["throughput_rps"] / f["throughput_rps"],
+            "recorded": rec / f["throughput_rps"],
+            "baseline": b["throughput_rps"] / f["throughput_rps"] if b else None,
+            "p50": s["latency_ms"]["p50"] / f["latency_ms"]["p50"],
+            "p99": s["latency_ms"]["p99"] / f["latency_ms"]["p99"],
+            "baseline_p99": b["latency_ms"]["p99"] / f["latency_ms"]["p99"] if b else None,
+        }
+    return {
+        "levels": levels,
+        "top": top,
+        "ratios": ratios,
+        "targets": targets,
+        "floor_ratios": floor_ratios,
+        "floor_targets": floor_targets(r, top, one, floor_ratios),
+    }
+
+
+def floor_targets(
+    r: dict[str, Any], top: str | None, one: str | None, q: dict[str, dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Issue 20's targets, each computed from this run (``met`` is None when not measured)."""
+    service = r.get("load", {}).get("service", {})
+    batch = r.get("batch", {})
+    t = FLOOR_TARGETS
+    single_one = service[one]["throughput_rps"] if one == "1" else None
+    rows = [
+        (
+            f"Concurrence {top} : prédictions enregistrées, part du débit du plancher",
+            f"≥ {fr(100 * t['top_recorded_share'], 0)} % (but : "
+            f"{fr(100 * t['top_recorded_goal'], 0)} %)",
+            100 * q[top]["recorded"] if top in q else None,
+            "%",
+            lambda v: v >= 100 * t["top_recorded_share"],
+        ),
+        (
+            "Concurrence 1 : débit, part de celui du plancher",
+            f"≥ {fr(100 * t['one_throughput_share'], 0)} %",
+            100 * q["1"]["service"] if "1" in q else None,
+            "%",
+            lambda v: v >= 100 * t["one_throughput_share"],
+        ),
+        (
+            f"Concurrence {top} : latence p99, multiple de celle du plancher",
+            f"≤ {fr(t['top_p99_factor'], 0)} ×",
+            q[top]["p99"] if top in q else None,
+            "×",
+            lambda v: v <= t["top_p99_factor"],
+        ),
+        (
+            f"Lot de {fr(batch.get('size', 1000), 0)} : lignes/s, multiple du débit unitaire "
+            "à concurrence 1",
+            f"≥ {fr(t['batch_factor'], 0)} ×",
+            batch["rows_per_s"] / single_one if batch and single_one else None,
+            "×",
+            lambda v: v >= t["batch_factor"],
+        ),
+    ]
+    return [
+        {
+            "label": label,
+            "target": target,
+            "value": value,
+            "unit": unit,
+            "met": None if value is None else bool(test(value)),
+        }
+        for label, target, value, unit, test in rows
+    ]
 
 
 def plot(r: dict[str, Any], path: Path) -> None:
@@ -211,7 +298,11 @@ def plot(r: dict[str, Any], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(8, 4.8), dpi=110)
-    styles = {"service": ("-", "o", "Service"), "baseline": ("--", "s", "Variante simple")}
+    styles = {
+        "service": ("-", "o", "Service"),
+        "baseline": ("--", "s", "Variante simple"),
+        "floor": (":", "^", "Plancher"),
+    }
     colours = {"p50": "#1f77b4", "p95": "#ff7f0e", "p99": "#d62728"}
     for variant, runs in r.get("load", {}).items():
         if not runs:
@@ -247,6 +338,241 @@ def plot(r: dict[str, Any], path: Path) -> None:
     plt.close(fig)
 
 
+# ---- cost as the trail grows (bench/scale.py) ----------------------------------------------
+
+
+#: The sizes `make bench-scale` measures by default (bench/scale.py --sizes).
+DEFAULT_SCALE_SIZES = (10_000, 1_000_000, 10_000_000)
+
+
+def latest_scale() -> Path | None:
+    """The newest `make bench-scale` results with several sizes (else the newest at all)."""
+    files = sorted(RESULTS.glob("scale-*.json"), key=lambda p: p.stat().st_mtime, reverse=True)
+    for path in files:
+        if len(orjson.loads(path.read_bytes()).get("sizes", [])) >= 2:
+            return path
+    return files[0] if files else None
+
+
+def scale_lines(path: Path | None) -> list[str]:
+    """The table of `make bench-scale`'s newest results, every figure read from the file."""
+    if path is None:
+        return ["Pas encore de résultats de `make bench-scale` dans `bench/results/`."]
+    r = orjson.loads(path.read_bytes())
+    steps = r["sizes"]
+    if not steps:
+        return ["Résultats de `make bench-scale` vides."]
+    cfg = r["config"]
+    missing = [n for n in DEFAULT_SCALE_SIZES if n not in {s["target"] for s in steps}]
+    head = "| Mesure | " + " | ".join(fr(s["predictions"], 0) for s in steps) + " |"
+    lines = [
+        f"Mesures du {r['date'][:10]} (commit `{r['commit']}`), fichier "
+        f"`{path.relative_to(ROOT)}` ; machine : {machine_line(r['machine'])}. Tailles "
+        f"mesurées : {', '.join(fr(s['target'], 0) for s in steps)} prédictions."
+        + (
+            " Tailles par défaut non mesurées dans cette exécution : "
+            + ", ".join(fr(n, 0) for n in missing)
+            + " (machine partagée) ; elles restent à faire sur une machine au repos "
+            "(`make bench-scale`, réglages par défaut)."
+            if missing
+            else ""
+        ),
+        "",
+        head,
+        "| --- |" + " ---: |" * len(steps),
+    ]
+
+    def row(label: str, cell: Any) -> None:
+        lines.append(f"| {label} | " + " | ".join(cell(s) for s in steps) + " |")
+
+    def ms(key: str) -> Any:
+        return lambda s: f"{fr(s[key]['median_ms'], 2)} ms ({s[key].get('rows', '–')} lignes)"
+
+    def per_s(v: float | None) -> str:
+        return "–" if v is None else f"{fr(v, 0)}/s"
+
+    row(
+        "Remplissage (écriture groupée de l'API), lignes/s",
+        lambda s: per_s(s["fill"]["fill_rows_per_s"]),
+    )
+    row("Scellement (chaîne d'empreintes), lignes/s", lambda s: per_s(s["fill"]["seal_rows_per_s"]))
+    row(
+        f"Historique de l'employé témoin (page de 50 ; {cfg['probe_records']} prédictions au plus)",
+        ms("history_probe"),
+    )
+    row(
+        "Historique d'un employé « lourd » (page de 50 ; ses prédictions croissent avec la trace)",
+        lambda s: (
+            f"{fr(s['history_heavy']['median_ms'], 2)} ms ({fr(s['heavy_predictions'], 0)} "
+            "prédictions)"
+        ),
+    )
+    row("Page profonde de `GET /v1/predictions` (curseur à 90 % de la liste)", ms("deep_page"))
+    row("Export RGPD de l'employé témoin", ms("gdpr_export"))
+    row(
+        "Plans (`EXPLAIN`) : historique, export, page profonde sans lecture complète",
+        lambda s: " / ".join(
+            "index" if s["plans"][k]["index_backed"] else "**lecture complète**"
+            for k in ("history", "export", "deep_page")
+        ),
+    )
+
+    def verify(s: dict[str, Any]) -> str:
+        v = s["verify"]
+        if v.get("failed"):
+            return f"**échec** (code {v['returncode']})"
+        if v.get("skipped"):
+            return f"non lancée ({v['reason']})"
+        return f"{per_s(v['rows_per_s'])} ({fr(v['seconds'], 2)} s)"
+
+    row("`attrition audit verify` : lignes/s (durée)", verify)
+    row(
+        "`attrition audit verify` : mémoire de pointe du processus",
+        lambda s: (
+            "–"
+            if "peak_rss_mib" not in s["verify"]
+            else f"{fr(s['verify']['peak_rss_mib'], 0)} Mio"
+        ),
+    )
+    row(
+        "Dérive sur 30 jours : durée (entrées lues, au plus 100 000)",
+        lambda s: f"{fr(s['drift_30d']['median_ms'], 0)} ms ({fr(s['drift_30d']['rows'], 0)})",
+    )
+    row(
+        f"Purge des plus anciennes (au moins {fr(100 * cfg['purge_share'], 0)} %, par groupes "
+        "d'écriture entiers) : durée (lignes purgées, lignes/s)",
+        lambda s: (
+            f"{fr(s['purge'].get('seconds'), 2)} s ({fr(s['purge'].get('predictions'), 0)}, "
+            f"{per_s(s['purge'].get('rows_per_s'))})"
+        ),
+    )
+    row(
+        f"Prédiction unitaire, concurrence {cfg['concurrency']} : débit (erreurs)",
+        lambda s: f"{fr(s['throughput']['throughput_rps'], 0)} req/s ({s['throughput']['errors']})",
+    )
+    row(
+        "Disque par prédiction (entrée, sortie, chaîne ; tables, index, TOAST)",
+        lambda s: f"{fr(s['disk']['bytes_per_prediction'], 0)} octets",
+    )
+    lines += [
+        "",
+        *scale_findings(steps),
+        "",
+        "Le remplissage passe par le chemin d'écriture réel : chaque employé est évalué une fois "
+        "par le service de prédiction (score et explication de l'API), puis les lignes sont "
+        "écrites par l'écriture groupée de l'API (la même instruction SQL) et scellées par le "
+        "scelleur de l'API ; chaque ligne a son identifiant de requête, "
+        f"{fr(100 * cfg['linked_share'], 0)} % nomment leur employé. L'employé témoin reçoit "
+        f"{cfg['probe_records']} prédictions dans la première taille, puis plus aucune : son "
+        "historique et son export doivent rester plats. Après chaque remplissage, les tables "
+        "sont analysées (`VACUUM (ANALYZE)`, ce que ferait l'autovacuum). Les plans sont lus "
+        "avec les réglages par défaut du planificateur (`enable_seqscan` actif). La purge est "
+        "annulée après mesure (transaction annulée) pour garder la taille de la trace ; son "
+        "COMMIT n'est donc pas compté. La dérive lit les entrées des 30 derniers jours, "
+        "plafonnées à 100 000 : toute la trace a ici moins de 30 jours.",
+    ]
+    return lines
+
+
+def memory_verdict(runs: list[dict[str, Any]]) -> str:
+    """Whether the peak memory followed the file's length in these runs (computed)."""
+    done = [x for x in runs if x["exit_code"] == 0]
+    if len(done) < 2:
+        return ""
+    low, high = min(x["peak_rss_mib"] for x in done), max(x["peak_rss_mib"] for x in done)
+    rows = max(x["rows"] for x in done) / min(x["rows"] for x in done)
+    if high <= 1.2 * low:
+        return (
+            f" : pour un fichier {fr(rows, 0)} fois plus long, elle reste entre "
+            f"{fr(low, 0)} et {fr(high, 0)} Mio, sans lien avec la longueur du fichier"
+        )
+    return f" : elle passe de {fr(low, 0)} à {fr(high, 0)} Mio, elle croît avec le fichier"
+
+
+def predict_file_lines() -> list[str]:
+    """`attrition predict --file` on large CSV files, from the newest results that have it."""
+    files = sorted(RESULTS.glob("scale-*.json"), key=lambda p: p.stat().st_mtime, reverse=True)
+    for path in files:
+        r = orjson.loads(path.read_bytes())
+        runs = r.get("predict_file")
+        if not runs:
+            continue
+        lines = [
+            f"Mesures du {r['date'][:10]} (commit `{r['commit']}`), fichier "
+            f"`{path.relative_to(ROOT)}` ; machine : {machine_line(r['machine'])}.",
+            "",
+            "| Lignes du fichier | Taille | Durée | Lignes/s | CPU de la commande (µs/ligne) "
+            "| Mémoire de pointe du processus | Code de sortie |",
+            "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        ]
+        for x in runs:
+            cpu = f"{fr(1e6 * x['cpu_s'] / x['rows'], 0)}" if x.get("cpu_s") else "–"
+            lines.append(
+                f"| {fr(x['rows'], 0)} | {fr(x['file_bytes'] / 2**20, 0)} Mio "
+                f"| {fr(x['seconds'], 1)} s | {fr(x['rows_per_s'], 0)} | {cpu} "
+                f"| {fr(x['peak_rss_mib'], 0)} Mio | {x['exit_code']} |"
+            )
+        lines += [
+            "",
+            "`attrition predict --file F --json > /dev/null`, lancé comme un utilisateur le "
+            "ferait, sur la base de `make bench-scale` ; la durée compte le démarrage du "
+            "processus, la validation complète du fichier (rien n'est enregistré si une ligne "
+            "est invalide), puis sa relecture par lots de 1 000 lignes, chacun évalué, écrit par "
+            "l'écriture groupée de l'API et affiché avant le suivant. La mémoire de pointe est "
+            "celle du processus (`ru_maxrss`)" + memory_verdict(runs) + ".",
+        ]
+        return lines
+    return ["Pas encore de mesure de `attrition predict --file` (`make bench-scale`)."]
+
+
+def scale_findings(steps: list[dict[str, Any]]) -> list[str]:
+    """What the table says, each figure computed from it."""
+    out = []
+    first, last = steps[0], steps[-1]
+    growth = last["predictions"] / first["predictions"] if first["predictions"] else None
+    if growth and growth > 1:
+        probe = last["history_probe"]["median_ms"] / first["history_probe"]["median_ms"]
+        deep = last["deep_page"]["median_ms"] / first["deep_page"]["median_ms"]
+        export = last["gdpr_export"]["median_ms"] / first["gdpr_export"]["median_ms"]
+        plans = all(p["index_backed"] for s in steps for p in s["plans"].values())
+        out.append(
+            f"- **Lectures par employé** : trace multipliée par {fr(growth, 0)}, historique de "
+            f"l'employé témoin × {fr(probe, 1)}, page profonde × {fr(deep, 1)}, export RGPD "
+            f"× {fr(export, 1)} ; "
+            + (
+                "tous les plans passent par un index (aucune lecture complète de la trace)."
+                if plans
+                else "**au moins un plan lit la trace en entier** (voir le fichier de résultats)."
+            )
+            + " L'historique d'un employé qui a beaucoup de prédictions grandit avec elles "
+            "(l'index sur l'employé les lit toutes avant de trier par identifiant)."
+        )
+    ok = [s for s in steps if s["verify"].get("checked")]
+    if len(ok) >= 2:
+        a, b = ok[0]["verify"], ok[-1]["verify"]
+        per_row = (b["peak_rss_mib"] - a["peak_rss_mib"]) / (b["checked"] - a["checked"]) * 1024
+        if per_row > 0:
+            out.append(
+                f"- **Vérification de la chaîne** : {fr(a['rows_per_s'], 0)} puis "
+                f"{fr(b['rows_per_s'], 0)} lignes/s ; sa mémoire de pointe croît d'environ "
+                f"{fr(per_row, 1)} Kio par ligne vérifiée (elle charge toutes les lignes avant "
+                f"de les parcourir) : à ce rythme, 10 millions de lignes demanderaient environ "
+                f"{fr(per_row * 10_000_000 / 2**20, 0)} Gio. Elle doit lire la trace par "
+                "tranches pour tenir à 10 millions."
+            )
+    drift = [s for s in steps if s["drift_30d"].get("rows_per_s")]
+    if drift:
+        out.append(
+            "- **Dérive** : linéaire dans les entrées lues ("
+            + ", ".join(
+                f"{fr(s['drift_30d']['rows'], 0)} en {fr(s['drift_30d']['median_ms'], 0)} ms"
+                for s in drift
+            )
+            + "), plafonnées à 100 000 : au-delà, sa durée ne grandit plus avec la trace."
+        )
+    return out
+
+
 # ---- pages ----------------------------------------------------------------------------------
 
 
@@ -264,6 +590,79 @@ def value_text(t: dict[str, Any]) -> str:
     return f"{fr(v, digits)}{'' if t['unit'] == '/s' else ' '}{t['unit']}".strip()
 
 
+def floor_targets_table(d: dict[str, Any]) -> list[str]:
+    if not d["floor_ratios"]:
+        return ["Plancher non mesuré dans cette exécution (`--no-floor` ou résultats anciens)."]
+    return targets_table({"targets": d["floor_targets"]})
+
+
+def floor_table(d: dict[str, Any]) -> list[str]:
+    """Every level of the service (and of the plain variant) as a fraction of the floor."""
+    if not d["floor_ratios"]:
+        return []
+    lines = [
+        "| Concurrence | Service ÷ plancher (débit) | Service ÷ plancher (enregistrées/s) "
+        "| Variante simple ÷ plancher (débit) | p50 service ÷ plancher | p99 service ÷ plancher "
+        "| p99 variante simple ÷ plancher |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    pct = lambda v: "–" if v is None else f"{fr(100 * v, 1)} %"  # noqa: E731
+    times = lambda v: "–" if v is None else f"{fr(v, 1)} ×"  # noqa: E731
+    for c in sorted(d["floor_ratios"], key=int):
+        q = d["floor_ratios"][c]
+        lines.append(
+            f"| {c} | {pct(q['service'])} | {pct(q['recorded'])} | {pct(q['baseline'])} "
+            f"| {times(q['p50'])} | {times(q['p99'])} | {times(q['baseline_p99'])} |"
+        )
+    return lines
+
+
+def noise_warning(r: dict[str, Any]) -> list[str]:
+    """A warning first, when the run was short or the machine busy with other work."""
+    runs = [x for v in r.get("load", {}).values() for x in v.values()]
+    other = [
+        100 * x["other_cpu_s"] / x["machine_capacity_s"]
+        for x in runs
+        if x.get("machine_capacity_s")
+    ]
+    requests = r["config"]["requests_per_level"]
+    parts = []
+    if requests < 5000:
+        parts.append(f"exécution réduite ({fr(requests, 0)} requêtes par palier)")
+    if other and max(other) > 10:
+        parts.append(
+            f"machine partagée : d'autres processus en ont pris jusqu'à {fr(max(other), 0)} % "
+            "pendant un palier"
+        )
+    if not parts:
+        return []
+    return [
+        f"**Mesure indicative** : {' ; '.join(parts)}. Les rapports ci-dessous en sont "
+        "bruités ; relancer `make bench` sur une machine au repos pour des chiffres de "
+        "référence.",
+        "",
+    ]
+
+
+def machine_line(mach: dict[str, Any]) -> str:
+    """The machine, and its CPU speed probe, as measured in the run."""
+    text = (
+        f"{mach['nproc']} cœurs ({mach['cpu_model']}), {fr(mach['memory_gib'], 0)} Gio de "
+        f"mémoire, noyau {mach.get('kernel') or mach.get('platform', '–')}, "
+        f"Python {mach['python']}"
+    )
+    start, end = mach.get("cpu_probe_start"), mach.get("cpu_probe_end")
+    if start:
+        text += (
+            f" ; sonde CPU (boucle Python fixe de {fr(start['loops'], 0)} itérations) : "
+            f"{fr(start['min_ms'], 0)} ms au mieux au début (médiane {fr(start['median_ms'], 0)} "
+            "ms)"
+        )
+        if end:
+            text += f", {fr(end['min_ms'], 0)} ms à la fin (médiane {fr(end['median_ms'], 0)} ms)"
+    return text
+
+
 def targets_table(d: dict[str, Any]) -> list[str]:
     lines = ["| Objectif | Cible | Mesuré | Statut |", "| --- | --- | --- | --- |"]
     for t in d["targets"]:
@@ -279,8 +678,8 @@ def load_table(r: dict[str, Any]) -> list[str]:
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: "
         "| ---: | ---: |",
     ]
-    names = {"service": "Service", "baseline": "Variante simple"}
-    for variant in ("service", "baseline"):
+    names = {"service": "Service", "baseline": "Variante simple", "floor": "Plancher"}
+    for variant in ("service", "baseline", "floor"):
         runs = r.get("load", {}).get(variant, {})
         for c in sorted(runs, key=int):
             x = runs[c]
@@ -290,11 +689,16 @@ def load_table(r: dict[str, Any]) -> list[str]:
                 if x.get("machine_capacity_s")
                 else "–"
             )
+            kept = (
+                f"{x['recorded']['inputs']} / {x['recorded']['outputs']} sur {x['ok']} "
+                f"| {x['lost']}"
+                if "recorded" in x
+                else "sans base | –"
+            )
             lines.append(
                 f"| {names[variant]} | {c} | {fr(x['throughput_rps'], 0)} | {fr(lat['p50'], 2)} "
                 f"| {fr(lat['p95'], 2)} | {fr(lat['p99'], 2)} | {fr(lat['max'], 1)} "
-                f"| {x['errors']} | {x['recorded']['inputs']} / {x['recorded']['outputs']} "
-                f"sur {x['ok']} | {x['lost']} | {fr(per_request_ms(x, 'service_cpu_s'), 2)} "
+                f"| {x['errors']} | {kept} | {fr(per_request_ms(x, 'service_cpu_s'), 2)} "
                 f"| {fr(per_request_ms(x, 'postgres_cpu_s'), 2)} "
                 f"| {fr(per_request_ms(x, 'client_cpu_s'), 2)} | {other} |"
             )
@@ -417,6 +821,17 @@ def commentary(r: dict[str, Any], d: dict[str, Any]) -> list[str]:
         f"- **{len(met)} objectifs atteints sur {len(d['targets'])}** dans cette exécution"
         + (" ; manqués : " + ", ".join(t["label"].lower() for t in missed) + "." if missed else ".")
     )
+    q = d.get("floor_ratios", {})
+    if top in q:
+        floor_met = [t for t in d["floor_targets"] if t["met"]]
+        out.append(
+            f"- **Plancher** : à concurrence {top}, le service enregistre "
+            f"{fr(100 * q[top]['recorded'], 1)} % du débit du plancher (la variante simple : "
+            + (f"{fr(100 * q[top]['baseline'], 1)} %" if q[top]["baseline"] is not None else "–")
+            + f") ; {len(floor_met)} objectif(s) relatif(s) au plancher atteint(s) sur "
+            f"{len(d['floor_targets'])}. L'écart au plancher est ce que coûtent la clé, le "
+            "modèle, l'explication, l'écriture durable et les protections du service."
+        )
     if top:
         x = service[top]
         capacity = x.get("machine_capacity_s") or 0
@@ -524,6 +939,14 @@ def render(path: Path) -> list[Path]:
     ]
     summary = [
         *head,
+        f"Machine : {machine_line(r['machine'])}.",
+        "",
+        "## Rapport au plancher (même exécution)",
+        "",
+        *floor_targets_table(d),
+        "",
+        *floor_table(d),
+        "",
         "## Objectifs",
         "",
         *targets_table(d),
@@ -557,15 +980,32 @@ def render(path: Path) -> list[Path]:
         "explique. Tous les chiffres ci-dessous sont lus dans le fichier de résultats.",
         "",
         *head,
-        "## Objectifs",
+        "## Rapport au plancher",
+        "",
+        "Les chiffres absolus ne se transposent pas d'une machine à l'autre (sur une machine "
+        "du même type mais cinq fois plus lente, tout est cinq fois plus lent) ; seuls les "
+        "rapports mesurés dans une même exécution ont un sens. Le **plancher** "
+        "(`bench/floor_app.py`) est FastAPI seul : la même route, le même schéma de requête "
+        "(`PredictionRequest`, validé comme par n'importe quelle route), puis une réponse "
+        "fixe — ni clé, ni modèle, ni base, ni middleware. Il est servi exactement comme le "
+        "service (même nombre de processus, un socket `SO_REUSEPORT` par processus), dans la "
+        "même exécution, avec les mêmes corps de requête à tour de rôle et le même générateur "
+        "de charge : aucune version du service ne peut faire mieux sur cette machine.",
+        "",
+        *noise_warning(r),
+        *floor_targets_table(d),
+        "",
+        *floor_table(d),
+        "",
+        "## Objectifs absolus (cette machine)",
         "",
         *targets_table(d),
         "",
         "## Conditions de mesure",
         "",
-        f"- **Machine** : {mach['nproc']} cœurs ({mach['cpu_model']}), "
-        f"{fr(mach['memory_gib'], 0)} Gio de mémoire, Python {mach['python']} ; charge moyenne "
-        f"au départ {', '.join(fr(x, 2) for x in mach['load_average_at_start'])}.",
+        f"- **Machine** : {machine_line(mach)} ; charge moyenne au départ "
+        f"{', '.join(fr(x, 2) for x in mach['load_average_at_start'])}. Les chiffres absolus "
+        "de cette page ne valent que pour elle ; comparer deux machines par leur sonde CPU.",
         "- **Tout sur la même machine** : l'API (`attrition serve --no-train --workers "
         f"{cfg['workers']}`, uvicorn), PostgreSQL 16 embarqué (dossier temporaire, "
         "`synchronous_commit` actif : chaque validation attend l'écriture du journal sur "
@@ -585,6 +1025,8 @@ def render(path: Path) -> list[Path]:
         "processus, servis de la même façon (un socket d'écoute par processus) : seule la "
         "route diffère. Elle fait moins que le service (ni clé API, ni explication) : les "
         "ratios sont donc prudents." + baseline_split(r),
+        "- **Plancher** (`bench/floor_app.py`) : FastAPI, le schéma `PredictionRequest` et une "
+        "réponse fixe, servi de la même façon ; rien n'est enregistré (colonne « sans base »).",
         "",
         "## Prédiction unitaire : `POST /v1/predictions`",
         "",
@@ -595,9 +1037,11 @@ def render(path: Path) -> list[Path]:
         "est l'écart avec les réponses réussies. Le CPU est mesuré par processus pendant le "
         "palier ; « Autres processus » est la part de la machine prise par tout le reste.",
         "",
-        "### Comparaison avec la variante simple",
+        "### Comparaison avec la variante simple et le plancher",
         "",
         *ratio_table(d),
+        "",
+        *floor_table(d),
         "",
         "![Latences p50, p95 et p99 selon la concurrence](img/performance/latence.png)",
         "",
@@ -653,6 +1097,14 @@ def render(path: Path) -> list[Path]:
         "processus uvicorn sur la base embarquée : le processus parent démarre PostgreSQL et "
         "transmet son URL aux processus (`DATABASE_URL`), chacun ouvre son pool et charge le "
         "modèle depuis la base." + worker_split(r),
+        "",
+        "## Coût quand la trace grandit (`make bench-scale`)",
+        "",
+        *scale_lines(latest_scale()),
+        "",
+        "### `attrition predict` sur un gros fichier CSV",
+        "",
+        *predict_file_lines(),
         "",
         "## Où passe le temps",
         "",
@@ -726,6 +1178,8 @@ def render(path: Path) -> list[Path]:
         "make bench BENCH_ARGS=--no-profile          # sans le profil py-spy",
         ".venv/bin/python bench/run.py --help        # paliers, nombre de requêtes, processus…",
         ".venv/bin/python bench/report.py            # régénère cette page depuis le dernier JSON",
+        "make bench-scale                            # trace de 10 k, 1 M, 10 M prédictions",
+        "make bench-scale SCALE_ARGS='--sizes 10000,100000 --predict-rows 100000'",
         "```",
         "",
         "Le banc d'essai démarre tout dans un dossier temporaire (PostgreSQL embarqué, données "

@@ -7,11 +7,16 @@ Starts everything the way `make run` does, in a temporary directory, and measure
    scikit-learn pipeline on a DataFrame, for one row and for 10,000 rows;
 2. start-up: `attrition serve --no-train` until `/ready` answers 200 (model loaded from the
    database), with the embedded PostgreSQL stopped (cold) and already running (warm);
-3. `POST /v1/predictions` under a closed-loop load at several concurrencies, for the service
-   and for the plain reference variant (bench/baseline_app.py) on the same database; after
-   each run, the inputs and outputs recorded in PostgreSQL are counted;
+3. `POST /v1/predictions` under a closed-loop load at several concurrencies, for the service,
+   for the plain reference variant (bench/baseline_app.py) on the same database, and for the
+   floor (bench/floor_app.py: FastAPI validating the same schema and replying a constant),
+   all three served the same way; after each run of the service and of the plain variant,
+   the inputs and outputs recorded in PostgreSQL are counted;
 4. `POST /v1/predictions/batch` with 1,000 employees;
-5. resident memory of each worker, CPU time of the service, PostgreSQL and the load generator.
+5. resident memory of each worker, CPU time of the service, PostgreSQL and the load generator;
+6. the machine: CPU model, cores, memory, kernel, Python, and a CPU speed probe (a fixed
+   pure-Python loop, timed at the start and at the end of the run), so that absolute figures
+   of two runs can be put side by side; only the ratios measured in one run carry over.
 
 Writes bench/results/<date>-<sha>.json, then renders bench/results/latest.md,
 docs/performance.md and docs/img/performance/latence.png from it (bench/report.py).
@@ -49,6 +54,14 @@ BIN = Path(sys.executable).parent
 #: Loose rate limit for the run: the bench measures the service, not its throttling.
 RATE_LIMIT = "100000000"
 
+#: Every per-key limit and quota raised for the run (requests and predictions per minute,
+#: predictions per UTC day): a level of 5,000 predictions must not meet a 429.
+LIMITS_ENV = {
+    "ATTRITION_API__RATE_LIMIT_PER_MINUTE": RATE_LIMIT,
+    "ATTRITION_API__PREDICTIONS_PER_MINUTE": RATE_LIMIT,
+    "ATTRITION_API__PREDICTIONS_PER_DAY": RATE_LIMIT,
+}
+
 
 def say(message: str) -> None:
     print(f"› {message}", flush=True)
@@ -80,6 +93,36 @@ def git_short_sha() -> str:
     return "nogit"
 
 
+#: Iterations of the CPU speed probe (about 0.1 to 0.3 s on current x86 cores).
+PROBE_LOOPS = 2_000_000
+
+
+def cpu_probe(repeats: int = 5) -> dict[str, Any]:
+    """Time a fixed pure-Python loop: a speed index of this machine's cores, right now.
+
+    The same bytecode on every machine (integer arithmetic, a loop, no allocation beyond
+    small ints): a machine twice as slow, or a core shared with another job, shows twice the
+    time. The minimum of ``repeats`` is the least disturbed measure, the median shows noise.
+    """
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        total = 0
+        for i in range(PROBE_LOOPS):
+            total += (i * i) % 7
+        times.append(time.perf_counter() - started)
+        if total != 3_999_997:  # the loop ran in full (and was not optimised away)
+            raise RuntimeError(f"CPU probe: unexpected total {total}")
+    times.sort()
+    return {
+        "loops": PROBE_LOOPS,
+        "repeats": repeats,
+        "min_ms": times[0] * 1000,
+        "median_ms": statistics.median(times) * 1000,
+        "max_ms": times[-1] * 1000,
+    }
+
+
 def machine() -> dict[str, Any]:
     cpu = "inconnu"
     with contextlib.suppress(OSError):
@@ -99,6 +142,7 @@ def machine() -> dict[str, Any]:
         "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
         "python": platform.python_version(),
         "platform": platform.platform(),
+        "kernel": platform.release(),
         "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
         "versions": versions,
     }
@@ -386,13 +430,16 @@ def recorded(db: Any, prefix: str) -> dict[str, int]:
 
     with db.owner_engine().connect() as conn:
         inputs = conn.scalar(
-            text("SELECT count(*) FROM prediction_inputs WHERE starts_with(request_id, :p)"),
+            text(
+                "SELECT count(*) FROM prediction_inputs "
+                "WHERE starts_with(coalesce(client_request_id, request_id), :p)"
+            ),
             {"p": prefix + "-"},
         )
         outputs = conn.scalar(
             text(
                 "SELECT count(*) FROM predictions p JOIN prediction_inputs i ON i.id = p.input_id "
-                "WHERE starts_with(i.request_id, :p)"
+                "WHERE starts_with(coalesce(i.client_request_id, i.request_id), :p)"
             ),
             {"p": prefix + "-"},
         )
@@ -410,7 +457,10 @@ def load_phase(
     workdir: Path,
     concurrency: int,
     args: Any,
+    *,
+    records: bool = True,
 ) -> dict[str, Any]:
+    """One concurrency level of one variant; ``records``: count what PostgreSQL recorded."""
     prefix = f"{run_id}-{variant}-c{concurrency}"
     postmaster = postgres_processes(pgdata)[:1]
     result = load(
@@ -438,15 +488,18 @@ def load_phase(
     # Whatever else ran on the (shared) machine meanwhile: other users' jobs, the kernel.
     ours = result["service_cpu_s"] + result["postgres_cpu_s"] + result["client_cpu_s"]
     result["other_cpu_s"] = max(0.0, result["machine_busy_s"] - ours)
-    result["recorded"] = recorded(db, prefix)
-    result["lost"] = result["ok"] - result["recorded"]["outputs"]
-    result["orphans"] = result["recorded"]["inputs"] - result["recorded"]["outputs"]
     lat = result["latency_ms"]
-    say(
+    line = (
         f"{variant:8s} c={concurrency:<3d} {result['throughput_rps']:8.1f} req/s  "
         f"p50 {lat['p50']:7.2f} ms  p95 {lat['p95']:7.2f} ms  p99 {lat['p99']:7.2f} ms  "
-        f"erreurs {result['errors']}  enregistrées {result['recorded']['outputs']}/{result['ok']}"
+        f"erreurs {result['errors']}"
     )
+    if records:
+        result["recorded"] = recorded(db, prefix)
+        result["lost"] = result["ok"] - result["recorded"]["outputs"]
+        result["orphans"] = result["recorded"]["inputs"] - result["recorded"]["outputs"]
+        line += f"  enregistrées {result['recorded']['outputs']}/{result['ok']}"
+    say(line)
     return result
 
 
@@ -578,18 +631,21 @@ def serve_argv(port: int, workers: int) -> list[str]:
     ]
 
 
-def baseline_argv(port: int, workers: int) -> list[str]:
-    # The plain request path, served like the service: one listening socket per worker
-    # (attrition.api.server). With uvicorn's shared socket, its 32 connections often all went
-    # to one worker, and the ratio measured the socket rather than the request path.
+def bench_app_argv(port: int, workers: int, app: str = "baseline_app:create_app") -> list[str]:
+    """A bench/ app (the plain variant or the floor), served like the service.
+
+    One listening socket per worker (attrition.api.server). With uvicorn's shared socket, the
+    32 connections often all went to one worker, and the ratio measured the socket rather than
+    the request path.
+    """
     code = (
         "import sys; sys.path.insert(0, sys.argv[1]); "
         "from attrition.api.server import serve; "
-        "serve('baseline_app:create_app', factory=True, host='127.0.0.1', "
+        "serve(sys.argv[4], factory=True, host='127.0.0.1', "
         "port=int(sys.argv[2]), workers=int(sys.argv[3]), log_level='warning', "
         "access_log=False)"
     )
-    return [sys.executable, "-c", code, str(BENCH), str(port), str(workers)]
+    return [sys.executable, "-c", code, str(BENCH), str(port), str(workers), app]
 
 
 @contextlib.contextmanager
@@ -609,6 +665,9 @@ def main() -> int:
     parser.add_argument("--batch-size", type=int, default=1000)
     parser.add_argument("--batch-repeats", type=int, default=5)
     parser.add_argument("--no-baseline", action="store_true", help="sans la variante simple")
+    parser.add_argument(
+        "--no-floor", action="store_true", help="sans le plancher (FastAPI seul, réponse fixe)"
+    )
     parser.add_argument(
         "--profile",
         action=argparse.BooleanOptionalAction,
@@ -638,7 +697,7 @@ def main() -> int:
         APP_ENV="dev",
         ATTRITION_PGDATA=str(pgdata),
         ATTRITION_DATA_DIR=str(data_dir()),
-        ATTRITION_API__RATE_LIMIT_PER_MINUTE=RATE_LIMIT,
+        **LIMITS_ENV,
     )
     if args.group_commit is not None:
         env["ATTRITION_DB__GROUP_COMMIT"] = "true" if args.group_commit == "on" else "false"
@@ -654,7 +713,7 @@ def main() -> int:
     results: dict[str, Any] = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "commit": git_short_sha(),
-        "machine": machine(),
+        "machine": {**machine(), "cpu_probe_start": cpu_probe()},
         "config": {
             "workers": args.workers,
             "concurrency": levels,
@@ -665,6 +724,7 @@ def main() -> int:
             "pool_max_size": settings.db.pool_max_size,
             "group_commit": settings.db.group_commit,
             "rate_limit_per_minute": int(RATE_LIMIT),
+            "floor": not args.no_floor,
         },
     }
     say(f"Dossier de travail : {workdir}")
@@ -717,15 +777,29 @@ def main() -> int:
                 }
                 baseline = Service(
                     "baseline",
-                    baseline_argv(base_port, args.workers),
+                    bench_app_argv(base_port, args.workers),
                     base_env,
                     workdir / "baseline.log",
+                )
+            floor = None
+            floor_url = ""
+            if not args.no_floor:
+                floor_port = free_port()
+                floor_url = f"http://127.0.0.1:{floor_port}"
+                floor = Service(
+                    "floor",
+                    bench_app_argv(floor_port, args.workers, "floor_app:create_app"),
+                    {**env, "PYTHONPATH": str(ROOT / "src")},
+                    workdir / "floor.log",
                 )
             with contextlib.ExitStack() as stack:
                 if baseline is not None:
                     stack.enter_context(started(baseline))
                     results["startup"]["baseline_ready_s"] = baseline.wait_ready(base_url)
-                results["load"] = {"service": {}, "baseline": {}}
+                if floor is not None:
+                    stack.enter_context(started(floor))
+                    results["startup"]["floor_ready_s"] = floor.wait_ready(floor_url)
+                results["load"] = {"service": {}, "baseline": {}, "floor": {}}
                 for c in levels:
                     results["load"]["service"][str(c)] = load_phase(
                         "api", api, url, key, db, pgdata, run_id, workdir, c, args
@@ -743,18 +817,41 @@ def main() -> int:
                             c,
                             args,
                         )
+                    if floor is not None:
+                        results["load"]["floor"][str(c)] = load_phase(
+                            "floor",
+                            floor,
+                            floor_url,
+                            key,
+                            db,
+                            pgdata,
+                            run_id,
+                            workdir,
+                            c,
+                            args,
+                            records=False,
+                        )
                 if baseline is not None:
                     results["memory_baseline"] = memory(baseline)
+                if floor is not None:
+                    results["memory_floor"] = memory(floor)
             results["batch"] = batch_phase(url, key, db, payloads, run_id, args)
             results["memory"] = memory(api)
             if args.profile:
                 results["profile"] = profile_phase(api, url, key, workdir, run_id, args)
+        results["machine"]["cpu_probe_end"] = cpu_probe()
     finally:
         if db is not None:
             db.stop()
         if not args.keep:
             shutil.rmtree(workdir, ignore_errors=True)
 
+    import report
+
+    # The ratios to the floor and the targets, as computed for the page, kept in the results.
+    ratios = report.derived(results)
+    results["floor_ratios"] = ratios["floor_ratios"]
+    results["floor_targets"] = ratios["floor_targets"]
     RESULTS.mkdir(parents=True, exist_ok=True)
     day = datetime.now(UTC).strftime("%Y-%m-%d")
     suffix = f"-{args.label}" if args.label else ""
@@ -762,8 +859,6 @@ def main() -> int:
     out.write_bytes(orjson.dumps(results, option=orjson.OPT_INDENT_2) + b"\n")
     say(f"Résultats : {out.relative_to(ROOT)}")
     if not args.no_report:
-        import report
-
         for path in report.render(out):
             say(f"Écrit : {path.relative_to(ROOT)}")
     return 0

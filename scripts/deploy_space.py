@@ -107,6 +107,9 @@ class SecretSpec:
 #: Secrets copied from the GitHub environment to the Space.
 SPACE_SECRETS: tuple[SecretSpec, ...] = (
     SecretSpec("ATTRITION_SECRET_KEY", True, "Secret HMAC des clés d'API et des sessions"),
+    SecretSpec(
+        "ATTRITION_AUDIT_KEY", False, "Clé des empreintes de la trace d'audit (requise en prod)"
+    ),
     SecretSpec("DATABASE_URL", False, "PostgreSQL externe (sinon base embarquée dans /data)"),
     SecretSpec(
         "ATTRITION_DB__APP_PASSWORD", False, "Mot de passe du rôle applicatif (base externe)"

@@ -24,7 +24,7 @@ from attrition.db.engine import Database, ensure_database_exists, resolve_databa
 from attrition.model.final import fit_final
 from attrition.model.pipeline import frame_fingerprint, read_training_frame, register_trained
 from attrition.security.store import create_key
-from tests.helpers import Keys
+from tests.helpers import TEST_AUDIT_KEY, Keys
 
 SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data" / "technova"
 
@@ -51,12 +51,19 @@ def settings(tmp_path_factory: pytest.TempPathFactory, technova_dir: Path) -> Se
     url = os.environ.get("TEST_DATABASE_URL") or os.environ.get("DATABASE_URL")
     # A short path keeps the Unix socket under the 107-character limit.
     pgdata = Path(tempfile.mkdtemp(prefix="attr-pg-")) / "pgdata"
+    # The CLI (get_settings) and the servers started by tests read these from the
+    # environment: the same key and checkpoint folder as the in-process app, never var/.
+    checkpoints = Path(tempfile.mkdtemp(prefix="attr-audit-"))
+    os.environ["ATTRITION_AUDIT_KEY"] = TEST_AUDIT_KEY
+    os.environ["ATTRITION_AUDIT_CHECKPOINT_DIR"] = str(checkpoints)
     return Settings(
         app_env="test",
         database_url=url,
         pgdata=None if url else pgdata,
         data_dir=technova_dir,
         secret_key=SecretStr("test-secret-key-0123456789abcdef0123456789"),
+        audit_key=SecretStr(TEST_AUDIT_KEY),
+        audit_checkpoint_dir=checkpoints,
         db={"app_password": SecretStr("test-app-password-1234"), "pool_min_size": 1},
         api={
             "rate_limit_per_minute": 100_000,

@@ -12,6 +12,9 @@ from attrition.db.engine import Database
 from attrition.security.passwords import hash_password
 from attrition.services.accounts import AccountService, connect_to
 
+#: The audit key of the test session (set in the environment by conftest's settings fixture).
+TEST_AUDIT_KEY = "test-audit-key-0123456789abcdefghijklmnopqrstuvwxyz"  # pragma: allowlist secret
+
 
 @dataclass(frozen=True)
 class Keys:

@@ -82,6 +82,7 @@ def test_trusted_proxies_must_be_addresses_or_networks(monkeypatch: pytest.Monke
 def test_prod_refuses_a_database_that_would_not_persist(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("APP_ENV", "prod")
     monkeypatch.setenv("ATTRITION_SECRET_KEY", secrets.token_urlsafe(32))
+    monkeypatch.setenv("ATTRITION_AUDIT_KEY", AUDIT_KEY)
     monkeypatch.delenv("DATABASE_URL", raising=False)
     monkeypatch.delenv("ATTRITION_PGDATA", raising=False)
     with pytest.raises(ConfigurationError, match="DATABASE_URL ou ATTRITION_PGDATA"):
@@ -90,6 +91,35 @@ def test_prod_refuses_a_database_that_would_not_persist(monkeypatch: pytest.Monk
     s = load_settings(_env_file=None)
     assert s.is_prod and s.json_logs
     assert s.secret_key.get_secret_value() not in repr(s)
+
+
+AUDIT_KEY = secrets.token_urlsafe(32)
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        (None, "ATTRITION_AUDIT_KEY manquant"),
+        ("changeme", "ATTRITION_AUDIT_KEY manquant ou laissé à sa valeur par défaut"),
+        ("k" * 20, "ATTRITION_AUDIT_KEY trop court"),
+        ("ab" * 20, "ATTRITION_AUDIT_KEY trop prévisible"),
+    ],
+)
+def test_prod_requires_a_strong_audit_key(
+    monkeypatch: pytest.MonkeyPatch, value: str | None, reason: str
+) -> None:
+    monkeypatch.setenv("APP_ENV", "prod")
+    monkeypatch.setenv("ATTRITION_SECRET_KEY", secrets.token_urlsafe(32))
+    monkeypatch.setenv("ATTRITION_PGDATA", "/data/pgdata")
+    if value is None:
+        monkeypatch.delenv("ATTRITION_AUDIT_KEY", raising=False)
+    else:
+        monkeypatch.setenv("ATTRITION_AUDIT_KEY", value)
+    with pytest.raises(ConfigurationError, match=reason):
+        load_settings(_env_file=None)
+    monkeypatch.setenv("ATTRITION_AUDIT_KEY", AUDIT_KEY)
+    settings = load_settings(_env_file=None)
+    assert settings.audit_key is not None and AUDIT_KEY not in repr(settings)
 
 
 def test_json_logs(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:

@@ -87,7 +87,9 @@ def prepare_database(settings: Settings, say: Say, db: Database | None = None) -
         else:
             migrate.upgrade(db.owner_engine())
             say("Schéma à jour (migrations Alembic appliquées).")
-        migrate.ensure_app_role(conn, settings, db.database_name or settings.db.name)
+        migrate.ensure_app_role(
+            conn, settings, db.database_name or settings.db.name, password=db.app_password
+        )
     say(f"Rôle applicatif « {settings.db.app_role} » : droits minimaux accordés.")
     return db
 

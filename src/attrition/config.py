@@ -72,26 +72,26 @@ def secret_entropy_bits(secret: str) -> float:
     return per_char * n
 
 
-def weak_secret_reason(secret: str) -> str | None:
+def weak_secret_reason(secret: str, name: str = "ATTRITION_SECRET_KEY") -> str | None:
     """Why ``secret`` is unfit for production, or ``None``."""
     lowered = secret.strip().lower()
     if lowered in PLACEHOLDER_SECRETS:
         return (
-            "ATTRITION_SECRET_KEY manquant ou laissé à sa valeur par défaut : "
+            f"{name} manquant ou laissé à sa valeur par défaut : "
             "définissez un secret aléatoire (au moins 32 caractères) en production."
         )
     if len(secret) < 32:
-        return "ATTRITION_SECRET_KEY trop court : au moins 32 caractères."
+        return f"{name} trop court : au moins 32 caractères."
     word = next((w for w in PLACEHOLDER_WORDS if w in lowered), None)
     if word is not None:
         return (
-            f"ATTRITION_SECRET_KEY dérivé d'une valeur d'exemple (contient « {word} ») : "
+            f"{name} dérivé d'une valeur d'exemple (contient « {word} ») : "
             "générez un secret aléatoire."
         )
     bits = secret_entropy_bits(secret)
     if bits < MIN_SECRET_ENTROPY_BITS:
         return (
-            f"ATTRITION_SECRET_KEY trop prévisible (entropie estimée {bits:.0f} bits, au moins "
+            f"{name} trop prévisible (entropie estimée {bits:.0f} bits, au moins "
             f"{MIN_SECRET_ENTROPY_BITS:.0f}) : générez-le avec "
             'python -c "import secrets; print(secrets.token_urlsafe(48))".'
         )
@@ -124,13 +124,13 @@ class DatabaseSettings(BaseModel):
     app_role: str = "attrition_app"
     """PostgreSQL role the API connects as (SELECT/INSERT only on the audit trail)."""
     app_password: SecretStr | None = None
-    """Password of the application role on an external server (unused on the embedded one)."""
+    """Password of the application role (on the embedded server: generated and kept in the
+    secrets folder when unset)."""
     name: str = "attrition"
     """Database created on the embedded server."""
     seal_interval_s: float = 5.0
-    """How often each API process extends the audit hash chain (0 disables it)."""
-    seal_lag_s: float = 30.0
-    """Only predictions older than this are sealed (a late-committing id is never skipped)."""
+    """How often each API process extends the audit chain (0 disables it). Sealing takes
+    every committed prediction not sealed yet, whatever its age or commit order."""
     group_commit: bool = True
     """Write the predictions of concurrent requests together, one statement per group
     (``attrition.db.writer``); each response still waits for its own COMMIT. On by default:
@@ -229,6 +229,19 @@ class Settings(BaseSettings):
     """Server-side secret for API key hashing (HMAC-SHA-256) and web sessions."""
     admin_key: SecretStr | None = None
     """Optional bootstrap admin API key, created at start-up if absent."""
+    audit_key: SecretStr | None = None
+    """Key of the audit trail's MACs, chain and checkpoints (``ATTRITION_AUDIT_KEY``). Never
+    stored in the database. Required in production; in dev and test, generated once in the
+    secrets folder."""
+    secrets_dir: Path | None = None
+    """Where generated secrets live, mode 0600 (default: ``secrets`` beside the embedded
+    PostgreSQL's data directory, i.e. var/secrets)."""
+    audit_checkpoint_dir: Path | None = None
+    """Where signed checkpoints of the audit chain are published (default: var/audit)."""
+    app_database_url: Annotated[
+        str | None, Field(validation_alias=AliasChoices("ATTRITION_APP_DATABASE_URL"))
+    ] = None
+    """Application-role URL: what `attrition serve` hands to its workers instead of the owner's."""
     admin_password: SecretStr | None = None
     """Optional first password of the web interface's ``admin`` account, used at start-up when
     no active admin account exists (to be changed at first sign-in; CNIL rule applies)."""
@@ -273,7 +286,15 @@ class Settings(BaseSettings):
             reason = weak_secret_reason(self.secret_key.get_secret_value())
             if reason is not None:
                 raise ValueError(reason)
-            if self.database_url is None and self.pgdata is None:
+            if self.audit_key is None:
+                raise ValueError(
+                    "ATTRITION_AUDIT_KEY manquant : la clé des empreintes de la trace d'audit "
+                    "est obligatoire en production (hors de la base, au moins 32 caractères)."
+                )
+            reason = weak_secret_reason(self.audit_key.get_secret_value(), "ATTRITION_AUDIT_KEY")
+            if reason is not None:
+                raise ValueError(reason)
+            if self.database_url is None and self.app_database_url is None and self.pgdata is None:
                 raise ValueError(
                     "DATABASE_URL ou ATTRITION_PGDATA requis en production : "
                     "sans eux, la base de données ne serait pas persistante."
@@ -291,6 +312,14 @@ class Settings(BaseSettings):
     @property
     def resolved_pgdata(self) -> Path:
         return self.pgdata or PROJECT_ROOT / "var" / "pgdata"
+
+    @property
+    def resolved_secrets_dir(self) -> Path:
+        return self.secrets_dir or self.resolved_pgdata.parent / "secrets"
+
+    @property
+    def resolved_checkpoint_dir(self) -> Path:
+        return self.audit_checkpoint_dir or self.resolved_pgdata.parent / "audit"
 
     @property
     def resolved_data_dir(self) -> Path:

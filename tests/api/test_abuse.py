@@ -41,9 +41,9 @@ def _rows(database: Database, request_ids: list[str]) -> list[dict[str, object]]
             dict(r._mapping)
             for r in c.execute(
                 text(
-                    "SELECT request_id, status, errors, payload_excerpt, "
+                    "SELECT client_request_id AS request_id, status, errors, payload_excerpt, "
                     "octet_length(errors::text) AS errors_bytes FROM rejected_requests "
-                    "WHERE request_id = ANY(:ids)"
+                    "WHERE client_request_id = ANY(:ids)"
                 ),
                 {"ids": request_ids},
             )

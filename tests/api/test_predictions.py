@@ -69,7 +69,7 @@ def test_prediction_is_returned_and_recorded_once(
             text(
                 "SELECT i.id_employee, i.age, i.poste, i.source, p.probability, p.label "
                 "FROM prediction_inputs i JOIN predictions p ON p.input_id = i.id "
-                "WHERE i.request_id = :r"
+                "WHERE i.client_request_id = :r"
             ),
             {"r": request_id},
         ).all()
@@ -80,7 +80,8 @@ def test_prediction_is_returned_and_recorded_once(
     recorded = client.get(f"/v1/predictions/{body['prediction_id']}", headers=auth(keys.predicteur))
     assert recorded.status_code == 200
     assert recorded.json()["entree"]["poste"] == "Cadre Commercial"
-    assert recorded.json()["request_id"] == request_id
+    assert recorded.json()["client_request_id"] == request_id
+    assert recorded.json()["request_id"] == r.headers["x-server-request-id"]
 
 
 def test_invalid_payload_is_refused_named_and_traced_without_prediction(
@@ -104,7 +105,7 @@ def test_invalid_payload_is_refused_named_and_traced_without_prediction(
     assert (
         count(
             database,
-            "SELECT count(*) FROM rejected_requests WHERE request_id = :r AND status = 422 "
+            "SELECT count(*) FROM rejected_requests WHERE client_request_id = :r AND status = 422 "
             "AND route = '/v1/predictions'",
             r=request_id,
         )
@@ -168,7 +169,7 @@ def test_batch_is_scored_and_recorded_whole(
         count(
             database,
             "SELECT count(*) FROM prediction_inputs i JOIN predictions p ON p.input_id = i.id "
-            "WHERE i.request_id = :r AND i.source = 'batch'",
+            "WHERE i.client_request_id = :r AND i.source = 'batch'",
             r=request_id,
         )
         == 3

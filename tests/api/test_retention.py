@@ -14,10 +14,12 @@ from typer.testing import CliRunner
 
 from attrition.api.schemas import EXAMPLE_EMPLOYEE
 from attrition.cli import app as cli
-from attrition.db import chain
+from attrition.config import get_settings
+from attrition.db import chain, verification
 from attrition.db.engine import Database, libpq_conninfo
 from attrition.db.retention import purge
 from attrition.errors import ConflictError
+from attrition.security.secrets import audit_key
 from tests.helpers import Keys, auth
 
 
@@ -37,7 +39,9 @@ def test_purge_is_logged_and_the_chain_still_verifies(
         client.post("/v1/predictions", json=EXAMPLE_EMPLOYEE, headers=auth(keys.predicteur))
 
     async def scenario(conn: psycopg.AsyncConnection[Any]) -> None:
-        await chain.seal(conn, lag_seconds=0)
+        key = audit_key(get_settings())
+        while (await chain.seal(conn, key, wait=True))[0]:
+            pass
         cur = await conn.execute("SELECT count(*) FROM predictions")
         total = (await cur.fetchone())[0]  # type: ignore[index]
         report = await purge(conn, datetime.now(UTC) + timedelta(seconds=1))
@@ -49,7 +53,7 @@ def test_purge_is_logged_and_the_chain_still_verifies(
         )
         logged = await cur.fetchone()
         assert logged is not None and logged[0] == total
-        assert (await chain.verify(conn)).ok
+        assert (await verification.verify(conn, key)).ok
         # Outside the purge, the purge record itself cannot be edited.
         await conn.execute("SET LOCAL attrition.allow_purge = 'off'")
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
@@ -60,10 +64,11 @@ def test_purge_is_logged_and_the_chain_still_verifies(
 
 
 def test_purge_refuses_unsealed_records(client: TestClient, keys: Keys, database: Database) -> None:
-    client.post("/v1/predictions", json=EXAMPLE_EMPLOYEE, headers=auth(keys.predicteur))
-
     async def scenario(conn: psycopg.AsyncConnection[Any]) -> None:
-        await conn.execute("DELETE FROM audit_chain")
+        # The sealers' lock, held by this session: the app cannot seal the new prediction.
+        await conn.execute("SELECT pg_advisory_xact_lock(%s)", (chain.LOCK_ID,))
+        r = client.post("/v1/predictions", json=EXAMPLE_EMPLOYEE, headers=auth(keys.predicteur))
+        assert r.status_code == 201
         with pytest.raises(ConflictError, match="pas encore scellées"):
             await purge(conn, datetime.now(UTC) + timedelta(seconds=1))
 

@@ -84,12 +84,12 @@ def seeded(empty_trail: Connection) -> Connection:
     conn.execute(
         text(
             "INSERT INTO predictions (input_id, model_version_id, probability, label, threshold, "
-            "risk_level, explanation, latency_ms) "
+            "risk_level, explanation, latency_ms, record_mac) "
             "SELECT i.id, :model, CASE WHEN f.a_quitte_l_entreprise THEN :left ELSE :stayed END, "
             "CAST(CASE WHEN f.a_quitte_l_entreprise THEN 'depart' ELSE 'reste' END "
             "AS prediction_label), 0.5, "
             "CAST(CASE WHEN f.a_quitte_l_entreprise THEN 'eleve' ELSE 'faible' END "
-            "AS risk_level), '{}', 0.2 "
+            "AS risk_level), '{}', 0.2, repeat('0', 64) "
             "FROM prediction_inputs i JOIN employee_features f ON f.id_employee = i.id_employee"
         ),
         {"model": model_id, "left": LEFT_P, "stayed": STAYED_P},
@@ -167,8 +167,9 @@ def test_department_risk_keeps_the_latest_prediction_per_employee(seeded: Connec
             f"{', '.join(FEATURE_NAMES)}, payload) SELECT 'again', 'api', id_employee, "
             f"{', '.join(FEATURE_NAMES)}, '{{}}' FROM employee_features WHERE id_employee = 1 "
             "RETURNING id) INSERT INTO predictions (input_id, model_version_id, probability, "
-            "label, threshold, risk_level, explanation, latency_ms) SELECT i.id, m.id, 0.99, "
-            "'depart', 0.5, 'eleve', '{}', 0.1 FROM i, model_versions m WHERE m.version = :v"
+            "label, threshold, risk_level, explanation, latency_ms, record_mac) SELECT i.id, "
+            "m.id, 0.99, 'depart', 0.5, 'eleve', '{}', 0.1, repeat('0', 64) "
+            "FROM i, model_versions m WHERE m.version = :v"
         ),
         {"v": VERSION},
     )

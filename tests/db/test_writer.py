@@ -16,10 +16,11 @@ from sqlalchemy import text
 from attrition.api.app import create_app
 from attrition.api.schemas import EXAMPLE_EMPLOYEE
 from attrition.config import Settings
+from attrition.db import chain
 from attrition.db.audit import PredictionRecord, insert_predictions
 from attrition.db.engine import Database, libpq_conninfo
 from attrition.db.writer import LARGE_GROUP, GroupCommitWriter
-from tests.helpers import Keys, auth
+from tests.helpers import TEST_AUDIT_KEY, Keys, auth
 
 COLUMNS = (
     "i.source, i.id_employee, i.batch_id, i.batch_row, i.api_key_id, i.genre, i.age, "
@@ -51,7 +52,10 @@ def record(request_id: str, model_id: int, **changes: Any) -> PredictionRecord:
         "latency_ms": 0.25,
     }
     fields.update(changes)
-    return PredictionRecord(**fields)
+    made = PredictionRecord(**fields)
+    # As the service does: the MAC of what is recorded (so that the trail still verifies).
+    made.record_mac = chain.record_mac(chain.AuditKey.derive(TEST_AUDIT_KEY), made.mac_values())
+    return made
 
 
 def with_writer(
@@ -78,9 +82,10 @@ def stored(database: Database, request_ids: list[str]) -> list[tuple[Any, ...]]:
     with database.owner_engine().connect() as conn:
         rows = conn.execute(
             text(
-                f"SELECT i.request_id, {COLUMNS} FROM predictions p "
+                f"SELECT coalesce(i.client_request_id, i.request_id), {COLUMNS} FROM predictions p "
                 "JOIN prediction_inputs i ON i.id = p.input_id "
-                "WHERE i.request_id = ANY(:ids) ORDER BY i.request_id"
+                "WHERE coalesce(i.client_request_id, i.request_id) = ANY(:ids) "
+                "ORDER BY i.request_id"
             ),
             {"ids": request_ids},
         )
@@ -206,6 +211,7 @@ def test_api_with_group_commit(
             f"/v1/predictions/{one.json()['prediction_id']}", headers=auth(keys.predicteur)
         )
         assert read.status_code == 200
-        assert read.json()["request_id"] == "gc-api-one"
+        assert read.json()["client_request_id"] == "gc-api-one"
+        assert read.json()["request_id"] == one.headers["x-server-request-id"]
     assert len(stored(database, ["gc-api-one"])) == 1
     assert len(stored(database, ["gc-api-batch"])) == 3

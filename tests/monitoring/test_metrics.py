@@ -69,12 +69,15 @@ def test_access_log_line_has_ids_but_no_secret(
     client: TestClient, keys: Keys, caplog: pytest.LogCaptureFixture
 ) -> None:
     with caplog.at_level(logging.INFO, logger="attrition.access"):
-        client.get("/v1/employees/1", headers={**auth(keys.auditeur), "X-Request-ID": "req-42"})
+        r = client.get("/v1/employees/1", headers={**auth(keys.auditeur), "X-Request-ID": "req-42"})
     records = [r for r in caplog.records if r.name == "attrition.access"]
     assert records, "no access log line"
     record = records[-1]
     line = json.loads(JsonFormatter().format(record))
-    assert line["request_id"] == "req-42" and line["route"] == "/v1/employees/{id_employee}"
+    # The server's own id, and the client's kept apart.
+    assert line["request_id"] == r.headers["x-server-request-id"] != "req-42"
+    assert line["client_request_id"] == "req-42"
+    assert line["route"] == "/v1/employees/{id_employee}"
     assert line["status"] == 200 and line["method"] == "GET" and line["duration_ms"] > 0
     assert line["client"] == keys.auditeur.split("_")[1]
     assert "ftr_" not in json.dumps(line) and "/v1/employees/1" not in json.dumps(line)

@@ -14,9 +14,10 @@ from typer.testing import CliRunner
 
 from attrition.api.schemas import EXAMPLE_EMPLOYEE
 from attrition.cli import app as cli
-from attrition.config import Settings
-from attrition.db import chain
+from attrition.config import Settings, get_settings
+from attrition.db import chain, verification
 from attrition.db.engine import Database, libpq_conninfo
+from attrition.security.secrets import audit_key
 from tests.helpers import Keys, auth
 from tests.reliability.figures import Figures, fr
 
@@ -26,12 +27,24 @@ async def _with_owner(database: Database, work: Any) -> Any:
         return await work(conn)
 
 
+def _key() -> chain.AuditKey:
+    return audit_key(get_settings())
+
+
 def seal_all(database: Database) -> int:
-    return int(asyncio.run(_with_owner(database, lambda c: chain.seal(c, lag_seconds=0))))
+    async def work(conn: psycopg.AsyncConnection[Any]) -> int:
+        total = 0
+        while (count := (await chain.seal(conn, _key(), wait=True))[0]) > 0:
+            total += count
+        return total
+
+    return int(asyncio.run(_with_owner(database, work)))
 
 
-def verify(database: Database) -> chain.Verification:
-    result: chain.Verification = asyncio.run(_with_owner(database, chain.verify))
+def verify(database: Database) -> verification.Verification:
+    result: verification.Verification = asyncio.run(
+        _with_owner(database, lambda c: verification.verify(c, _key()))
+    )
     return result
 
 
@@ -110,7 +123,7 @@ def test_sealing_never_blocks_predictions(
         async with conn.transaction():
             # The seal (advisory lock, read of the trail, links written) inside a transaction
             # kept open: anything it locks stays locked while the predictions run.
-            sealed.append(await chain.seal(conn, lag_seconds=0))
+            sealed.append((await chain.seal(conn, _key(), wait=True))[0])
             sealing.set()
             while not release.is_set():
                 await asyncio.sleep(0.01)

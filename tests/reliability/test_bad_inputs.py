@@ -101,7 +101,7 @@ def _rejections(database: Database, request_id: str) -> list[int]:
     with database.owner_engine().connect() as c:
         return list(
             c.scalars(
-                text("SELECT status FROM rejected_requests WHERE request_id = :r"),
+                text("SELECT status FROM rejected_requests WHERE client_request_id = :r"),
                 {"r": request_id},
             )
         )
@@ -111,7 +111,7 @@ def _inputs(database: Database, request_id: str) -> int:
     with database.owner_engine().connect() as c:
         return int(
             c.scalar(
-                text("SELECT count(*) FROM prediction_inputs WHERE request_id = :r"),
+                text("SELECT count(*) FROM prediction_inputs WHERE client_request_id = :r"),
                 {"r": request_id},
             )
             or 0
@@ -151,7 +151,10 @@ def test_bad_input_is_refused_named_and_traced(
     assert r.headers["content-type"] == "application/problem+json"
     assert r.headers["x-request-id"] == request_id
     problem = r.json()
-    assert problem["status"] == entry["statut"] and problem["request_id"] == request_id
+    assert (
+        problem["status"] == entry["statut"]
+        and problem["request_id"] == r.headers["x-server-request-id"]
+    )
     messages = {e["champ"]: e["message"] for e in problem["errors"]}
     assert parts["champ"] in messages, messages
     assert entry["message"] in messages[parts["champ"]], messages

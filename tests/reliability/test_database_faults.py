@@ -43,7 +43,7 @@ def _inputs(database: Database, request_ids: list[str]) -> int:
     with database.owner_engine().connect() as c:
         return int(
             c.scalar(
-                text("SELECT count(*) FROM prediction_inputs WHERE request_id = ANY(:r)"),
+                text("SELECT count(*) FROM prediction_inputs WHERE client_request_id = ANY(:r)"),
                 {"r": request_ids},
             )
             or 0

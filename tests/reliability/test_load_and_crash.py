@@ -74,11 +74,11 @@ def recorded(database: Database, prefix: str) -> list[dict[str, Any]]:
     with database.owner_engine().connect() as c:
         rows = c.execute(
             text(
-                "SELECT i.request_id, i.idempotency_key, i.id AS input_id, i.age, "
+                "SELECT i.client_request_id AS request_id, i.idempotency_key, i.id AS input_id, i.age, "
                 "i.revenu_mensuel, p.id AS prediction_id, p.input_id AS output_input_id, "
                 "p.probability, p.label::text AS label "
                 "FROM prediction_inputs i LEFT JOIN predictions p ON p.input_id = i.id "
-                "WHERE i.request_id LIKE :prefix ORDER BY i.id"
+                "WHERE i.client_request_id LIKE :prefix ORDER BY i.id"
             ),
             {"prefix": f"{prefix}-%"},
         ).mappings()
@@ -331,7 +331,7 @@ def test_sigterm_drains_requests_in_flight(
             written = c.scalar(
                 text(
                     "SELECT count(*) FROM prediction_inputs i JOIN predictions p "
-                    "ON p.input_id = i.id WHERE i.request_id LIKE :p"
+                    "ON p.input_id = i.id WHERE i.client_request_id LIKE :p"
                 ),
                 {"p": f"{prefix}-%"},
             )

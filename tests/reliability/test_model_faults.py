@@ -104,7 +104,7 @@ def test_damaged_model_is_refused_then_rolled_back_with_the_cli(
                 text("SELECT count(*) FROM predictions WHERE model_version_id = :m"), {"m": bad_id}
             )
             written = c.scalar(
-                text("SELECT count(*) FROM prediction_inputs WHERE request_id = :r"),
+                text("SELECT count(*) FROM prediction_inputs WHERE client_request_id = :r"),
                 {"r": request_id},
             )
         assert served == 0 and written == 0

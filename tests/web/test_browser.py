@@ -163,7 +163,7 @@ def test_a_person_signs_in_with_a_password_scores_and_signs_out_for_good(
     prediction_id = int(page.url.rsplit("/", 1)[1])
     probability = page.get_by_test_id("probabilite").inner_text()
     assert re.fullmatch(r"\d{1,3},\d\s%", probability), probability
-    assert page.get_by_test_id("niveau").inner_text().startswith("Risque ")
+    assert page.get_by_test_id("niveau").inner_text() in wording.RISK_LABELS.values()
     with database.owner_engine().connect() as conn:
         recorded = conn.execute(
             text(

@@ -12,7 +12,7 @@ from attrition import wording
 from attrition.api.schemas import EXAMPLE_EMPLOYEE
 from attrition.data import vocabulary as voc
 from attrition.db.engine import Database
-from tests.helpers import Keys
+from tests.helpers import People
 from tests.web.test_pages import csrf, form_of, sign_in, web  # noqa: F401
 
 HELP = re.compile(r'<p class="help" id="h-([a-z_]+)">(.*?)</p>', re.S)
@@ -21,9 +21,9 @@ BOUND = re.compile(r'\b(min|max)="([^"]*)"')
 
 def test_form_help_is_said_once_and_bounds_are_machine_numbers(
     web: TestClient,  # noqa: F811
-    keys: Keys,
+    people: People,
 ) -> None:
-    sign_in(web, keys.predicteur)
+    sign_in(web, people.predicteur)
     page = web.get("/app/prediction").text
     assert "ceux de l'API" not in page
     helps = {name: html.unescape(body) for name, body in HELP.findall(page)}
@@ -46,10 +46,10 @@ def test_form_help_is_said_once_and_bounds_are_machine_numbers(
 
 def test_form_without_unused_fields_is_scored_and_not_stored(
     web: TestClient,  # noqa: F811
-    keys: Keys,
+    people: People,
     database: Database,
 ) -> None:
-    sign_in(web, keys.predicteur)
+    sign_in(web, people.predicteur)
     token = csrf(web, "/app/prediction")
     data = {**form_of(EXAMPLE_EMPLOYEE), "csrf": token, "genre": "", "statut_marital": ""}
     r = web.post("/app/prediction", data=data, follow_redirects=False)
@@ -68,9 +68,9 @@ def test_form_without_unused_fields_is_scored_and_not_stored(
 
 def test_result_and_history_read_the_score_with_the_threshold(
     web: TestClient,  # noqa: F811
-    keys: Keys,
+    people: People,
 ) -> None:
-    sign_in(web, keys.predicteur)
+    sign_in(web, people.predicteur)
     token = csrf(web, "/app/prediction")
     r = web.post(
         "/app/prediction",

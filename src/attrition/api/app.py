@@ -15,14 +15,16 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import psycopg
 from fastapi import FastAPI
-from psycopg_pool import AsyncConnectionPool
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from attrition import __version__
 from attrition.api import problems, web
 from attrition.api.middleware import EdgeMiddleware
 from attrition.api.rejections import RejectionRecorder
 from attrition.api.responses import FastJSONResponse
+from attrition.api.routers import audit as audit_router
 from attrition.api.routers import employees, health, index, keys, model, predictions
 from attrition.api.routers import monitoring as monitoring_router
 from attrition.config import Settings, get_settings
@@ -31,6 +33,7 @@ from attrition.db.engine import Database, resolve_database
 from attrition.db.writer import GroupCommitWriter
 from attrition.model.runtime import ModelRuntime
 from attrition.monitoring.metrics import Metrics
+from attrition.security import secrets
 from attrition.security.clients import Authenticator
 from attrition.services.predictions import PredictionService
 
@@ -94,15 +97,21 @@ def _install_docs(app: FastAPI) -> None:
         )
 
 
-async def _seal_audit(app: FastAPI, interval_s: float, lag_s: float) -> None:
-    """Extend the audit hash chain beside the prediction path, never inside it."""
+async def _seal_audit(
+    app: FastAPI, key: chain.AuditKey, interval_s: float, checkpoints: Path | None
+) -> None:
+    """Extend the audit chain beside the prediction path, never inside it; publish the head."""
     while True:
         await asyncio.sleep(interval_s)
         try:
             async with app.state.pool.connection(timeout=2.0) as conn:
-                await chain.seal(conn, lag_seconds=lag_s)
-        except Exception as exc:  # retried at the next tick
+                _, checkpoint = await chain.seal(conn, key)
+            if checkpoint is not None:
+                await asyncio.to_thread(chain.publish, checkpoint, checkpoints)
+        except (psycopg.OperationalError, PoolTimeout) as exc:  # database away: next tick
             log.debug("audit sealing skipped: %s", type(exc).__name__)
+        except Exception as exc:  # retried at the next tick, but worth a look
+            log.warning("audit sealing failed: %s: %s", type(exc).__name__, exc)
 
 
 def create_app(settings: Settings | None = None, *, database: Database | None = None) -> FastAPI:
@@ -132,13 +141,19 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         )
         await pool.open(wait=False)
         runtime = ModelRuntime()
+        audit_key = secrets.audit_key(settings)
+        app.state.audit_key = audit_key
         app.state.pool = pool
         app.state.runtime = runtime
         writer = GroupCommitWriter(pool) if settings.db.group_commit else None
         if writer is not None:
             await writer.start()
         app.state.service = PredictionService(
-            pool, runtime, observer=app.state.metrics.observe_predictions, writer=writer
+            pool,
+            runtime,
+            audit_key=audit_key,
+            observer=app.state.metrics.observe_predictions,
+            writer=writer,
         )
         app.state.authenticator = Authenticator(
             pool,
@@ -166,7 +181,12 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         if settings.db.seal_interval_s > 0:
             tasks.append(
                 asyncio.create_task(
-                    _seal_audit(app, settings.db.seal_interval_s, settings.db.seal_lag_s)
+                    _seal_audit(
+                        app,
+                        audit_key,
+                        settings.db.seal_interval_s,
+                        settings.resolved_checkpoint_dir,
+                    )
                 )
             )
         # Modules and model loaded at start-up live as long as the process: moved out of the
@@ -208,6 +228,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     for router in (health.router, predictions.router, employees.router, model.router, keys.router):
         app.include_router(router)
     app.include_router(monitoring_router.router)
+    app.include_router(audit_router.router)
     web.install(app, settings)  # /app pages, /static files, session cookie
     metrics = Metrics()
     metrics.bind(app.state)

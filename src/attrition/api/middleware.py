@@ -70,6 +70,7 @@ async def _record_rejection(scope: Scope, request_id: str, status: int, detail: 
         await recorder(
             client_ip=client[0] if client else None,
             request_id=request_id,
+            client_request_id=scope.get("state", {}).get("client_request_id"),
             api_key_id=None,
             method=scope["method"],
             route=scope["path"][:255],
@@ -102,9 +103,15 @@ class EdgeMiddleware:
             await self.app(scope, receive, send)
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        # The audit trail's request id is always the server's; the client's own X-Request-ID
+        # (if well-formed) is kept apart and echoed, so that two clients cannot share an id.
         given = headers.get("x-request-id", "")
-        request_id = given if _REQUEST_ID_RE.match(given) else uuid.uuid4().hex
-        scope.setdefault("state", {})["request_id"] = request_id
+        request_id = uuid.uuid4().hex
+        client_request_id = given if _REQUEST_ID_RE.match(given) else None
+        state = scope.setdefault("state", {})
+        state["request_id"] = request_id
+        state["client_request_id"] = client_request_id
+        echoed = (client_request_id or request_id).encode()
         path: str = scope["path"]
         started = time.perf_counter()
         status_holder = {"status": 500}
@@ -128,7 +135,8 @@ class EdgeMiddleware:
             if message["type"] == "http.response.start":
                 status_holder["status"] = message["status"]
                 extra = [
-                    (b"x-request-id", request_id.encode()),
+                    (b"x-request-id", echoed),
+                    (b"x-server-request-id", request_id.encode()),
                     (b"x-content-type-options", b"nosniff"),
                     (b"referrer-policy", b"no-referrer"),
                     (b"cache-control", b"no-store"),

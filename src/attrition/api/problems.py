@@ -162,6 +162,7 @@ async def record_rejection(
     await recorder(
         client_ip=request.client.host if request.client else None,
         request_id=getattr(request.state, "request_id", "-"),
+        client_request_id=getattr(request.state, "client_request_id", None),
         api_key_id=client.id if client is not None else None,
         method=request.method,
         route=getattr(route, "path", request.url.path)[:255],

@@ -278,7 +278,10 @@ class RecordedPrediction(PredictionResponse):
     """Une prédiction enregistrée avec son entrée : ce qui a été envoyé, par qui et quand."""
 
     source: Literal["api", "batch", "employee", "web"]
-    request_id: str
+    request_id: str = Field(description="Identifiant de la requête, attribué par le serveur.")
+    client_request_id: str | None = Field(
+        default=None, description="L'en-tête X-Request-ID envoyé par le client, s'il y en avait un."
+    )
     client: str | None = Field(description="Identifiant public de la clé API qui l'a demandée.")
     entree: dict[str, Any] = Field(description="Les caractéristiques envoyées au modèle.")
 
@@ -315,6 +318,17 @@ class FeatureInfo(BaseModel):
     obligatoire: bool = Field(
         default=True, description="Faux pour un champ que le modèle n'utilise pas (facultatif)."
     )
+
+
+class AuditCheckpoint(BaseModel):
+    """The signed head of the audit chain (field names as in the published files)."""
+
+    position: int = Field(description="Position du dernier lien de la chaîne.")
+    prediction_id: int = Field(description="Dernière prédiction scellée.")
+    chain_hash: str = Field(description="Lien (HMAC-SHA256) à cette position.")
+    published_at: str = Field(description="Date de signature (ISO 8601, UTC).")
+    key_id: str = Field(description="Empreinte publique de la clé d'audit utilisée.")
+    signature: str = Field(description="HMAC-SHA256 du point de contrôle.")
 
 
 class ModelInfo(BaseModel):

@@ -97,8 +97,9 @@ def claim_data_folder(pgdata: Path) -> IO[bytes]:
 
     path = lock_path(pgdata)
     # A volume on /data owned by root (the container runs as uid 1000): a French message,
-    # not a PermissionError traceback.
-    ensure_writable_dir(pgdata)
+    # not a PermissionError traceback. Only the lock's folder is created here: a refused
+    # second generation must leave no data folder behind.
+    ensure_writable_dir(path.parent)
     try:
         handle = path.open("a+b")
     except OSError as exc:

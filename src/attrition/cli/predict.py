@@ -35,44 +35,80 @@ def predict_command(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Sortie JSON.")] = False,
 ) -> None:
-    """Prédit pour un employé enregistré ou un fichier CSV ; tout est enregistré en base."""
+    """Prédit pour un employé enregistré ou un fichier CSV ; tout est enregistré en base.
+
+    Un fichier est d'abord validé en entier (rien n'est enregistré si une ligne est invalide),
+    puis lu et traité par lots de 1 000 lignes, chacun enregistré puis affiché avant le
+    suivant : la mémoire ne grandit pas avec la longueur du fichier.
+    """
     import asyncio
 
-    from attrition.cli.offline import predict_offline, read_employee_file
+    from attrition.cli.offline import predict_file, predict_offline
 
     if (employee_id is None) == (file is None):
         err.print("[bold red]Erreur :[/] donnez soit --employee-id, soit --file.")
         raise typer.Exit(2)
     settings = load_settings()
-    with domain_errors():
-        requests = read_employee_file(file) if file is not None else None
+    show = _JsonOutput() if as_json else _TableOutput()
     with database(settings) as db, domain_errors():
-        outcomes = asyncio.run(
-            predict_offline(db, settings, employee_id=employee_id, requests=requests)
-        )
-    if as_json:
-        body = [o.as_response() for o in outcomes]
-        sys.stdout.write(json.dumps(body, ensure_ascii=False, default=str, indent=2) + "\n")
-        return
-    table = Table("prédiction", "employé", "probabilité", "niveau", "principal facteur")
-    for o in outcomes:
-        up = o.explanation["facteurs_hausse"]
-        table.add_row(
-            str(o.prediction_id),
-            str(o.id_employee or "-"),
-            wording.percent(o.probability),
-            o.reading().libelle,
-            up[0]["libelle"] if up else "-",
-        )
-    console.print(table)
-    if len(outcomes) == 1:
-        console.print(outcomes[0].reading().texte)
-    else:
-        flagged = sum(o.label == "depart" for o in outcomes)
-        console.print(
-            f"{flagged} employé(s) sur {len(outcomes)} au-dessus du seuil d'alerte "
-            f"({wording.percent(outcomes[0].threshold)}) : {wording.DECISION_LABELS['depart']}."
-        )
+        if file is not None:
+            asyncio.run(predict_file(db, settings, file, show))
+        else:
+            show(asyncio.run(predict_offline(db, settings, employee_id=employee_id)))
+    show.close()
+
+
+class _JsonOutput:
+    """A JSON array written as the outcomes come, one chunk at a time."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def __call__(self, outcomes: list[Any]) -> None:
+        for o in outcomes:
+            text = json.dumps(o.as_response(), ensure_ascii=False, default=str, indent=2)
+            sys.stdout.write(("[\n" if self.count == 0 else ",\n") + text)
+            self.count += 1
+        sys.stdout.flush()
+
+    def close(self) -> None:
+        sys.stdout.write(("[" if self.count == 0 else "\n") + "]\n")
+
+
+class _TableOutput:
+    """One table per chunk of outcomes, then how to read them (one score, or the count flagged)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.flagged = 0
+        self.threshold: float | None = None
+        self.first: Any = None
+
+    def __call__(self, outcomes: list[Any]) -> None:
+        table = Table("prédiction", "employé", "probabilité", "niveau", "principal facteur")
+        for o in outcomes:
+            up = o.explanation["facteurs_hausse"]
+            table.add_row(
+                str(o.prediction_id),
+                str(o.id_employee or "-"),
+                wording.percent(o.probability),
+                o.reading().libelle,
+                up[0]["libelle"] if up else "-",
+            )
+            self.first = self.first if self.count else o
+            self.count += 1
+            self.flagged += o.label == "depart"
+            self.threshold = o.threshold
+        console.print(table)
+
+    def close(self) -> None:
+        if self.count == 1:
+            console.print(self.first.reading().texte)
+        elif self.count and self.threshold is not None:
+            console.print(
+                f"{self.flagged} employé(s) sur {self.count} au-dessus du seuil d'alerte "
+                f"({wording.percent(self.threshold)}) : {wording.DECISION_LABELS['depart']}."
+            )
 
 
 def _recorded_rows(since: str | None, until: str | None, limit: int) -> list[dict[str, Any]]:

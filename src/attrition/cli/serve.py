@@ -59,7 +59,15 @@ def serve(
     with domain_errors():
         report = boot(settings, say, train=not no_train)
     db = report.database
-    os.environ["DATABASE_URL"] = db.owner_dsn
+    from attrition.security.secrets import audit_key_text
+
+    # The workers connect as the application role only: the owner's URL leaves the
+    # environment they inherit (a compromised worker cannot escape least privilege), and
+    # they get the audit key to MAC what they answer.
+    os.environ.pop("DATABASE_URL", None)
+    os.environ.pop("ATTRITION_DATABASE_URL", None)
+    os.environ["ATTRITION_APP_DATABASE_URL"] = db.app_dsn
+    os.environ["ATTRITION_AUDIT_KEY"] = audit_key_text(settings)
     get_settings.cache_clear()
     if db.embedded is not None:
         os.environ["ATTRITION_EMBEDDED_PGDATA"] = str(db.embedded.pgdata)

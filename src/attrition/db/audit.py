@@ -23,6 +23,7 @@ from attrition.data.vocabulary import FEATURE_NAMES
 
 INPUT_COLUMNS = (
     "request_id",
+    "client_request_id",
     "api_key_id",
     "source",
     "id_employee",
@@ -41,6 +42,7 @@ OUTPUT_COLUMNS = (
     "risk_level",
     "explanation",
     "latency_ms",
+    "record_mac",
 )
 
 # Column names come from the vocabulary; every value is a bound parameter.
@@ -79,10 +81,38 @@ class PredictionRecord:
     batch_row: int = 0
     idempotency_key: str | None = None
     request_hash: str | None = None
+    client_request_id: str | None = None
+    record_mac: str | None = None
+    """HMAC of what was answered (:func:`attrition.db.chain.record_mac`), set by the service."""
+
+    def mac_values(self) -> list[Any]:
+        """The values a record MAC covers, in the order of ``chain.RECORD_FIELDS``."""
+        features = self.features
+        return [
+            self.request_id,
+            self.client_request_id,
+            self.api_key_id,
+            self.source,
+            self.id_employee,
+            self.batch_id,
+            self.batch_row,
+            self.idempotency_key,
+            self.request_hash,
+            *(features[name] for name in FEATURE_NAMES),
+            self.payload,
+            self.model_version_id,
+            self.probability,
+            self.label,
+            self.threshold,
+            self.risk_level,
+            self.explanation,
+            self.latency_ms,
+        ]
 
     def params(self) -> dict[str, Any]:
         return {
             "request_id": self.request_id,
+            "client_request_id": self.client_request_id,
             "api_key_id": self.api_key_id,
             "source": self.source,
             "id_employee": self.id_employee,
@@ -99,6 +129,7 @@ class PredictionRecord:
             "risk_level": self.risk_level,
             "explanation": Jsonb(self.explanation),
             "latency_ms": self.latency_ms,
+            "record_mac": self.record_mac,
         }
 
 
@@ -134,8 +165,8 @@ _SELECT_RECORDED = (
     "SELECT p.id AS prediction_id, p.probability, p.label, p.threshold, p.risk_level, "
     "p.explanation, p.created_at, m.version AS model_version, "
     "m.metrics -> 'oof' -> 'risk_bands' AS risk_bands, i.id_employee, i.source, "
-    "i.request_id, k.key_id AS client, i.api_key_id, i.payload, i.idempotency_key, "
-    "i.request_hash, " + ", ".join(f"i.{c}" for c in FEATURE_NAMES) + " "
+    "i.request_id, i.client_request_id, k.key_id AS client, i.api_key_id, i.payload, "
+    "i.idempotency_key, i.request_hash, " + ", ".join(f"i.{c}" for c in FEATURE_NAMES) + " "
     "FROM predictions p JOIN prediction_inputs i ON i.id = p.input_id "
     "JOIN model_versions m ON m.id = p.model_version_id "
     "LEFT JOIN api_keys k ON k.id = i.api_key_id "
@@ -184,6 +215,14 @@ async def list_predictions(
     conn: AsyncConnection[Any], flt: PredictionFilter, *, after: int | None, limit: int
 ) -> list[dict[str, Any]]:
     """Newest first, keyset-paginated on the prediction id (stable under inserts)."""
+    sql, params = list_query(flt, after=after, limit=limit)
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(sql, params)
+        return await cur.fetchall()
+
+
+def list_query(flt: PredictionFilter, *, after: int | None, limit: int) -> tuple[str, list[Any]]:
+    """The statement of :func:`list_predictions` and its parameters (also for ``EXPLAIN``)."""
     where: list[str] = []
     params: list[Any] = []
     if flt.owner is not None:
@@ -210,9 +249,7 @@ async def list_predictions(
     sql = _SELECT_RECORDED + (" WHERE " + " AND ".join(where) if where else "")
     sql += " ORDER BY p.id DESC LIMIT %s"
     params.append(limit)
-    async with conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(sql, params)
-        return await cur.fetchall()
+    return sql, params
 
 
 async def record_rejection(
@@ -225,9 +262,19 @@ async def record_rejection(
     status: int,
     errors: list[dict[str, Any]],
     payload_excerpt: str | None,
+    client_request_id: str | None = None,
 ) -> None:
     await conn.execute(
-        "INSERT INTO rejected_requests (request_id, api_key_id, method, route, status, errors, "
-        "payload_excerpt) VALUES (%s, %s, %s, %s, %s, %s, %s)",
-        (request_id, api_key_id, method, route, status, Jsonb(errors), payload_excerpt),
+        "INSERT INTO rejected_requests (request_id, client_request_id, api_key_id, method, "
+        "route, status, errors, payload_excerpt) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+        (
+            request_id,
+            client_request_id,
+            api_key_id,
+            method,
+            route,
+            status,
+            Jsonb(errors),
+            payload_excerpt,
+        ),
     )

@@ -27,6 +27,29 @@ from attrition.errors import ConfigurationError
 log = logging.getLogger(__name__)
 
 
+SUPERUSER = "postgres"
+# How role passwords are hashed (SCRAM verifiers, never MD5); no secret in these statements.
+SCRAM_SESSION = "SET password_encryption = 'scram-sha-256'"  # pragma: allowlist secret
+SCRAM_SYSTEM = "ALTER SYSTEM SET password_encryption = 'scram-sha-256'"  # pragma: allowlist secret
+HBA = (
+    "# Written by attrition: every role logs in with a SCRAM-SHA-256 password, on the Unix\n"
+    "# socket only (no TCP line: the server does not listen on any IP address either).\n"
+    "local   all   all   scram-sha-256\n"
+)
+
+
+def secrets_dir(pgdata: Path) -> Path:
+    """Where the embedded server's role passwords live: beside its data directory."""
+    return pgdata.absolute().parent / "secrets"
+
+
+def role_password(pgdata: Path, role: str) -> str:
+    """The generated password of ``role`` (created on first use, 0600)."""
+    from attrition.db.secretfile import read_or_create
+
+    return read_or_create(secrets_dir(pgdata) / f"{role}.password")
+
+
 @dataclass(slots=True)
 class EmbeddedServer:
     """A running embedded server and how to reach it."""
@@ -35,9 +58,12 @@ class EmbeddedServer:
     socket_dir: str
     handle: Any
 
-    def url(self, database: str = "postgres", user: str = "postgres") -> str:
+    def url(self, database: str = "postgres", user: str = SUPERUSER) -> str:
         """SQLAlchemy URL (psycopg driver) for ``database`` as ``user`` over the Unix socket."""
-        return f"postgresql+psycopg://{user}@/{database}?host={self.socket_dir}"
+        from urllib.parse import quote
+
+        password = quote(role_password(self.pgdata, user), safe="")
+        return f"postgresql+psycopg://{user}:{password}@/{database}?host={self.socket_dir}"
 
     def stop(self) -> None:
         """Release this process's handle; the server stops when no process holds one."""
@@ -128,5 +154,39 @@ def _start(pgserver: Any, pgdata: Path) -> EmbeddedServer:
     handle = pgserver.get_server(pgdata, cleanup_mode="stop")
     uri = handle.get_uri()
     host = parse_qs(urlparse(uri).query).get("host", [""])[0]
+    _harden(pgdata, host)
     log.info("embedded PostgreSQL ready in %s (socket %s)", pgdata, host)
     return EmbeddedServer(pgdata=pgdata, socket_dir=host, handle=handle)
+
+
+def _harden(pgdata: Path, socket_dir: str) -> None:
+    """Give the superuser a password and require SCRAM passwords for every role (once)."""
+    import fcntl
+
+    hba = pgdata / "pg_hba.conf"
+    if hba.read_text(encoding="utf-8") == HBA:
+        return
+    secrets_dir(pgdata).mkdir(mode=0o700, parents=True, exist_ok=True)
+    with (secrets_dir(pgdata) / ".harden.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # two processes starting the same cluster
+        if hba.read_text(encoding="utf-8") == HBA:
+            return
+        import psycopg
+        from psycopg import sql
+
+        password = role_password(pgdata, SUPERUSER)
+        # Still under the initdb's trust rule: the last time a login without password works.
+        with psycopg.connect(
+            host=socket_dir, dbname="postgres", user=SUPERUSER, autocommit=True
+        ) as conn:
+            conn.execute(SCRAM_SESSION)
+            conn.execute(
+                sql.SQL("ALTER ROLE {} PASSWORD {}").format(
+                    sql.Identifier(SUPERUSER), sql.Literal(password)
+                )
+            )
+            conn.execute(SCRAM_SYSTEM)
+            hba.write_text(HBA, encoding="utf-8")
+            hba.chmod(0o600)
+            conn.execute("SELECT pg_reload_conf()")
+        log.info("embedded PostgreSQL: SCRAM-SHA-256 passwords required for every role")

@@ -106,18 +106,30 @@ class Database:
     the API workers and the start-up checks of ``attrition serve`` never import SQLAlchemy.
     """
 
-    __slots__ = ("_admin", "_app", "_engines", "_owner", "embedded", "embedded_dir", "persistent")
+    __slots__ = (
+        "_admin",
+        "_app",
+        "_engines",
+        "_owner",
+        "app_password",
+        "embedded",
+        "embedded_dir",
+        "persistent",
+    )
 
     def __init__(
         self,
-        owner_url: URL | str,
+        owner_url: URL | str | None,
         app_url: URL | str,
         embedded: EmbeddedServer | None = None,
         admin_url: URL | str | None = None,
         persistent: bool = True,
         embedded_dir: str | None = None,
+        app_password: str | None = None,
     ) -> None:
+        # None in an API worker: it holds the application role's credentials only.
         self._owner = owner_url
+        self.app_password = app_password
         self._app = app_url
         # Superuser URL used only to create roles (embedded server); else the owner URL.
         self._admin = admin_url
@@ -128,16 +140,29 @@ class Database:
 
     # ---- URLs: strings first, SQLAlchemy objects on demand -------------------------------
 
+    def _require_owner(self) -> URL | str:
+        if self._owner is None:
+            raise ConfigurationError(
+                "Ce processus n'a que les droits du rôle applicatif (pas l'URL du propriétaire)."
+            )
+        return self._owner
+
     @property
     def owner_dsn(self) -> str:
-        """Owner URL as a string (password included), e.g. for DATABASE_URL of the workers."""
-        return _as_text(self._owner)
+        """Owner URL as a string (password included)."""
+        return _as_text(self._require_owner())
+
+    @property
+    def app_dsn(self) -> str:
+        """Application-role URL as a string (password included), for the API workers."""
+        return _as_text(self._app)
 
     @property
     def owner_url(self) -> URL:
-        if isinstance(self._owner, str):
-            self._owner = sqlalchemy_url(self._owner)
-        return self._owner
+        owner = self._require_owner()
+        if isinstance(owner, str):
+            owner = self._owner = sqlalchemy_url(owner)
+        return owner
 
     @property
     def app_url(self) -> URL:
@@ -153,7 +178,7 @@ class Database:
 
     @property
     def owner_conninfo(self) -> str:
-        return libpq_conninfo(self._owner)
+        return libpq_conninfo(self._require_owner())
 
     @property
     def app_conninfo(self) -> str:
@@ -163,7 +188,7 @@ class Database:
     @property
     def admin_conninfo(self) -> str:
         """libpq connection string for role management: the superuser, else the owner."""
-        return libpq_conninfo(self._admin if self._admin is not None else self._owner)
+        return libpq_conninfo(self._admin if self._admin is not None else self._require_owner())
 
     @property
     def database_name(self) -> str | None:
@@ -172,7 +197,8 @@ class Database:
     def _conninfo_parts(self) -> dict[str, Any]:
         from psycopg.conninfo import conninfo_to_dict
 
-        return conninfo_to_dict(self.owner_conninfo)
+        url = self._owner if self._owner is not None else self._app
+        return conninfo_to_dict(libpq_conninfo(url))
 
     @property
     def description(self) -> str:
@@ -222,27 +248,50 @@ class Database:
 
 
 def resolve_database(settings: Settings) -> Database:
-    """Use DATABASE_URL when set; otherwise start the embedded server and create the database."""
+    """Use DATABASE_URL when set; otherwise start the embedded server and create the database.
+
+    A worker of ``attrition serve`` gets only ``ATTRITION_APP_DATABASE_URL``: it connects as
+    the application role and never learns the owner's credentials.
+    """
     app_password = settings.db.app_password.get_secret_value() if settings.db.app_password else None
+    embedded_dir = os.environ.get("ATTRITION_EMBEDDED_PGDATA")
+    if settings.database_url is None and settings.app_database_url:
+        return Database(
+            owner_url=None,
+            app_url=normalized_dsn(settings.app_database_url),
+            embedded_dir=embedded_dir,
+            persistent=pgdata_persists(settings.resolved_pgdata) if embedded_dir else True,
+        )
     if settings.database_url:
         owner = normalized_dsn(settings.database_url)
         app = with_login(owner, settings.db.app_role, app_password)
         # `attrition serve` hands its embedded server to worker processes through DATABASE_URL.
-        embedded_dir = os.environ.get("ATTRITION_EMBEDDED_PGDATA")
         return Database(
             owner_url=owner,
             app_url=app,
             embedded_dir=embedded_dir,
             persistent=pgdata_persists(settings.resolved_pgdata) if embedded_dir else True,
+            app_password=app_password,
         )
-    server = start_embedded(settings.resolved_pgdata)
-    owner_role = _ensure_database(server.url(), settings.db.name, settings.db.owner_role)
+    from attrition.db.embedded import role_password
+
+    pgdata = settings.resolved_pgdata
+    server = start_embedded(pgdata)
+    owner_role = _ensure_database(
+        server.url(),
+        settings.db.name,
+        settings.db.owner_role,
+        owner_password=role_password(pgdata, settings.db.owner_role),
+    )
+    if app_password is None:
+        app_password = role_password(pgdata, settings.db.app_role)
     return Database(
         owner_url=server.url(settings.db.name, user=owner_role),
-        app_url=server.url(settings.db.name, user=settings.db.app_role),
+        app_url=with_login(server.url(settings.db.name), settings.db.app_role, app_password),
         embedded=server,
         admin_url=server.url(settings.db.name),
-        persistent=pgdata_persists(settings.resolved_pgdata),
+        persistent=pgdata_persists(pgdata),
+        app_password=app_password,
     )
 
 
@@ -257,7 +306,13 @@ def pgdata_persists(pgdata: Path | None, volume: Path = Path("/data")) -> bool:
     return not (pgdata.is_relative_to(volume) and not os.path.ismount(volume))
 
 
-def _ensure_database(maintenance_url: str, name: str, owner_role: str | None = None) -> str:
+def _ensure_database(
+    maintenance_url: str,
+    name: str,
+    owner_role: str | None = None,
+    *,
+    owner_password: str | None = None,
+) -> str:
     """Create the database (owned by ``owner_role``, created if needed); return its owner.
 
     Plain psycopg in autocommit (CREATE DATABASE cannot run in a transaction): this runs at
@@ -275,6 +330,12 @@ def _ensure_database(maintenance_url: str, name: str, owner_role: str | None = N
                 conn.execute(
                     sql.SQL("CREATE ROLE {} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE").format(
                         sql.Identifier(owner_role)
+                    )
+                )
+            if owner_password is not None:
+                conn.execute(
+                    sql.SQL("ALTER ROLE {} PASSWORD {}").format(
+                        sql.Identifier(owner_role), sql.Literal(owner_password)
                     )
                 )
         row = conn.execute(

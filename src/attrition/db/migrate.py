@@ -96,12 +96,18 @@ def schema_at_head(conn: psycopg.Connection[Any]) -> bool:
     return recorded_revisions(conn) == [HEAD_REVISION]
 
 
-def ensure_app_role(conn: psycopg.Connection[Any], settings: Settings, database: str) -> None:
+def ensure_app_role(
+    conn: psycopg.Connection[Any],
+    settings: Settings,
+    database: str,
+    password: str | None = None,
+) -> None:
     """Create the application role and give it only what the API needs.
 
     SELECT on the dataset and the registry; SELECT and INSERT on the audit trail (no UPDATE,
     DELETE or TRUNCATE: the append-only triggers are a second lock); on the key table, what
-    authentication and key management need. Timeouts bound every statement it runs.
+    authentication and key management need; sealing only through ``audit_append``. Timeouts
+    bound every statement it runs.
 
     Runs on a plain psycopg connection, in one transaction, at every start: re-granting is
     idempotent and takes a few milliseconds, and it keeps the role in line with the settings
@@ -121,36 +127,64 @@ def ensure_app_role(conn: psycopg.Connection[Any], settings: Settings, database:
                     "DATABASE_URL ne peut pas le créer (CREATEROLE requis)."
                 )
         else:
-            _configure_role(conn, settings, exists=bool(exists))
+            _configure_role(conn, settings, exists=bool(exists), password=password)
         for statement in _grants(role, database):
             conn.execute(statement)
 
 
-def _configure_role(conn: psycopg.Connection[Any], settings: Settings, *, exists: bool) -> None:
+def _configure_role(
+    conn: psycopg.Connection[Any], settings: Settings, *, exists: bool, password: str | None
+) -> None:
     role = settings.db.app_role
-    password = settings.db.app_password
+    if password is None and settings.db.app_password is not None:
+        password = settings.db.app_password.get_secret_value()
     if not exists:
-        conn.execute(f'CREATE ROLE "{role}" LOGIN CONNECTION LIMIT 100')
+        conn.execute(
+            f'CREATE ROLE "{role}" LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT '
+            "CONNECTION LIMIT 100"
+        )
     if password is not None:
-        conn.execute(f"ALTER ROLE \"{role}\" PASSWORD '{_quote(password.get_secret_value())}'")
+        conn.execute(f"ALTER ROLE \"{role}\" PASSWORD '{_quote(password)}'")
     conn.execute(f'ALTER ROLE "{role}" SET statement_timeout = {settings.db.statement_timeout_ms}')
     conn.execute(f'ALTER ROLE "{role}" SET lock_timeout = {settings.db.lock_timeout_ms}')
     conn.execute(f'ALTER ROLE "{role}" SET idle_in_transaction_session_timeout = 10000')
 
 
+#: Sequences the application role draws ids from (the rows it may INSERT).
+APP_SEQUENCES = (
+    ("prediction_inputs", "id"),
+    ("predictions", "id"),
+    ("rejected_requests", "id"),
+    ("api_keys", "id"),
+)
+
+
 def _grants(role: str, database: str) -> tuple[str, ...]:
+    """What the API needs and nothing more (``tests/db/test_privileges.py`` keeps the list).
+
+    No UPDATE on ``model_versions`` (activation is the owner's CLI path), no write on
+    ``audit_chain`` (links go through ``audit_append``, run as the owner), no UPDATE or DELETE
+    on the trail; ``revoked_at`` may be set, never cleared (trigger of revision 0005).
+    """
+    sequences = ", ".join(f"pg_get_serial_sequence('{t}', '{c}')" for t, c in APP_SEQUENCES)
     return (
         f'GRANT CONNECT ON DATABASE "{database}" TO "{role}"',
         f'GRANT USAGE ON SCHEMA public TO "{role}"',
         f'REVOKE ALL ON ALL TABLES IN SCHEMA public FROM "{role}"',
+        f'REVOKE ALL ON ALL SEQUENCES IN SCHEMA public FROM "{role}"',
+        f'REVOKE ALL ON ALL FUNCTIONS IN SCHEMA public FROM "{role}"',
         "GRANT SELECT ON employees, performance_reviews, survey_responses, "
         f'employee_features, model_versions TO "{role}"',
-        f'GRANT UPDATE (is_active, activated_at) ON model_versions TO "{role}"',
         f'GRANT SELECT, INSERT ON prediction_inputs, predictions, rejected_requests TO "{role}"',
         f'GRANT SELECT, INSERT ON api_keys TO "{role}"',
         f'GRANT UPDATE (last_used_at, revoked_at) ON api_keys TO "{role}"',
         f'GRANT SELECT, INSERT, DELETE ON idempotency_keys TO "{role}"',
-        f'GRANT SELECT, INSERT ON audit_chain TO "{role}"',
+        f'GRANT SELECT ON audit_chain, audit_pending, purge_log TO "{role}"',
+        f'GRANT EXECUTE ON FUNCTION audit_append(bigint[], bigint[], text[], text[]) TO "{role}"',
+        "DO $grant$ DECLARE s text; BEGIN "
+        f"FOREACH s IN ARRAY ARRAY[{sequences}] LOOP "
+        f"EXECUTE format('GRANT USAGE ON SEQUENCE %s TO %I', s, '{role}'); "
+        "END LOOP; END $grant$",
         # People's accounts: read to sign in; the admin page creates, disables and resets
         # them; nothing deletes one (its audit identity outlives it).
         f'GRANT SELECT, INSERT ON users TO "{role}"',
@@ -164,7 +198,6 @@ def _grants(role: str, database: str) -> tuple[str, ...]:
         # HR records outcomes through the API; the monitoring reads them. No UPDATE/DELETE.
         f'GRANT SELECT, INSERT ON employee_outcomes TO "{role}"',
         f'GRANT USAGE ON SEQUENCE employee_outcomes_id_seq TO "{role}"',
-        f'GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO "{role}"',
     )
 
 

@@ -76,6 +76,7 @@ def records_json(records: Sequence[PredictionRecord]) -> bytes:
         {
             **record.features,
             "request_id": record.request_id,
+            "client_request_id": record.client_request_id,
             "api_key_id": record.api_key_id,
             "source": record.source,
             "id_employee": record.id_employee,
@@ -91,6 +92,7 @@ def records_json(records: Sequence[PredictionRecord]) -> bytes:
             "risk_level": record.risk_level,
             "explanation": record.explanation,
             "latency_ms": record.latency_ms,
+            "record_mac": record.record_mac,
         }
         for record in records
     ]

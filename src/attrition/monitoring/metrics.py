@@ -204,6 +204,7 @@ class Metrics:
             getattr(client, "key_id", "-"),
             extra={
                 "request_id": state.get("request_id"),
+                "client_request_id": state.get("client_request_id"),
                 "method": method,
                 "route": route,
                 "status": status,

@@ -21,7 +21,7 @@ import psycopg
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from attrition import wording
-from attrition.db import employees, idempotency
+from attrition.db import chain, employees, idempotency
 from attrition.db.audit import PredictionRecord, Written, insert_predictions
 from attrition.db.writer import GroupCommitWriter
 from attrition.errors import (
@@ -50,6 +50,8 @@ class RequestContext:
     source: str = "api"
     idempotency_key: str | None = None
     request_hash: str | None = None
+    client_request_id: str | None = None
+    """The client's own ``X-Request-ID``, kept beside the server's id."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,11 +123,14 @@ class PredictionService:
         pool: AsyncConnectionPool[Any],
         runtime: ModelRuntime,
         *,
+        audit_key: chain.AuditKey,
         observer: Callable[[Sequence[Outcome], str], None] | None = None,
         writer: GroupCommitWriter | None = None,
     ) -> None:
         self.pool = pool
         self.runtime = runtime
+        # Every record carries the MAC of what was answered, computed here, before writing.
+        self.audit_key = audit_key
         # Group commit (ATTRITION_DB__GROUP_COMMIT): records written with other requests'.
         self.writer = writer
         # Told what was recorded (e.g. the metrics); knows nothing of HTTP and never raises.
@@ -238,31 +243,33 @@ class PredictionService:
         latency_ms = (time.perf_counter() - started) * 1000 / len(items)
         batch_id = str(uuid.uuid4()) if len(items) > 1 or ctx.source == "batch" else None
         records = []
+        key = self.audit_key
         for index, (item, probability, explanation) in enumerate(
             zip(items, probabilities, explanations, strict=True)
         ):
             p = float(probability)
-            records.append(
-                PredictionRecord(
-                    request_id=ctx.request_id,
-                    api_key_id=ctx.api_key_id,
-                    source=ctx.source,
-                    id_employee=item.id_employee,
-                    features=item.features,
-                    payload=item.payload,
-                    model_version_id=model.id,
-                    probability=p,
-                    label=wording.decision(p, model.threshold),
-                    threshold=model.threshold,
-                    risk_level=risk_level(p, model.threshold),
-                    explanation=explanation,
-                    latency_ms=latency_ms,
-                    batch_id=batch_id,
-                    batch_row=index,
-                    idempotency_key=ctx.idempotency_key,
-                    request_hash=ctx.request_hash,
-                )
+            record = PredictionRecord(
+                request_id=ctx.request_id,
+                api_key_id=ctx.api_key_id,
+                source=ctx.source,
+                id_employee=item.id_employee,
+                features=item.features,
+                payload=item.payload,
+                model_version_id=model.id,
+                probability=p,
+                label=wording.decision(p, model.threshold),
+                threshold=model.threshold,
+                risk_level=risk_level(p, model.threshold),
+                explanation=explanation,
+                latency_ms=latency_ms,
+                batch_id=batch_id,
+                batch_row=index,
+                idempotency_key=ctx.idempotency_key,
+                request_hash=ctx.request_hash,
+                client_request_id=ctx.client_request_id,
             )
+            record.record_mac = chain.record_mac(key, record.mac_values())
+            records.append(record)
         return records
 
     @staticmethod

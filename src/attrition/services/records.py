@@ -18,7 +18,7 @@ from psycopg import AsyncConnection
 
 from attrition import wording
 from attrition.data.vocabulary import FEATURE_NAMES, MODEL_INPUTS
-from attrition.db import audit, employees
+from attrition.db import audit, employees, retention
 from attrition.errors import FieldError, NotFoundError, ValidationError
 from attrition.security.clients import Client
 
@@ -54,6 +54,7 @@ def recorded(row: dict[str, Any]) -> dict[str, Any]:
         "horodatage": row["created_at"],
         "source": str(row["source"]),
         "request_id": row["request_id"],
+        "client_request_id": row.get("client_request_id"),
         "client": row["client"],
         "entree": {
             name: row[name]
@@ -143,16 +144,18 @@ async def list_employees(
 
 
 async def export_employee(conn: AsyncConnection[Any], id_employee: int) -> dict[str, Any]:
-    """Everything recorded about one employee: the stored record and every prediction."""
+    """Everything recorded about one employee: the record, every prediction, every refusal."""
     record = await employees.get_employee(conn, id_employee)
     page = await list_predictions(
         conn, None, HistoryQuery(id_employee=id_employee), after=None, limit=1_000_000
     )
-    if record is None and not page.predictions:
+    refused = await retention.refusals_about(conn, id_employee)
+    if record is None and not page.predictions and not refused:
         raise NotFoundError(f"Aucune donnée enregistrée pour l'employé {id_employee}.")
     return {
         "id_employee": id_employee,
         "dossier": record,
         "predictions": page.predictions,
+        "requetes_refusees": refused,
         "note": GDPR_NOTE,
     }

@@ -49,6 +49,7 @@ async def _context(
         digest = idempotency.request_hash(request.url.path, await request.body())
     return RequestContext(
         request_id=request.state.request_id,
+        client_request_id=getattr(request.state, "client_request_id", None),
         api_key_id=client_id,
         source=source,
         idempotency_key=idempotency_key,

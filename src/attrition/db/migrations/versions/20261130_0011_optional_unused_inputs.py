@@ -1,7 +1,7 @@
 """inputs the model does not use are optional (genre, statut_marital)
 
 Revision ID: 0011
-Revises: 0007
+Revises: 0005
 Create Date: 2026-11-30 00:20:00+00:00
 
 Sex and family situation are not model inputs (protected criteria): the API no longer asks
@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "0011"
-down_revision: str | None = "0007"
+down_revision: str | None = "0005"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
