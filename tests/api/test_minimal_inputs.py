@@ -28,7 +28,7 @@ def stored(database: Database, request_id: str) -> list[tuple[Any, ...]]:
                 text(
                     "SELECT i.genre, i.statut_marital, i.payload ? 'genre', "
                     "i.payload ? 'statut_marital', i.age FROM prediction_inputs i "
-                    "WHERE i.request_id = :r ORDER BY i.batch_row"
+                    "WHERE i.client_request_id = :r ORDER BY i.batch_row"
                 ),
                 {"r": request_id},
             ).all()
