@@ -198,10 +198,11 @@ async def predict_file(
         # transaction), several times faster than a row-by-row INSERT for 1,000 rows.
         writer = GroupCommitWriter(pool)
         await writer.start()
+        from attrition.security.secrets import audit_key
+
+        service = PredictionService(pool, runtime, writer=writer, audit_key=audit_key(settings))
         try:
-            return await _stream(
-                path, chunk_rows, PredictionService(pool, runtime, writer=writer), emit
-            )
+            return await _stream(path, chunk_rows, service, emit)
         finally:
             await writer.close()
     finally:
