@@ -5,19 +5,20 @@
 #
 #   docker build -t futurisys-attrition .
 #   # demonstration, nothing kept (the database lives and dies with the container):
-#   docker run --rm -p 7860:7860 -e ATTRITION_SECRET_KEY=... \
+#   docker run --rm -p 7860:7860 -e ATTRITION_SECRET_KEY=... -e ATTRITION_AUDIT_KEY=... \
 #     -e ATTRITION_ALLOW_EPHEMERAL_DB=1 futurisys-attrition
 #   # kept data: a volume owned by uid 1000 on /data (the Space's persistent storage)
-#   docker run -d -p 7860:7860 -v /srv/attrition:/data -e ATTRITION_SECRET_KEY=... futurisys-attrition
+#   docker run -d -p 7860:7860 -v /srv/attrition:/data -e ATTRITION_SECRET_KEY=... \
+#     -e ATTRITION_AUDIT_KEY=... futurisys-attrition
 #   # external PostgreSQL: owner URL and the application role's password
 #   docker run -d -p 7860:7860 -e DATABASE_URL=... -e ATTRITION_DB__APP_PASSWORD=... \
-#     -e ATTRITION_SECRET_KEY=... futurisys-attrition
+#     -e ATTRITION_SECRET_KEY=... -e ATTRITION_AUDIT_KEY=... futurisys-attrition
 #
 # Without /data mounted, DATABASE_URL or ATTRITION_ALLOW_EPHEMERAL_DB=1, the service refuses to
 # start in prod (a French message says why). Two stages: the builder turns requirements.txt
 # (pinned, generated) and the project into wheels; the runtime stage installs those wheels
 # only (--no-index), so what runs is exactly what was locked. No secret is baked in: they come
-# from the environment at run time (Space secrets: ATTRITION_SECRET_KEY, DATABASE_URL,
+# from the environment at run time (Space secrets: ATTRITION_SECRET_KEY, ATTRITION_AUDIT_KEY, DATABASE_URL,
 # ATTRITION_DB__APP_PASSWORD, ATTRITION_ADMIN_KEY).
 #
 # Base: a maintained tag pinned by digest (multi-platform index). Dependabot

@@ -60,14 +60,15 @@ TRAIL = ("prediction_inputs", "predictions")
 #: Measures the audit verification in a fresh interpreter: time and peak memory of that
 #: process alone, as `attrition audit verify` would see them.
 VERIFY_CODE = """
-import asyncio, resource, sys, time
+import asyncio, os, resource, sys, time
 import orjson, psycopg
-from attrition.db import chain
+from attrition.db import chain, verification
 async def main():
     async with await psycopg.AsyncConnection.connect(sys.argv[1]) as conn:
         before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         started = time.perf_counter()
-        result = await chain.verify(conn)
+        key = chain.AuditKey.derive(os.environ["BENCH_AUDIT_KEY"])
+        result = await verification.verify(conn, key)
         seconds = time.perf_counter() - started
         after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print(orjson.dumps({"seconds": seconds, "checked": result.checked, "ok": result.ok,
@@ -101,8 +102,11 @@ async def repeat(work: Callable[[], Awaitable[Any]], times: int) -> tuple[dict[s
 class Trail:
     """Fills the trail through the API's scoring, writer and sealer, and measures it."""
 
-    def __init__(self, db: Any, payloads: list[dict[str, Any]], args: argparse.Namespace) -> None:
+    def __init__(
+        self, db: Any, payloads: list[dict[str, Any]], args: argparse.Namespace, audit_key: str
+    ) -> None:
         self.db = db
+        self.audit_key = audit_key
         self.payloads = payloads
         self.args = args
         self.written = 0  # rows written by the filler
@@ -136,7 +140,11 @@ class Trail:
         assert len(self.ids) == len(self.payloads)
         self.probe, self.heavy = self.ids[0], self.ids[1]
         model = self.runtime.require()
-        service = PredictionService(self.pool, self.runtime)
+        from attrition.db.chain import AuditKey
+
+        service = PredictionService(
+            self.pool, self.runtime, audit_key=AuditKey.derive(self.audit_key)
+        )
         items = [ScoreItem(dict(p), None, dict(p)) for p in self.payloads]
         ctx = RequestContext(request_id="scale", api_key_id=self.key_id, source="api")
         # One scoring per employee, by the API's own code; each row below is one of these.
@@ -206,7 +214,9 @@ class Trail:
         started = time.perf_counter()
         sealed = 0
         while True:
-            n = await chain.seal(self.owner, lag_seconds=0, limit=20_000)
+            n, _ = await chain.seal(
+                self.owner, chain.AuditKey.derive(self.audit_key), limit=20_000, wait=True
+            )
             sealed += n
             if n == 0:
                 break
@@ -309,6 +319,7 @@ class Trail:
     def verify(self) -> dict[str, Any]:
         done = subprocess.run(
             [sys.executable, "-c", VERIFY_CODE, self.owner_conninfo],
+            env={**os.environ, "BENCH_AUDIT_KEY": self.audit_key},
             capture_output=True,
             text=True,
             check=False,
@@ -513,7 +524,9 @@ def main() -> int:
     try:
         db, version, key, payloads = run.prepare(settings, workdir)
         results["config"]["model_version"] = version
-        trail = Trail(db, payloads, args)
+        from attrition.security.secrets import audit_key_text
+
+        trail = Trail(db, payloads, args, audit_key_text(settings))
 
         async def fill_and_measure(size: int) -> dict[str, Any]:
             await trail.open()

@@ -7,8 +7,9 @@ Run by the CD workflow (``.github/workflows/cd.yml``), once per GitHub environme
 
 Steps, in an order that never leaves new secrets on old code:
 
-1. check the environment (``HF_TOKEN``, ``ATTRITION_SECRET_KEY``; ``DATABASE_URL`` with
-   ``ATTRITION_DB__APP_PASSWORD``, and ``ATTRITION_ADMIN_KEY``, are optional) and mask
+1. check the environment (``HF_TOKEN``, ``ATTRITION_SECRET_KEY``, ``ATTRITION_AUDIT_KEY``;
+   ``DATABASE_URL`` with ``ATTRITION_DB__APP_PASSWORD``, and ``ATTRITION_ADMIN_KEY``, are
+   optional) and mask
    derived values in the GitHub log;
 2. create the Space if it does not exist; stage the application files (an allow-list
    filtered by an ignore list, see :func:`build_file_list`) with ``deploy/space/README.md``
@@ -108,7 +109,7 @@ class SecretSpec:
 SPACE_SECRETS: tuple[SecretSpec, ...] = (
     SecretSpec("ATTRITION_SECRET_KEY", True, "Secret HMAC des clés d'API et des sessions"),
     SecretSpec(
-        "ATTRITION_AUDIT_KEY", False, "Clé des empreintes de la trace d'audit (requise en prod)"
+        "ATTRITION_AUDIT_KEY", True, "Clé des empreintes de la trace d'audit (requise en prod)"
     ),
     SecretSpec("DATABASE_URL", False, "PostgreSQL externe (sinon base embarquée dans /data)"),
     SecretSpec(

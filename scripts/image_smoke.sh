@@ -257,6 +257,7 @@ info "construite en ${FIG[construction_s]} s, ${FIG[image_mo]} Mo ; $(dk image i
 
 # --------------------------------------------------------------------------- helpers
 SECRET=$(python3 -c 'import secrets; print(secrets.token_urlsafe(48))')
+AUDIT=$(python3 -c 'import secrets; print(secrets.token_urlsafe(48))')
 ADMIN=$(dk run --rm "$IMAGE" python -c 'from attrition.security.keys import generate_key; print(generate_key().full)')
 SEED=""
 for d in "${ATTRITION_DATA_DIR:-}" "$REPO/../shared/data/technova" "$REPO/data/raw"; do
@@ -267,7 +268,7 @@ if [ -n "$SEED" ]; then
   SEED_MOUNT=(-v "$SEED:/data/raw:ro")
   info "extraits fournis depuis $SEED (le Space les télécharge ; GitHub peut être injoignable d'ici)"
 fi
-SPACE_ENV=(-e "ATTRITION_SECRET_KEY=$SECRET" -e "ATTRITION_ADMIN_KEY=$ADMIN"
+SPACE_ENV=(-e "ATTRITION_SECRET_KEY=$SECRET" -e "ATTRITION_AUDIT_KEY=$AUDIT" -e "ATTRITION_ADMIN_KEY=$ADMIN"
   -e "ATTRITION_API__FRAME_ANCESTORS=[\"$FRAME_ORIGIN\"]")
 
 fresh_data() {  # fresh_data DIR: an empty /data for uid 1000, with the extracts when known
@@ -422,7 +423,7 @@ say "8. le « docker run » de démonstration documenté (base éphémère)"
 C=$P-demo
 t=$(now)
 dk run -d --rm --name "$C" -p "127.0.0.1:$APP_PORT:7860" "${SEED_MOUNT[@]}" \
-  -e "ATTRITION_SECRET_KEY=$SECRET" -e ATTRITION_ALLOW_EPHEMERAL_DB=1 "$IMAGE" >/dev/null
+  -e "ATTRITION_SECRET_KEY=$SECRET" -e "ATTRITION_AUDIT_KEY=$AUDIT" -e ATTRITION_ALLOW_EPHEMERAL_DB=1 "$IMAGE" >/dev/null
 FIG[demo_pret_s]=$(wait_ready "$C" "$URL")
 info "prêt après ${FIG[demo_pret_s]} s"
 check "GET /health (démonstration)" 200 "$URL/health"
@@ -433,7 +434,7 @@ body_has "la base de données n'est pas"
 dk stop "$C" >/dev/null
 
 C=$P-no-storage
-dk run -d --name "$C" "${SEED_MOUNT[@]}" -e "ATTRITION_SECRET_KEY=$SECRET" "$IMAGE" >/dev/null
+dk run -d --name "$C" "${SEED_MOUNT[@]}" -e "ATTRITION_SECRET_KEY=$SECRET" -e "ATTRITION_AUDIT_KEY=$AUDIT" "$IMAGE" >/dev/null
 wait_exit "$C" 120
 FIG[sans_stockage_code]=$(exit_code "$C")
 info "sans stockage ni drapeau : code ${FIG[sans_stockage_code]} — $(first_error "$C")"
@@ -447,7 +448,7 @@ D3=$W/data-root-owned
 as_root rm -rf "$D3"
 mkdir -p "$D3"
 C=$P-root-data
-dk run -d --name "$C" -v "$D3:/data" -e "ATTRITION_SECRET_KEY=$SECRET" "$IMAGE" >/dev/null
+dk run -d --name "$C" -v "$D3:/data" -e "ATTRITION_SECRET_KEY=$SECRET" -e "ATTRITION_AUDIT_KEY=$AUDIT" "$IMAGE" >/dev/null
 wait_exit "$C" 120
 FIG[data_root_code]=$(exit_code "$C")
 info "code ${FIG[data_root_code]} — $(first_error "$C")"
@@ -482,7 +483,7 @@ dk exec -e "PGPASSWORD=$SUPER_PW" "$PG" sh -c '
 info "serveur $PG : superutilisateur, propriétaire attrition_owner (CREATEROLE), base attrition"
 DB_URL="postgresql+psycopg://attrition_owner:$OWNER_PW@$PG:5432/attrition"
 EXT_RUN=(--network "$NET" --read-only --tmpfs /tmp --tmpfs /data:uid=1000,gid=1000,mode=0755
-  "${SEED_MOUNT[@]}" -e "DATABASE_URL=$DB_URL" -e "ATTRITION_SECRET_KEY=$SECRET" -e "ATTRITION_ADMIN_KEY=$ADMIN")
+  "${SEED_MOUNT[@]}" -e "DATABASE_URL=$DB_URL" -e "ATTRITION_SECRET_KEY=$SECRET" -e "ATTRITION_AUDIT_KEY=$AUDIT" -e "ATTRITION_ADMIN_KEY=$ADMIN")
 
 C=$P-ext-nopass
 dk run -d --name "$C" "${EXT_RUN[@]}" "$IMAGE" >/dev/null

@@ -282,6 +282,7 @@ def test_deploy_steps_run_the_script_with_environment_secrets(cd: dict[str, Any]
             "HF_TOKEN",
             "DATABASE_URL",
             "ATTRITION_SECRET_KEY",
+            "ATTRITION_AUDIT_KEY",
             "ATTRITION_ADMIN_KEY",
             "ATTRITION_DB__APP_PASSWORD",
         ):
@@ -701,12 +702,14 @@ def test_build_wait_survives_hub_errors(ds: types.ModuleType) -> None:
 
 
 def test_collect_secrets(ds: types.ModuleType) -> None:
-    value = "k" * 40
-    env = {"ATTRITION_SECRET_KEY": value, "DATABASE_URL": "", "OTHER": "x"}
-    assert ds.collect_secrets(env) == {"ATTRITION_SECRET_KEY": value}
+    value, audit = "k" * 40, "a" * 40
+    env = {"ATTRITION_SECRET_KEY": value, "ATTRITION_AUDIT_KEY": audit, "DATABASE_URL": "",
+           "OTHER": "x"}  # fmt: skip
+    assert ds.collect_secrets(env) == {"ATTRITION_SECRET_KEY": value, "ATTRITION_AUDIT_KEY": audit}
     with pytest.raises(ds.DeployError) as excinfo:
         ds.collect_secrets({"ATTRITION_ADMIN_KEY": "admin-value"})
     assert "ATTRITION_SECRET_KEY" in str(excinfo.value)
+    assert "ATTRITION_AUDIT_KEY" in str(excinfo.value)
     assert "admin-value" not in str(excinfo.value)
 
 
@@ -787,6 +790,7 @@ def _deploy_env(fake_repo: Path) -> dict[str, str]:
     return {
         "HF_TOKEN": "hf" + "_" + "T" * 34,
         "ATTRITION_SECRET_KEY": "s" * 40,
+        "ATTRITION_AUDIT_KEY": "u" * 40,
         "DATABASE_URL": "postgresql://app:pw0rd@db:5432/attrition",  # pragma: allowlist secret
         "ATTRITION_DB__APP_PASSWORD": "app-pw-" + "x" * 20,  # pragma: allowlist secret
         "SPACE_APP_ENV": "prod",
@@ -833,7 +837,12 @@ def test_deploy_with_a_fake_hub(
     api = FakeHfApi.instances[0]
     assert api.token == env["HF_TOKEN"]
     secrets_set = {args[1] for kind, args in api.calls if kind == "add_space_secret"}
-    assert secrets_set == {"ATTRITION_SECRET_KEY", "DATABASE_URL", "ATTRITION_DB__APP_PASSWORD"}
+    assert secrets_set == {
+        "ATTRITION_SECRET_KEY",
+        "ATTRITION_AUDIT_KEY",
+        "DATABASE_URL",
+        "ATTRITION_DB__APP_PASSWORD",
+    }
     variables = {args[1]: args[2] for kind, args in api.calls if kind == "add_space_variable"}
     assert variables == {
         "APP_ENV": "prod",
@@ -917,12 +926,17 @@ def test_deploy_fails_when_another_version_answers(
 
 def test_database_url_needs_the_app_password(ds: types.ModuleType) -> None:
     """Without it the app role had no password and /ready stayed 503 (issue 19, 1)."""
-    env = {"ATTRITION_SECRET_KEY": "s" * 40, "DATABASE_URL": "postgresql://o:p@db/a"}
+    env = {
+        "ATTRITION_SECRET_KEY": "s" * 40,
+        "ATTRITION_AUDIT_KEY": "u" * 40,
+        "DATABASE_URL": "postgresql://o:p@db/a",
+    }
     with pytest.raises(ds.DeployError, match="ATTRITION_DB__APP_PASSWORD requis"):
         ds.collect_secrets(env)
     env["ATTRITION_DB__APP_PASSWORD"] = "x" * 24
     assert set(ds.collect_secrets(env)) == {
         "ATTRITION_SECRET_KEY",
+        "ATTRITION_AUDIT_KEY",
         "DATABASE_URL",
         "ATTRITION_DB__APP_PASSWORD",
     }

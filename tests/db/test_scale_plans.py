@@ -21,6 +21,7 @@ from sqlalchemy import text
 
 from attrition.data.vocabulary import FEATURE_NAMES
 from attrition.db.audit import PredictionFilter, PredictionRecord, list_query
+from attrition.db.chain import AuditKey, record_mac
 from attrition.db.engine import Database, libpq_conninfo
 from attrition.db.plans import Scan, scans, sequential
 from attrition.db.writer import insert_many
@@ -28,6 +29,7 @@ from attrition.db.writer import insert_many
 ROWS = 10_000
 PROBE_ROWS = 20
 TRAIL = ("prediction_inputs", "predictions")
+KEY = AuditKey.derive("scale-plans-test-key-0123456789abcdef")
 
 
 def _features(database: Database) -> list[dict[str, Any]]:
@@ -95,6 +97,8 @@ def _plans(database: Database, model_version: str) -> dict[str, Any]:
                         _record(n, rows[n % len(rows)], linked(n, rows[n % len(rows)]), model_id)
                         for n in range(start, start + 1000)
                     ]
+                    for record in batch:  # as the service signs what it answered
+                        record.record_mac = record_mac(KEY, record.mac_values())
                     written += await insert_many(conn, batch)
                 await conn.execute("ANALYZE prediction_inputs")
                 await conn.execute("ANALYZE predictions")

@@ -23,6 +23,7 @@ def prod(**overrides: object) -> Settings:
         app_env="prod",
         pgdata=Path("/data/pgdata"),
         secret_key=SecretStr(secrets.token_urlsafe(48)),
+        audit_key=SecretStr(secrets.token_urlsafe(48)),
         **overrides,  # type: ignore[arg-type]
     )
 

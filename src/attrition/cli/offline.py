@@ -196,11 +196,11 @@ async def predict_file(
             await runtime.refresh(conn, force=True)
         # The API's group-commit writer: one statement per chunk (inputs and outputs in one
         # transaction), several times faster than a row-by-row INSERT for 1,000 rows.
-        from attrition.security.secrets import audit_key
-
         writer = GroupCommitWriter(pool)
         await writer.start()
-        service = PredictionService(pool, runtime, audit_key=audit_key(settings), writer=writer)
+        from attrition.security.secrets import audit_key
+
+        service = PredictionService(pool, runtime, writer=writer, audit_key=audit_key(settings))
         try:
             return await _stream(path, chunk_rows, service, emit)
         finally:
