@@ -52,6 +52,9 @@ class RequestContext:
     request_hash: str | None = None
     client_request_id: str | None = None
     """The client's own ``X-Request-ID``, kept beside the server's id."""
+    first_row: int = 0
+    """Number of the request's first row (``batch_row``): a file streamed in chunks under one
+    request id numbers its rows across the chunks, so (request id, row) stays unique."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -263,7 +266,7 @@ class PredictionService:
                 explanation=explanation,
                 latency_ms=latency_ms,
                 batch_id=batch_id,
-                batch_row=index,
+                batch_row=ctx.first_row + index,
                 idempotency_key=ctx.idempotency_key,
                 request_hash=ctx.request_hash,
                 client_request_id=ctx.client_request_id,
