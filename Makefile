@@ -6,6 +6,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# npm tools, pinned: Marp CLI (deck), Mermaid (diagrams of the deck and of the docs site).
+MARP_VERSION := 4.5.1
+MERMAID_VERSION := 11.17.2
 HOST ?= 127.0.0.1
 PORT ?= 8000
 export HOST PORT
@@ -22,18 +25,34 @@ help: ## Show the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  make %-12s %s\n",$$1,$$2}'
 
 $(STAMP): requirements-dev.txt pyproject.toml
+	@echo "Installation de l'environnement Python dans $(VENV) (première fois : quelques minutes, environ 1,2 Go)…"
 	@test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	@echo "1/3 pip et uv…"
 	@$(BIN)/python -m pip install -q --upgrade pip uv
-	@$(BIN)/uv pip install -q --compile-bytecode --python $(BIN)/python -r requirements-dev.txt
+	@echo "2/3 dépendances figées (requirements-dev.txt), avec la progression d'uv :"
+	@$(BIN)/uv pip install --compile-bytecode --python $(BIN)/python -r requirements-dev.txt
+	@echo "3/3 le paquet attrition (mode éditable)…"
 	@$(BIN)/uv pip install -q --python $(BIN)/python --no-deps -e .
 	@touch $(STAMP)
+	@echo "Environnement prêt."
 
 install: $(STAMP) ## Create .venv and install the project with its tools
 
 run: $(STAMP) ## Start everything: embedded PostgreSQL, data, model, API on $(HOST):$(PORT)
 	$(BIN)/attrition serve --host $(HOST) --port $(PORT)
 
-test: $(STAMP) ## Run the test suite with coverage (real PostgreSQL)
+# axe-core (accessibility rules) for the browser tests, from npm, pinned, in .cache/axe.
+AXE_VERSION := 4.14.1
+AXE_STAMP := .cache/axe/.installed-axe-core-$(AXE_VERSION)
+
+$(AXE_STAMP):
+	@echo "Installation d'axe-core $(AXE_VERSION) (contrôles d'accessibilité, npm)…"
+	@mkdir -p .cache/axe
+	@if npm install --prefix .cache/axe --no-save --no-audit --no-fund --loglevel=error \
+	  axe-core@$(AXE_VERSION); then touch $@; \
+	else echo "npm indisponible : les contrôles d'accessibilité seront ignorés."; fi
+
+test: $(STAMP) $(AXE_STAMP) ## Run the test suite with coverage (real PostgreSQL)
 	$(BIN)/python -m pytest --cov --cov-report=term --cov-report=xml:reports/coverage.xml \
 	  --cov-report=html:reports/htmlcov --junitxml=reports/junit.xml
 
@@ -48,15 +67,23 @@ lint: $(STAMP) ## ruff, mypy, secret scan, actionlint, hadolint
 audit: $(STAMP) ## Audit the pinned dependencies for known vulnerabilities (pip-audit)
 	$(BIN)/pip-audit -r requirements.txt --progress-spinner off
 
-docs: $(STAMP) ## Build the documentation site (strict)
+# Mermaid for the docs site, served from the site itself (file:// and offline), not a CDN.
+MERMAID_STAMP := .cache/mermaid/.installed-mermaid-$(MERMAID_VERSION)
+
+$(MERMAID_STAMP):
+	@echo "Installation de Mermaid $(MERMAID_VERSION) pour les diagrammes du site (npm)…"
+	@mkdir -p .cache/mermaid
+	@if npm install --prefix .cache/mermaid --no-save --no-audit --no-fund --loglevel=error \
+	  mermaid@$(MERMAID_VERSION); then touch $@; \
+	else echo "npm indisponible : les diagrammes du site seront chargés depuis un CDN."; fi
+
+docs: $(STAMP) $(MERMAID_STAMP) ## Build the documentation site (strict; opens from file://)
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
 image-smoke: ## Build the Docker image and run it as the Space does (+ external DB, stops); reports/image-smoke.json
 	bash scripts/image_smoke.sh
 
 # Deck and diagrams: Marp CLI and Mermaid from npm, pinned, installed in .cache/node (ignored).
-MARP_VERSION := 4.5.1
-MERMAID_VERSION := 11.17.2
 NODE_DIR := .cache/node
 NODE_STAMP := $(NODE_DIR)/.installed-marp-$(MARP_VERSION)-mermaid-$(MERMAID_VERSION)
 MARP := $(NODE_DIR)/node_modules/.bin/marp
@@ -71,7 +98,7 @@ $(NODE_STAMP):
 api-examples: $(STAMP) ## Record real API responses for docs/api.md (docs/exemples/)
 	$(BIN)/python scripts/api_examples.py
 
-screenshots: $(STAMP) $(NODE_STAMP) ## Screenshots: Swagger UI, ReDoc, docs site, web interface
+screenshots: $(STAMP) $(NODE_STAMP) $(MERMAID_STAMP) $(AXE_STAMP) ## Screenshots: Swagger UI, ReDoc, docs site, web interface
 	$(BIN)/python scripts/screenshots.py
 	ATTRITION_SCREENSHOTS=1 $(BIN)/python -m pytest tests/web/test_browser.py -q -p no:cacheprovider --no-cov
 

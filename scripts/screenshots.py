@@ -29,6 +29,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from demo_service import demo_service, free_port, live_server, say
+from stable_png import MASK_COLOR, MASK_SELECTOR, write_if_changed
 
 from attrition.config import PROJECT_ROOT
 
@@ -105,11 +106,22 @@ def docs_site() -> Iterator[str]:
             server.wait(timeout=10)
 
 
+WRITTEN: list[str] = []
+
+
+def shot(target: Any, path: Path, **options: Any) -> None:
+    """Capture ``target`` (page or element); rewrite ``path`` only if the image changed."""
+    page = getattr(target, "page", target)
+    png = target.screenshot(mask=[page.locator(MASK_SELECTOR)], mask_color=MASK_COLOR, **options)
+    if write_if_changed(path, png):
+        WRITTEN.append(path.name)
+
+
 def swagger(page: Any, base: str, key: str, out: Path) -> None:
     page.goto(f"{base}/docs")
     page.wait_for_selector(".swagger-ui .information-container")
     page.wait_for_selector(".opblock")
-    page.screenshot(path=str(out / "swagger.png"))
+    shot(page, out / "swagger.png")
 
     page.locator(".scheme-container button.authorize").click()
     modal = page.locator(".modal-ux")
@@ -117,7 +129,7 @@ def swagger(page: Any, base: str, key: str, out: Path) -> None:
     modal.locator("input").first.fill(key)
     modal.locator(".auth-btn-wrapper button.authorize").first.click()
     modal.locator("button.btn-done").first.wait_for()
-    modal.screenshot(path=str(out / "swagger_authorize.png"))
+    shot(modal, out / "swagger_authorize.png")
     modal.locator("button.btn-done").first.click()
 
     operation = page.locator(
@@ -129,7 +141,7 @@ def swagger(page: Any, base: str, key: str, out: Path) -> None:
         try_it.click()
     operation.evaluate("element => element.scrollIntoView({block: 'start'})")
     page.wait_for_timeout(300)
-    page.screenshot(path=str(out / "swagger_prediction.png"))
+    shot(page, out / "swagger_prediction.png")
     operation.locator("button.execute").click()
     status = operation.locator(".live-responses-table .response-col_status").first
     status.wait_for()
@@ -137,23 +149,23 @@ def swagger(page: Any, base: str, key: str, out: Path) -> None:
         "element => element.scrollIntoView({block: 'start'})"
     )
     page.wait_for_timeout(300)
-    page.screenshot(path=str(out / "swagger_reponse.png"))
+    shot(page, out / "swagger_reponse.png")
     # The response body alone, legible on a slide.
     box = operation.locator(".live-responses-table tr.response").first.bounding_box()
     clip = {"x": box["x"], "y": box["y"], "width": min(box["width"], 800), "height": 560}
-    page.screenshot(path=str(out / "swagger_reponse_corps.png"), clip=clip)
+    shot(page, out / "swagger_reponse_corps.png", clip=clip)
 
 
 def redoc(page: Any, base: str, out: Path) -> None:
     page.goto(f"{base}/redoc")
     page.wait_for_selector(".api-content h1", timeout=30_000)
     page.wait_for_timeout(500)
-    page.screenshot(path=str(out / "redoc.png"))
+    shot(page, out / "redoc.png")
     menu = page.locator(".menu-content")
     menu.get_by_text("prédictions", exact=True).click()
     menu.get_by_text("Prédire le risque de départ d'un employé").click()
     page.wait_for_timeout(800)
-    page.screenshot(path=str(out / "redoc_prediction.png"))
+    shot(page, out / "redoc_prediction.png")
 
 
 def site_pages(page: Any, base: str, out: Path) -> bool:
@@ -161,16 +173,16 @@ def site_pages(page: Any, base: str, out: Path) -> bool:
     page.goto(f"{base}/")
     page.wait_for_selector("article h1")
     page.wait_for_timeout(800)
-    page.screenshot(path=str(out / "site_accueil.png"))
+    shot(page, out / "site_accueil.png")
 
-    page.goto(f"{base}/modele/")
+    page.goto(f"{base}/modele.html")
     page.wait_for_selector("article h1")
-    page.screenshot(path=str(out / "site_modele.png"))
+    shot(page, out / "site_modele.png")
     page.locator("#figures").scroll_into_view_if_needed()
     page.wait_for_timeout(300)
-    page.screenshot(path=str(out / "site_modele_figures.png"))
+    shot(page, out / "site_modele_figures.png")
 
-    page.goto(f"{base}/base-de-donnees/")
+    page.goto(f"{base}/base-de-donnees.html")
     page.wait_for_selector("article h1")
     # Material replaces <pre class="mermaid"> with a rendered <div class="mermaid">.
     try:
@@ -181,7 +193,7 @@ def site_pages(page: Any, base: str, out: Path) -> bool:
     diagram = page.locator("div.mermaid, pre.mermaid").first
     diagram.scroll_into_view_if_needed()
     page.wait_for_timeout(800)
-    page.screenshot(path=str(out / "site_base_de_donnees.png"))
+    shot(page, out / "site_base_de_donnees.png")
     return rendered
 
 
@@ -198,7 +210,9 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     offline = Offline()
-    with sync_playwright() as playwright:
+    # The demo service (its keys are created with asyncio.run) starts before Playwright,
+    # whose sync API keeps an event loop running in this thread.
+    with demo_service() as demo, live_server(demo) as base, sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         context = browser.new_context(viewport=VIEWPORT, locale="fr-FR")
         context.set_default_timeout(20_000)
@@ -207,20 +221,25 @@ def main(argv: list[str] | None = None) -> int:
         with docs_site() as site:
             say("Captures du site de documentation…")
             rendered = site_pages(page, site, out)
-        with demo_service() as demo, live_server(demo) as base:
-            say(f"Service sur {base} : captures de Swagger UI et de ReDoc…")
-            swagger(page, base, demo.keys["predicteur"], out)
-            redoc(page, base, out)
+        say(f"Service sur {base} : captures de Swagger UI et de ReDoc…")
+        swagger(page, base, demo.keys["predicteur"], out)
+        redoc(page, base, out)
         context.close()
         browser.close()
     if rendered and offline.mermaid_served:
         say(f"Mermaid rendu avec la copie locale ({MERMAID_JS.relative_to(PROJECT_ROOT)}).")
+    elif rendered:
+        say("Mermaid rendu avec la copie servie par le site.")
     elif not rendered:
         say("Mermaid non rendu (le site le charge depuis un CDN) : diagrammes capturés en texte.")
     if offline.refused:
         say(f"Requêtes externes refusées : {', '.join(sorted(offline.refused))}.")
     shots = sorted(p.name for p in out.glob("*.png"))
-    say(f"{len(shots)} captures dans {out} en {time.perf_counter() - started:.0f} s.")
+    changed = ", ".join(sorted(WRITTEN)) or "aucune (images identiques aux captures commitées)"
+    say(
+        f"{len(shots)} captures dans {out} en {time.perf_counter() - started:.0f} s ; "
+        f"réécrites : {changed}."
+    )
     return 0
 
 

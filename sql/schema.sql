@@ -559,5 +559,13 @@ CREATE TRIGGER trg_api_keys_one_way_revocation BEFORE UPDATE OF revoked_at ON ap
 
 UPDATE alembic_version SET version_num='0005' WHERE alembic_version.version_num = '0007';
 
+-- Running upgrade 0005 -> 0011
+
+ALTER TABLE prediction_inputs ALTER COLUMN genre DROP NOT NULL;
+
+ALTER TABLE prediction_inputs ALTER COLUMN statut_marital DROP NOT NULL;
+
+UPDATE alembic_version SET version_num='0011' WHERE alembic_version.version_num = '0005';
+
 COMMIT;
 

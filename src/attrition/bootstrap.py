@@ -128,10 +128,15 @@ def train_if_none(db: Database, settings: Settings, say: Say) -> str | None:
         if conn.execute("SELECT 1 FROM model_versions LIMIT 1").fetchone() is not None:
             say("Un modèle est déjà enregistré.")
             return None
-    from attrition.model.pipeline import train_and_register
+    from attrition.model.pipeline import RETAINED_RECIPE, train_and_register
 
-    say("Aucun modèle enregistré : entraînement du modèle (validation croisée)…")
-    version = train_and_register(db, settings, activate=True, repeats=1, say=say)
+    say(
+        "Aucun modèle enregistré : entraînement de la recette retenue (quelques secondes ; "
+        "« attrition train --compare » compare les candidats)…"
+    )
+    version = train_and_register(
+        db, settings, activate=True, repeats=1, candidates=(RETAINED_RECIPE,), say=say
+    )
     say(f"Modèle {version} entraîné, enregistré et activé.")
     return version
 
@@ -159,6 +164,11 @@ def ensure_admin_key(db: Database, settings: Settings, say: Say) -> str | None:
 
             import_key(db, settings, given, "admin-bootstrap", "admin")
         return None
+    if has_admin and not settings.is_prod:
+        say(
+            "Clé admin déjà créée (affichée une seule fois, au premier démarrage). Pour en "
+            "obtenir une nouvelle : .venv/bin/attrition keys create --name mon-nom --role admin"
+        )
     if has_admin or settings.is_prod:
         return None
     from attrition.security.store import create_key

@@ -24,6 +24,24 @@ from attrition.errors import ConfigurationError
 
 #: The repository root when running from a checkout (src/attrition/config.py -> ../..).
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
+#: The three extracts (kept here, not imported from the data package: config loads first).
+_EXTRACTS = ("extrait_sirh.csv", "extrait_eval.csv", "extrait_sondage.csv")
+
+
+def default_data_dir(root: Path = PROJECT_ROOT) -> Path:
+    """Where the extracts are looked for when nothing is configured.
+
+    ``data/raw`` in the clone when it holds them, else ``../shared/data/technova`` beside the
+    clone (this workplace's machines, the folder the Makefile exports), else ``data/raw``
+    (where ``attrition data fetch`` downloads them).
+    """
+    raw = root / "data" / "raw"
+    shared = root.parent / "shared" / "data" / "technova"
+    for folder in (raw, shared):
+        if all((folder / name).is_file() for name in _EXTRACTS):
+            return folder
+    return raw
+
 
 #: An origin as CSP ``frame-ancestors`` takes it here: scheme and host (and port), nothing else.
 _ORIGIN = re.compile(r"^https?://[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?(?::[0-9]{1,5})?$")
@@ -195,7 +213,16 @@ class Settings(BaseSettings):
     log_json: bool | None = None
     """JSON logs (default: on in prod, off elsewhere)."""
     data_dir: Path | None = None
-    """Folder holding the three TechNova extracts (default: data/raw in the repository)."""
+    """Folder of the three TechNova extracts (default: :func:`default_data_dir`)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _empty_data_dir_is_unset(cls, values: object) -> object:
+        # ATTRITION_DATA_DIR= (set but empty) would otherwise mean the current directory.
+        if isinstance(values, dict) and values.get("data_dir") in ("", None):
+            values.pop("data_dir", None)
+        return values
+
     pgdata: Path | None = None
     """Data directory of the embedded PostgreSQL (default: var/pgdata in the repository)."""
     secret_key: SecretStr = SecretStr("dev-secret-change-me")
@@ -296,7 +323,7 @@ class Settings(BaseSettings):
 
     @property
     def resolved_data_dir(self) -> Path:
-        return self.data_dir or PROJECT_ROOT / "data" / "raw"
+        return self.data_dir or default_data_dir()
 
 
 def load_settings(**overrides: object) -> Settings:

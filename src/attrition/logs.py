@@ -36,3 +36,10 @@ def configure_logging(settings: Settings) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(settings.log_level.upper())
+    quiet_embedded_server(settings.log_level)
+
+
+def quiet_embedded_server(level: str) -> None:
+    """The embedded PostgreSQL logs each pg_ctl call at INFO: shown only with LOG_LEVEL=DEBUG."""
+    debug = logging.getLevelName(level.upper()) == logging.DEBUG
+    logging.getLogger("pgserver").setLevel(logging.DEBUG if debug else logging.WARNING)

@@ -40,7 +40,10 @@ def test_predict_file(cli_env: CliRunner, model_version: str, tmp_path: Path) ->
         app, ["predict", "--file", str(PROJECT_ROOT / "examples" / "employees.csv")]
     )
     assert result.exit_code == 0, result.output
-    assert "depart" in result.output or "reste" in result.output
+    words = result.output.split()
+    assert "Signalé" in result.output or "signalé" in result.output
+    assert not {"depart", "reste", "eleve", "moyen", "faible"} & set(words)
+    assert "seuil d'alerte" in result.output
     bad = tmp_path / "bad.csv"
     lines = (PROJECT_ROOT / "examples" / "employees.csv").read_text(encoding="utf-8").splitlines()
     header = lines[0].split(",")
@@ -60,6 +63,7 @@ def test_list_and_export(cli_env: CliRunner, model_version: str) -> None:
     runner.invoke(app, ["predict", "--employee-id", "2"])
     listing = runner.invoke(app, ["predictions", "list", "--limit", "5"], env={"COLUMNS": "200"})
     assert listing.exit_code == 0 and "employee" in listing.output
+    assert not {"depart", "reste"} & set(listing.output.split())
     exported = runner.invoke(app, ["predictions", "export", "--format", "csv", "--limit", "3"])
     assert exported.exit_code == 0
     rows = list(csv.DictReader(io.StringIO(exported.output)))

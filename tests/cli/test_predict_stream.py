@@ -125,14 +125,17 @@ def test_a_file_is_recorded_chunk_by_chunk(
         )
         rows = conn.execute(
             text(
-                "SELECT count(*), count(DISTINCT batch_id), min(source::text) "
+                "SELECT count(*), count(DISTINCT batch_id), min(source::text), "
+                "count(DISTINCT batch_row) "
                 "FROM prediction_inputs i JOIN predictions p ON p.input_id = i.id "
                 "WHERE i.request_id = :r"
             ),
             {"r": rid},
         ).one()
     assert str(rid).startswith("cli-")
-    assert tuple(rows) == (2_500, 3, "batch")
+    # One request id for the file: its rows are numbered across the chunks, so that the
+    # audit chain's identity (request id, row) names each record once.
+    assert tuple(rows) == (2_500, 3, "batch", 2_500)
 
 
 def test_an_invalid_file_records_nothing(

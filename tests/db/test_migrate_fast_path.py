@@ -172,7 +172,10 @@ def test_load_train_and_admin_key_checks(
     dev = settings.model_copy(update={"app_env": "dev"})
     first = bootstrap.ensure_admin_key(scratch, dev, said.append)
     assert first is not None and first.startswith("ftr_")
+    said.clear()
     assert bootstrap.ensure_admin_key(scratch, dev, said.append) is None
+    # The key was shown once; the next start says, in French, how to get a new one.
+    assert any("attrition keys create" in line and "--role admin" in line for line in said)
 
     # With ATTRITION_ADMIN_KEY: imported once, then recognised without the key store.
     given = generate_key().full

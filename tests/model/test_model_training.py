@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -9,11 +10,17 @@ import pandas as pd
 import pytest
 from sklearn.linear_model import LogisticRegression
 
+from attrition import wording
 from attrition.errors import ValidationError
 from attrition.model import calibration as cal
 from attrition.model import features as feat
 from attrition.model.candidates import CANDIDATES, make_pipeline
-from attrition.model.final import TrainedModel, expected_calibration_error, fit_final
+from attrition.model.final import (
+    TrainedModel,
+    expected_calibration_error,
+    fit_final,
+    served_risk_bands,
+)
 from attrition.model.thresholds import best_threshold
 from attrition.model.training import (
     METRICS,
@@ -211,3 +218,44 @@ def test_selected_recipe_reaches_the_bar(employee_frame: pd.DataFrame) -> None:
     for name, result in report.candidates.items():
         if name != best:
             assert result.summary()["pr_auc"]["mean"] <= summary["pr_auc"]["mean"]
+
+
+def test_risk_bands_come_from_the_nested_outer_folds_of_the_served_recipe() -> None:
+    """Two repeats of nested out-of-fold probabilities (served scale), threshold 0.5."""
+    target = np.array([1, 0, 1, 0])
+    result = dataclasses.replace(
+        _result("regression_logistique", 0.7, 0.86),
+        oof_probabilities=np.array([[0.9, 0.6, 0.3, 0.1], [0.8, 0.2, 0.6, 0.1]]),
+    )
+    cross_fitted = np.array([0.01, 0.01, 0.01, 0.01])  # would put everyone low
+    bands = served_risk_bands(_report(result), "regression_logistique", target, cross_fitted, 0.5)
+    # Flagged: employees 1 and 2 (one leaver), then 1 and 3 (two leavers): 2 and 1.5 -> 2.
+    assert bands["eleve"] == {"n": 2, "partis": 2}
+    per_repeat = [wording.risk_bands(target, row, 0.5) for row in result.oof_probabilities]
+    for level in ("eleve", "moyen", "faible"):
+        mean_n = (per_repeat[0][level]["n"] + per_repeat[1][level]["n"]) / 2
+        assert bands[level]["n"] == round(mean_n)
+    assert bands != wording.risk_bands(target, cross_fitted, 0.5)
+
+
+def test_risk_bands_fall_back_to_cross_fitted_probabilities_without_a_matching_report() -> None:
+    target = np.array([1, 0, 1, 0])
+    cross_fitted = np.array([0.9, 0.1, 0.2, 0.05])
+    other_frame = _report(_result("regression_logistique", 0.7, 0.86))  # 2 employees, not 4
+    expected = wording.risk_bands(target, cross_fitted, 0.5)
+    assert served_risk_bands(other_frame, "regression_logistique", target, cross_fitted, 0.5) == (
+        expected
+    )
+    assert served_risk_bands(None, "regression_logistique", target, cross_fitted, 0.5) == expected
+
+
+def test_trained_model_stores_risk_bands_of_its_served_out_of_fold_probabilities(
+    trained_model: TrainedModel,
+) -> None:
+    bands = trained_model.metrics["oof"]["risk_bands"]
+    assert sum(band["n"] for band in bands.values()) == len(trained_model.target)
+    assert sum(band["partis"] for band in bands.values()) == int(trained_model.target.sum())
+    assert bands == wording.risk_bands(
+        trained_model.target, trained_model.oof_probabilities, trained_model.threshold
+    )
+    assert trained_model.calibrated  # the served scale is the recalibrated one

@@ -32,7 +32,7 @@ from sqlalchemy import text
 from attrition.api.schemas import EXAMPLE_EMPLOYEE, PredictionRequest
 from attrition.api.translations import translate
 from attrition.data.extracts import coherence_errors
-from attrition.data.vocabulary import FEATURE_NAMES, FEATURES, FEATURES_BY_NAME
+from attrition.data.vocabulary import FEATURE_NAMES, FEATURES, FEATURES_BY_NAME, MODEL_INPUTS
 from attrition.db.engine import Database
 from attrition.model.artifact import load_pipeline
 from attrition.model.compiled import Predictor
@@ -102,6 +102,8 @@ def invalid_values(name: str) -> st.SearchStrategy[Any]:
     wrong_type = st.one_of(
         st.none(), st.text(max_size=8), st.lists(st.integers(), max_size=2), st.just({})
     )
+    if f.kind == "category" and not f.required:
+        wrong_type = wrong_type.filter(lambda v: v is not None)  # null: "not given", accepted
     if f.kind == "category":
         return st.one_of(
             wrong_type.filter(lambda v: v not in f.categories),
@@ -133,9 +135,11 @@ def single_mutations(draw: st.DrawFn) -> tuple[dict[str, Any], str]:
         if name in profile or name == "id_employee":
             name = f"{name}_inconnu"
         return {**profile, name: draw(json_values)}, name
-    name = draw(st.sampled_from(FEATURE_NAMES))
     if kind == "missing":
+        # Only the model's inputs are required; genre and statut_marital may be left out.
+        name = draw(st.sampled_from(MODEL_INPUTS))
         return {k: v for k, v in profile.items() if k != name}, name
+    name = draw(st.sampled_from(FEATURE_NAMES))
     return {**profile, name: draw(invalid_values(name))}, name
 
 

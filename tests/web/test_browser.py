@@ -20,6 +20,7 @@ import httpx
 import pytest
 from sqlalchemy import text
 
+from attrition import wording
 from attrition.config import PROJECT_ROOT
 from attrition.data.vocabulary import FEATURE_NAMES
 from attrition.db.engine import Database
@@ -46,6 +47,8 @@ ARGS = [
     "--lang=fr-FR",  # French date inputs in the screenshots
 ]
 SHOTS = PROJECT_ROOT / "docs" / "img" / "interface"
+#: axe-core, installed from npm by `make test` (pinned in the Makefile).
+AXE_JS = PROJECT_ROOT / ".cache" / "axe" / "node_modules" / "axe-core" / "axe.min.js"
 
 
 @pytest.fixture(scope="module")
@@ -75,12 +78,45 @@ def page(browser: Any, live_server: str) -> Iterator[Any]:
     context.close()
 
 
+def assert_accessible(page: Any) -> None:
+    """axe-core finds no serious or critical violation on the page as it is now."""
+    if not AXE_JS.is_file():
+        pytest.skip("axe-core absent (make test l'installe avec npm) : contrôle ignoré")
+    if not page.evaluate("typeof window.axe !== 'undefined'"):
+        # Evaluated through the DevTools protocol: the page's CSP (no inline script) holds.
+        page.evaluate(AXE_JS.read_text(encoding="utf-8") + "\n;true")
+    result = page.evaluate("async () => await axe.run(document, {resultTypes: ['violations']})")
+    bad = [v for v in result["violations"] if v["impact"] in {"serious", "critical"}]
+    assert not bad, [
+        (v["id"], v["impact"], v["help"], [n["target"] for n in v["nodes"]][:3]) for v in bad
+    ]
+
+
 def shoot(page: Any, name: str, tmp_dir: Path | None = None) -> None:
-    """Screenshot the page; into the docs only under `make screenshots` (stable content)."""
-    target = SHOTS if os.environ.get("ATTRITION_SCREENSHOTS") else Path(tempfile.gettempdir())
-    target.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(target / name), full_page=True)
-    assert (target / name).stat().st_size > 0
+    """Check the page with axe-core, then screenshot it (into the docs under `make screenshots`)."""
+    assert_accessible(page)
+    stable = _stable_png()
+    png = page.screenshot(
+        full_page=True, mask=[page.locator(stable.MASK_SELECTOR)], mask_color=stable.MASK_COLOR
+    )
+    assert png.startswith(b"\x89PNG")
+    if os.environ.get("ATTRITION_SCREENSHOTS"):
+        stable.write_if_changed(SHOTS / name, png)
+    else:
+        (Path(tempfile.gettempdir()) / name).write_bytes(png)
+
+
+def _stable_png() -> Any:
+    """scripts/stable_png.py (rewrite a capture only when it really changed)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "stable_png", PROJECT_ROOT / "scripts" / "stable_png.py"
+    )
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def sign_in(page: Any, person: Person, password: str | None = None) -> None:
@@ -104,10 +140,12 @@ def test_a_person_signs_in_with_a_password_scores_and_signs_out_for_good(
     page.get_by_role("button", name="Se connecter").click()
     alert = page.get_by_role("alert").inner_text()
     assert "Identifiant ou mot de passe incorrect." in alert and "Clé API" not in alert
+    assert_accessible(page)  # the sign-in page with its error
 
     sign_in(page, person)  # the one-time password given by the admin
     page.wait_for_url("**/app/mot-de-passe")
     assert page.get_by_role("heading", level=1).inner_text() == "Choisissez votre mot de passe"
+    assert_accessible(page)
     page.get_by_label("Mot de passe actuel").fill(person.password)
     page.get_by_label("Nouveau mot de passe", exact=True).fill(PASSWORD)
     page.get_by_label("Confirmation du nouveau mot de passe").fill(PASSWORD)
@@ -125,7 +163,7 @@ def test_a_person_signs_in_with_a_password_scores_and_signs_out_for_good(
     prediction_id = int(page.url.rsplit("/", 1)[1])
     probability = page.get_by_test_id("probabilite").inner_text()
     assert re.fullmatch(r"\d{1,3},\d\s%", probability), probability
-    assert page.get_by_test_id("niveau").inner_text().startswith("Risque ")
+    assert page.get_by_test_id("niveau").inner_text() in wording.RISK_LABELS.values()
     with database.owner_engine().connect() as conn:
         recorded = conn.execute(
             text(
@@ -186,7 +224,7 @@ def test_predicteur_scores_and_finds_it_in_the_history(
     prediction_id = int(page.url.rsplit("/", 1)[1])
     probability = page.get_by_test_id("probabilite").inner_text()
     assert re.fullmatch(r"\d{1,3},\d\s%", probability), probability
-    assert page.get_by_test_id("niveau").inner_text().startswith("Risque ")
+    assert page.get_by_test_id("niveau").inner_text() in wording.RISK_LABELS.values()
     factors = page.get_by_test_id("facteurs").locator("tbody th").all_inner_texts()
     assert factors and set(factors) <= set(FEATURE_LABELS.values())
     assert page.locator(".bar").count() == len(factors)
@@ -298,6 +336,130 @@ def test_auditeur_reads_but_cannot_score(
     shoot(page, "derive.png")
 
 
+def test_error_pages_and_form_errors_are_accessible(page: Any, people: People) -> None:
+    page.goto("/app/connexion")
+    page.get_by_role("button", name="Se connecter").click()
+    assert_accessible(page)
+    sign_in(page, people.predicteur)
+    page.wait_for_url("**/app/prediction")
+    page.get_by_role("link", name="Pré-remplir avec un exemple").click()
+    page.get_by_label("Âge").fill("80")
+    # The server's answer to what the browser would stop: its own checks are switched off.
+    page.evaluate("document.querySelectorAll('form').forEach(f => { f.noValidate = true; })")
+    page.locator("form", has=page.get_by_label("Âge")).get_by_role(
+        "button", name="Calculer le risque"
+    ).click()
+    page.wait_for_load_state()
+    assert "champ(s) à corriger" in page.get_by_role("alert").first.inner_text()
+    assert_accessible(page)
+    page.goto("/app/predictions/999999999")
+    assert_accessible(page)
+
+
+def test_keyboard_alone_scores_a_stored_employee(page: Any, people: People) -> None:
+    sign_in(page, people.predicteur)
+    page.wait_for_url("**/app/prediction")
+    page.goto("/app/prediction")
+    for _ in range(40):  # Tab until the employee id field has the focus
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.id") == "f-dossier":
+            break
+    assert page.evaluate("document.activeElement.id") == "f-dossier"
+    page.keyboard.type("1")
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(r".*/app/predictions/\d+$"))
+    assert "seuil d'alerte" in page.get_by_test_id("lecture").inner_text()
+
+
+def test_small_screen_has_no_horizontal_scroll(
+    browser: Any, live_server: str, people: People
+) -> None:
+    context = browser.new_context(
+        base_url=live_server, viewport={"width": 390, "height": 844}, locale="fr-FR"
+    )
+    tab = context.new_page()
+    try:
+        sign_in(tab, people.predicteur)
+        tab.wait_for_url("**/app/prediction")
+        tab.get_by_label("Identifiant de l'employé").fill("1")
+        tab.locator("form", has=tab.get_by_label("Identifiant de l'employé")).get_by_role(
+            "button", name="Calculer le risque"
+        ).click()
+        tab.wait_for_url(re.compile(r".*/app/predictions/\d+$"))
+        for path in (tab.url, "/app/prediction", "/app/historique", "/app/modele"):
+            tab.goto(path)
+            width = tab.evaluate("document.documentElement.scrollWidth")
+            assert width <= 390, (path, width)
+    finally:
+        context.close()
+
+
+def test_cross_field_rule_is_shown_while_typing(page: Any, people: People) -> None:
+    sign_in(page, people.predicteur)
+    page.wait_for_url("**/app/prediction")
+    page.get_by_role("link", name="Pré-remplir avec un exemple").click()
+    page.get_by_label("Âge").fill("20")
+    page.get_by_label("Années d'expérience totale").fill("10")
+    message = page.locator("#x-annees_experience_totale")
+    assert "l'âge moins 14 ans (6)" in message.inner_text()
+    field = page.get_by_label("Années d'expérience totale")
+    assert field.get_attribute("aria-invalid") == "true"
+    assert not page.evaluate("document.getElementById('f-annees_experience_totale').validity.valid")
+    page.get_by_label("Années d'expérience totale").fill("5")
+    assert message.inner_text() == ""
+    assert page.evaluate("document.getElementById('f-annees_experience_totale').validity.valid")
+
+
+@pytest.fixture(scope="module")
+def built_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    import subprocess
+
+    site = tmp_path_factory.mktemp("site")
+    subprocess.run(
+        [str(PROJECT_ROOT / ".venv" / "bin" / "mkdocs"), "build", "--quiet", "-d", str(site)],
+        cwd=PROJECT_ROOT,
+        check=True,
+        env={**os.environ, "NO_MKDOCS_2_WARNING": "1"},
+    )
+    return site
+
+
+def test_docs_site_opens_from_file_offline(browser: Any, built_site: Path) -> None:
+    npm_copy = PROJECT_ROOT / ".cache" / "mermaid" / "node_modules" / "mermaid" / "dist"
+    if not (npm_copy / "mermaid.min.js").is_file():
+        pytest.skip("Mermaid absent de .cache/mermaid (make docs l'installe avec npm)")
+    context = browser.new_context(viewport={"width": 1366, "height": 800})
+    refused: list[str] = []
+
+    def offline(route: Any) -> None:
+        if route.request.url.startswith("file://"):
+            route.continue_()
+        else:
+            refused.append(route.request.url)
+            route.abort()
+
+    context.route("**/*", offline)
+    tab = context.new_page()
+    try:
+        tab.goto((built_site / "index.html").as_uri())
+        tab.get_by_role("link", name="Installation et configuration").first.click()
+        tab.wait_for_load_state()
+        assert tab.url.endswith("/installation.html"), tab.url
+        assert tab.get_by_role("heading", level=1).count() == 1
+        tab.goto((built_site / "architecture.html").as_uri())
+        # Material draws each diagram in a closed shadow root of a div that replaces the
+        # <pre>: a tall div without the diagram's source text means it was rendered.
+        tab.wait_for_function(
+            "() => { const d = document.querySelector('div.mermaid');"
+            " return d && d.getBoundingClientRect().height > 100; }",
+            timeout=20_000,
+        )
+        assert "flowchart" not in tab.locator("div.mermaid").first.inner_text()
+    finally:
+        context.close()
+    assert not refused, refused
+
+
 def test_admin_creates_an_account_and_ends_a_session(page: Any, people: People) -> None:
     sign_in(page, people.admin)
     page.wait_for_url("**/app/prediction")
@@ -310,10 +472,27 @@ def test_admin_creates_an_account_and_ends_a_session(page: Any, people: People) 
     given = page.get_by_test_id("mot-de-passe").inner_text()
     assert re.fullmatch(r"[A-Za-z0-9]{5}(-[A-Za-z0-9]{5}){3}", given), given
     assert "rh.nouvelle" in page.get_by_test_id("comptes").inner_text()
+    assert_accessible(page)  # with the one-time password shown
     page.goto("/app/comptes")
     assert page.get_by_test_id("mot-de-passe").count() == 0  # shown once only
+    assert_accessible(page)
     sessions = page.get_by_test_id("sessions")
     mine = sessions.locator("tr", has_text="(cette session)")
     assert mine.count() == 1
     mine.get_by_role("button", name="Mettre fin").click()
     page.wait_for_url("**/app/connexion")  # the admin ended the admin's own session
+
+
+def test_outcome_page_is_accessible_with_and_without_errors(page: Any, database: Database) -> None:
+    person = create_person(database, "rh-axe", "rh")
+    sign_in(page, person)
+    page.wait_for_url(re.compile(r".*/app/(?!connexion)[a-z-]+$"))
+    page.goto("/app/issue")
+    assert page.get_by_role("heading", level=1).count() == 1
+    assert_accessible(page)
+    page.evaluate("document.querySelectorAll('form').forEach(f => { f.noValidate = true; })")
+    page.get_by_label("Identifiant de l'employé").fill("-3")
+    page.get_by_role("button", name="Enregistrer").click()
+    page.wait_for_load_state()
+    assert "Identifiant invalide" in page.locator("main").inner_text()
+    assert_accessible(page)

@@ -214,7 +214,7 @@ def test_score_a_stored_employee_through_the_service(
     pid = int(r.headers["location"].rsplit("/", 1)[1])
     page = web.get(r.headers["location"])
     assert page.status_code == 200
-    assert f"Prédiction n° {pid}" in page.text and "Probabilité de départ" in page.text
+    assert f"Prédiction n° {pid}" in page.text and "Probabilité estimée de départ" in page.text
     assert "Facteurs principaux" in page.text and "Heures supplémentaires" in page.text
     with database.owner_engine().connect() as conn:
         row = conn.execute(
@@ -257,7 +257,7 @@ def test_score_the_form_with_the_api_schema(
     r = web.post("/app/prediction", data=data, follow_redirects=False)
     assert r.status_code == 303
     page = web.get(r.headers["location"]).text
-    assert "Risque" in page and "Valeurs envoyées au modèle" in page
+    assert "seuil d'alerte" in page and "Valeurs envoyées au modèle" in page
 
     bad = {**data, "age": "80", "genre": "X", "augmentation_salaire_precedente": "onze"}
     del bad["poste"]

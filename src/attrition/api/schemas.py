@@ -136,13 +136,19 @@ EXAMPLE_EMPLOYEE: dict[str, Any] = {
 
 
 def _field_definition(f: v.Field) -> tuple[Any, Any]:
-    description = f"{f.label}. {f.help}"
+    description = " ".join(filter(None, (f"{f.label}.", v.help_text(f))))
+    default: Any = ... if f.required else None
     if f.kind == "category":
-        return _ENUMS[f.name], Field(description=description)
-    if f.kind == "bool":
-        return StrictBool, Field(description=description)
-    annotation = StrictInt if f.kind == "int" else StrictFloat
-    return annotation, Field(ge=f.low, le=f.high, description=description)
+        annotation: Any = _ENUMS[f.name]
+        constraints: dict[str, Any] = {}
+    elif f.kind == "bool":
+        annotation, constraints = StrictBool, {}
+    else:
+        annotation = StrictInt if f.kind == "int" else StrictFloat
+        constraints = {"ge": f.low, "le": f.high}
+    if not f.required:
+        annotation = annotation | None
+    return annotation, Field(default, description=description, **constraints)
 
 
 class _EmployeeBase(BaseModel):
@@ -184,7 +190,9 @@ class PredictionRequest(EmployeeFeatures):
     )
 
     def features(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in v.FEATURE_NAMES}
+        """The employee's fields; an optional field left out is absent (never stored)."""
+        values = {name: getattr(self, name) for name in v.FEATURE_NAMES}
+        return {k: x for k, x in values.items() if x is not None or k in v.MODEL_INPUTS}
 
 
 class BatchPredictionRequest(BaseModel):
@@ -240,8 +248,17 @@ class PredictionResponse(BaseModel):
     prediction: Label
     seuil: float = Field(description="Seuil de décision du modèle.")
     niveau_risque: Risk = Field(
-        description="faible : probabilité < seuil/2 ; moyen : entre seuil/2 et le seuil ; "
-        "eleve : probabilité ≥ seuil."
+        description="Code stable : faible : probabilité < seuil/2 ; moyen : entre seuil/2 et "
+        "le seuil ; eleve : probabilité ≥ seuil."
+    )
+    libelle_risque: str = Field(
+        description="Le niveau en français, pour les personnes (ex. « Au-dessus du seuil "
+        "d'alerte »)."
+    )
+    lecture: str = Field(
+        description="Comment lire le score, en français : probabilité, seuil d'alerte, action "
+        "recommandée et, si la version les fournit, combien d'employés estimés à ce niveau "
+        "sont partis (prédictions hors-pli de la fiche du modèle)."
     )
     explication: Explanation
     model_version: str
@@ -298,6 +315,9 @@ class FeatureInfo(BaseModel):
     minimum: float | None = None
     maximum: float | None = None
     valeurs: list[str] | None = None
+    obligatoire: bool = Field(
+        default=True, description="Faux pour un champ que le modèle n'utilise pas (facultatif)."
+    )
 
 
 class AuditCheckpoint(BaseModel):
@@ -371,10 +391,11 @@ def feature_catalogue() -> list[FeatureInfo]:
             nom=f.name,
             libelle=f.label,
             type={"int": "entier", "float": "nombre", "bool": "booléen"}.get(f.kind, "catégorie"),
-            description=f.help,
+            description=v.help_text(f),
             minimum=f.low,
             maximum=f.high,
             valeurs=list(f.categories) or None,
+            obligatoire=f.required,
         )
         for f in v.FEATURES
     ]

@@ -39,7 +39,7 @@ def _french(err: dict[str, Any]) -> str:
     if kind == "string_pattern_mismatch":
         return f"format invalide (motif attendu : {ctx.get('pattern')})"
     if kind == "json_invalid":
-        return f"JSON invalide ({ctx.get('error', 'syntaxe')})"
+        return f"JSON invalide : {_json_error(str(ctx.get('error', '')))}"
     if kind in {"model_attributes_type", "dict_type", "model_type"}:
         return "doit être un objet JSON"
     if kind == "list_type":
@@ -81,3 +81,33 @@ def translate(errors: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
             item["ligne"] = row
         out.append(item)
     return out
+
+
+#: Python's JSON decoder messages (json.JSONDecodeError.msg), in French.
+_JSON_ERRORS = (
+    ("Expecting value", "une valeur JSON est attendue au début (ou après « : », « , », « [ »)"),
+    (
+        "Expecting property name enclosed in double quotes",
+        "nom de champ entre guillemets doubles attendu (pas de virgule avant « } »)",
+    ),
+    ("Expecting ',' delimiter", "virgule attendue entre deux éléments (ou « } » / « ] » manquant)"),
+    ("Expecting ':' delimiter", "deux-points attendus après un nom de champ"),
+    ("Unterminated string", "chaîne de caractères non terminée (guillemet fermant manquant)"),
+    ("Extra data", "caractères en trop après le JSON"),
+    ("Invalid control character", "caractère de contrôle interdit dans une chaîne"),
+    (
+        "Invalid \\escape",
+        "séquence d'échappement invalide (« \\ » suivi d'un caractère non autorisé)",
+    ),
+)
+
+
+def _json_error(message: str) -> str:
+    for english, french in _JSON_ERRORS:
+        if message.startswith(english):
+            return french
+    # Our own decoding errors are already French and lower-case (api/routing.py, TOO_DEEP);
+    # the decoder's are capitalised English.
+    if message[:1].islower():
+        return message
+    return "erreur de syntaxe"

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import typer
 
+from attrition.cli import french
 from attrition.cli.audit import audit_app, rgpd_app
 from attrition.cli.data import data_app
 from attrition.cli.db import db_app
@@ -26,10 +27,12 @@ from attrition.cli.predict import predict_command, predictions_app
 from attrition.cli.serve import openapi_command, serve
 from attrition.cli.users import users_app
 
+french.install()
 app = typer.Typer(
     help="Service de prédiction de l'attrition (Futurisys). Chaque commande a son --help.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    add_completion=False,  # its options are described in English by Typer
 )
 app.command("train")(train_command)
 app.command("openapi")(openapi_command)

@@ -23,15 +23,29 @@ def train_command(
     ] = False,
     repeats: Annotated[int, typer.Option(help="Répétitions de la validation croisée.")] = 5,
     seed: Annotated[int | None, typer.Option(help="Graine (défaut : ATTRITION_SEED ou 7).")] = None,
+    compare: Annotated[
+        bool,
+        typer.Option(
+            "--compare",
+            help="Comparer tous les candidats (quelques minutes) au lieu de la recette retenue.",
+        ),
+    ] = False,
 ) -> None:
     """Entraîne depuis PostgreSQL (vue employee_features), évalue et enregistre une version."""
-    from attrition.model.pipeline import train_and_register
+    from attrition.model.pipeline import RETAINED_RECIPE, train_and_register
 
     settings = load_settings()
     if seed is not None:
         settings = settings.model_copy(update={"seed": seed})
     with database(settings) as db, domain_errors():
-        version = train_and_register(db, settings, activate=False, repeats=repeats, say=say)
+        version = train_and_register(
+            db,
+            settings,
+            activate=False,
+            repeats=repeats,
+            candidates=None if compare else (RETAINED_RECIPE,),
+            say=say,
+        )
         console.print(f"[green]Version {version} enregistrée.[/]")
         if activate:
             # Same acceptance rule as `attrition model activate`: a refusal leaves the new

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -220,7 +221,7 @@ async def _stream(
             for r in chunk
         ]
         try:
-            outcomes = (await service.predict(items, ctx)).outcomes
+            outcomes = (await service.predict(items, replace(ctx, first_row=done))).outcomes
         except DatabaseUnavailableError as exc:
             raise DatabaseUnavailableError(
                 f"{exc.message} ({done} prédiction(s) du fichier déjà enregistrée(s), "

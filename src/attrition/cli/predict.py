@@ -10,6 +10,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
+from attrition import wording
 from attrition.cli.common import (
     console,
     database,
@@ -75,26 +76,39 @@ class _JsonOutput:
 
 
 class _TableOutput:
-    """One table per chunk of outcomes."""
+    """One table per chunk of outcomes, then how to read them (one score, or the count flagged)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.flagged = 0
+        self.threshold: float | None = None
+        self.first: Any = None
 
     def __call__(self, outcomes: list[Any]) -> None:
-        table = Table(
-            "prédiction", "employé", "probabilité", "décision", "risque", "principal facteur"
-        )
+        table = Table("prédiction", "employé", "probabilité", "niveau", "principal facteur")
         for o in outcomes:
             up = o.explanation["facteurs_hausse"]
             table.add_row(
                 str(o.prediction_id),
                 str(o.id_employee or "-"),
-                f"{o.probability:.1%}",
-                o.label,
-                o.risk_level,
+                wording.percent(o.probability),
+                o.reading().libelle,
                 up[0]["libelle"] if up else "-",
             )
+            self.first = self.first if self.count else o
+            self.count += 1
+            self.flagged += o.label == "depart"
+            self.threshold = o.threshold
         console.print(table)
 
     def close(self) -> None:
-        pass
+        if self.count == 1:
+            console.print(self.first.reading().texte)
+        elif self.count and self.threshold is not None:
+            console.print(
+                f"{self.flagged} employé(s) sur {self.count} au-dessus du seuil d'alerte "
+                f"({wording.percent(self.threshold)}) : {wording.DECISION_LABELS['depart']}."
+            )
 
 
 def _recorded_rows(since: str | None, until: str | None, limit: int) -> list[dict[str, Any]]:
@@ -130,7 +144,7 @@ def predictions_list(
 ) -> None:
     """Liste les dernières prédictions enregistrées."""
     table = Table(
-        "id", "horodatage", "source", "client", "employé", "probabilité", "décision", "version"
+        "id", "horodatage", "source", "client", "employé", "probabilité", "signalement", "version"
     )
     for r in _recorded_rows(since, until, limit):
         table.add_row(
@@ -139,8 +153,8 @@ def predictions_list(
             r["source"],
             r["client"] or "cli",
             str(r["id_employee"] or "-"),
-            f"{r['probabilite_depart']:.1%}",
-            r["prediction"],
+            wording.percent(r["probabilite_depart"]),
+            wording.DECISION_LABELS.get(r["prediction"], r["prediction"]),
             r["model_version"],
         )
     console.print(table)

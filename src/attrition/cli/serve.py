@@ -87,6 +87,7 @@ def serve(
         if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
             (workers_dir / "metrics").mkdir()
             os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(workers_dir / "metrics")
+    stopped_cleanly = False
     try:
         # One listening socket per worker (SO_REUSEPORT) so that connections are spread over
         # the workers (see attrition.api.server); plain uvicorn.run with one worker.
@@ -105,6 +106,7 @@ def serve(
             timeout_graceful_shutdown=10,
             access_log=False,  # the app writes its own access line (no query string, no IP)
         )
+        stopped_cleanly = True
     finally:
         if workers_dir is not None:
             if os.environ.get("PROMETHEUS_MULTIPROC_DIR") == str(workers_dir / "metrics"):
@@ -114,7 +116,7 @@ def serve(
         db.stop()
         if generation is not None:
             generation.close()
-        say("Serveur arrêté proprement.")
+        say("Serveur arrêté proprement." if stopped_cleanly else "Serveur arrêté sur une erreur.")
 
 
 def _exit_on_sigterm(signum: int, frame: object) -> None:

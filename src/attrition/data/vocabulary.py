@@ -71,11 +71,13 @@ class Field:
     name: str
     label: str
     kind: str  # "int", "float", "bool" or "category"
-    help: str
+    help: str  # what the label does not say (may be empty); the range is added by help_text()
     low: float | None = None
     high: float | None = None
     observed: tuple[float, float] | None = None
     categories: tuple[str, ...] = ()
+    #: False for a field the model does not use: asked for nothing, stored only when given.
+    required: bool = True
 
 
 def _cats(enum: type[StrEnum]) -> tuple[str, ...]:
@@ -84,8 +86,15 @@ def _cats(enum: type[StrEnum]) -> tuple[str, ...]:
 
 #: The features of one employee that the model takes, in a fixed order (the API input).
 FEATURES: Final[tuple[Field, ...]] = (
-    Field("age", "Âge", "int", "Âge en années.", 16, 70, (18, 60)),
-    Field("genre", "Genre", "category", "F ou M.", categories=_cats(Genre)),
+    Field("age", "Âge", "int", "En années.", 16, 70, (18, 60)),
+    Field(
+        "genre",
+        "Genre",
+        "category",
+        "Facultatif : le modèle ne l'utilise pas (critère protégé) ; non enregistré s'il est omis.",
+        categories=_cats(Genre),
+        required=False,
+    ),
     Field(
         "revenu_mensuel",
         "Revenu mensuel",
@@ -99,16 +108,17 @@ FEATURES: Final[tuple[Field, ...]] = (
         "statut_marital",
         "Statut marital",
         "category",
-        "Situation familiale.",
+        "Facultatif : le modèle ne l'utilise pas (critère protégé) ; non enregistré s'il est omis.",
         categories=_cats(StatutMarital),
+        required=False,
     ),
-    Field("departement", "Département", "category", "Département.", categories=_cats(Departement)),
-    Field("poste", "Poste", "category", "Intitulé du poste.", categories=_cats(Poste)),
+    Field("departement", "Département", "category", "", categories=_cats(Departement)),
+    Field("poste", "Poste", "category", "", categories=_cats(Poste)),
     Field(
         "nombre_experiences_precedentes",
         "Nombre d'expériences précédentes",
         "int",
-        "Nombre d'employeurs précédents.",
+        "Employeurs avant l'entreprise.",
         0,
         20,
         (0, 9),
@@ -117,7 +127,7 @@ FEATURES: Final[tuple[Field, ...]] = (
         "annees_experience_totale",
         "Années d'expérience totale",
         "int",
-        "Années d'expérience professionnelle au total.",
+        "Toutes entreprises confondues ; au plus l'âge moins 14 ans.",
         0,
         56,
         (0, 40),
@@ -126,7 +136,7 @@ FEATURES: Final[tuple[Field, ...]] = (
         "annees_dans_l_entreprise",
         "Années dans l'entreprise",
         "int",
-        "Ancienneté dans l'entreprise.",
+        "Au plus l'expérience totale.",
         0,
         56,
         (0, 40),
@@ -135,7 +145,7 @@ FEATURES: Final[tuple[Field, ...]] = (
         "annees_dans_le_poste_actuel",
         "Années dans le poste actuel",
         "int",
-        "Ancienneté dans le poste actuel.",
+        "Au plus les années dans l'entreprise.",
         0,
         56,
         (0, 18),
@@ -144,7 +154,7 @@ FEATURES: Final[tuple[Field, ...]] = (
         "satisfaction_employee_environnement",
         "Satisfaction (environnement)",
         "int",
-        "Satisfaction vis-à-vis de l'environnement de travail, de 1 à 4.",
+        "Réponse au sondage sur l'environnement de travail (1 = la plus basse).",
         1,
         4,
         (1, 4),
@@ -153,7 +163,7 @@ FEATURES: Final[tuple[Field, ...]] = (
         "note_evaluation_precedente",
         "Note d'évaluation précédente",
         "int",
-        "Note de l'évaluation précédente, de 1 à 4.",
+        "",
         1,
         4,
         (1, 4),
@@ -162,7 +172,7 @@ FEATURES: Final[tuple[Field, ...]] = (
         "niveau_hierarchique_poste",
         "Niveau hiérarchique",
         "int",
-        "Niveau hiérarchique du poste, de 1 à 5.",
+        "",
         1,
         5,
         (1, 5),
@@ -171,7 +181,7 @@ FEATURES: Final[tuple[Field, ...]] = (
         "satisfaction_employee_nature_travail",
         "Satisfaction (nature du travail)",
         "int",
-        "Satisfaction vis-à-vis de la nature du travail, de 1 à 4.",
+        "Réponse au sondage (1 = la plus basse).",
         1,
         4,
         (1, 4),
@@ -180,7 +190,7 @@ FEATURES: Final[tuple[Field, ...]] = (
         "satisfaction_employee_equipe",
         "Satisfaction (équipe)",
         "int",
-        "Satisfaction vis-à-vis de l'équipe, de 1 à 4.",
+        "Réponse au sondage (1 = la plus basse).",
         1,
         4,
         (1, 4),
@@ -189,7 +199,7 @@ FEATURES: Final[tuple[Field, ...]] = (
         "satisfaction_employee_equilibre_pro_perso",
         "Satisfaction (équilibre pro/perso)",
         "int",
-        "Satisfaction vis-à-vis de l'équilibre vie professionnelle / personnelle, de 1 à 4.",
+        "Équilibre vie professionnelle / vie personnelle, réponse au sondage (1 = la plus basse).",
         1,
         4,
         (1, 4),
@@ -198,7 +208,7 @@ FEATURES: Final[tuple[Field, ...]] = (
         "note_evaluation_actuelle",
         "Note d'évaluation actuelle",
         "int",
-        "Note de l'évaluation actuelle, de 1 à 4 (3 ou 4 dans les données).",
+        "3 ou 4 dans les données.",
         1,
         4,
         (3, 4),
@@ -207,13 +217,13 @@ FEATURES: Final[tuple[Field, ...]] = (
         "heures_supplementaires",
         "Heures supplémentaires",
         "bool",
-        "L'employé fait-il des heures supplémentaires ?",
+        "L'employé en fait-il ?",
     ),
     Field(
         "augmentation_salaire_precedente",
         "Augmentation de salaire précédente (%)",
         "float",
-        "Dernière augmentation de salaire, en pourcentage.",
+        "Dernière augmentation, en pourcentage du salaire.",
         0,
         100,
         (11, 25),
@@ -222,7 +232,7 @@ FEATURES: Final[tuple[Field, ...]] = (
         "nombre_participation_pee",
         "Participations au PEE",
         "int",
-        "Nombre de participations au plan d'épargne entreprise, de 0 à 3.",
+        "Plan d'épargne entreprise.",
         0,
         3,
         (0, 3),
@@ -231,7 +241,7 @@ FEATURES: Final[tuple[Field, ...]] = (
         "nb_formations_suivies",
         "Formations suivies",
         "int",
-        "Nombre de formations suivies l'an dernier.",
+        "L'an dernier.",
         0,
         20,
         (0, 6),
@@ -240,7 +250,7 @@ FEATURES: Final[tuple[Field, ...]] = (
         "distance_domicile_travail",
         "Distance domicile-travail",
         "int",
-        "Distance entre le domicile et le lieu de travail (km).",
+        "En kilomètres.",
         0,
         200,
         (1, 29),
@@ -249,7 +259,7 @@ FEATURES: Final[tuple[Field, ...]] = (
         "niveau_education",
         "Niveau d'éducation",
         "int",
-        "Niveau d'éducation, de 1 à 5.",
+        "",
         1,
         5,
         (1, 5),
@@ -258,21 +268,21 @@ FEATURES: Final[tuple[Field, ...]] = (
         "domaine_etude",
         "Domaine d'étude",
         "category",
-        "Domaine d'étude.",
+        "",
         categories=_cats(DomaineEtude),
     ),
     Field(
         "frequence_deplacement",
         "Fréquence des déplacements",
         "category",
-        "Fréquence des déplacements professionnels.",
+        "Déplacements professionnels.",
         categories=_cats(FrequenceDeplacement),
     ),
     Field(
         "annees_depuis_la_derniere_promotion",
         "Années depuis la dernière promotion",
         "int",
-        "Années écoulées depuis la dernière promotion.",
+        "Au plus les années dans l'entreprise.",
         0,
         56,
         (0, 15),
@@ -281,15 +291,37 @@ FEATURES: Final[tuple[Field, ...]] = (
         "annees_sous_responsable_actuel",
         "Années sous le responsable actuel",
         "int",
-        "Années passées avec le responsable actuel.",
+        "Au plus les années dans l'entreprise.",
         0,
         56,
         (0, 17),
     ),
 )
 
+
+def plain_number(value: float) -> str:
+    """A number as French readers write it: ``50 000`` (narrow no-break space), ``11,5``."""
+    if float(value).is_integer():
+        return f"{int(value):,}".replace(",", "\u202f")
+    return f"{value:,}".replace(",", "\u202f").replace(".", ",")
+
+
+def help_text(field: Field) -> str:
+    """The help shown beside a field: its own help, then its accepted range, each once."""
+    parts = [field.help] if field.help else []
+    if field.low is not None and field.high is not None:
+        parts.append(f"De {plain_number(field.low)} à {plain_number(field.high)}.")
+    return " ".join(parts)
+
+
 FEATURES_BY_NAME: Final[dict[str, Field]] = {f.name: f for f in FEATURES}
 FEATURE_NAMES: Final[tuple[str, ...]] = tuple(f.name for f in FEATURES)
+#: Fields read from the extracts but not given to the model: sex and family situation are
+#: protected criteria (Code du travail, art. L1132-1). The API, the CSV and the web form do
+#: not ask for them (GDPR art. 5-1-c, data minimisation); ``genre`` serves the fairness audit.
+NOT_MODEL_INPUTS: Final[tuple[str, ...]] = tuple(f.name for f in FEATURES if not f.required)
+#: Fields every prediction request must hold (the model's raw inputs).
+MODEL_INPUTS: Final[tuple[str, ...]] = tuple(f.name for f in FEATURES if f.required)
 
 #: Columns that are constant in the extracts and carry no information for the model.
 CONSTANT_COLUMNS: Final[tuple[str, ...]] = (
@@ -358,3 +390,26 @@ EXTRACT_SHA256: Final[dict[str, str]] = {
     "extrait_sirh.csv": "6c264f88ff342bcabf72dacaf33a92feca4c4e57ad339163cc45d713325c318a",  # pragma: allowlist secret
     "extrait_sondage.csv": "490f7c6f25cd229c7b07bbca93179a040256e21f34bc78810cb5280c18f801ea",  # pragma: allowlist secret
 }
+
+
+def inputs_markdown(excluded: tuple[str, ...] | list[str] | None = None) -> str:
+    """What a prediction asks for, in French Markdown: the one text of the RGPD page and the card.
+
+    Parameters
+    ----------
+    excluded:
+        Fields the model leaves out (the model's metadata); :data:`NOT_MODEL_INPUTS` by default.
+    """
+    left_out = tuple(excluded) if excluded is not None else NOT_MODEL_INPUTS
+    asked = [f for f in FEATURES if f.name not in left_out]
+    labels = ", ".join(f.label[0].lower() + f.label[1:] for f in asked)
+    unused = ", ".join(f"`{name}`" for name in left_out)
+    constant = ", ".join(f"`{name}`" for name in CONSTANT_COLUMNS)
+    return (
+        f"Une prédiction demande {len(asked)} champs, tous utilisés par le modèle : {labels}. "
+        f"Non utilisés par le modèle, donc facultatifs partout (API, lot, fichier CSV, "
+        f"formulaire) et jamais enregistrés s'ils sont omis : {unused} (critères protégés, "
+        "art. L1132-1 du Code du travail ; `genre` sert uniquement à l'audit d'équité, à partir "
+        f"des extraits RH). Non utilisés non plus : l'identifiant et les colonnes constantes "
+        f"({constant}).\n"
+    )

@@ -98,7 +98,7 @@ class PredictionRecord:
             self.batch_row,
             self.idempotency_key,
             self.request_hash,
-            *(features[name] for name in FEATURE_NAMES),
+            *(features.get(name) for name in FEATURE_NAMES),  # genre, statut_marital: optional
             self.payload,
             self.model_version_id,
             self.probability,
@@ -120,7 +120,7 @@ class PredictionRecord:
             "batch_row": self.batch_row,
             "idempotency_key": self.idempotency_key,
             "request_hash": self.request_hash,
-            **self.features,
+            **{name: self.features.get(name) for name in FEATURE_NAMES},
             "payload": Jsonb(self.payload),
             "model_version_id": self.model_version_id,
             "probability": self.probability,
@@ -163,7 +163,8 @@ async def insert_predictions(
 
 _SELECT_RECORDED = (
     "SELECT p.id AS prediction_id, p.probability, p.label, p.threshold, p.risk_level, "
-    "p.explanation, p.created_at, m.version AS model_version, i.id_employee, i.source, "
+    "p.explanation, p.created_at, m.version AS model_version, "
+    "m.metrics -> 'oof' -> 'risk_bands' AS risk_bands, i.id_employee, i.source, "
     "i.request_id, i.client_request_id, k.key_id AS client, i.api_key_id, i.payload, "
     "i.idempotency_key, i.request_hash, " + ", ".join(f"i.{c}" for c in FEATURE_NAMES) + " "
     "FROM predictions p JOIN prediction_inputs i ON i.id = p.input_id "

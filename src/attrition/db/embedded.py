@@ -111,6 +111,11 @@ def start(pgdata: Path) -> EmbeddedServer:
 
 def _import_pgserver() -> Any:
     """pgserver, imported without its platformdirs warning (XDG_RUNTIME_DIR unset)."""
+    from attrition.logs import quiet_embedded_server
+
+    quiet_embedded_server(
+        os.environ.get("LOG_LEVEL") or os.environ.get("ATTRITION_LOG_LEVEL") or "INFO"
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         import pgserver

@@ -271,10 +271,7 @@ def render_model_card(
         "revenu en logarithme ; les quatre satisfactions entrent comme catégories, avec leur "
         "moyenne, leur minimum et le nombre de réponses au plus bas.",
         "",
-        f"Non utilisées par le modèle : {', '.join(f'`{name}`' for name in excluded)} "
-        "(critères protégés, art. L1132-1 du Code du travail ; `genre` sert uniquement à "
-        "l'audit d'équité), l'identifiant et les colonnes constantes "
-        f"({', '.join(f'`{name}`' for name in voc.CONSTANT_COLUMNS)}).",
+        voc.inputs_markdown(excluded).strip(),
         "",
         "## Candidats comparés",
         "",

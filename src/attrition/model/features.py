@@ -28,7 +28,7 @@ Tried and left out because cross-validation did not support them: income per hie
 experience, job hopping rate (previous employers / experience; redundant with the log year
 counts and the employer count), young-and-overtime interaction (PR-AUC -0.008).
 
-``genre`` and ``statut_marital`` are read (the API requires them) but are not model inputs:
+``genre`` and ``statut_marital`` are read (optional in the API) but are not model inputs:
 sex and family situation are protected criteria under French labour law (Code du travail,
 art. L1132-1), and leaving them out costs at most 0.004 PR-AUC. ``genre`` is still used to
 audit the model's fairness (see :mod:`attrition.model.report`). Age is kept: it is
@@ -53,7 +53,7 @@ FloatArray = NDArray[np.float64]
 ObjectArray = NDArray[np.object_]
 
 #: Inputs read but deliberately not given to the model (protected criteria, see above).
-EXCLUDED_FROM_MODEL: Final[tuple[str, ...]] = ("genre", "statut_marital")
+EXCLUDED_FROM_MODEL: Final[tuple[str, ...]] = voc.NOT_MODEL_INPUTS
 
 SATISFACTIONS: Final[tuple[str, ...]] = (
     "satisfaction_employee_environnement",
@@ -347,7 +347,7 @@ def columns_from_records(records: Sequence[Mapping[str, object]]) -> dict[str, N
     ----------
     records:
         One mapping per employee holding at least every field of
-        :data:`vocabulary.FEATURE_NAMES`.
+        :data:`vocabulary.MODEL_INPUTS` (the others are optional).
 
     Returns
     -------
@@ -362,6 +362,10 @@ def columns_from_records(records: Sequence[Mapping[str, object]]) -> dict[str, N
     """
     columns: dict[str, NDArray] = {}
     for field in voc.FEATURES:
+        if not field.required:
+            # Not a model input: read when given, None when left out (never required).
+            columns[field.name] = np.array([r.get(field.name) for r in records], dtype=object)
+            continue
         try:
             values = [record[field.name] for record in records]
         except KeyError:

@@ -32,6 +32,7 @@ from attrition.model.training import (
     calibration_check,
     design,
 )
+from attrition.wording import risk_bands
 
 FloatArray = NDArray[np.float64]
 
@@ -180,6 +181,7 @@ def fit_final(
     flagged = (oof >= threshold).astype(np.int64)
     oof_scores: dict[str, Any] = _scores(target, oof, threshold)
     oof_scores["confusion"] = confusion_matrix(target, flagged, labels=[0, 1]).tolist()
+    oof_scores["risk_bands"] = served_risk_bands(report, name, target, oof, threshold)
     checks = {
         **calibration_check(target, oof),
         "ece": expected_calibration_error(target, oof),
@@ -211,6 +213,36 @@ def fit_final(
         calibration=calibration_map,
         raw_probabilities=raw,
     )
+
+
+def served_risk_bands(
+    report: EvaluationReport | None,
+    name: str,
+    target: NDArray[np.int64],
+    fallback: FloatArray,
+    threshold: float,
+) -> dict[str, dict[str, int]]:
+    """Employees and leavers per risk level at the served threshold (``metrics.oof.risk_bands``).
+
+    The probabilities are the ones the recipe serves (recalibrated when its rule kept the
+    map), each from a model that did not see the employee: the nested outer folds of
+    ``report`` when it evaluated ``name`` on these employees (counts averaged over the
+    repeats, so that ``n`` stays a number of employees), else ``fallback``, the
+    cross-fitted out-of-fold probabilities of :func:`fit_final`.
+    """
+    result = report.candidates.get(name) if report is not None else None
+    rows = None if result is None else np.atleast_2d(result.oof_probabilities)
+    if rows is None or rows.shape[1] != len(target) or not np.isfinite(rows).all():
+        # No nested evaluation of this recipe on these employees: the cross-fitted ones.
+        return risk_bands(target, fallback, threshold)
+    per_repeat = [risk_bands(target, row, threshold) for row in rows]
+    return {
+        level: {
+            key: round(sum(bands[level][key] for bands in per_repeat) / len(per_repeat))
+            for key in ("n", "partis")
+        }
+        for level in per_repeat[0]
+    }
 
 
 def _cross_fitted(

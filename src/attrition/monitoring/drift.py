@@ -274,7 +274,7 @@ def compute_drift(
     """
     enough = len(recent) >= MIN_RECENT
     features = [
-        feature_drift(f, [r[f.name] for r in reference], [r[f.name] for r in recent], enough=enough)
+        feature_drift(f, _given(reference, f.name), _given(recent, f.name), enough=enough)
         for f in voc.FEATURES
     ]
     features.sort(key=lambda f: f.psi, reverse=True)
@@ -316,6 +316,11 @@ def compute_drift(
         ),
         variables=features,
     )
+
+
+def _given(rows: Sequence[Mapping[str, Any]], name: str) -> list[Any]:
+    # An optional field left out (NULL) is not a value outside the domain: it is skipped.
+    return [r[name] for r in rows if r[name] is not None]
 
 
 def _round(value: float | None) -> float | None:

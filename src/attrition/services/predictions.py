@@ -20,6 +20,7 @@ from typing import Any
 import psycopg
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
+from attrition import wording
 from attrition.db import chain, employees, idempotency
 from attrition.db.audit import PredictionRecord, Written, insert_predictions
 from attrition.db.writer import GroupCommitWriter
@@ -37,13 +38,7 @@ from attrition.model.runtime import LoadedModel, ModelRuntime
 log = logging.getLogger(__name__)
 
 
-def risk_level(probability: float, threshold: float) -> str:
-    """``eleve`` at or above the threshold, ``moyen`` from half of it, ``faible`` below."""
-    if probability >= threshold:
-        return "eleve"
-    if probability >= threshold / 2:
-        return "moyen"
-    return "faible"
+risk_level = wording.risk_level
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +52,9 @@ class RequestContext:
     request_hash: str | None = None
     client_request_id: str | None = None
     """The client's own ``X-Request-ID``, kept beside the server's id."""
+    first_row: int = 0
+    """Number of the request's first row (``batch_row``): a file streamed in chunks under one
+    request id numbers its rows across the chunks, so (request id, row) stays unique."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,14 +78,21 @@ class Outcome:
     id_employee: int | None
     created_at: datetime
     batch_id: str | None = None
+    bands: Any = None  # the version's out-of-fold risk bands, for the reading
+
+    def reading(self) -> wording.Reading:
+        return wording.read_score(self.probability, self.threshold, self.bands)
 
     def as_response(self) -> dict[str, Any]:
+        reading = self.reading()
         return {
             "prediction_id": self.prediction_id,
             "probabilite_depart": self.probability,
             "prediction": self.label,
             "seuil": self.threshold,
             "niveau_risque": self.risk_level,
+            "libelle_risque": reading.libelle,
+            "lecture": reading.texte,
             "explication": self.explanation,
             "model_version": self.model_version,
             "id_employee": self.id_employee,
@@ -255,13 +260,13 @@ class PredictionService:
                 payload=item.payload,
                 model_version_id=model.id,
                 probability=p,
-                label="depart" if p >= model.threshold else "reste",
+                label=wording.decision(p, model.threshold),
                 threshold=model.threshold,
                 risk_level=risk_level(p, model.threshold),
                 explanation=explanation,
                 latency_ms=latency_ms,
                 batch_id=batch_id,
-                batch_row=index,
+                batch_row=ctx.first_row + index,
                 idempotency_key=ctx.idempotency_key,
                 request_hash=ctx.request_hash,
                 client_request_id=ctx.client_request_id,
@@ -286,6 +291,7 @@ class PredictionService:
                 id_employee=r.id_employee,
                 created_at=w.created_at,
                 batch_id=r.batch_id,
+                bands=wording.bands_of(model.metrics),
             )
             for w, r in zip(written, records, strict=True)
         ]

@@ -16,7 +16,8 @@ from typing import Any
 
 from psycopg import AsyncConnection
 
-from attrition.data.vocabulary import FEATURE_NAMES
+from attrition import wording
+from attrition.data.vocabulary import FEATURE_NAMES, MODEL_INPUTS
 from attrition.db import audit, employees, retention
 from attrition.errors import FieldError, NotFoundError, ValidationError
 from attrition.security.clients import Client
@@ -38,12 +39,15 @@ def owner_of(client: Client | None) -> int | None:
 
 def recorded(row: dict[str, Any]) -> dict[str, Any]:
     """A joined audit row as the API shows it."""
+    reading = wording.read_score(row["probability"], row["threshold"], row.get("risk_bands"))
     return {
         "prediction_id": row["prediction_id"],
         "probabilite_depart": row["probability"],
         "prediction": str(row["label"]),
         "seuil": row["threshold"],
         "niveau_risque": str(row["risk_level"]),
+        "libelle_risque": reading.libelle,
+        "lecture": reading.texte,
         "explication": row["explanation"],
         "model_version": row["model_version"],
         "id_employee": row["id_employee"],
@@ -52,7 +56,11 @@ def recorded(row: dict[str, Any]) -> dict[str, Any]:
         "request_id": row["request_id"],
         "client_request_id": row.get("client_request_id"),
         "client": row["client"],
-        "entree": {name: row[name] for name in FEATURE_NAMES},
+        "entree": {
+            name: row[name]
+            for name in FEATURE_NAMES
+            if row[name] is not None or name in MODEL_INPUTS
+        },
     }
 
 

@@ -14,7 +14,9 @@ from fastapi import Request
 from fastapi.templating import Jinja2Templates
 from starlette.responses import RedirectResponse, Response
 
+from attrition import wording
 from attrition.api import deps
+from attrition.data.extracts import COHERENCE_RULES
 from attrition.errors import PermissionDeniedError
 from attrition.monitoring.drift import STATUS_LABELS
 from attrition.security.clients import Client
@@ -29,8 +31,8 @@ ROLE_LABELS = {
     "auditeur": "auditeur",
     "rh": "RH",
 }
-RISK_LABELS = {"faible": "faible", "moyen": "moyen", "eleve": "élevé"}
-DECISION_LABELS = {"depart": "départ probable", "reste": "maintien probable"}
+RISK_LABELS = wording.RISK_LABELS
+DECISION_LABELS = wording.DECISION_LABELS
 SOURCE_LABELS = {
     "api": "API",
     "batch": "API (lot)",
@@ -102,6 +104,23 @@ def _path_for(request: Request) -> dict[str, Any]:
     return {"path_for": path_for}
 
 
+def coherence_rules() -> list[dict[str, Any]]:
+    """The dataset's cross-field rules, for the form's script (the server stays the judge)."""
+    rules: list[dict[str, Any]] = [
+        {"champ": small, "borne": big, "ecart": 0, "texte": f"dépasse {label}"}
+        for small, big, label in COHERENCE_RULES
+    ]
+    rules.append(
+        {
+            "champ": "annees_experience_totale",
+            "borne": "age",
+            "ecart": -14,
+            "texte": "dépasse l'âge moins 14 ans",
+        }
+    )
+    return rules
+
+
 @lru_cache(maxsize=1)
 def templates() -> Jinja2Templates:
     """The Jinja2 environment (autoescaped), built on first use."""
@@ -119,6 +138,7 @@ def templates() -> Jinja2Templates:
         DECISION_LABELS=DECISION_LABELS,
         SOURCE_LABELS=SOURCE_LABELS,
         STATUS_LABELS=STATUS_LABELS,
+        COHERENCE_RULES=coherence_rules(),
     )
     return engine
 

@@ -1,0 +1,54 @@
+"""The words people read beside a score: built from the probability and the threshold."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from attrition import wording
+
+
+def test_above_the_threshold_recommends_an_interview_without_saying_probable() -> None:
+    reading = wording.read_score(0.326, 0.255)
+    assert reading.niveau == "eleve" and reading.decision == "depart"
+    assert reading.libelle == "Au-dessus du seuil d'alerte"
+    assert "au-dessus du seuil d'alerte : un entretien est recommandé" in reading.texte
+    assert "32,6\u00a0%" in reading.texte and "25,5\u00a0%" in reading.texte
+    assert "probable" not in reading.texte.lower()
+
+
+def test_below_the_threshold_asks_for_nothing() -> None:
+    middle = wording.read_score(0.15, 0.255)
+    low = wording.read_score(0.05, 0.255)
+    assert middle.niveau == "moyen" and middle.decision == "reste"
+    assert low.niveau == "faible"
+    assert (
+        "sous le seuil d'alerte" in middle.texte and "entretien est recommandé" not in middle.texte
+    )
+    assert middle.libelle != low.libelle
+
+
+def test_base_rate_sentence_comes_from_the_out_of_fold_figures() -> None:
+    bands = {"eleve": {"n": 200, "partis": 90}, "moyen": {"n": 300, "partis": 30}}
+    high = wording.read_score(0.4, 0.25, bands)
+    assert "sur 100 employés signalés à ce niveau, environ 45 sont partis" in high.texte.lower()
+    middle = wording.read_score(0.2, 0.25, bands)
+    assert "sur 100 employés estimés à ce niveau, environ 10 sont partis" in middle.texte.lower()
+    assert "sur 100" not in wording.read_score(0.01, 0.25, bands).texte.lower()
+
+
+def test_risk_bands_count_the_leavers_per_band() -> None:
+    target = np.array([1, 0, 1, 0, 0, 1])
+    probability = np.array([0.9, 0.6, 0.3, 0.26, 0.05, 0.01])
+    bands = wording.risk_bands(target, probability, 0.5)
+    assert bands == {
+        "eleve": {"n": 2, "partis": 1},
+        "moyen": {"n": 2, "partis": 1},
+        "faible": {"n": 2, "partis": 1},
+    }
+
+
+@pytest.mark.parametrize(("code", "label"), [("depart", "Signalé"), ("reste", "Non signalé")])
+def test_decision_labels_are_french(code: str, label: str) -> None:
+    assert wording.DECISION_LABELS[code] == label
+    assert set(wording.RISK_LABELS) == {"faible", "moyen", "eleve"}
