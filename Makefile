@@ -41,6 +41,16 @@ install: $(STAMP) ## Create .venv and install the project with its tools
 run: $(STAMP) ## Start everything: embedded PostgreSQL, data, model, API on $(HOST):$(PORT)
 	$(BIN)/attrition serve --host $(HOST) --port $(PORT)
 
+# Mermaid for the docs site, served from the site itself (file:// and offline), not a CDN.
+MERMAID_STAMP := .cache/mermaid/.installed-mermaid-$(MERMAID_VERSION)
+
+$(MERMAID_STAMP):
+	@echo "Installation de Mermaid $(MERMAID_VERSION) pour les diagrammes du site (npm)…"
+	@mkdir -p .cache/mermaid
+	@if npm install --prefix .cache/mermaid --no-save --no-audit --no-fund --loglevel=error \
+	  mermaid@$(MERMAID_VERSION); then touch $@; \
+	else echo "npm indisponible : les diagrammes du site seront chargés depuis un CDN."; fi
+
 # axe-core (accessibility rules) for the browser tests, from npm, pinned, in .cache/axe.
 AXE_VERSION := 4.14.1
 AXE_STAMP := .cache/axe/.installed-axe-core-$(AXE_VERSION)
@@ -52,7 +62,7 @@ $(AXE_STAMP):
 	  axe-core@$(AXE_VERSION); then touch $@; \
 	else echo "npm indisponible : les contrôles d'accessibilité seront ignorés."; fi
 
-test: $(STAMP) $(AXE_STAMP) ## Run the test suite with coverage (real PostgreSQL)
+test: $(STAMP) $(AXE_STAMP) $(MERMAID_STAMP) ## Run the test suite with coverage (real PostgreSQL)
 	$(BIN)/python -m pytest --cov --cov-report=term --cov-report=xml:reports/coverage.xml \
 	  --cov-report=html:reports/htmlcov --junitxml=reports/junit.xml
 
@@ -66,16 +76,6 @@ lint: $(STAMP) ## ruff, mypy, secret scan, actionlint, hadolint
 
 audit: $(STAMP) ## Audit the pinned dependencies for known vulnerabilities (pip-audit)
 	$(BIN)/pip-audit -r requirements.txt --progress-spinner off
-
-# Mermaid for the docs site, served from the site itself (file:// and offline), not a CDN.
-MERMAID_STAMP := .cache/mermaid/.installed-mermaid-$(MERMAID_VERSION)
-
-$(MERMAID_STAMP):
-	@echo "Installation de Mermaid $(MERMAID_VERSION) pour les diagrammes du site (npm)…"
-	@mkdir -p .cache/mermaid
-	@if npm install --prefix .cache/mermaid --no-save --no-audit --no-fund --loglevel=error \
-	  mermaid@$(MERMAID_VERSION); then touch $@; \
-	else echo "npm indisponible : les diagrammes du site seront chargés depuis un CDN."; fi
 
 docs: $(STAMP) $(MERMAID_STAMP) ## Build the documentation site (strict; opens from file://)
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict

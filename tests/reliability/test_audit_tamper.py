@@ -117,13 +117,22 @@ def test_sealing_never_blocks_predictions(
     """Predictions go on, at full speed, while a sealing transaction is open."""
     _predict(client, keys.predicteur)
     sealing, release = threading.Event(), threading.Event()
+    need_row, row_ready = threading.Event(), threading.Event()
     sealed: list[int] = []
 
     async def hold_a_seal_open(conn: psycopg.AsyncConnection[Any]) -> None:
         async with conn.transaction():
             # The seal (advisory lock, read of the trail, links written) inside a transaction
             # kept open: anything it locks stays locked while the predictions run.
-            sealed.append((await chain.seal(conn, _key(), wait=True))[0])
+            count = (await chain.seal(conn, _key(), wait=True))[0]
+            if count == 0:
+                # The app's background sealer got there first. This transaction now holds the
+                # sealers' lock, so a new prediction stays unsealed until it is sealed here.
+                need_row.set()
+                while not row_ready.is_set():
+                    await asyncio.sleep(0.01)
+                count = (await chain.seal(conn, _key(), wait=True))[0]
+            sealed.append(count)
             sealing.set()
             while not release.is_set():
                 await asyncio.sleep(0.01)
@@ -139,7 +148,12 @@ def test_sealing_never_blocks_predictions(
     ) as fault:
         holder.start()
         try:
-            assert sealing.wait(30)
+            deadline = time.monotonic() + 30
+            while not sealing.wait(0.01):
+                assert time.monotonic() < deadline, "the seal never started"
+                if need_row.is_set() and not row_ready.is_set():
+                    _predict(client, keys.predicteur)
+                    row_ready.set()
             latencies = []
             for _ in range(20):
                 started = time.perf_counter()
