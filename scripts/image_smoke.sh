@@ -388,17 +388,20 @@ dk rm "$C" >/dev/null
 
 # --------------------------------------------------------------------------- 5. stop at first start
 say "7. arrêt pendant le premier démarrage (pendant l'entraînement)"
+# The line src/attrition/bootstrap.py prints when the first start begins training (a test in
+# tests/ci/test_image_smoke.py keeps the two equal).
+TRAINING_MARK='entraînement de la recette retenue'
 D2=$W/data-first-stop
 fresh_data "$D2"
 C=$P-first-stop
 dk run -d --name "$C" --read-only --tmpfs /tmp -p "127.0.0.1:$APP_PORT:7860" -v "$D2:/data" \
   "${SPACE_ENV[@]}" "$IMAGE" >/dev/null
 for _ in $(seq 1200); do
-  logs_have "$C" 'entraînement du modèle' && break
+  logs_have "$C" "$TRAINING_MARK" && break
   running "$C" || fail "$C s'est arrêté avant l'entraînement"
   sleep 0.25
 done
-logs_have "$C" 'entraînement du modèle' || fail "l'entraînement n'a pas commencé"
+logs_have "$C" "$TRAINING_MARK" || fail "l'entraînement n'a pas commencé"
 [ "$(status_of "$URL/ready")" != 200 ] || fail "déjà prêt : l'arrêt ne tomberait pas pendant le démarrage"
 FIG[arret_premier_demarrage_s]=$(timed_stop "$C")
 FIG[arret_premier_demarrage_code]=$(exit_code "$C")
@@ -411,7 +414,7 @@ dk start "$C" >/dev/null
 wait_ready "$C" "$URL" >/dev/null
 FIG[reprise_pret_s]=$(since "$t")
 info "redémarré sur le même /data : prêt en ${FIG[reprise_pret_s]} s"
-dk logs "$C" 2>&1 | grep -E 'entraînement du modèle|déjà chargé' | tail -2 | sed 's/^/   | /'
+dk logs "$C" 2>&1 | grep -E "$TRAINING_MARK|déjà chargé" | tail -2 | sed 's/^/   | /'
 no_crash_recovery "$D2" "$before"
 FIG[recuperation_apres_crash]=non
 dk stop "$C" >/dev/null

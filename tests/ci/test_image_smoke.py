@@ -103,3 +103,16 @@ def test_render_formats_french_numbers(report: types.ModuleType) -> None:
     assert "| Construction de l'image | 96,2 s |" in text
     assert "| Code de sortie à l'arrêt | 0 |" in text
     assert "Taille" not in text  # a figure that was not measured is not shown
+
+
+def test_the_first_start_stop_waits_for_a_line_the_service_prints() -> None:
+    """Step 7 stops the container once training has begun, recognised by one line of the logs.
+
+    When the start-up message changed, the step waited 300 s for a line that never came.
+    """
+    text = SCRIPT.read_text(encoding="utf-8")
+    marks = [line.split("=", 1)[1].strip("'\"") for line in text.splitlines()
+             if line.startswith("TRAINING_MARK=")]  # fmt: skip
+    assert len(marks) == 1
+    bootstrap = (ROOT / "src" / "attrition" / "bootstrap.py").read_text(encoding="utf-8")
+    assert marks[0] in bootstrap
