@@ -119,6 +119,22 @@ def _stable_png() -> Any:
     return module
 
 
+def score_stored_employee(page: Any, employee_id: int) -> tuple[int, str]:
+    """Score a stored employee from the form; check the result page reads right; its id and %."""
+    page.get_by_label("Identifiant de l'employé").fill(str(employee_id))
+    page.locator("form", has=page.get_by_label("Identifiant de l'employé")).get_by_role(
+        "button", name="Calculer le risque"
+    ).click()
+    page.wait_for_url(re.compile(r".*/app/predictions/\d+$"))
+    prediction_id = int(page.url.rsplit("/", 1)[1])
+    probability = page.get_by_test_id("probabilite").inner_text()
+    assert re.fullmatch(r"\d{1,3},\d\s%", probability), probability
+    assert page.get_by_test_id("niveau").inner_text() in wording.RISK_LABELS.values()
+    reading = page.get_by_test_id("lecture").inner_text()
+    assert "seuil d'alerte" in reading and probability in reading, reading
+    return prediction_id, probability
+
+
 def sign_in(page: Any, person: Person, password: str | None = None) -> None:
     page.goto("/app")
     assert page.url.endswith("/app/connexion")
@@ -155,15 +171,7 @@ def test_a_person_signs_in_with_a_password_scores_and_signs_out_for_good(
     session = next(c for c in page.context.cookies() if c["name"] == "attrition_session")
     assert session["httpOnly"] and session["sameSite"] == "Strict" and not session["secure"]
 
-    page.get_by_label("Identifiant de l'employé").fill("2")
-    page.locator("form", has=page.get_by_label("Identifiant de l'employé")).get_by_role(
-        "button", name="Calculer le risque"
-    ).click()
-    page.wait_for_url(re.compile(r".*/app/predictions/\d+$"))
-    prediction_id = int(page.url.rsplit("/", 1)[1])
-    probability = page.get_by_test_id("probabilite").inner_text()
-    assert re.fullmatch(r"\d{1,3},\d\s%", probability), probability
-    assert page.get_by_test_id("niveau").inner_text() in wording.RISK_LABELS.values()
+    prediction_id, probability = score_stored_employee(page, 2)
     with database.owner_engine().connect() as conn:
         recorded = conn.execute(
             text(
@@ -216,15 +224,7 @@ def test_predicteur_scores_and_finds_it_in_the_history(
     assert session["httpOnly"] and session["sameSite"] == "Strict"
     assert PASSWORD not in session["value"]
 
-    page.get_by_label("Identifiant de l'employé").fill("1")
-    page.locator("form", has=page.get_by_label("Identifiant de l'employé")).get_by_role(
-        "button", name="Calculer le risque"
-    ).click()
-    page.wait_for_url(re.compile(r".*/app/predictions/\d+$"))
-    prediction_id = int(page.url.rsplit("/", 1)[1])
-    probability = page.get_by_test_id("probabilite").inner_text()
-    assert re.fullmatch(r"\d{1,3},\d\s%", probability), probability
-    assert page.get_by_test_id("niveau").inner_text() in wording.RISK_LABELS.values()
+    prediction_id, probability = score_stored_employee(page, 1)
     factors = page.get_by_test_id("facteurs").locator("tbody th").all_inner_texts()
     assert factors and set(factors) <= set(FEATURE_LABELS.values())
     assert page.locator(".bar").count() == len(factors)
