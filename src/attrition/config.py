@@ -11,6 +11,7 @@ Environment names: the well-known ``APP_ENV``, ``DATABASE_URL`` and ``LOG_LEVEL`
 from __future__ import annotations
 
 import re
+import socket
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
@@ -249,6 +250,9 @@ class Settings(BaseSettings):
     """Interface the server binds to."""
     port: int = 8000
     """Port the server listens on."""
+    replica: str = Field(default_factory=socket.gethostname, min_length=1, max_length=64)
+    """Name of this replica (``ATTRITION_REPLICA``, default: the host name): the ``replica``
+    label of every metric, so that the replicas behind one load balancer stay apart."""
     workers: int = Field(default_factory=available_cpus)
     """Worker processes of `attrition serve` in prod (default: the CPUs this container may
     use, quota included; see ``attrition.cpus``)."""

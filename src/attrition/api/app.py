@@ -230,7 +230,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     app.include_router(monitoring_router.router)
     app.include_router(audit_router.router)
     web.install(app, settings)  # /app pages, /static files, session cookie
-    metrics = Metrics()
+    metrics = Metrics(replica=settings.replica)
     metrics.bind(app.state)
     app.state.metrics = metrics
     app.add_middleware(
