@@ -34,7 +34,7 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import run as bench  # noqa: E402  (bench/run.py: prepare, Service, serve_argv, machine)
+import run as bench  # bench/run.py: prepare, Service, serve_argv, machine
 
 
 def cpu_of(processes: list[psutil.Process]) -> float:
