@@ -12,7 +12,8 @@ exactly as before, only when a check finds something to do.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -229,12 +230,36 @@ def ensure_admin_user(db: Database, settings: Settings, say: Say) -> str | None:
     return issued.password
 
 
+#: Session advisory lock held while a server prepares the database (see :func:`boot`).
+BOOT_LOCK_ID = 7_140_002
+
+
+@contextlib.contextmanager
+def boot_lock(db: Database, say: Say) -> Iterator[None]:
+    """One replica at a time prepares a shared database (migrations, grants, data, model).
+
+    Concurrent GRANTs on one object fail ("tuple concurrently updated") and two replicas
+    starting on an empty database would both load the data and train: the second waits here,
+    then finds everything done. A session lock: released when the connection closes, even if
+    the process dies.
+    """
+    with db.connect(admin=True, autocommit=True) as conn:
+        cur = conn.execute("SELECT pg_try_advisory_lock(%s)", (BOOT_LOCK_ID,))
+        row = cur.fetchone()
+        if not (row and row[0]):
+            say("Une autre réplique prépare la base : attente de la fin de sa préparation…")
+            conn.execute("SELECT pg_advisory_lock(%s)", (BOOT_LOCK_ID,))
+        yield
+
+
 def boot(settings: Settings, say: Say, *, train: bool = True) -> BootReport:
-    db = prepare_database(settings, say)
-    loaded = load_if_empty(db, settings, say)
-    version = train_if_none(db, settings, say) if train else None
-    key = ensure_admin_key(db, settings, say)
-    password = ensure_admin_user(db, settings, say)
+    db = resolve_database(settings)
+    with boot_lock(db, say):
+        prepare_database(settings, say, db)
+        loaded = load_if_empty(db, settings, say)
+        version = train_if_none(db, settings, say) if train else None
+        key = ensure_admin_key(db, settings, say)
+        password = ensure_admin_user(db, settings, say)
     return BootReport(
         database=db, loaded=loaded, trained_version=version, admin_key=key, admin_password=password
     )

@@ -26,6 +26,9 @@ from attrition.security.keys import parse_key, verify_key
 from attrition.security.limits import bucket, day_counter
 
 _DAY_S = 86_400
+#: Longest a revoked key may still pass on a process (or replica) that had verified it: the
+#: life of a cached verification (documented in docs/exploitation.md).
+REVOCATION_DELAY_S = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +85,7 @@ class Authenticator:
         failures_per_minute: int,
         predictions_per_minute: int = 6_000,
         predictions_per_day: int = 100_000,
-        cache_ttl_s: float = 5.0,
+        cache_ttl_s: float = REVOCATION_DELAY_S,
     ) -> None:
         self.pool = pool
         self.secret = secret
