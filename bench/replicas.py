@@ -123,6 +123,7 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=32, help="concurrence totale")
     parser.add_argument("--requests", type=int, default=4000, help="requêtes au total")
     parser.add_argument("--statements", type=int, default=3000, help="upserts de quota mesurés")
+    parser.add_argument("--counts", default="1,2", help="nombres de répliques, dans l'ordre")
     parser.add_argument("--output", type=Path, default=None)
     args = parser.parse_args()
 
@@ -157,11 +158,12 @@ def main() -> int:
         "config": vars(args) | {"output": str(args.output) if args.output else None},
     }
     try:
-        bench.say("Coût de l'instruction de quota journalier seule…")
-        results["quota_statement"] = quota_statement(db, pgdata, args.statements)
-        bench.say(f"  {results['quota_statement']}")
+        if args.statements > 0:
+            bench.say("Coût de l'instruction de quota journalier seule…")
+            results["quota_statement"] = quota_statement(db, pgdata, args.statements)
+            bench.say(f"  {results['quota_statement']}")
         runs = []
-        for count in (1, 2):
+        for count in (int(c) for c in args.counts.split(",")):
             ports = [bench.free_port() for _ in range(count)]
             services = [
                 bench.Service(f"r{i}", bench.serve_argv(p, args.workers), env | {
@@ -179,12 +181,14 @@ def main() -> int:
                 for s in services:
                     s.stop()
         results["runs"] = runs
-        one, two = runs
-        results["ratio_2_over_1"] = {
-            "throughput": two["throughput_rps"] / one["throughput_rps"],
-            "service_cpu_per_req": two["service_cpu_ms_per_req"] / one["service_cpu_ms_per_req"],
-        }
-        bench.say(f"2 répliques / 1 : {results['ratio_2_over_1']}")
+        if len(runs) == 2:
+            one, two = runs
+            results["ratio_2_over_1"] = {
+                "throughput": two["throughput_rps"] / one["throughput_rps"],
+                "service_cpu_per_req": two["service_cpu_ms_per_req"]
+                / one["service_cpu_ms_per_req"],
+            }
+            bench.say(f"2 répliques / 1 : {results['ratio_2_over_1']}")
     finally:
         db.stop()
     text = orjson.dumps(results, option=orjson.OPT_INDENT_2).decode()

@@ -240,16 +240,20 @@ def boot_lock(db: Database, say: Say) -> Iterator[None]:
 
     Concurrent GRANTs on one object fail ("tuple concurrently updated") and two replicas
     starting on an empty database would both load the data and train: the second waits here,
-    then finds everything done. A session lock: released when the connection closes, even if
-    the process dies.
+    then finds everything done. A transaction lock, held by a transaction left open (no
+    snapshot, no row locked) for the preparation: released at its end or when the connection
+    drops, even behind PgBouncer in transaction mode (a session lock would stay with the
+    pooled server connection).
     """
-    with db.connect(admin=True, autocommit=True) as conn:
-        cur = conn.execute("SELECT pg_try_advisory_lock(%s)", (BOOT_LOCK_ID,))
-        row = cur.fetchone()
+    with db.connect(admin=True) as conn:
+        row = conn.execute("SELECT pg_try_advisory_xact_lock(%s)", (BOOT_LOCK_ID,)).fetchone()
         if not (row and row[0]):
             say("Une autre réplique prépare la base : attente de la fin de sa préparation…")
-            conn.execute("SELECT pg_advisory_lock(%s)", (BOOT_LOCK_ID,))
-        yield
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (BOOT_LOCK_ID,))
+        try:
+            yield
+        finally:
+            conn.rollback()
 
 
 def boot(settings: Settings, say: Say, *, train: bool = True) -> BootReport:

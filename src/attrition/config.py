@@ -132,6 +132,11 @@ class DatabaseSettings(BaseModel):
     seal_interval_s: float = 5.0
     """How often each API process extends the audit chain (0 disables it). Sealing takes
     every committed prediction not sealed yet, whatever its age or commit order."""
+    prepared_statements: bool = True
+    """Let psycopg prepare the statements the API repeats (``prepare_threshold``, its default
+    5). Set false (``ATTRITION_DB__PREPARED_STATEMENTS=false``) behind PgBouncer in transaction
+    mode before 1.21, where a prepared statement does not follow the client to another server
+    connection ("prepared statement ... already exists"; see docs/exploitation.md)."""
     group_commit: bool = True
     """Write the predictions of concurrent requests together, one statement per group
     (``attrition.db.writer``); each response still waits for its own COMMIT. On by default:

@@ -128,7 +128,11 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
             min_size=settings.db.pool_min_size,
             max_size=settings.db.pool_max_size,
             timeout=settings.db.pool_timeout_s,
-            kwargs={"connect_timeout": settings.db.connect_timeout_s},
+            kwargs={
+                "connect_timeout": settings.db.connect_timeout_s,
+                # None: never prepared (PgBouncer in transaction mode, before 1.21).
+                **({} if settings.db.prepared_statements else {"prepare_threshold": None}),
+            },
             # A pooled connection is checked before it is lent: after a database restart the
             # dead ones are dropped instead of failing the first requests (a 503 each).
             check=AsyncConnectionPool.check_connection,
