@@ -567,5 +567,18 @@ ALTER TABLE prediction_inputs ALTER COLUMN statut_marital DROP NOT NULL;
 
 UPDATE alembic_version SET version_num='0011' WHERE alembic_version.version_num = '0005';
 
+-- Running upgrade 0011 -> 0012
+
+CREATE TABLE usage_counters (
+    counter VARCHAR(32) NOT NULL, 
+    key VARCHAR(64) NOT NULL, 
+    day DATE NOT NULL, 
+    used BIGINT NOT NULL, 
+    CONSTRAINT pk_usage_counters PRIMARY KEY (counter, key, day), 
+    CONSTRAINT ck_usage_counters_used_not_negative CHECK (used >= 0)
+);
+
+UPDATE alembic_version SET version_num='0012' WHERE alembic_version.version_num = '0011';
+
 COMMIT;
 
