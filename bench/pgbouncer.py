@@ -7,7 +7,8 @@ An embedded PostgreSQL is prepared as `make run` would, PgBouncer is put in fron
 (``--workers`` processes) is given PgBouncer as its ``DATABASE_URL``. The same load of
 ``POST /v1/predictions`` is sent twice: with psycopg's default (statements prepared after
 5 executions) and with ``ATTRITION_DB__PREPARED_STATEMENTS=false`` (``prepare_threshold=None``).
-Prints one JSON object: answers per status, and PgBouncer's version.
+Then `attrition audit seal` and `attrition audit verify`, through PgBouncer as well. Prints
+one JSON object: answers per status, the two commands' results, and PgBouncer's version.
 """
 
 from __future__ import annotations
@@ -132,6 +133,20 @@ def main() -> int:
             bench.say(
                 f"prepared_statements={prepared}: {results[f'prepared_statements={prepared}']}"
             )
+        # The owner's commands through PgBouncer too: seal what is left, verify the chain.
+        for command in (["audit", "seal"], ["audit", "verify"]):
+            done = subprocess.run(
+                [str(bench.BIN / "attrition"), *command],
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=300,
+            )
+            results[" ".join(command)] = {
+                "exit_code": done.returncode,
+                "output": done.stdout.strip().splitlines()[-3:],
+            }
+            bench.say(f"attrition {' '.join(command)} : {results[' '.join(command)]}")
     finally:
         bouncer.terminate()
         bouncer.wait(10)
