@@ -85,6 +85,7 @@ def main() -> int:
         ATTRITION_DATA_DIR=str(bench.data_dir()),
         ATTRITION_DB__APP_PASSWORD=app_password,
         ATTRITION_AUDIT_KEY="bench-audit-key-" + os.urandom(16).hex(),
+        ATTRITION_AUDIT_CHECKPOINT_DIR=str(workdir / "audit"),
         **bench.LIMITS_ENV,
     )
     os.environ.update({k: env[k] for k in env if k.startswith(("ATTRITION_", "APP_"))})

@@ -140,6 +140,7 @@ def main() -> int:
     env.update(
         ATTRITION_DB__APP_PASSWORD="bench-app-password-" + os.urandom(6).hex(),
         ATTRITION_AUDIT_KEY="bench-audit-key-" + os.urandom(16).hex(),
+        ATTRITION_AUDIT_CHECKPOINT_DIR=str(workdir / "audit"),
     )
     os.environ.update({k: env[k] for k in env if k.startswith(("ATTRITION_", "APP_"))})
     os.environ.pop("DATABASE_URL", None)
