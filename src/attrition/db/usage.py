@@ -52,7 +52,10 @@ GIVE_BACK = (
     "FROM (SELECT set_config('synchronous_commit', 'off', true)) AS async_commit "
     "WHERE counter = %(counter)s AND key = %(key)s AND day = %(day)s"
 )
-READ = "SELECT used FROM usage_counters WHERE counter = %(counter)s AND key = %(key)s AND day = %(day)s"
+READ = (
+    "SELECT used FROM usage_counters "
+    "WHERE counter = %(counter)s AND key = %(key)s AND day = %(day)s"
+)
 
 
 def day_of(day_number: int) -> date:
