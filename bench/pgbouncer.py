@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import secrets
 import shutil
 import subprocess
 import sys
@@ -78,7 +79,7 @@ def main() -> int:
     env = {
         k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "ATTRITION_DATABASE_URL"}
     }
-    app_password = "bench-app-password-" + os.urandom(6).hex()
+    app_password = secrets.token_urlsafe(16)  # generated per run, never stored
     env.update(
         APP_ENV="dev",
         ATTRITION_PGDATA=str(workdir / "pgdata"),

@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import secrets
 import subprocess
 import sys
 import tempfile
@@ -138,7 +139,7 @@ def main() -> int:
     env.update(bench.LIMITS_ENV)
     # Shared by every replica, as on several hosts: the app role's password, the audit key.
     env.update(
-        ATTRITION_DB__APP_PASSWORD="bench-app-password-" + os.urandom(6).hex(),
+        ATTRITION_DB__APP_PASSWORD=secrets.token_urlsafe(16),
         ATTRITION_AUDIT_KEY="bench-audit-key-" + os.urandom(16).hex(),
         ATTRITION_AUDIT_CHECKPOINT_DIR=str(workdir / "audit"),
     )
