@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
 from psycopg_pool import AsyncConnectionPool
 
 from attrition.db import usage
@@ -16,17 +17,35 @@ async def _with_pool(database: Database, work: Any) -> Any:
         return await work(pool)
 
 
-def test_racing_takes_never_pass_the_ceiling(database: Database) -> None:
-    """Eight connections take 1 each, 200 times, from a ceiling of 1,000: exactly 1,000 pass."""
+@pytest.mark.parametrize("grouped", [False, True], ids=["une-par-une", "groupees"])
+def test_racing_takes_never_pass_the_ceiling(database: Database, grouped: bool) -> None:
+    """1,600 concurrent takes of 1 from a ceiling of 1,000: exactly 1,000 pass, each count once."""
+    key = f"key:race-{grouped}"
 
     async def work(pool: AsyncConnectionPool[Any]) -> list[tuple[bool, int]]:
-        takes = [usage.add(pool, "test", "key:race", 1, 1000, 21_000) for _ in range(1600)]
+        counters = usage.GroupedCounters(pool)
+        if grouped:
+            takes = [counters.add("test", key, 1, 1000, 21_000) for _ in range(1600)]
+        else:
+            takes = [usage.add(pool, "test", key, 1, 1000, 21_000) for _ in range(1600)]
         return await asyncio.gather(*takes)
 
     results = asyncio.run(_with_pool(database, work))
     assert sum(1 for allowed, _ in results if allowed) == 1000
     assert sorted(used for allowed, used in results if allowed) == list(range(1, 1001))
     assert {used for allowed, used in results if not allowed} == {1000}
+
+
+def test_a_group_over_the_ceiling_is_taken_one_by_one(database: Database) -> None:
+    """Together 4 + 3 + 2 pass a ceiling of 6: alone, in order, 4 passes, 3 does not, 2 does."""
+
+    async def work(pool: AsyncConnectionPool[Any]) -> list[tuple[bool, int]]:
+        counters = usage.GroupedCounters(pool)
+        return await asyncio.gather(
+            *(counters.add("test", "key:group", n, 6, 21_003) for n in (4, 3, 2))
+        )
+
+    assert asyncio.run(_with_pool(database, work)) == [(True, 4), (False, 4), (True, 6)]
 
 
 def test_give_back_and_a_take_larger_than_the_ceiling(database: Database) -> None:

@@ -213,17 +213,18 @@ class DayCounter:
 class DatabaseDayCounter:
     """Counts per key and UTC day in PostgreSQL: one count for every worker of every replica.
 
-    One atomic upsert per :meth:`add` (:mod:`attrition.db.usage`); a database error is a
-    503, as the prediction it guards would be.
+    One atomic upsert per :meth:`add`, grouped with the process's concurrent ones
+    (:mod:`attrition.db.usage`); a database error is a 503, as the prediction it guards
+    would be.
     """
 
-    pool: AsyncConnectionPool[Any]
     name: str
+    counters: usage.GroupedCounters
 
     async def add(self, key: str, amount: int, ceiling: int, day: int) -> tuple[bool, int]:
         """Add ``amount`` unless that passes ``ceiling``: (added, count after)."""
         try:
-            return await usage.add(self.pool, self.name, key, amount, ceiling, day)
+            return await self.counters.add(self.name, key, amount, ceiling, day)
         except (psycopg.OperationalError, PoolTimeout) as exc:
             raise DatabaseUnavailableError(
                 "La base de données est indisponible : le quota de la clé ne peut pas être "
@@ -234,7 +235,7 @@ class DatabaseDayCounter:
 def day_counter(name: str, pool: AsyncConnectionPool[Any] | None = None) -> Counter:
     """A day counter in PostgreSQL (global to every replica), or in this process without pool."""
     if pool is not None:
-        return DatabaseDayCounter(pool, name)
+        return DatabaseDayCounter(name, usage.GroupedCounters(pool))
     return DayCounter()
 
 
