@@ -19,7 +19,7 @@ from pathlib import Path
 
 # Imported here rather than lazily by the first connection: `attrition serve` imports this
 # module while the embedded PostgreSQL is still starting in the background.
-import psycopg  # noqa: F401
+import psycopg
 
 from attrition.config import Settings
 from attrition.data.extracts import missing_files, read_extracts, resolve_data_dir
@@ -230,7 +230,7 @@ def ensure_admin_user(db: Database, settings: Settings, say: Say) -> str | None:
     return issued.password
 
 
-#: Session advisory lock held while a server prepares the database (see :func:`boot`).
+#: Advisory lock (transaction level) held while a server prepares the database (:func:`boot`).
 BOOT_LOCK_ID = 7_140_002
 
 
@@ -253,7 +253,10 @@ def boot_lock(db: Database, say: Say) -> Iterator[None]:
         try:
             yield
         finally:
-            conn.rollback()
+            # The preparation may have stopped the server (a refused configuration): its
+            # error, not this one, is what the caller must see.
+            with contextlib.suppress(psycopg.Error):
+                conn.rollback()
 
 
 def boot(settings: Settings, say: Say, *, train: bool = True) -> BootReport:
