@@ -7,7 +7,9 @@ together. The statement is its own transaction, committed asynchronously
 (``synchronous_commit`` off for it alone): a quota count needs no fsync of its own, and a
 crash of PostgreSQL may forget at most the last fraction of a second of counts (a few
 predictions more for a key that day), never a recorded prediction. Within one process, the
-takes of concurrent requests are grouped (:class:`GroupedCounters`).
+takes of concurrent requests are grouped (:class:`GroupedCounters`). The table is
+:class:`attrition.db.usage_models.UsageCounter`; this module stays free of SQLAlchemy (the
+API's workers never import it).
 """
 
 from __future__ import annotations
@@ -20,24 +22,8 @@ from typing import Any
 
 import psycopg
 from psycopg_pool import AsyncConnectionPool
-from sqlalchemy import BigInteger, CheckConstraint, Date, String
-from sqlalchemy.orm import Mapped, mapped_column
-
-from attrition.db.base import Base
 
 _EPOCH = date(1970, 1, 1)
-
-
-class UsageCounter(Base):
-    """How much of a daily quota a key has used (``counter`` names the quota)."""
-
-    __tablename__ = "usage_counters"
-    __table_args__ = (CheckConstraint("used >= 0", name="used_not_negative"),)
-
-    counter: Mapped[str] = mapped_column(String(32), primary_key=True)
-    key: Mapped[str] = mapped_column(String(64), primary_key=True)
-    day: Mapped[date] = mapped_column(Date, primary_key=True)
-    used: Mapped[int] = mapped_column(BigInteger)
 
 
 # set_config(..., true) lasts until the end of the statement's own transaction, which its
