@@ -92,9 +92,23 @@ def assert_accessible(page: Any) -> None:
     ]
 
 
+IMAGES_LOADED = """() => Promise.race([
+  Promise.all([...document.images].map((img) => {
+    img.loading = "eager";
+    return img.complete ? null : new Promise((done) => {
+      img.addEventListener("load", done);
+      img.addEventListener("error", done);
+    });
+  })),
+  new Promise((done) => setTimeout(done, 10000)),
+])"""
+
+
 def shoot(page: Any, name: str, tmp_dir: Path | None = None) -> None:
     """Check the page with axe-core, then screenshot it (into the docs under `make screenshots`)."""
     assert_accessible(page)
+    # Lazy images below the fold would otherwise be captured blank, or not, by chance.
+    page.evaluate(IMAGES_LOADED)
     stable = _stable_png()
     png = page.screenshot(
         full_page=True, mask=[page.locator(stable.MASK_SELECTOR)], mask_color=stable.MASK_COLOR
@@ -228,7 +242,7 @@ def test_predicteur_scores_and_finds_it_in_the_history(
     factors = page.get_by_test_id("facteurs").locator("tbody th").all_inner_texts()
     people_labels = {label for label, _ in YES_NO_FACTORS.values()}
     assert factors and set(factors) <= set(FEATURE_LABELS.values()) | people_labels
-    effects = page.get_by_test_id("facteurs").locator("tbody .amount").all_inner_texts()
+    effects = page.get_by_test_id("facteurs").locator("tbody .effect").all_inner_texts()
     assert set(effects) <= {"augmente le risque", "diminue le risque"}
     assert page.locator(".bar").count() == len(factors)
     shoot(page, "resultat.png")
