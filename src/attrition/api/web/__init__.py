@@ -13,6 +13,8 @@ responses) and refused requests are recorded like the API's.
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, FastAPI
 from fastapi.staticfiles import StaticFiles
 from starlette.datastructures import Headers
@@ -31,6 +33,9 @@ from attrition.security.sessions import (
 )
 from attrition.services.accounts import AccountService
 
+#: Where the pages live, and the path of their session cookie.
+PAGES = "/app"
+
 router = APIRouter()
 for _pages in (session, accounts, scoring, history, model, outcomes):
     router.include_router(_pages.router)
@@ -44,11 +49,11 @@ def install(app: FastAPI, settings: Settings) -> None:
     app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.add_middleware(
-        SessionMiddleware,
+        PageSessions,
         secret_key=session_signing_key(secret),
         session_cookie=SESSION_COOKIE,
         max_age=SESSION_MAX_AGE_S,
-        path="/app",
+        path=PAGES,
         # Framed by another site (the page of a Hugging Face Space), a strict cookie would
         # never be sent: then SameSite=None, Secure, and partitioned per top-level site
         # (CHIPS). The CSRF token of every form still guards the POSTs.
@@ -56,7 +61,27 @@ def install(app: FastAPI, settings: Settings) -> None:
         https_only=settings.is_prod or bool(settings.api.frame_ancestors),
         partitioned=bool(settings.api.frame_ancestors),
     )
-    app.add_middleware(SecureSessionCookie, cookie=SESSION_COOKIE)
+
+
+class PageSessions:
+    """The session middlewares, for the pages only: the cookie's path is ``/app``.
+
+    A browser sends the session cookie to ``/app`` and below only, and only the pages read
+    ``request.session``: the API, the health checks and the static files skip the two
+    layers (and their wrapped ``send``) on every request.
+    """
+
+    def __init__(self, app: ASGIApp, **session_options: Any) -> None:
+        self.app = app
+        cookie = session_options["session_cookie"]
+        self.pages = SecureSessionCookie(SessionMiddleware(app, **session_options), cookie=cookie)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path: str = scope.get("path", "")
+        if path == PAGES or path.startswith(PAGES + "/"):
+            await self.pages(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
 
 
 class SecureSessionCookie:
