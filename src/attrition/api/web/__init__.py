@@ -13,7 +13,7 @@ responses) and refused requests are recorded like the API's.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Literal
 
 from fastapi import APIRouter, FastAPI
 from fastapi.staticfiles import StaticFiles
@@ -71,10 +71,30 @@ class PageSessions:
     layers (and their wrapped ``send``) on every request.
     """
 
-    def __init__(self, app: ASGIApp, **session_options: Any) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        secret_key: str,
+        session_cookie: str,
+        max_age: int,
+        path: str,
+        same_site: Literal["lax", "strict", "none"] = "strict",
+        https_only: bool = False,
+        partitioned: bool = False,
+    ) -> None:
         self.app = app
-        cookie = session_options["session_cookie"]
-        self.pages = SecureSessionCookie(SessionMiddleware(app, **session_options), cookie=cookie)
+        sessions = SessionMiddleware(
+            app,
+            secret_key=secret_key,
+            session_cookie=session_cookie,
+            max_age=max_age,
+            path=path,
+            same_site=same_site,
+            https_only=https_only,
+            partitioned=partitioned,
+        )
+        self.pages = SecureSessionCookie(sessions, cookie=session_cookie)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path: str = scope.get("path", "")
