@@ -27,7 +27,7 @@ from attrition.api.schemas import EXAMPLE_EMPLOYEE
 from attrition.cli import app as cli
 from attrition.config import Settings
 from attrition.db.engine import Database
-from attrition.security.clients import REVOCATION_DELAY_S
+from attrition.security.clients import KEY_CACHE_TTL_S as REVOCATION_DELAY_S
 from attrition.security.store import create_key, set_daily_quota
 from tests.helpers import Keys, auth
 from tests.reliability.server import Server, start_server
