@@ -8,6 +8,7 @@ GDPR erasure (a tombstone signed with the audit key in ``erasure_log``) is count
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
@@ -111,12 +112,23 @@ _FIRST_WITH_MAC_SQL = (
 async def _stream(
     conn: AsyncConnection[Any], name: str, sql: str, batch: int
 ) -> AsyncIterator[list[tuple[Any, ...]]]:
-    """The rows of ``sql``, ``batch`` at a time, from a server-side cursor."""
+    """The rows of ``sql``, ``batch`` at a time, from a server-side cursor.
+
+    The next batch is asked for before this one is handed out: PostgreSQL reads it while the
+    caller recomputes MACs (the caller must not use ``conn`` meanwhile). Two batches at most
+    are held.
+    """
     async with conn.cursor(name=name) as cur:
         set_json_loads(orjson.loads, cur)
         await cur.execute(sql)
-        while rows := await cur.fetchmany(batch):
-            yield rows
+        rows = await cur.fetchmany(batch)
+        while rows:
+            ahead = asyncio.ensure_future(cur.fetchmany(batch))
+            await asyncio.sleep(0)  # lets it send the FETCH
+            try:
+                yield rows
+            finally:
+                rows = await ahead
 
 
 async def _copies(conn: AsyncConnection[Any]) -> dict[int, int]:
