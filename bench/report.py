@@ -363,12 +363,31 @@ def scale_lines(path: Path | None) -> list[str]:
     if not steps:
         return ["Résultats de `make bench-scale` vides."]
     cfg = r["config"]
-    missing = [n for n in DEFAULT_SCALE_SIZES if n not in {s["target"] for s in steps}]
-    head = "| Mesure | " + " | ".join(fr(s["predictions"], 0) for s in steps) + " |"
+    not_run = r.get("not_run", [])
+    missing = [
+        n
+        for n in DEFAULT_SCALE_SIZES
+        if n not in {s["target"] for s in steps} | {x["target"] for x in not_run}
+    ]
+    head = (
+        "| Mesure | "
+        + " | ".join(fr(s["predictions"], 0) for s in steps)
+        + "".join(f" | {fr(x['target'], 0)}" for x in not_run)
+        + " |"
+    )
     lines = [
         f"Mesures du {r['date'][:10]} (commit `{r['commit']}`), fichier "
         f"`{path.relative_to(ROOT)}` ; machine : {machine_line(r['machine'])}. Tailles "
         f"mesurées : {', '.join(fr(s['target'], 0) for s in steps)} prédictions."
+        + "".join(
+            f" **{fr(x['target'], 0)} prédictions : non mesuré ici**, faute de place : "
+            f"{fr(x['free_bytes'] / 1e9, 1)} Go libres sur le disque au moment de la remplir, "
+            f"{fr(x['bytes_per_prediction'], 0)} octets par prédiction mesurés à la taille "
+            f"précédente, soit environ {fr(x['need_bytes'] / 1e9, 1)} Go à écrire (index et "
+            f"journal compris) ; le disque est partagé et la mesure s'arrête avant d'y laisser "
+            f"moins de {fr(x['min_free_bytes'] / 1e9, 0)} Go (`--min-free-gb`)."
+            for x in not_run
+        )
         + (
             " Tailles par défaut non mesurées dans cette exécution : "
             + ", ".join(fr(n, 0) for n in missing)
@@ -379,11 +398,12 @@ def scale_lines(path: Path | None) -> list[str]:
         ),
         "",
         head,
-        "| --- |" + " ---: |" * len(steps),
+        "| --- |" + " ---: |" * (len(steps) + len(not_run)),
     ]
+    absent = "".join(" | non mesuré (disque)" for _ in not_run)
 
     def row(label: str, cell: Any) -> None:
-        lines.append(f"| {label} | " + " | ".join(cell(s) for s in steps) + " |")
+        lines.append(f"| {label} | " + " | ".join(cell(s) for s in steps) + absent + " |")
 
     def ms(key: str) -> Any:
         return lambda s: f"{fr(s[key]['median_ms'], 2)} ms ({s[key].get('rows', '–')} lignes)"
@@ -409,11 +429,18 @@ def scale_lines(path: Path | None) -> list[str]:
     )
     row("Page profonde de `GET /v1/predictions` (curseur à 90 % de la liste)", ms("deep_page"))
     row("Export RGPD de l'employé témoin", ms("gdpr_export"))
+
+    def plan(p: dict[str, Any] | None) -> str:
+        if p is None:
+            return "–"
+        if not p["index_backed"]:
+            return "**lecture complète**"
+        return "index + tri" if p.get("sorts") else "index"
+
     row(
-        "Plans (`EXPLAIN`) : historique, export, page profonde sans lecture complète",
+        "Plans (`EXPLAIN`) : historique témoin, historique lourd, export, page profonde",
         lambda s: " / ".join(
-            "index" if s["plans"][k]["index_backed"] else "**lecture complète**"
-            for k in ("history", "export", "deep_page")
+            plan(s["plans"].get(k)) for k in ("history", "history_heavy", "export", "deep_page")
         ),
     )
 
@@ -544,14 +571,36 @@ def scale_findings(steps: list[dict[str, Any]]) -> list[str]:
                 if plans
                 else "**au moins un plan lit la trace en entier** (voir le fichier de résultats)."
             )
-            + " L'historique d'un employé qui a beaucoup de prédictions grandit avec elles "
-            "(l'index sur l'employé les lit toutes avant de trier par identifiant)."
+        )
+        heavy = last["history_heavy"]["median_ms"] / first["history_heavy"]["median_ms"]
+        heavy_plans = [s["plans"]["history_heavy"] for s in steps]
+        sorted_heavy = [
+            fr(s["predictions"], 0) for s, p in zip(steps, heavy_plans, strict=True) if p.get("sorts")
+        ]
+        said = f" ; plan avec tri à {', '.join(sorted_heavy)} prédictions" if sorted_heavy else ""
+        if all("sorts" in p for p in heavy_plans) and not sorted_heavy:
+            said = (
+                " ; l'index (employé, identifiant) donne ses lignes dans l'ordre : aucun tri "
+                "dans le plan, la page s'arrête à sa cinquante et unième ligne"
+            )
+        out.append(
+            f"- **Employé « lourd »** : {fr(first['heavy_predictions'], 0)} puis "
+            f"{fr(last['heavy_predictions'], 0)} prédictions, le temps de sa page de 50 "
+            f"× {fr(heavy, 1)}{said}."
         )
     ok = [s for s in steps if s["verify"].get("checked")]
     if len(ok) >= 2:
         a, b = ok[0]["verify"], ok[-1]["verify"]
         per_row = (b["peak_rss_mib"] - a["peak_rss_mib"]) / (b["checked"] - a["checked"]) * 1024
-        if per_row > 0:
+        if b["peak_rss_mib"] <= 1.2 * a["peak_rss_mib"]:
+            out.append(
+                f"- **Vérification de la chaîne** : {fr(a['rows_per_s'], 0)} puis "
+                f"{fr(b['rows_per_s'], 0)} lignes/s ; pour {fr(b['checked'] / a['checked'], 0)} "
+                f"fois plus de lignes, sa mémoire de pointe passe de {fr(a['peak_rss_mib'], 0)} à "
+                f"{fr(b['peak_rss_mib'], 0)} Mio : elle lit la trace par lots (curseur côté "
+                "serveur), sa mémoire ne dépend pas de la taille de la trace."
+            )
+        elif per_row > 0:
             out.append(
                 f"- **Vérification de la chaîne** : {fr(a['rows_per_s'], 0)} puis "
                 f"{fr(b['rows_per_s'], 0)} lignes/s ; sa mémoire de pointe croît d'environ "

@@ -452,6 +452,35 @@ def predict_file(
     }
 
 
+#: Bytes per prediction assumed before any size is measured (measured: about 3,700).
+DEFAULT_BYTES_PER_PREDICTION = 4000
+#: Room for the WAL (``max_wal_size``) and temporary files during a fill.
+DISK_MARGIN = 2 * 2**30
+
+
+def disk_room(
+    workdir: Path, size: int, done: list[dict[str, Any]], args: argparse.Namespace
+) -> dict[str, Any]:
+    """Whether filling the trail up to ``size`` leaves ``--min-free-gb`` free on the disk.
+
+    The need is the rows still to write times the bytes per prediction measured at the
+    previous size (10 % more for the indexes' slack), plus room for the WAL.
+    """
+    measured = [s["disk"]["bytes_per_prediction"] for s in done if s.get("disk")]
+    per_row = measured[-1] if measured else DEFAULT_BYTES_PER_PREDICTION
+    have = done[-1]["predictions"] if done else 0
+    need = int(max(0, size - have) * per_row * 1.1 + DISK_MARGIN)
+    free = shutil.disk_usage(workdir).free
+    return {
+        "target": size,
+        "free_bytes": free,
+        "bytes_per_prediction": per_row,
+        "need_bytes": need,
+        "min_free_bytes": int(args.min_free_gb * 1e9),
+        "fits": free - need >= args.min_free_gb * 1e9,
+    }
+
+
 def save(results: dict[str, Any], args: argparse.Namespace) -> Path:
     RESULTS.mkdir(parents=True, exist_ok=True)
     suffix = f"-{args.label}" if args.label else ""
@@ -488,6 +517,12 @@ def main() -> int:
         type=int,
         default=0,
         help="ne pas lancer la vérification au-delà de cette taille (0 : toujours)",
+    )
+    parser.add_argument(
+        "--min-free-gb",
+        type=float,
+        default=10.0,
+        help="ne pas remplir une taille qui laisserait moins d'espace disque libre (Go)",
     )
     parser.add_argument("--keep", action="store_true", help="garder le dossier temporaire")
     parser.add_argument("--label", default="", help="suffixe du fichier de résultats")
@@ -542,6 +577,17 @@ def main() -> int:
                 await trail.close()
 
         for size in sizes:
+            room = disk_room(workdir, size, results["sizes"], args)
+            if not room["fits"]:
+                results.setdefault("not_run", []).append(room)
+                save(results, args)
+                say(
+                    f"Trace à {size:,} prédictions non remplie : {room['free_bytes'] / 1e9:.1f} Go "
+                    f"libres, il en faudrait environ {room['need_bytes'] / 1e9:.1f} "
+                    f"({room['bytes_per_prediction']:,.0f} octets/prédiction), et "
+                    f"{args.min_free_gb:.0f} Go doivent rester libres."
+                )
+                continue
             say(f"Trace à {size:,} prédictions…")
             step = asyncio.run(fill_and_measure(size))
             step["throughput"] = throughput(db, env, key, workdir, run_id, size, args)
