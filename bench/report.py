@@ -575,7 +575,9 @@ def scale_findings(steps: list[dict[str, Any]]) -> list[str]:
         heavy = last["history_heavy"]["median_ms"] / first["history_heavy"]["median_ms"]
         heavy_plans = [s["plans"]["history_heavy"] for s in steps]
         sorted_heavy = [
-            fr(s["predictions"], 0) for s, p in zip(steps, heavy_plans, strict=True) if p.get("sorts")
+            fr(s["predictions"], 0)
+            for s, p in zip(steps, heavy_plans, strict=True)
+            if p.get("sorts")
         ]
         said = f" ; plan avec tri à {', '.join(sorted_heavy)} prédictions" if sorted_heavy else ""
         if all("sorts" in p for p in heavy_plans) and not sorted_heavy:
