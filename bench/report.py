@@ -423,8 +423,8 @@ def scale_lines(path: Path | None) -> list[str]:
     row(
         "Historique d'un employé « lourd » (page de 50 ; ses prédictions croissent avec la trace)",
         lambda s: (
-            f"{fr(s['history_heavy']['median_ms'], 2)} ms ({fr(s['heavy_predictions'], 0)} "
-            "prédictions)"
+            f"{fr(s['history_heavy']['median_ms'], 2)} ms ({s['history_heavy'].get('rows', '–')} "
+            f"lignes lues sur {fr(s['heavy_predictions'], 0)})"
         ),
     )
     row("Page profonde de `GET /v1/predictions` (curseur à 90 % de la liste)", ms("deep_page"))
@@ -450,7 +450,8 @@ def scale_lines(path: Path | None) -> list[str]:
             return f"**échec** (code {v['returncode']})"
         if v.get("skipped"):
             return f"non lancée ({v['reason']})"
-        return f"{per_s(v['rows_per_s'])} ({fr(v['seconds'], 2)} s)"
+        found = "" if v.get("ok", True) else f", **{v.get('breaks', 'des')} rupture(s)**"
+        return f"{per_s(v['rows_per_s'])} ({fr(v['seconds'], 2)} s{found})"
 
     row("`attrition audit verify` : lignes/s (durée)", verify)
     row(
@@ -587,8 +588,13 @@ def scale_findings(steps: list[dict[str, Any]]) -> list[str]:
             )
         out.append(
             f"- **Employé « lourd »** : {fr(first['heavy_predictions'], 0)} puis "
-            f"{fr(last['heavy_predictions'], 0)} prédictions, le temps de sa page de 50 "
-            f"× {fr(heavy, 1)}{said}."
+            f"{fr(last['heavy_predictions'], 0)} prédictions, le temps de sa page "
+            f"× {fr(heavy, 1)} ({first['history_heavy'].get('rows', '–')} puis "
+            f"{last['history_heavy'].get('rows', '–')} lignes lues){said}. À "
+            f"{fr(last['predictions'], 0)} prédictions, sa page coûte "
+            f"{fr(last['history_heavy']['median_ms'], 2)} ms et celle du témoin "
+            f"({last['history_probe'].get('rows', '–')} lignes) "
+            f"{fr(last['history_probe']['median_ms'], 2)} ms : le temps suit les lignes rendues."
         )
     ok = [s for s in steps if s["verify"].get("checked")]
     if len(ok) >= 2:

@@ -46,6 +46,8 @@ from typing import Any
 
 import orjson
 
+from attrition.db.chain import record_mac
+
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 
@@ -72,7 +74,9 @@ async def main():
         seconds = time.perf_counter() - started
         after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print(orjson.dumps({"seconds": seconds, "checked": result.checked, "ok": result.ok,
-        "unsealed": result.unsealed, "rss_before_mib": before / 1024,
+        "unsealed": result.unsealed, "breaks": len(result.breaks),
+        "first_breaks": [b.describe() for b in result.breaks[:5]],
+        "rss_before_mib": before / 1024,
         "peak_rss_mib": after / 1024}).decode())
 asyncio.run(main())
 """
@@ -142,9 +146,8 @@ class Trail:
         model = self.runtime.require()
         from attrition.db.chain import AuditKey
 
-        service = PredictionService(
-            self.pool, self.runtime, audit_key=AuditKey.derive(self.audit_key)
-        )
+        self.key = AuditKey.derive(self.audit_key)
+        service = PredictionService(self.pool, self.runtime, audit_key=self.key)
         items = [ScoreItem(dict(p), None, dict(p)) for p in self.payloads]
         ctx = RequestContext(request_id="scale", api_key_id=self.key_id, source="api")
         # One scoring per employee, by the API's own code; each row below is one of these.
@@ -173,9 +176,13 @@ class Trail:
         payload = (
             template.payload if employee is None else {**template.payload, "id_employee": employee}
         )
-        return dataclasses.replace(
+        out = dataclasses.replace(
             template, request_id=f"scale-{n}", id_employee=employee, payload=payload
         )
+        # Signed again, as the service signs what it answered: the template's MAC covers
+        # another request id (verify would rightly call every row modified).
+        out.record_mac = record_mac(self.key, out.mac_values())
+        return out
 
     async def fill(self, target: int) -> dict[str, Any]:
         """Write rows until the trail holds ``target`` predictions; then seal and analyse."""
