@@ -452,7 +452,8 @@ def predict_file(
     child_env = {
         **env,
         "DATABASE_URL": db.owner_dsn,
-        "ATTRITION_DB__APP_PASSWORD": env.get("ATTRITION_DB__APP_PASSWORD", ""),
+        # The application role's password, as `attrition serve` hands it to its workers.
+        "ATTRITION_DB__APP_PASSWORD": db.app_password or "",
     }
     started = time.perf_counter()
     with open(os.devnull, "wb") as sink, (workdir / f"predict-{rows}.log").open("wb") as log:
