@@ -521,6 +521,24 @@ def memory_verdict(runs: list[dict[str, Any]]) -> str:
     return f" : elle passe de {fr(low, 0)} à {fr(high, 0)} Mio, elle croît avec le fichier"
 
 
+def longer_files(files: list[Path], longest: int) -> list[str]:
+    """Older runs on longer files than the newest: their speed, and why not their memory."""
+    out = []
+    for path in files:
+        r = orjson.loads(path.read_bytes())
+        for x in r.get("predict_file") or []:
+            if x["rows"] > longest and x["exit_code"] == 0 and "peak_rss_sampled_every_s" not in x:
+                out.append(
+                    f"Un fichier de {fr(x['rows'], 0)} lignes a été mesuré le {r['date'][:10]} "
+                    f"(commit `{r['commit']}`, `{path.relative_to(ROOT)}`) : "
+                    f"{fr(x['seconds'], 0)} s, {fr(x['rows_per_s'], 0)} lignes/s. Sa mémoire "
+                    "de pointe d'alors n'est pas reprise : lue dans `ru_maxrss`, elle comptait "
+                    "celle du banc qui lançait la commande (la même à l'octet près pour 100 000 "
+                    "et 1 000 000 lignes)."
+                )
+    return ["", *out] if out else []
+
+
 def predict_file_lines() -> list[str]:
     """`attrition predict --file` on large CSV files, from the newest results that have it."""
     files = sorted(RESULTS.glob("scale-*.json"), key=lambda p: p.stat().st_mtime, reverse=True)
@@ -551,7 +569,10 @@ def predict_file_lines() -> list[str]:
             "processus, la validation complète du fichier (rien n'est enregistré si une ligne "
             "est invalide), puis sa relecture par lots de 1 000 lignes, chacun évalué, écrit par "
             "l'écriture groupée de l'API et affiché avant le suivant. La mémoire de pointe est "
-            "celle du processus (`ru_maxrss`)" + memory_verdict(runs) + ".",
+            "celle du processus (son `VmHWM`, relevé toutes les 0,1 s)"
+            + memory_verdict(runs)
+            + ".",
+            *longer_files(files, max(x["rows"] for x in runs)),
         ]
         return lines
     return ["Pas encore de mesure de `attrition predict --file` (`make bench-scale`)."]
