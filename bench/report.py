@@ -98,10 +98,14 @@ def summarise_profile(raw: str, *, top: int = 25) -> dict[str, Any]:
 # ---- figures --------------------------------------------------------------------------------
 
 
+def measured_at(path: Path) -> tuple[str, str]:
+    """When a results file was measured (its ``date``): a checkout gives every file one mtime."""
+    return str(orjson.loads(path.read_bytes()).get("date", "")), path.name
+
+
 def latest_results() -> Path:
     files = sorted(
-        (p for p in RESULTS.glob("*.json") if not p.name.startswith("scale-")),
-        key=lambda p: p.stat().st_mtime,
+        (p for p in RESULTS.glob("*.json") if not p.name.startswith("scale-")), key=measured_at
     )
     if not files:
         raise SystemExit("Aucun résultat dans bench/results : lancez `make bench`.")
@@ -347,7 +351,7 @@ DEFAULT_SCALE_SIZES = (10_000, 1_000_000, 10_000_000)
 
 def latest_scale() -> Path | None:
     """The newest `make bench-scale` results with several sizes (else the newest at all)."""
-    files = sorted(RESULTS.glob("scale-*.json"), key=lambda p: p.stat().st_mtime, reverse=True)
+    files = sorted(RESULTS.glob("scale-*.json"), key=measured_at, reverse=True)
     for path in files:
         if len(orjson.loads(path.read_bytes()).get("sizes", [])) >= 2:
             return path
@@ -541,7 +545,7 @@ def longer_files(files: list[Path], longest: int) -> list[str]:
 
 def predict_file_lines() -> list[str]:
     """`attrition predict --file` on large CSV files, from the newest results that have it."""
-    files = sorted(RESULTS.glob("scale-*.json"), key=lambda p: p.stat().st_mtime, reverse=True)
+    files = sorted(RESULTS.glob("scale-*.json"), key=measured_at, reverse=True)
     for path in files:
         r = orjson.loads(path.read_bytes())
         runs = r.get("predict_file")
