@@ -567,7 +567,15 @@ ALTER TABLE prediction_inputs ALTER COLUMN statut_marital DROP NOT NULL;
 
 UPDATE alembic_version SET version_num='0011' WHERE alembic_version.version_num = '0005';
 
--- Running upgrade 0011 -> 0012
+-- Running upgrade 0011 -> 0013
+
+CREATE INDEX ix_prediction_inputs_id_employee_id ON prediction_inputs (id_employee, id);
+
+DROP INDEX ix_prediction_inputs_id_employee;
+
+UPDATE alembic_version SET version_num='0013' WHERE alembic_version.version_num = '0011';
+
+-- Running upgrade 0013 -> 0012
 
 CREATE TABLE usage_counters (
     counter VARCHAR(32) NOT NULL, 
@@ -578,7 +586,7 @@ CREATE TABLE usage_counters (
     CONSTRAINT ck_usage_counters_used_not_negative CHECK (used >= 0)
 );
 
-UPDATE alembic_version SET version_num='0012' WHERE alembic_version.version_num = '0011';
+UPDATE alembic_version SET version_num='0012' WHERE alembic_version.version_num = '0013';
 
 COMMIT;
 

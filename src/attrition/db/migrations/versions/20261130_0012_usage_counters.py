@@ -1,7 +1,7 @@
 """usage counters per key and UTC day (daily quotas global to every replica)
 
 Revision ID: 0012
-Revises: 0011
+Revises: 0013
 Create Date: 2026-11-30 03:00:00+00:00
 
 The daily prediction quotas were counted in a memory-mapped file per host: two replicas
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0012"
-down_revision: str | None = "0011"
+down_revision: str | None = "0013"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
