@@ -26,7 +26,9 @@ def test_single_prediction_names_pee_plainly(
     )
     assert r.status_code == 201, r.text
     assert "Aucune participation" not in r.text
-    pee = [f for f in _factors(r.json()["explication"]) if f["variable"] == "sans_participation_pee"]
+    pee = [
+        f for f in _factors(r.json()["explication"]) if f["variable"] == "sans_participation_pee"
+    ]
     assert len(pee) == 1
     # The machine fields are unchanged: the code, the engineered value 1, a positive push.
     assert pee[0]["libelle"] == PLAIN_PEE
