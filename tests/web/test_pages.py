@@ -19,6 +19,7 @@ from attrition.api.web.rendering import fr_number, fr_percent, fr_signed, fr_val
 from attrition.db.engine import Database
 from attrition.security.sessions import cookie_must_be_secure, host_name
 from attrition.services.accounts import AccountService, connect_to
+from tests.api.test_minimal_inputs import stored_for_prediction
 from tests.helpers import PASSWORD, Keys, People, Person, auth, create_person
 
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
@@ -226,6 +227,8 @@ def test_score_a_stored_employee_through_the_service(
             {"id": pid},
         ).one()
     assert tuple(row) == ("web", 1, people.predicteur.audit_name)
+    # Data minimisation: the fields the model does not use are not copied from the record.
+    assert stored_for_prediction(database, pid)[:4] == (None, None, False, False)
     # The API shows the same recorded prediction.
     api = web.get(f"/v1/predictions/{pid}", headers=auth(keys.auditeur)).json()
     assert api["source"] == "web" and api["id_employee"] == 1
@@ -243,6 +246,9 @@ def test_stored_employee_errors(web: TestClient, people: People, keys: Keys) -> 
     prefilled = web.get("/app/prediction?dossier=1")
     assert prefilled.status_code == 200
     assert "rattachée au dossier de l'employé" in prefilled.text
+    # The form is not prefilled with what the model does not use (sent back, it is stored).
+    assert '<option value="F" selected>' not in prefilled.text
+    assert '<option value="Célibataire" selected>' not in prefilled.text
     assert 'name="id_employee" value="1"' in prefilled.text
 
 
