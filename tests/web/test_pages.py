@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
@@ -24,18 +22,6 @@ from tests.helpers import PASSWORD, Keys, People, Person, auth, create_person
 
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 FORM_TOKEN = re.compile(r'name="jeton" value="([0-9a-f]{32})"')
-
-
-@pytest.fixture
-def web(client: TestClient) -> Iterator[TestClient]:
-    """The shared TestClient with an empty cookie jar (one browser session per test), on the
-    loopback address as `make run` serves it (elsewhere the cookie is ``Secure``)."""
-    base_url = client.base_url
-    client.base_url = "http://127.0.0.1"  # type: ignore[assignment]
-    client.cookies.clear()
-    yield client
-    client.cookies.clear()
-    client.base_url = base_url
 
 
 def csrf(web: TestClient, path: str = "/app/connexion") -> str:

@@ -2,7 +2,7 @@
 
 ``db`` (create, load, url, shell, schema-sql, erd), ``data`` (fetch, check), ``train``,
 ``model`` (list, show, activate, evaluate, report), ``keys`` (create, list, revoke),
-``users`` (create, list, reset, disable, sessions, end-session),
+``users`` (create, list, reset, disable, enable, sessions, end-session),
 ``predict``, ``predictions`` (list, export), ``audit`` (seal, verify), ``rgpd`` (export,
 purge), ``monitor`` (drift, performance), ``outcomes`` (record, import), ``openapi`` and
 ``serve``: one module per group, assembled here.
