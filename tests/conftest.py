@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import os
 import tempfile
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
@@ -20,7 +22,13 @@ from typer.testing import CliRunner
 
 from attrition.api.app import create_app
 from attrition.config import PROJECT_ROOT, Settings, get_settings
-from attrition.db.engine import Database, ensure_database_exists, resolve_database
+from attrition.db.engine import (
+    Database,
+    _ensure_database,
+    ensure_database_exists,
+    libpq_conninfo,
+    resolve_database,
+)
 from attrition.model.final import fit_final
 from attrition.model.pipeline import frame_fingerprint, read_training_frame, register_trained
 from attrition.security.store import create_key
@@ -143,3 +151,24 @@ def cli_env(
     get_settings.cache_clear()
     yield CliRunner()
     get_settings.cache_clear()
+
+
+@pytest.fixture
+def scratch(database: Database) -> Iterator[Database]:
+    """An empty database on the same server, with the same roles; dropped afterwards."""
+    name = f"attrition_scratch_{uuid.uuid4().hex[:8]}"
+    admin = database.admin_url or database.owner_url
+    embedded = database.admin_url is not None
+    maintenance = admin.set(database="postgres").render_as_string(hide_password=False)
+    _ensure_database(maintenance, name, database.owner_url.username if embedded else None)
+    db = Database(
+        owner_url=database.owner_url.set(database=name),
+        app_url=database.app_url.set(database=name),
+        admin_url=admin.set(database=name) if embedded else None,
+    )
+    try:
+        yield db
+    finally:
+        db.dispose()
+        with psycopg.connect(libpq_conninfo(maintenance), autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

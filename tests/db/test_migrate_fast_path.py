@@ -7,11 +7,8 @@ an admin key; on the second pass at head, Alembic must not even be called.
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
 from typing import Any
 
-import psycopg
 import pytest
 from alembic import command
 from alembic.script import ScriptDirectory
@@ -20,7 +17,7 @@ from pydantic import SecretStr
 from attrition import bootstrap
 from attrition.config import AppEnv, Settings
 from attrition.db import loading, migrate
-from attrition.db.engine import Database, _ensure_database, libpq_conninfo
+from attrition.db.engine import Database
 from attrition.errors import ValidationError
 from attrition.security.keys import generate_key
 
@@ -39,27 +36,6 @@ def test_session_database_is_at_head(database: Database) -> None:
     with database.connect(admin=True, autocommit=True) as conn:
         assert migrate.recorded_revisions(conn) == [migrate.HEAD_REVISION]
         assert migrate.schema_at_head(conn)
-
-
-@pytest.fixture
-def scratch(database: Database) -> Iterator[Database]:
-    """An empty database on the same server, with the same roles; dropped afterwards."""
-    name = f"attrition_fast_{uuid.uuid4().hex[:8]}"
-    admin = database.admin_url or database.owner_url
-    embedded = database.admin_url is not None
-    maintenance = admin.set(database="postgres").render_as_string(hide_password=False)
-    _ensure_database(maintenance, name, database.owner_url.username if embedded else None)
-    db = Database(
-        owner_url=database.owner_url.set(database=name),
-        app_url=database.app_url.set(database=name),
-        admin_url=admin.set(database=name) if embedded else None,
-    )
-    try:
-        yield db
-    finally:
-        db.dispose()
-        with psycopg.connect(libpq_conninfo(maintenance), autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def _migrate_to(db: Database, revision: str) -> None:

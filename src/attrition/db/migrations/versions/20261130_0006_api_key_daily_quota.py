@@ -25,5 +25,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.drop_constraint("ck_api_keys_daily_quota_positive", "api_keys", type_="check")
+    # op.f: the name is final, the naming convention must not prefix it a second time.
+    op.drop_constraint(op.f("ck_api_keys_daily_quota_positive"), "api_keys", type_="check")
     op.drop_column("api_keys", "daily_quota")
