@@ -52,3 +52,40 @@ def test_risk_bands_count_the_leavers_per_band() -> None:
 def test_decision_labels_are_french(code: str, label: str) -> None:
     assert wording.DECISION_LABELS[code] == label
     assert set(wording.RISK_LABELS) == {"faible", "moyen", "eleve"}
+
+
+def test_counts_agree_with_their_number() -> None:
+    assert wording.count(1, "répétition") == "1 répétition"
+    assert wording.count(0, "départ") == "0 départ"
+    assert wording.count(5, "répétition") == "5 répétitions"
+    assert wording.count(214, "fausse alerte") == "214 fausses alertes"
+    assert wording.count(1233, "employé resté") == "1\u202f233 employés restés"
+    assert wording.count(2, "œil", "yeux") == "2 yeux"
+
+
+def test_model_card_words_for_people() -> None:
+    assert wording.algorithm_label("regression_logistique") == "régression logistique"
+    assert wording.algorithm_label("nouvel_algo") == "nouvel algo"
+    assert "un départ manqué compte 4 fois plus qu'une fausse alerte" in (
+        wording.threshold_meaning(2.0)
+    )
+    assert "une fausse alerte compte 2 fois plus" in wording.threshold_meaning(0.5**0.5)
+    assert wording.threshold_meaning(1.0) == (
+        "Seuil choisi pour équilibrer départs manqués et fausses alertes."
+    )
+    found = wording.detection({"oof": {"confusion": [[1019, 214], [57, 180]]}})
+    assert found is not None
+    recall, precision, counts = found.sentences()
+    assert recall == "Sur 100 départs réels, 76 sont signalés par le modèle."
+    assert precision == "Sur 100 employés signalés, 46 sont partis réellement."
+    assert counts == (
+        "Dans les données historiques, 180 des 237 départs auraient été repérés, au prix de "
+        "214 fausses alertes parmi les 1\u202f233 employés restés."
+    )
+    assert wording.detection({"oof": {}}) is None
+    assert wording.detection(None) is None
+    assert wording.detection({"oof": {"confusion": [[1, 0], [0, 0]]}}).sentences()[0] == (  # type: ignore[union-attr]
+        "Sur 100 départs réels, 0 est signalé par le modèle."
+    )
+    assert wording.effect(0.3) == "augmente le risque"
+    assert wording.effect(-0.3) == "diminue le risque"

@@ -147,3 +147,98 @@ def bands_of(metrics: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
     oof = (metrics or {}).get("oof")
     bands = oof.get("risk_bands") if isinstance(oof, Mapping) else None
     return bands if isinstance(bands, Mapping) else None
+
+
+# ---- the model card, for people ---------------------------------------------------------
+
+#: Algorithm codes (API, registry) -> what people read.
+ALGORITHM_LABELS: Final[dict[str, str]] = {
+    "regression_logistique": "régression logistique",
+    "gradient_boosting": "gradient boosting (arbres de décision successifs)",
+    "foret_aleatoire": "forêt aléatoire",
+}
+
+
+def algorithm_label(code: str) -> str:
+    """``regression_logistique`` -> ``régression logistique``; an unknown code, spaced out."""
+    return ALGORITHM_LABELS.get(code, code.replace("_", " "))
+
+
+def count(n: int, singular: str, plural: str | None = None) -> str:
+    """``1 répétition``, ``5 répétitions``, ``1\u202f233 fausses alertes``.
+
+    French: 0 and 1 take the singular; without ``plural``, every word takes an ``s``.
+    """
+    words = singular if abs(n) < 2 else plural or " ".join(f"{w}s" for w in singular.split())
+    return f"{n:,}".replace(",", "\u202f") + f" {words}"
+
+
+def threshold_meaning(beta: float) -> str:
+    """What an F-beta threshold favours, in words (beta = 2: a missed leaver weighs 4 times)."""
+    weight = beta**2
+    times = f"{weight:g}".replace(".", ",")
+    if weight > 1:
+        return (
+            "Seuil choisi pour repérer la plupart des départs, quitte à signaler des employés "
+            f"qui restent : un départ manqué compte {times} fois plus qu'une fausse alerte."
+        )
+    return (
+        "Seuil choisi pour limiter les fausses alertes, quitte à manquer des départs : une "
+        f"fausse alerte compte {f'{1 / weight:g}'.replace('.', ',')} fois plus qu'un départ "
+        "manqué."
+        if weight < 1
+        else "Seuil choisi pour équilibrer départs manqués et fausses alertes."
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Detection:
+    """What the threshold catches, out of fold: counts from the confusion matrix."""
+
+    leavers: int
+    caught: int
+    stayers: int
+    false_alarms: int
+
+    @property
+    def recall_per_100(self) -> int:
+        return round(100 * self.caught / self.leavers) if self.leavers else 0
+
+    @property
+    def precision_per_100(self) -> int:
+        flagged = self.caught + self.false_alarms
+        return round(100 * self.caught / flagged) if flagged else 0
+
+    def sentences(self) -> tuple[str, str, str]:
+        """Recall, precision and the raw counts, each as one French sentence."""
+        r, p = self.recall_per_100, self.precision_per_100
+        return (
+            f"Sur 100 départs réels, {r} {'sont signalés' if r > 1 else 'est signalé'} "
+            "par le modèle.",
+            f"Sur 100 employés signalés, {p} {'sont partis' if p > 1 else 'est parti'} réellement.",
+            f"Dans les données historiques, {self.caught} des {count(self.leavers, 'départ')} "
+            f"auraient été repérés, au prix de {count(self.false_alarms, 'fausse alerte')} "
+            f"parmi les {count(self.stayers, 'employé resté', 'employés restés')}.",
+        )
+
+
+def detection(metrics: Mapping[str, Any] | None) -> Detection | None:
+    """The out-of-fold confusion matrix stored with a version (``metrics.oof.confusion``)."""
+    oof = (metrics or {}).get("oof")
+    matrix = oof.get("confusion") if isinstance(oof, Mapping) else None
+    try:
+        (kept, false_alarms), (missed, caught) = matrix  # type: ignore[misc]
+        cells = [int(x) for x in (kept, false_alarms, missed, caught)]
+    except (TypeError, ValueError):
+        return None
+    return Detection(
+        leavers=cells[2] + cells[3],
+        caught=cells[3],
+        stayers=cells[0] + cells[1],
+        false_alarms=cells[1],
+    )
+
+
+def effect(contribution: float) -> str:
+    """A factor's direction, in words (the amount stays in the technical details)."""
+    return "augmente le risque" if contribution > 0 else "diminue le risque"

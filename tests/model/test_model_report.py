@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -177,3 +178,29 @@ def test_model_card_shows_calibration_and_nested_figures_with_intervals(
     assert text.count(" [") >= 8 + 6 * 4  # figures and every fairness cell have intervals
     assert "**Règle d'acceptation**" in text and "--force" in text
     assert "**Seuils de réentraînement.** Avec au moins 100 prédictions résolues" in text
+
+
+def test_model_card_opens_with_plain_french_and_counts_that_agree(
+    employee_frame: pd.DataFrame, tmp_path: Path
+) -> None:
+    # What a fresh clone trains: the retained recipe, evaluated with one repetition.
+    report = evaluate(employee_frame, seed=7, repeats=1, candidates=["regression_logistique"])
+    trained = fit_final(employee_frame, "regression_logistique", 7, report=report)
+    numbers = render_report(trained, employee_frame, tmp_path / "img" / "modele")
+    text = render_model_card(trained.metadata(), numbers, tmp_path / "modele.md")
+    brief = text.split("## En bref\n", 1)[1].split("\n## ", 1)[0]
+    (_kept, false_alarms), (missed, caught) = trained.metadata()["metrics"]["oof"]["confusion"]
+    assert "Méthode de calcul : régression logistique." in brief
+    assert "un départ manqué compte 4 fois plus qu'une fausse alerte" in brief
+    assert (
+        f"Sur 100 départs réels, {round(100 * caught / (caught + missed))} sont signalés" in brief
+    )
+    assert (
+        f"Sur 100 employés signalés, {round(100 * caught / (caught + false_alarms))} sont " in brief
+    )
+    for jargon in ("regression_logistique", "F2", "β", "logit", "hors-pli", "ROC"):
+        assert jargon not in brief, jargon
+    assert "5 plis × 1 répétition (graine 7)" in text and "1 répétitions" not in text
+    assert "échelle logit" not in text
+    for number, phrase in re.findall(r"\b(\d+) (plis?|répétitions?|fausses? alertes?)\b", text):
+        assert all(w.endswith("s") == (int(number) > 1) for w in phrase.split()), phrase

@@ -24,7 +24,7 @@ from attrition import wording
 from attrition.config import PROJECT_ROOT
 from attrition.data.vocabulary import FEATURE_NAMES
 from attrition.db.engine import Database
-from attrition.model.features import FEATURE_LABELS
+from attrition.model.features import FEATURE_LABELS, YES_NO_FACTORS
 from tests.helpers import PASSWORD, Keys, People, Person, create_person
 
 pytestmark = pytest.mark.browser
@@ -92,9 +92,23 @@ def assert_accessible(page: Any) -> None:
     ]
 
 
+IMAGES_LOADED = """() => Promise.race([
+  Promise.all([...document.images].map((img) => {
+    img.loading = "eager";
+    return img.complete ? null : new Promise((done) => {
+      img.addEventListener("load", done);
+      img.addEventListener("error", done);
+    });
+  })),
+  new Promise((done) => setTimeout(done, 10000)),
+])"""
+
+
 def shoot(page: Any, name: str, tmp_dir: Path | None = None) -> None:
     """Check the page with axe-core, then screenshot it (into the docs under `make screenshots`)."""
     assert_accessible(page)
+    # Lazy images below the fold would otherwise be captured blank, or not, by chance.
+    page.evaluate(IMAGES_LOADED)
     stable = _stable_png()
     png = page.screenshot(
         full_page=True, mask=[page.locator(stable.MASK_SELECTOR)], mask_color=stable.MASK_COLOR
@@ -226,7 +240,10 @@ def test_predicteur_scores_and_finds_it_in_the_history(
 
     prediction_id, probability = score_stored_employee(page, 1)
     factors = page.get_by_test_id("facteurs").locator("tbody th").all_inner_texts()
-    assert factors and set(factors) <= set(FEATURE_LABELS.values())
+    people_labels = {label for label, _ in YES_NO_FACTORS.values()}
+    assert factors and set(factors) <= set(FEATURE_LABELS.values()) | people_labels
+    effects = page.get_by_test_id("facteurs").locator("tbody .effect").all_inner_texts()
+    assert set(effects) <= {"augmente le risque", "diminue le risque"}
     assert page.locator(".bar").count() == len(factors)
     shoot(page, "resultat.png")
 
@@ -270,7 +287,7 @@ def test_predicteur_fills_the_form(page: Any, people: People, database: Database
     page.wait_for_url(re.compile(r".*/app/predictions/\d+$"))
     prediction_id = int(page.url.rsplit("/", 1)[1])
     page.get_by_text("Valeurs envoyées au modèle").click()
-    assert "29" in page.locator("details").inner_text()
+    assert "29" in page.locator("details", has_text="Valeurs envoyées au modèle").inner_text()
     with database.owner_engine().connect() as conn:
         age, source = conn.execute(
             text(

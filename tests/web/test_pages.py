@@ -541,7 +541,10 @@ def test_french_formatting_and_helpers(tmp_path: Any) -> None:
         EXAMPLE_EMPLOYEE,
     )
     values = {f["variable"]: f["valeur"] for f in explained}
-    assert values["age"] == 41 and values["sans_participation_pee"] is True
+    # "No participation" (1) reads "Participe au PEE : non", never a double negative.
+    assert values["age"] == 41 and values["sans_participation_pee"] is False
+    labels = {f["variable"]: f["libelle_lisible"] for f in explained}
+    assert labels["sans_participation_pee"].startswith("Participe au PEE")
     assert abs(values["part_anciennete_dans_le_poste"] - 4 / 7) < 1e-9
     broken = factor_bars(
         {"facteurs_hausse": [{"variable": "x", "valeur": 1, "contribution": 1}]}, {"age": 41}

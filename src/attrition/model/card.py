@@ -14,6 +14,7 @@ from attrition.data import vocabulary as voc
 from attrition.model import acceptance, maintenance
 from attrition.model import calibration as calibration_module
 from attrition.model import features as feat
+from attrition.model.card_plain import in_short_markdown, times
 from attrition.model.report import (
     CANDIDATE_METRICS,
     FIGURE_PREFIX,
@@ -132,12 +133,12 @@ def _calibration_markdown(
         lines += [
             f"Règle fixée avant l'évaluation : {decision.get('rule', calibration_module.RULE)}",
             "",
-            f"Sur les {decision['n_folds']} plis externes, Brier moyen "
+            f"Sur {times(decision['n_folds'], 'pli externe')}, Brier moyen "
             f"{_fr(decision.get('brier_raw'), 4)} sans recalibration, "
             f"{_fr(decision.get('brier_calibrated'), 4)} avec (gain "
             f"{_fr(decision.get('gain'), 4)}, erreur type "
             f"{_fr(decision.get('standard_error'), 4)}, meilleur dans "
-            f"{decision.get('folds_improved')} plis sur {decision['n_folds']}) : "
+            f"{times(decision.get('folds_improved'), 'pli')} sur {decision['n_folds']}) : "
             f"{verdict}.",
             "",
         ]
@@ -167,7 +168,8 @@ def _calibration_markdown(
         + (
             "La recalibration (régression isotonique centrée, strictement croissante) ne "
             "change que la probabilité affichée : l'ordre des employés, la ROC-AUC, la "
-            "PR-AUC et les contributions des facteurs (échelle logit) sont ceux du modèle."
+            "PR-AUC et les contributions des facteurs (calculées avant la conversion en "
+            "probabilité) sont ceux du modèle."
             if metadata.get("calibrated")
             else "Les probabilités servies sont celles du modèle, sans recalibration."
         ),
@@ -242,6 +244,7 @@ def render_model_card(
         "Cette fiche est générée par `attrition model report` à partir des métadonnées du "
         "modèle et de ses prédictions hors-pli : ne pas la modifier à la main.",
         "",
+        *in_short_markdown(metadata),
         "## Données et cible",
         "",
         f"- {_count(n)} employés de TechNova Partners, dont {_count(n_positive)} partis "
@@ -279,10 +282,12 @@ def render_model_card(
     protocol = cv.get("protocol", {})
     if cv:
         lines += [
-            f"Validation croisée stratifiée répétée : {protocol.get('n_splits')} plis × "
-            f"{protocol.get('repeats')} répétitions (graine {protocol.get('seed')}). Dans chaque "
-            "pli, toute la préparation (mise à l'échelle, encodage) et le seuil sont appris sur "
-            f"la seule partie d'entraînement ({protocol.get('inner_splits')} plis internes). "
+            "Validation croisée stratifiée répétée : "
+            f"{times(protocol.get('n_splits'), 'pli')} × "
+            f"{times(protocol.get('repeats'), 'répétition')} (graine {protocol.get('seed')}). "
+            "Dans chaque pli, toute la préparation (mise à l'échelle, encodage) et le seuil sont "
+            "appris sur la seule partie d'entraînement "
+            f"({times(protocol.get('inner_splits'), 'pli interne')}). "
             "Moyenne ± écart-type sur les plis, pour les probabilités servies (recalibrées "
             "quand la règle de calibration l'a retenu pour le candidat) :",
             "",
@@ -321,9 +326,9 @@ def render_model_card(
         f"{_pct(oof.get('recall'))}, précision {_pct(oof.get('precision'))}, F1 "
         f"{_fr(oof.get('f1'))}, Brier {_fr(oof.get('brier'))}. Les chiffres à retenir sont "
         "ceux de la validation croisée imbriquée, ci-dessous.",
-        f"- Au seuil : {confusion[1][1]} départs détectés sur {confusion[1][0] + confusion[1][1]}, "
-        f"{confusion[0][1]} fausses alertes sur {confusion[0][0] + confusion[0][1]} employés "
-        "restés.",
+        f"- Au seuil : {times(confusion[1][1], 'départ détecté')} sur "
+        f"{confusion[1][0] + confusion[1][1]}, {times(confusion[0][1], 'fausse alerte')} sur "
+        f"{times(confusion[0][0] + confusion[0][1], 'employé resté')}.",
         "",
         *_honest_markdown(honest),
         *_calibration_markdown(metadata, calibration, decision, honest, figures),

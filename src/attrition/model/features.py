@@ -169,6 +169,13 @@ FEATURE_LABELS: Final[dict[str, str]] = {
     "frequence_deplacement": "Fréquence des déplacements",
 }
 
+#: Yes/no factors as HR users read them: a positive label, and whether the feature's value
+#: answers it the other way round ("no PEE participation" = 1 reads "Participe au PEE : non").
+YES_NO_FACTORS: Final[dict[str, tuple[str, bool]]] = {
+    "sans_participation_pee": ("Participe au PEE (plan d'épargne entreprise)", True),
+    "heures_supplementaires": ("Fait des heures supplémentaires", False),
+}
+
 
 def log_income(income: FloatArray) -> FloatArray:
     """Natural log of the monthly income, floored at 1 so that it is always finite."""

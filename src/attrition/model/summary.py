@@ -4,6 +4,11 @@ from __future__ import annotations
 
 from typing import Any, Final
 
+#: Weight of recall relative to precision in the threshold criterion (F-beta). Here, not in
+#: :mod:`~attrition.model.thresholds`, so that the web page can say what it means without
+#: importing scikit-learn.
+F_BETA: Final = 2.0
+
 #: File name of each model-card figure under docs/img/modele/.
 FIGURE_FILES: Final[dict[str, str]] = {
     "roc": "roc.png",

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Final
-
 import numpy as np
 from numpy.typing import NDArray
 from sklearn.metrics import (
@@ -15,10 +13,9 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 
-FloatArray = NDArray[np.float64]
+from attrition.model.summary import F_BETA
 
-#: Weight of recall relative to precision in the threshold criterion.
-F_BETA: Final = 2.0
+FloatArray = NDArray[np.float64]
 
 
 def best_threshold(

@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from attrition import wording
 from attrition.api import problems
 from attrition.api.web.forms import parse_number
 from attrition.api.web.rendering import CHECK_READ, at_midnight, render
@@ -67,7 +68,20 @@ def factor_bars(
         if name in derived and name not in voc.FEATURES_BY_NAME and not name.startswith("log_"):
             value = derived[name]
         width = round(100 * abs(factor["contribution"]) / largest, 1)
-        out.append({**factor, "valeur": value, "width": width})
+        label = factor.get("libelle", name)
+        if name in feat.YES_NO_FACTORS and isinstance(value, bool | int | float):
+            label, reverse = feat.YES_NO_FACTORS[name]
+            value = bool(value) != reverse
+        out.append(
+            {
+                **factor,
+                "libelle_lisible": label,
+                "valeur": value,
+                "valeur_technique": factor.get("valeur"),
+                "effet": wording.effect(factor["contribution"]),
+                "width": width,
+            }
+        )
     return out
 
 

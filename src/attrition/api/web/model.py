@@ -9,12 +9,13 @@ from pathlib import Path
 from fastapi import APIRouter, Request
 from starlette.responses import FileResponse, Response
 
+from attrition import wording
 from attrition.api.schemas import feature_catalogue
 from attrition.api.web.rendering import CHECK_AUDIT, CHECK_READ, at_midnight, local_zone, render
 from attrition.api.web.session import html_errors, session_client
 from attrition.config import PROJECT_ROOT
 from attrition.errors import FieldError, NotFoundError, ValidationError
-from attrition.model.summary import FIGURE_FILES, summary_metrics
+from attrition.model.summary import F_BETA, FIGURE_FILES, summary_metrics
 from attrition.monitoring.drift import ACTION, DEFAULT_WINDOW, WATCH, drift_report
 from attrition.monitoring.performance import performance_report
 
@@ -33,12 +34,12 @@ METRIC_LABELS = (
     ("threshold", "Seuil (validation croisée)"),
 )
 FIGURE_TITLES = {
-    "roc": "Courbe ROC",
-    "precision_recall": "Courbe précision-rappel",
-    "calibration": "Courbe de calibration",
-    "confusion": "Matrice de confusion au seuil",
-    "importance": "Importance globale des variables",
-    "fairness": "Taux par genre et par tranche d'âge",
+    "roc": "Courbe ROC : capacité à classer les partants avant ceux qui restent",
+    "precision_recall": "Courbe précision-rappel : départs repérés contre fausses alertes",
+    "calibration": "Calibration : probabilités annoncées contre départs observés",
+    "confusion": "Au seuil d'alerte : départs repérés, manqués, et fausses alertes",
+    "importance": "Les variables qui pèsent le plus dans le score",
+    "fairness": "Taux de signalement par genre et par tranche d'âge",
 }
 
 
@@ -71,6 +72,8 @@ async def model_card(request: Request) -> Response:
         if isinstance(oof.get(key), int | float) and key != "threshold"
     ]
     confusion = oof.get("confusion")
+    found = wording.detection(model.metrics)
+    repetitions = summary.get("repetitions")
     figures = [
         (key, FIGURE_TITLES.get(key, key), name)
         for key, name in FIGURE_FILES.items()
@@ -82,8 +85,11 @@ async def model_card(request: Request) -> Response:
         {
             "page": "modele",
             "model": model,
+            "algorithm": wording.algorithm_label(model.algorithm),
+            "threshold_meaning": wording.threshold_meaning(F_BETA),
+            "detection": found.sentences() if found else None,
             "metrics": metrics,
-            "repetitions": summary.get("repetitions"),
+            "repetitions": wording.count(repetitions, "répétition") if repetitions else None,
             "out_of_fold": out_of_fold,
             "confusion": confusion if isinstance(confusion, list) and len(confusion) == 2 else None,
             "figures": figures,
