@@ -69,3 +69,33 @@ def test_huge_integer_is_refused_with_its_field(client: TestClient, keys: Keys) 
     errors = r.json()["errors"]
     assert [e["champ"] for e in errors] == ["age"]
     assert "JSON invalide" not in errors[0]["message"]
+
+
+@pytest.mark.parametrize(
+    "path", ["/v1/predictions", "/v1/predictions/batch", "/v1/employees/1/predictions"]
+)
+def test_prediction_routes_check_key_and_role_before_the_body(
+    client: TestClient, keys: Keys, path: str
+) -> None:
+    """One dependency checks key and role (the hot path): the same answers as ``require``."""
+    bad = {"content-type": "application/json"}
+    missing = client.post(path, content=b"{", headers=bad)
+    assert missing.status_code == 401
+    assert "Clé API manquante" in missing.json()["detail"]
+    wrong = client.post(path, content=b"{", headers={**bad, **auth("ftr_nope.nope")})
+    assert wrong.status_code == 401
+    body = {"employes": [EXAMPLE_EMPLOYEE]} if path.endswith("batch") else EXAMPLE_EMPLOYEE
+    denied = client.post(path, json=body, headers=auth(keys.auditeur))
+    assert denied.status_code == 403
+    assert "« auditeur »" in denied.json()["detail"]
+    assert "predicteur, admin" in denied.json()["detail"]
+
+
+def test_prediction_routes_keep_their_security_in_openapi(client: TestClient) -> None:
+    paths = client.get("/openapi.json").json()["paths"]
+    for path in (
+        "/v1/predictions",
+        "/v1/predictions/batch",
+        "/v1/employees/{id_employee}/predictions",
+    ):
+        assert paths[path]["post"]["security"] == [{"HTTPBearer": []}, {"APIKeyHeader": []}]

@@ -597,3 +597,29 @@ def test_hr_records_an_outcome_from_the_web(
     # A predicteur has no outcome page.
     sign_in(web, people.predicteur)
     assert web.get("/app/issue").status_code == 403
+
+
+def test_only_the_pages_go_through_the_session_layers() -> None:
+    """The session cookie's path is /app: the API and the rest never decode a session."""
+    from attrition.api.web import PageSessions
+
+    seen: dict[str, bool] = {}
+
+    async def inner(scope: Any, receive: Any, send: Any) -> None:
+        seen[scope["path"]] = "session" in scope
+
+    layer = PageSessions(inner, secret_key="x" * 32, session_cookie="s", max_age=60, path="/app")
+
+    async def main() -> None:
+        for path in ("/app", "/app/score", "/v1/predictions", "/health", "/application"):
+            scope = {"type": "http", "path": path, "headers": [], "method": "GET"}
+            await layer(scope, None, None)
+
+    asyncio.run(main())
+    assert seen == {
+        "/app": True,
+        "/app/score": True,
+        "/v1/predictions": False,
+        "/health": False,
+        "/application": False,
+    }

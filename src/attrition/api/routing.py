@@ -75,7 +75,7 @@ class FastJSONRoute(APIRoute):
 
         handler = super().get_route_handler()
         known = frozenset(_query_names(self.dependant))
-        needs_key = _calls(self.dependant, current_client)
+        needs_key = _calls(self.dependant, current_client) or _takes_key(self.dependant)
 
         async def fast_json_handler(request: Request) -> Response:
             unknown = [name for name in request.query_params if name not in known]
@@ -102,6 +102,13 @@ def _query_names(dependant: Dependant) -> set[str]:
     for sub in dependant.dependencies:
         names |= _query_names(sub)
     return names
+
+
+def _takes_key(dependant: Dependant) -> bool:
+    """Whether a dependency of ``dependant`` is a key check (``deps.authorised``)."""
+    return any(
+        getattr(sub.call, "takes_key", False) or _takes_key(sub) for sub in dependant.dependencies
+    )
 
 
 def _calls(dependant: Dependant, function: Any) -> bool:

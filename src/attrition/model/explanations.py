@@ -9,10 +9,11 @@ goes through its full :meth:`explain`, and both give the same payload.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from attrition.model.compiled import CompiledLinearModel
-from attrition.model.features import FEATURE_LABELS, SOURCE_OF
+from attrition.model.features import FEATURE_LABELS, SOURCE_OF, columns_from_records
 from attrition.model.runtime import LoadedModel
 
 TOP_FACTORS = 5
@@ -81,6 +82,23 @@ def score_and_explain(
         for i in range(len(r.logits))
     ]
     return r.probabilities, payloads
+
+
+def score_records(
+    model: LoadedModel, records: Sequence[Mapping[str, Any]], top_k: int = TOP_FACTORS
+) -> tuple[list[float], list[dict[str, Any]]]:
+    """Probabilities and explanations of ``records`` (the raw fields, as the API reads them).
+
+    One record goes through the model's scalar scorer (plain Python, no numpy per-call
+    overhead) when it can score it; anything else, and any record it declines, through
+    the vectorised :func:`score_and_explain`, which also raises the validation errors.
+    """
+    if len(records) == 1 and model.scalar is not None:
+        scored = model.scalar.score(records[0], top_k)
+        if scored is not None:
+            return [scored[0]], [scored[1]]
+    probabilities, explanations = score_and_explain(model, columns_from_records(records), top_k)
+    return list(probabilities), explanations
 
 
 def _shows_raw(feature: str, source: str) -> bool:

@@ -32,6 +32,7 @@ from attrition.model.compiled import (
     NotCompilableError,
     Predictor,
 )
+from attrition.model.scalar import ScalarScorer
 
 if TYPE_CHECKING:
     from sklearn.pipeline import Pipeline
@@ -117,6 +118,12 @@ class LoadedModel:
     sha256: str
     created_at: datetime
     compiled: Predictor
+    scalar: ScalarScorer | None = field(init=False, default=None)
+    """The one-row scorer of a compiled linear model (built once, with the model)."""
+
+    def __post_init__(self) -> None:
+        if isinstance(self.compiled, CompiledLinearModel):
+            self.scalar = ScalarScorer(self.compiled)
 
     def predict_proba(self, columns: Mapping[str, np.ndarray]) -> np.ndarray:
         return self.compiled.predict_proba(columns)

@@ -26,6 +26,11 @@ from attrition.security.limits import bucket, day_counter
 
 _DAY_S = 86_400
 
+#: How long a verified key is trusted without reading its row again: a revocation made
+#: elsewhere (the CLI, another process or replica) is refused everywhere within this delay
+#: (docs/exploitation.md); a revocation through the API is refused at once by its process.
+KEY_CACHE_TTL_S = 5.0
+
 
 @dataclass(frozen=True, slots=True)
 class Client:
@@ -81,7 +86,7 @@ class Authenticator:
         failures_per_minute: int,
         predictions_per_minute: int = 6_000,
         predictions_per_day: int = 100_000,
-        cache_ttl_s: float = 5.0,
+        cache_ttl_s: float = KEY_CACHE_TTL_S,
     ) -> None:
         self.pool = pool
         self.secret = secret

@@ -31,8 +31,8 @@ from attrition.errors import (
     NotFoundError,
     ValidationError,
 )
-from attrition.model.explanations import score_and_explain
-from attrition.model.features import EXCLUDED_FROM_MODEL, columns_from_records
+from attrition.model.explanations import score_records
+from attrition.model.features import EXCLUDED_FROM_MODEL
 from attrition.model.runtime import LoadedModel, ModelRuntime
 
 log = logging.getLogger(__name__)
@@ -241,8 +241,7 @@ class PredictionService:
         self, model: LoadedModel, items: Sequence[ScoreItem], ctx: RequestContext
     ) -> list[PredictionRecord]:
         started = time.perf_counter()
-        columns = columns_from_records([item.features for item in items])
-        probabilities, explanations = score_and_explain(model, columns)
+        probabilities, explanations = score_records(model, [item.features for item in items])
         latency_ms = (time.perf_counter() - started) * 1000 / len(items)
         batch_id = str(uuid.uuid4()) if len(items) > 1 or ctx.source == "batch" else None
         records = []

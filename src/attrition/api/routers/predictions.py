@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Path, Query, Request
 
-from attrition.api.deps import Lecteur, PoolDep, Predicteur, ServiceDep
+from attrition.api.deps import KEY_SECURITY, Lecteur, PoolDep, PredicteurRapide, ServiceDep
 from attrition.api.responses import ERRORS, WRITE_ERRORS, FastJSONResponse
 from attrition.api.routing import FastJSONRoute
 from attrition.api.schemas import (
@@ -92,11 +92,12 @@ def _charge(request: Request, client: Client, count: int) -> Quota:
     status_code=201,
     responses=WRITE_ERRORS,
     summary="Prédire le risque de départ d'un employé",
+    openapi_extra=KEY_SECURITY,
 )
 async def create_prediction(
     body: PredictionRequest,
     request: Request,
-    client: Predicteur,
+    client: PredicteurRapide,
     service: ServiceDep,
     idempotency_key: IdempotencyHeader = None,
 ) -> Any:
@@ -122,11 +123,12 @@ async def create_prediction(
     status_code=201,
     responses=WRITE_ERRORS,
     summary="Prédire pour un lot de 1 à 1 000 employés",
+    openapi_extra=KEY_SECURITY,
 )
 async def create_batch_prediction(
     body: BatchPredictionRequest,
     request: Request,
-    client: Predicteur,
+    client: PredicteurRapide,
     service: ServiceDep,
     idempotency_key: IdempotencyHeader = None,
 ) -> Any:
@@ -156,11 +158,12 @@ async def create_batch_prediction(
     status_code=201,
     responses=WRITE_ERRORS,
     summary="Prédire pour un employé enregistré",
+    openapi_extra=KEY_SECURITY,
 )
 async def create_employee_prediction(
     id_employee: Annotated[int, Path(ge=1, le=2_147_483_647, description="Identifiant.")],
     request: Request,
-    client: Predicteur,
+    client: PredicteurRapide,
     service: ServiceDep,
     idempotency_key: IdempotencyHeader = None,
 ) -> Any:

@@ -13,6 +13,8 @@ responses) and refused requests are recorded like the API's.
 
 from __future__ import annotations
 
+from typing import Literal
+
 from fastapi import APIRouter, FastAPI
 from fastapi.staticfiles import StaticFiles
 from starlette.datastructures import Headers
@@ -31,6 +33,9 @@ from attrition.security.sessions import (
 )
 from attrition.services.accounts import AccountService
 
+#: Where the pages live, and the path of their session cookie.
+PAGES = "/app"
+
 router = APIRouter()
 for _pages in (session, accounts, scoring, history, model, outcomes):
     router.include_router(_pages.router)
@@ -44,11 +49,11 @@ def install(app: FastAPI, settings: Settings) -> None:
     app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.add_middleware(
-        SessionMiddleware,
+        PageSessions,
         secret_key=session_signing_key(secret),
         session_cookie=SESSION_COOKIE,
         max_age=SESSION_MAX_AGE_S,
-        path="/app",
+        path=PAGES,
         # Framed by another site (the page of a Hugging Face Space), a strict cookie would
         # never be sent: then SameSite=None, Secure, and partitioned per top-level site
         # (CHIPS). The CSRF token of every form still guards the POSTs.
@@ -56,7 +61,47 @@ def install(app: FastAPI, settings: Settings) -> None:
         https_only=settings.is_prod or bool(settings.api.frame_ancestors),
         partitioned=bool(settings.api.frame_ancestors),
     )
-    app.add_middleware(SecureSessionCookie, cookie=SESSION_COOKIE)
+
+
+class PageSessions:
+    """The session middlewares, for the pages only: the cookie's path is ``/app``.
+
+    A browser sends the session cookie to ``/app`` and below only, and only the pages read
+    ``request.session``: the API, the health checks and the static files skip the two
+    layers (and their wrapped ``send``) on every request.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        secret_key: str,
+        session_cookie: str,
+        max_age: int,
+        path: str,
+        same_site: Literal["lax", "strict", "none"] = "strict",
+        https_only: bool = False,
+        partitioned: bool = False,
+    ) -> None:
+        self.app = app
+        sessions = SessionMiddleware(
+            app,
+            secret_key=secret_key,
+            session_cookie=session_cookie,
+            max_age=max_age,
+            path=path,
+            same_site=same_site,
+            https_only=https_only,
+            partitioned=partitioned,
+        )
+        self.pages = SecureSessionCookie(sessions, cookie=session_cookie)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path: str = scope.get("path", "")
+        if path == PAGES or path.startswith(PAGES + "/"):
+            await self.pages(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
 
 
 class SecureSessionCookie:
