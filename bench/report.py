@@ -100,10 +100,14 @@ def summarise_profile(raw: str, *, top: int = 25) -> dict[str, Any]:
 # ---- figures --------------------------------------------------------------------------------
 
 
+def measured_at(path: Path) -> tuple[str, str]:
+    """When a results file was measured (its ``date``): a checkout gives every file one mtime."""
+    return str(orjson.loads(path.read_bytes()).get("date", "")), path.name
+
+
 def latest_results() -> Path:
     files = sorted(
-        (p for p in RESULTS.glob("*.json") if not p.name.startswith("scale-")),
-        key=lambda p: p.stat().st_mtime,
+        (p for p in RESULTS.glob("*.json") if not p.name.startswith("scale-")), key=measured_at
     )
     if not files:
         raise SystemExit("Aucun résultat dans bench/results : lancez `make bench`.")
@@ -377,7 +381,7 @@ def gains_lines(path: Path = GAINS) -> list[str]:
 
 def latest_scale() -> Path | None:
     """The newest `make bench-scale` results with several sizes (else the newest at all)."""
-    files = sorted(RESULTS.glob("scale-*.json"), key=lambda p: p.stat().st_mtime, reverse=True)
+    files = sorted(RESULTS.glob("scale-*.json"), key=measured_at, reverse=True)
     for path in files:
         if len(orjson.loads(path.read_bytes()).get("sizes", [])) >= 2:
             return path
@@ -393,12 +397,31 @@ def scale_lines(path: Path | None) -> list[str]:
     if not steps:
         return ["Résultats de `make bench-scale` vides."]
     cfg = r["config"]
-    missing = [n for n in DEFAULT_SCALE_SIZES if n not in {s["target"] for s in steps}]
-    head = "| Mesure | " + " | ".join(fr(s["predictions"], 0) for s in steps) + " |"
+    not_run = r.get("not_run", [])
+    missing = [
+        n
+        for n in DEFAULT_SCALE_SIZES
+        if n not in {s["target"] for s in steps} | {x["target"] for x in not_run}
+    ]
+    head = (
+        "| Mesure | "
+        + " | ".join(fr(s["predictions"], 0) for s in steps)
+        + "".join(f" | {fr(x['target'], 0)}" for x in not_run)
+        + " |"
+    )
     lines = [
         f"Mesures du {r['date'][:10]} (commit `{r['commit']}`), fichier "
         f"`{path.relative_to(ROOT)}` ; machine : {machine_line(r['machine'])}. Tailles "
         f"mesurées : {', '.join(fr(s['target'], 0) for s in steps)} prédictions."
+        + "".join(
+            f" **{fr(x['target'], 0)} prédictions : non mesuré ici**, faute de place : "
+            f"{fr(x['free_bytes'] / 1e9, 1)} Go libres sur le disque au moment de la remplir, "
+            f"{fr(x['bytes_per_prediction'], 0)} octets par prédiction mesurés à la taille "
+            f"précédente, soit environ {fr(x['need_bytes'] / 1e9, 1)} Go à écrire (index et "
+            f"journal compris) ; le disque est partagé et la mesure s'arrête avant d'y laisser "
+            f"moins de {fr(x['min_free_bytes'] / 1e9, 0)} Go (`--min-free-gb`)."
+            for x in not_run
+        )
         + (
             " Tailles par défaut non mesurées dans cette exécution : "
             + ", ".join(fr(n, 0) for n in missing)
@@ -409,11 +432,12 @@ def scale_lines(path: Path | None) -> list[str]:
         ),
         "",
         head,
-        "| --- |" + " ---: |" * len(steps),
+        "| --- |" + " ---: |" * (len(steps) + len(not_run)),
     ]
+    absent = "".join(" | non mesuré (disque)" for _ in not_run)
 
     def row(label: str, cell: Any) -> None:
-        lines.append(f"| {label} | " + " | ".join(cell(s) for s in steps) + " |")
+        lines.append(f"| {label} | " + " | ".join(cell(s) for s in steps) + absent + " |")
 
     def ms(key: str) -> Any:
         return lambda s: f"{fr(s[key]['median_ms'], 2)} ms ({s[key].get('rows', '–')} lignes)"
@@ -433,17 +457,24 @@ def scale_lines(path: Path | None) -> list[str]:
     row(
         "Historique d'un employé « lourd » (page de 50 ; ses prédictions croissent avec la trace)",
         lambda s: (
-            f"{fr(s['history_heavy']['median_ms'], 2)} ms ({fr(s['heavy_predictions'], 0)} "
-            "prédictions)"
+            f"{fr(s['history_heavy']['median_ms'], 2)} ms ({s['history_heavy'].get('rows', '–')} "
+            f"lignes lues sur {fr(s['heavy_predictions'], 0)})"
         ),
     )
     row("Page profonde de `GET /v1/predictions` (curseur à 90 % de la liste)", ms("deep_page"))
     row("Export RGPD de l'employé témoin", ms("gdpr_export"))
+
+    def plan(p: dict[str, Any] | None) -> str:
+        if p is None:
+            return "–"
+        if not p["index_backed"]:
+            return "**lecture complète**"
+        return "index + tri" if p.get("sorts") else "index"
+
     row(
-        "Plans (`EXPLAIN`) : historique, export, page profonde sans lecture complète",
+        "Plans (`EXPLAIN`) : historique témoin, historique lourd, export, page profonde",
         lambda s: " / ".join(
-            "index" if s["plans"][k]["index_backed"] else "**lecture complète**"
-            for k in ("history", "export", "deep_page")
+            plan(s["plans"].get(k)) for k in ("history", "history_heavy", "export", "deep_page")
         ),
     )
 
@@ -453,7 +484,8 @@ def scale_lines(path: Path | None) -> list[str]:
             return f"**échec** (code {v['returncode']})"
         if v.get("skipped"):
             return f"non lancée ({v['reason']})"
-        return f"{per_s(v['rows_per_s'])} ({fr(v['seconds'], 2)} s)"
+        found = "" if v.get("ok", True) else f", **{v.get('breaks', 'des')} rupture(s)**"
+        return f"{per_s(v['rows_per_s'])} ({fr(v['seconds'], 2)} s{found})"
 
     row("`attrition audit verify` : lignes/s (durée)", verify)
     row(
@@ -490,13 +522,17 @@ def scale_lines(path: Path | None) -> list[str]:
         "",
         "Le remplissage passe par le chemin d'écriture réel : chaque employé est évalué une fois "
         "par le service de prédiction (score et explication de l'API), puis les lignes sont "
-        "écrites par l'écriture groupée de l'API (la même instruction SQL) et scellées par le "
-        "scelleur de l'API ; chaque ligne a son identifiant de requête, "
+        "écrites par l'écriture groupée de l'API (la même instruction SQL), chacune signée "
+        "comme le service signe ce qu'il répond, et scellées par le scelleur de l'API ; chaque "
+        "ligne a son identifiant de requête, "
         f"{fr(100 * cfg['linked_share'], 0)} % nomment leur employé. L'employé témoin reçoit "
         f"{cfg['probe_records']} prédictions dans la première taille, puis plus aucune : son "
         "historique et son export doivent rester plats. Après chaque remplissage, les tables "
         "sont analysées (`VACUUM (ANALYZE)`, ce que ferait l'autovacuum). Les plans sont lus "
-        "avec les réglages par défaut du planificateur (`enable_seqscan` actif). La purge est "
+        "avec les réglages par défaut du planificateur (`enable_seqscan` actif) ; « index + "
+        "tri » : PostgreSQL lit par l'index les quelques lignes de l'employé puis les trie, un "
+        "tri de ce qui est rendu, pas de la trace. La vérification est lancée dans un processus "
+        "à part ; sa mémoire de pointe est le `VmHWM` de ce processus. La purge est "
         "annulée après mesure (transaction annulée) pour garder la taille de la trace ; son "
         "COMMIT n'est donc pas compté. La dérive lit les entrées des 30 derniers jours, "
         "plafonnées à 100 000 : toute la trace a ici moins de 30 jours.",
@@ -519,9 +555,27 @@ def memory_verdict(runs: list[dict[str, Any]]) -> str:
     return f" : elle passe de {fr(low, 0)} à {fr(high, 0)} Mio, elle croît avec le fichier"
 
 
+def longer_files(files: list[Path], longest: int) -> list[str]:
+    """Older runs on longer files than the newest: their speed, and why not their memory."""
+    out = []
+    for path in files:
+        r = orjson.loads(path.read_bytes())
+        for x in r.get("predict_file") or []:
+            if x["rows"] > longest and x["exit_code"] == 0 and "peak_rss_sampled_every_s" not in x:
+                out.append(
+                    f"Un fichier de {fr(x['rows'], 0)} lignes a été mesuré le {r['date'][:10]} "
+                    f"(commit `{r['commit']}`, `{path.relative_to(ROOT)}`) : "
+                    f"{fr(x['seconds'], 0)} s, {fr(x['rows_per_s'], 0)} lignes/s. Sa mémoire "
+                    "de pointe d'alors n'est pas reprise : lue dans `ru_maxrss`, elle comptait "
+                    "celle du banc qui lançait la commande (la même à l'octet près pour 100 000 "
+                    "et 1 000 000 lignes)."
+                )
+    return ["", *out] if out else []
+
+
 def predict_file_lines() -> list[str]:
     """`attrition predict --file` on large CSV files, from the newest results that have it."""
-    files = sorted(RESULTS.glob("scale-*.json"), key=lambda p: p.stat().st_mtime, reverse=True)
+    files = sorted(RESULTS.glob("scale-*.json"), key=measured_at, reverse=True)
     for path in files:
         r = orjson.loads(path.read_bytes())
         runs = r.get("predict_file")
@@ -549,7 +603,10 @@ def predict_file_lines() -> list[str]:
             "processus, la validation complète du fichier (rien n'est enregistré si une ligne "
             "est invalide), puis sa relecture par lots de 1 000 lignes, chacun évalué, écrit par "
             "l'écriture groupée de l'API et affiché avant le suivant. La mémoire de pointe est "
-            "celle du processus (`ru_maxrss`)" + memory_verdict(runs) + ".",
+            "celle du processus (son `VmHWM`, relevé toutes les 0,1 s)"
+            + memory_verdict(runs)
+            + ".",
+            *longer_files(files, max(x["rows"] for x in runs)),
         ]
         return lines
     return ["Pas encore de mesure de `attrition predict --file` (`make bench-scale`)."]
@@ -574,14 +631,43 @@ def scale_findings(steps: list[dict[str, Any]]) -> list[str]:
                 if plans
                 else "**au moins un plan lit la trace en entier** (voir le fichier de résultats)."
             )
-            + " L'historique d'un employé qui a beaucoup de prédictions grandit avec elles "
-            "(l'index sur l'employé les lit toutes avant de trier par identifiant)."
+        )
+        heavy = last["history_heavy"]["median_ms"] / first["history_heavy"]["median_ms"]
+        heavy_plans = [s["plans"]["history_heavy"] for s in steps]
+        sorted_heavy = [
+            fr(s["predictions"], 0)
+            for s, p in zip(steps, heavy_plans, strict=True)
+            if p.get("sorts")
+        ]
+        said = f" ; plan avec tri à {', '.join(sorted_heavy)} prédictions" if sorted_heavy else ""
+        if all("sorts" in p for p in heavy_plans) and not sorted_heavy:
+            said = (
+                " ; l'index (employé, identifiant) donne ses lignes dans l'ordre : aucun tri "
+                "dans le plan, la page s'arrête à sa cinquante et unième ligne"
+            )
+        out.append(
+            f"- **Employé « lourd »** : {fr(first['heavy_predictions'], 0)} puis "
+            f"{fr(last['heavy_predictions'], 0)} prédictions, le temps de sa page "
+            f"× {fr(heavy, 1)} ({first['history_heavy'].get('rows', '–')} puis "
+            f"{last['history_heavy'].get('rows', '–')} lignes lues){said}. À "
+            f"{fr(last['predictions'], 0)} prédictions, sa page coûte "
+            f"{fr(last['history_heavy']['median_ms'], 2)} ms et celle du témoin "
+            f"({last['history_probe'].get('rows', '–')} lignes) "
+            f"{fr(last['history_probe']['median_ms'], 2)} ms : le temps suit les lignes rendues."
         )
     ok = [s for s in steps if s["verify"].get("checked")]
     if len(ok) >= 2:
         a, b = ok[0]["verify"], ok[-1]["verify"]
         per_row = (b["peak_rss_mib"] - a["peak_rss_mib"]) / (b["checked"] - a["checked"]) * 1024
-        if per_row > 0:
+        if b["peak_rss_mib"] <= 1.2 * a["peak_rss_mib"]:
+            out.append(
+                f"- **Vérification de la chaîne** : {fr(a['rows_per_s'], 0)} puis "
+                f"{fr(b['rows_per_s'], 0)} lignes/s ; pour {fr(b['checked'] / a['checked'], 0)} "
+                f"fois plus de lignes, sa mémoire de pointe passe de {fr(a['peak_rss_mib'], 0)} à "
+                f"{fr(b['peak_rss_mib'], 0)} Mio : elle lit la trace par lots (curseur côté "
+                "serveur), sa mémoire ne dépend pas de la taille de la trace."
+            )
+        elif per_row > 0:
             out.append(
                 f"- **Vérification de la chaîne** : {fr(a['rows_per_s'], 0)} puis "
                 f"{fr(b['rows_per_s'], 0)} lignes/s ; sa mémoire de pointe croît d'environ "

@@ -46,6 +46,8 @@ from typing import Any
 
 import orjson
 
+from attrition.db.chain import record_mac
+
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 
@@ -63,17 +65,26 @@ VERIFY_CODE = """
 import asyncio, os, resource, sys, time
 import orjson, psycopg
 from attrition.db import chain, verification
+def high_water():
+    # VmHWM: this process's own peak. ru_maxrss would also count the parent's memory at
+    # the exec (Linux keeps the larger of the two), i.e. the bench's, not the verification's.
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 async def main():
     async with await psycopg.AsyncConnection.connect(sys.argv[1]) as conn:
-        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        before = high_water()
         started = time.perf_counter()
         key = chain.AuditKey.derive(os.environ["BENCH_AUDIT_KEY"])
         result = await verification.verify(conn, key)
         seconds = time.perf_counter() - started
-        after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        after = high_water()
     print(orjson.dumps({"seconds": seconds, "checked": result.checked, "ok": result.ok,
-        "unsealed": result.unsealed, "rss_before_mib": before / 1024,
-        "peak_rss_mib": after / 1024}).decode())
+        "unsealed": result.unsealed, "breaks": len(result.breaks),
+        "first_breaks": [b.describe() for b in result.breaks[:5]],
+        "rss_before_mib": before, "peak_rss_mib": after}).decode())
 asyncio.run(main())
 """
 
@@ -142,9 +153,8 @@ class Trail:
         model = self.runtime.require()
         from attrition.db.chain import AuditKey
 
-        service = PredictionService(
-            self.pool, self.runtime, audit_key=AuditKey.derive(self.audit_key)
-        )
+        self.key = AuditKey.derive(self.audit_key)
+        service = PredictionService(self.pool, self.runtime, audit_key=self.key)
         items = [ScoreItem(dict(p), None, dict(p)) for p in self.payloads]
         ctx = RequestContext(request_id="scale", api_key_id=self.key_id, source="api")
         # One scoring per employee, by the API's own code; each row below is one of these.
@@ -173,9 +183,13 @@ class Trail:
         payload = (
             template.payload if employee is None else {**template.payload, "id_employee": employee}
         )
-        return dataclasses.replace(
+        out = dataclasses.replace(
             template, request_id=f"scale-{n}", id_employee=employee, payload=payload
         )
+        # Signed again, as the service signs what it answered: the template's MAC covers
+        # another request id (verify would rightly call every row modified).
+        out.record_mac = record_mac(self.key, out.mac_values())
+        return out
 
     async def fill(self, target: int) -> dict[str, Any]:
         """Write rows until the trail holds ``target`` predictions; then seal and analyse."""
@@ -242,7 +256,7 @@ class Trail:
 
     async def measure(self) -> dict[str, Any]:
         from attrition.db import audit
-        from attrition.db.plans import scans, sequential
+        from attrition.db.plans import scans, sequential, sorts
         from attrition.monitoring.drift import drift_report
         from attrition.services.records import export_employee
 
@@ -250,8 +264,10 @@ class Trail:
         reps = self.args.repeats
         probe = audit.PredictionFilter(id_employee=self.probe)
         heavy = audit.PredictionFilter(id_employee=self.heavy)
+        # A cursor names the arrival (input id) of the last row shown.
         cur = await self.owner.execute(
-            "SELECT id FROM predictions ORDER BY id OFFSET %s LIMIT 1", (out["predictions"] // 10,)
+            "SELECT input_id FROM predictions ORDER BY input_id OFFSET %s LIMIT 1",
+            (out["predictions"] // 10,),
         )
         deep_row = await cur.fetchone()
         deep = deep_row[0] if deep_row else None
@@ -281,12 +297,14 @@ class Trail:
                 ("history", probe, None, 51),
                 ("history_heavy", heavy, None, 51),
                 ("export", probe, None, 1_000_000),
+                ("export_heavy", heavy, None, 1_000_000),
                 ("deep_page", audit.PredictionFilter(), deep, 51),
             ):
                 found = await scans(conn, *audit.list_query(flt, after=after, limit=limit))
                 plans[name] = {
                     "scans": [[s.node, s.relation, s.index] for s in found],
                     "index_backed": not sequential(found, TRAIL),
+                    "sorts": sorts(found),
                 }
             out["plans"] = plans
             since = datetime.now(UTC) - timedelta(days=30)
@@ -307,8 +325,8 @@ class Trail:
         out["gdpr_export"]["rows"] = len(data["predictions"])
         limit = self.args.verify_max_rows
         if limit and out["predictions"] > limit:
-            # It loads the whole trail in memory (about 12 kB a row measured): on a shared
-            # machine, a few GB taken from the others. Said so in the results.
+            # A cap for a machine too slow to read the trail in the time at hand; the
+            # verification streams (memory bounded), so memory is no longer the reason.
             out["verify"] = {"skipped": True, "reason": f"trace au-delà de {limit} lignes"}
         else:
             out["verify"] = self.verify()
@@ -413,6 +431,18 @@ def write_csv(path: Path, payloads: list[dict[str, Any]], rows: int) -> int:
     return path.stat().st_size
 
 
+def high_water(pid: int) -> float:
+    """A process's peak resident memory so far (``VmHWM``), in MiB; 0 once it has exited."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
 def predict_file(
     db: Any, env: dict[str, str], payloads: list[dict[str, Any]], workdir: Path, rows: int
 ) -> dict[str, Any]:
@@ -422,7 +452,8 @@ def predict_file(
     child_env = {
         **env,
         "DATABASE_URL": db.owner_dsn,
-        "ATTRITION_DB__APP_PASSWORD": env.get("ATTRITION_DB__APP_PASSWORD", ""),
+        # The application role's password, as `attrition serve` hands it to its workers.
+        "ATTRITION_DB__APP_PASSWORD": db.app_password or "",
     }
     started = time.perf_counter()
     with open(os.devnull, "wb") as sink, (workdir / f"predict-{rows}.log").open("wb") as log:
@@ -432,7 +463,15 @@ def predict_file(
             stdout=sink,
             stderr=log,
         )
-        _, status, usage = os.wait4(proc.pid, 0)
+        peak = 0.0
+        while True:
+            # The child's own peak (VmHWM), read until it exits: its ru_maxrss would also
+            # count this process's memory at the exec (Linux keeps the larger of the two).
+            peak = max(peak, high_water(proc.pid))
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                break
+            time.sleep(0.1)
     seconds = time.perf_counter() - started
     proc.returncode = os.waitstatus_to_exitcode(status)
     path.unlink()
@@ -442,9 +481,39 @@ def predict_file(
         "exit_code": proc.returncode,
         "seconds": seconds,
         "rows_per_s": rows / seconds if proc.returncode == 0 else None,
-        "peak_rss_mib": usage.ru_maxrss / 1024,
+        "peak_rss_mib": peak,
+        "peak_rss_sampled_every_s": 0.1,
         # CPU of the command alone: on a shared machine, less disturbed than the wall time.
         "cpu_s": usage.ru_utime + usage.ru_stime,
+    }
+
+
+#: Bytes per prediction assumed before any size is measured (measured: about 3,700).
+DEFAULT_BYTES_PER_PREDICTION = 4000
+#: Room for the WAL (``max_wal_size``) and temporary files during a fill.
+DISK_MARGIN = 2 * 2**30
+
+
+def disk_room(
+    workdir: Path, size: int, done: list[dict[str, Any]], args: argparse.Namespace
+) -> dict[str, Any]:
+    """Whether filling the trail up to ``size`` leaves ``--min-free-gb`` free on the disk.
+
+    The need is the rows still to write times the bytes per prediction measured at the
+    previous size (10 % more for the indexes' slack), plus room for the WAL.
+    """
+    measured = [s["disk"]["bytes_per_prediction"] for s in done if s.get("disk")]
+    per_row = measured[-1] if measured else DEFAULT_BYTES_PER_PREDICTION
+    have = done[-1]["predictions"] if done else 0
+    need = int(max(0, size - have) * per_row * 1.1 + DISK_MARGIN)
+    free = shutil.disk_usage(workdir).free
+    return {
+        "target": size,
+        "free_bytes": free,
+        "bytes_per_prediction": per_row,
+        "need_bytes": need,
+        "min_free_bytes": int(args.min_free_gb * 1e9),
+        "fits": free - need >= args.min_free_gb * 1e9,
     }
 
 
@@ -484,6 +553,12 @@ def main() -> int:
         type=int,
         default=0,
         help="ne pas lancer la vérification au-delà de cette taille (0 : toujours)",
+    )
+    parser.add_argument(
+        "--min-free-gb",
+        type=float,
+        default=10.0,
+        help="ne pas remplir une taille qui laisserait moins d'espace disque libre (Go)",
     )
     parser.add_argument("--keep", action="store_true", help="garder le dossier temporaire")
     parser.add_argument("--label", default="", help="suffixe du fichier de résultats")
@@ -538,6 +613,17 @@ def main() -> int:
                 await trail.close()
 
         for size in sizes:
+            room = disk_room(workdir, size, results["sizes"], args)
+            if not room["fits"]:
+                results.setdefault("not_run", []).append(room)
+                save(results, args)
+                say(
+                    f"Trace à {size:,} prédictions non remplie : {room['free_bytes'] / 1e9:.1f} Go "
+                    f"libres, il en faudrait environ {room['need_bytes'] / 1e9:.1f} "
+                    f"({room['bytes_per_prediction']:,.0f} octets/prédiction), et "
+                    f"{args.min_free_gb:.0f} Go doivent rester libres."
+                )
+                continue
             say(f"Trace à {size:,} prédictions…")
             step = asyncio.run(fill_and_measure(size))
             step["throughput"] = throughput(db, env, key, workdir, run_id, size, args)

@@ -567,5 +567,13 @@ ALTER TABLE prediction_inputs ALTER COLUMN statut_marital DROP NOT NULL;
 
 UPDATE alembic_version SET version_num='0011' WHERE alembic_version.version_num = '0005';
 
+-- Running upgrade 0011 -> 0013
+
+CREATE INDEX ix_prediction_inputs_id_employee_id ON prediction_inputs (id_employee, id);
+
+DROP INDEX ix_prediction_inputs_id_employee;
+
+UPDATE alembic_version SET version_num='0013' WHERE alembic_version.version_num = '0011';
+
 COMMIT;
 

@@ -17,68 +17,38 @@ from typing import Any
 
 import psycopg
 import pytest
-from sqlalchemy import text
 
-from attrition.data.vocabulary import FEATURE_NAMES
-from attrition.db.audit import PredictionFilter, PredictionRecord, list_query
-from attrition.db.chain import AuditKey, record_mac
+from attrition.db.audit import PredictionFilter, list_query
+from attrition.db.chain import AuditKey
 from attrition.db.engine import Database, libpq_conninfo
-from attrition.db.plans import Scan, scans, sequential
+from attrition.db.plans import Scan, scans, sequential, sorts
 from attrition.db.writer import insert_many
+from tests.db.trail import features, record
 
 ROWS = 10_000
 PROBE_ROWS = 20
+HEAVY_EVERY = 50  # the heavy employee: one row in fifty, 200 of the 10,000
 TRAIL = ("prediction_inputs", "predictions")
+EMPLOYEE_INDEX = "ix_prediction_inputs_id_employee_id"
 KEY = AuditKey.derive("scale-plans-test-key-0123456789abcdef")
 
 
-def _features(database: Database) -> list[dict[str, Any]]:
-    with database.owner_engine().connect() as conn:
-        rows = conn.execute(
-            text(
-                f"SELECT id_employee, {', '.join(FEATURE_NAMES)} FROM employee_features "
-                "ORDER BY id_employee"
-            )
-        ).mappings()
-        return [
-            {k: (float(v) if k == "augmentation_salaire_precedente" else v) for k, v in r.items()}
-            for r in rows
-        ]
-
-
-def _record(
-    n: int, row: dict[str, Any], id_employee: int | None, model_id: int
-) -> PredictionRecord:
-    features = {k: row[k] for k in FEATURE_NAMES}
-    payload = {**features, **({"id_employee": id_employee} if id_employee else {})}
-    return PredictionRecord(
-        request_id=f"plan-{n}",
-        api_key_id=None,
-        source="api",
-        id_employee=id_employee,
-        features=features,
-        payload=payload,
-        model_version_id=model_id,
-        probability=0.25,
-        label="reste",
-        threshold=0.4,
-        risk_level="moyen",
-        explanation={"facteurs_hausse": [], "facteurs_baisse": []},
-        latency_ms=0.2,
-    )
-
-
 def _plans(database: Database, model_version: str) -> dict[str, Any]:
-    rows = _features(database)
-    probe = rows[0]["id_employee"]
+    rows = features(database)
+    probe, heavy = rows[0]["id_employee"], rows[1]["id_employee"]
     every = ROWS // PROBE_ROWS
 
     def linked(n: int, row: dict[str, Any]) -> int | None:
-        # The probe gets exactly PROBE_ROWS predictions spread over the trail; half of the
-        # others name their employee, as a mix of HR screens and anonymous API calls would.
+        # The probe gets exactly PROBE_ROWS predictions spread over the trail, the heavy one
+        # a fifth of it; half of the others name their employee, as a mix of HR screens and
+        # anonymous API calls would.
         if n % every == 0:
             return probe
-        return row["id_employee"] if row["id_employee"] != probe and n % 3 else None
+        if n % HEAVY_EVERY == 1:
+            return heavy
+        if row["id_employee"] in (probe, heavy):
+            return None
+        return row["id_employee"] if n % 3 else None
 
     async def main() -> dict[str, Any]:
         async with await psycopg.AsyncConnection.connect(
@@ -94,21 +64,26 @@ def _plans(database: Database, model_version: str) -> dict[str, Any]:
                 written = []
                 for start in range(0, ROWS, 1000):
                     batch = [
-                        _record(n, rows[n % len(rows)], linked(n, rows[n % len(rows)]), model_id)
+                        record(
+                            n, rows[n % len(rows)], linked(n, rows[n % len(rows)]), model_id, KEY
+                        )
                         for n in range(start, start + 1000)
                     ]
-                    for record in batch:  # as the service signs what it answered
-                        record.record_mac = record_mac(KEY, record.mac_values())
                     written += await insert_many(conn, batch)
                 await conn.execute("ANALYZE prediction_inputs")
                 await conn.execute("ANALYZE predictions")
                 cur = await conn.execute("SHOW enable_seqscan")
                 seqscan = (await cur.fetchone())[0]  # type: ignore[index]
-                deep = written[ROWS // 10].prediction_id
+                deep = written[ROWS // 10].input_id  # the cursor names the row's arrival
                 mine = PredictionFilter(id_employee=probe)
+                theirs = PredictionFilter(id_employee=heavy)
                 out = {
                     "enable_seqscan": seqscan,
                     "history": await scans(conn, *list_query(mine, after=None, limit=51)),
+                    "heavy": await scans(conn, *list_query(theirs, after=None, limit=51)),
+                    "heavy_next": await scans(
+                        conn, *list_query(theirs, after=written[-50].input_id, limit=51)
+                    ),
                     "export": await scans(conn, *list_query(mine, after=None, limit=1_000_000)),
                     "deep": await scans(
                         conn, *list_query(PredictionFilter(), after=deep, limit=51)
@@ -136,21 +111,29 @@ def test_the_planner_is_left_at_its_defaults(plans: dict[str, Any]) -> None:
     assert plans["probe_rows"] == PROBE_ROWS
 
 
-def test_one_employee_history_reads_their_rows_through_the_employee_index(
+def test_one_employee_history_reads_their_rows_in_order_from_the_employee_index(
     plans: dict[str, Any],
 ) -> None:
+    for name in ("heavy", "heavy_next"):
+        assert sequential(plans[name], TRAIL) == [], name
+        assert EMPLOYEE_INDEX in _indexes(plans[name]), name
+        # The index gives the order: no sort of all the employee's rows before the LIMIT.
+        assert sorts(plans[name]) == [], (name, plans[name])
+    # A few rows: PostgreSQL may fetch them all and sort them, a cost in rows returned.
     assert sequential(plans["history"], TRAIL) == []
-    assert "ix_prediction_inputs_id_employee" in _indexes(plans["history"])
+    assert EMPLOYEE_INDEX in _indexes(plans["history"])
 
 
 def test_the_gdpr_export_of_one_employee_is_index_backed(plans: dict[str, Any]) -> None:
+    # Every row of the employee is returned: reading them through the index is the cost.
     assert sequential(plans["export"], TRAIL) == []
-    assert "ix_prediction_inputs_id_employee" in _indexes(plans["export"])
+    assert EMPLOYEE_INDEX in _indexes(plans["export"])
 
 
-def test_a_deep_keyset_page_starts_from_the_primary_key(plans: dict[str, Any]) -> None:
+def test_a_deep_keyset_page_starts_from_the_cursor(plans: dict[str, Any]) -> None:
     assert sequential(plans["deep"], TRAIL) == []
-    assert "pk_predictions" in _indexes(plans["deep"])
+    assert "pk_prediction_inputs" in _indexes(plans["deep"])
+    assert sorts(plans["deep"]) == []
 
 
 def test_sequential_names_only_full_reads_of_the_given_relations() -> None:
@@ -160,3 +143,4 @@ def test_sequential_names_only_full_reads_of_the_given_relations() -> None:
         Scan("Seq Scan", "model_versions", None),
     ]
     assert sequential(found, TRAIL) == ["predictions"]
+    assert sorts([Scan("Limit", None, None), Scan("Sort", None, None), *found]) == ["Sort"]

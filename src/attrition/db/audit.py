@@ -162,8 +162,8 @@ async def insert_predictions(
 
 
 _SELECT_RECORDED = (
-    "SELECT p.id AS prediction_id, p.probability, p.label, p.threshold, p.risk_level, "
-    "p.explanation, p.created_at, m.version AS model_version, "
+    "SELECT p.id AS prediction_id, i.id AS input_id, p.probability, p.label, p.threshold, "
+    "p.risk_level, p.explanation, p.created_at, m.version AS model_version, "
     "m.metrics -> 'oof' -> 'risk_bands' AS risk_bands, i.id_employee, i.source, "
     "i.request_id, i.client_request_id, k.key_id AS client, i.api_key_id, i.payload, "
     "i.idempotency_key, i.request_hash, " + ", ".join(f"i.{c}" for c in FEATURE_NAMES) + " "
@@ -214,7 +214,14 @@ def decode_cursor(cursor: str) -> int:
 async def list_predictions(
     conn: AsyncConnection[Any], flt: PredictionFilter, *, after: int | None, limit: int
 ) -> list[dict[str, Any]]:
-    """Newest first, keyset-paginated on the prediction id (stable under inserts)."""
+    """Newest first, keyset-paginated on the input id (stable under inserts).
+
+    Input and prediction are written by one statement, so the input id orders the trail by
+    arrival; ordering by it lets one index give both a filter and the order
+    (``(id_employee, id)``, ``(api_key_id, id)``, the primary key), and a page stops after its
+    last row whatever the size of the trail. ``after`` is the ``input_id`` of the last row of
+    the previous page.
+    """
     sql, params = list_query(flt, after=after, limit=limit)
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(sql, params)
@@ -244,10 +251,11 @@ def list_query(flt: PredictionFilter, *, after: int | None, limit: int) -> tuple
         where.append("p.label = %s")
         params.append(flt.label)
     if after is not None:
-        where.append("p.id < %s")
-        params.append(after)
+        # Said of both sides of the join: the planner does not carry an inequality across it.
+        where.append("i.id < %s AND p.input_id < %s")
+        params += [after, after]
     sql = _SELECT_RECORDED + (" WHERE " + " AND ".join(where) if where else "")
-    sql += " ORDER BY p.id DESC LIMIT %s"
+    sql += " ORDER BY i.id DESC LIMIT %s"
     params.append(limit)
     return sql, params
 

@@ -77,11 +77,16 @@ _KINDS = tuple(kind for _, kind in RECORD_FIELDS)
 
 # Fixed column names from this module; nothing here comes from a request.
 _CAST = {"str": "::text"}
-RECORD_SQL = (
-    "SELECT p.id, p.record_mac, "  # noqa: S608
+RECORD_COLUMNS = (
+    "p.id, p.record_mac, "
     + ", ".join(f"i.{n}{_CAST.get(k, '')}" for n, k in _INPUT_FIELDS)
     + ", "
     + ", ".join(f"p.{n}{_CAST.get(k, '')}" for n, k in _OUTPUT_FIELDS)
+)
+"""The id, the stored MAC, then the values a record MAC covers (``p`` and ``i`` joined)."""
+RECORD_SQL = (
+    "SELECT "  # noqa: S608
+    + RECORD_COLUMNS
     + " FROM predictions p JOIN prediction_inputs i ON i.id = p.input_id "
 )
 

@@ -355,7 +355,7 @@ class PredictionInput(Base):
     __table_args__ = (
         Index("ix_prediction_inputs_received_at_id", "received_at", "id"),
         Index("ix_prediction_inputs_api_key_id_id", "api_key_id", "id"),
-        Index("ix_prediction_inputs_id_employee", "id_employee"),
+        Index("ix_prediction_inputs_id_employee_id", "id_employee", "id"),
         Index("ix_prediction_inputs_batch_id", "batch_id"),
     )
 

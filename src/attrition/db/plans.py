@@ -17,7 +17,7 @@ from psycopg import AsyncConnection
 
 @dataclass(frozen=True, slots=True)
 class Scan:
-    """One node of a plan that reads a relation."""
+    """One node of a plan; ``relation`` and ``index`` set on those that read one."""
 
     node: str
     relation: str | None
@@ -25,14 +25,13 @@ class Scan:
 
 
 def _walk(plan: dict[str, Any]) -> Iterator[Scan]:
-    if "Relation Name" in plan or "Index Name" in plan:
-        yield Scan(plan["Node Type"], plan.get("Relation Name"), plan.get("Index Name"))
+    yield Scan(plan["Node Type"], plan.get("Relation Name"), plan.get("Index Name"))
     for child in plan.get("Plans", ()):
         yield from _walk(child)
 
 
 async def scans(conn: AsyncConnection[Any], sql: str, params: Sequence[Any] = ()) -> list[Scan]:
-    """The scans of ``sql``'s plan, outermost first."""
+    """The nodes of ``sql``'s plan, outermost first."""
     cur = await conn.execute("EXPLAIN (FORMAT JSON) " + sql, params)
     row = await cur.fetchone()
     assert row is not None
@@ -46,3 +45,8 @@ def sequential(found: Sequence[Scan], relations: Sequence[str]) -> list[str]:
         for s in found
         if s.node == "Seq Scan" and s.relation is not None and s.relation in relations
     ]
+
+
+def sorts(found: Sequence[Scan]) -> list[str]:
+    """The sort nodes of a plan: an index that gives the order needs none."""
+    return [s.node for s in found if s.node in {"Sort", "Incremental Sort", "Top-N Sort"}]

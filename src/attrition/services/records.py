@@ -119,7 +119,7 @@ async def list_predictions(
     rows = await audit.list_predictions(conn, flt, after=after, limit=limit + 1)
     more = len(rows) > limit
     rows = rows[:limit]
-    cursor = audit.encode_cursor(rows[-1]["prediction_id"]) if more else None
+    cursor = audit.encode_cursor(rows[-1]["input_id"]) if more else None
     return PredictionPage([recorded(r) for r in rows], cursor)
 
 
