@@ -575,5 +575,18 @@ DROP INDEX ix_prediction_inputs_id_employee;
 
 UPDATE alembic_version SET version_num='0013' WHERE alembic_version.version_num = '0011';
 
+-- Running upgrade 0013 -> 0012
+
+CREATE TABLE usage_counters (
+    counter VARCHAR(32) NOT NULL, 
+    key VARCHAR(64) NOT NULL, 
+    day DATE NOT NULL, 
+    used BIGINT NOT NULL, 
+    CONSTRAINT pk_usage_counters PRIMARY KEY (counter, key, day), 
+    CONSTRAINT ck_usage_counters_used_not_negative CHECK (used >= 0)
+);
+
+UPDATE alembic_version SET version_num='0012' WHERE alembic_version.version_num = '0013';
+
 COMMIT;
 

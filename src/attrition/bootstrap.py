@@ -12,13 +12,14 @@ exactly as before, only when a check finds something to do.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 # Imported here rather than lazily by the first connection: `attrition serve` imports this
 # module while the embedded PostgreSQL is still starting in the background.
-import psycopg  # noqa: F401
+import psycopg
 
 from attrition.config import Settings
 from attrition.data.extracts import missing_files, read_extracts, resolve_data_dir
@@ -229,12 +230,43 @@ def ensure_admin_user(db: Database, settings: Settings, say: Say) -> str | None:
     return issued.password
 
 
+#: Advisory lock (transaction level) held while a server prepares the database (:func:`boot`).
+BOOT_LOCK_ID = 7_140_002
+
+
+@contextlib.contextmanager
+def boot_lock(db: Database, say: Say) -> Iterator[None]:
+    """One replica at a time prepares a shared database (migrations, grants, data, model).
+
+    Concurrent GRANTs on one object fail ("tuple concurrently updated") and two replicas
+    starting on an empty database would both load the data and train: the second waits here,
+    then finds everything done. A transaction lock, held by a transaction left open (no
+    snapshot, no row locked) for the preparation: released at its end or when the connection
+    drops, even behind PgBouncer in transaction mode (a session lock would stay with the
+    pooled server connection).
+    """
+    with db.connect(admin=True) as conn:
+        row = conn.execute("SELECT pg_try_advisory_xact_lock(%s)", (BOOT_LOCK_ID,)).fetchone()
+        if not (row and row[0]):
+            say("Une autre réplique prépare la base : attente de la fin de sa préparation…")
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (BOOT_LOCK_ID,))
+        try:
+            yield
+        finally:
+            # The preparation may have stopped the server (a refused configuration): its
+            # error, not this one, is what the caller must see.
+            with contextlib.suppress(psycopg.Error):
+                conn.rollback()
+
+
 def boot(settings: Settings, say: Say, *, train: bool = True) -> BootReport:
-    db = prepare_database(settings, say)
-    loaded = load_if_empty(db, settings, say)
-    version = train_if_none(db, settings, say) if train else None
-    key = ensure_admin_key(db, settings, say)
-    password = ensure_admin_user(db, settings, say)
+    db = resolve_database(settings)
+    with boot_lock(db, say):
+        prepare_database(settings, say, db)
+        loaded = load_if_empty(db, settings, say)
+        version = train_if_none(db, settings, say) if train else None
+        key = ensure_admin_key(db, settings, say)
+        password = ensure_admin_user(db, settings, say)
     return BootReport(
         database=db, loaded=loaded, trained_version=version, admin_key=key, admin_password=password
     )

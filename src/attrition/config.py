@@ -11,6 +11,7 @@ Environment names: the well-known ``APP_ENV``, ``DATABASE_URL`` and ``LOG_LEVEL`
 from __future__ import annotations
 
 import re
+import socket
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
@@ -131,6 +132,11 @@ class DatabaseSettings(BaseModel):
     seal_interval_s: float = 5.0
     """How often each API process extends the audit chain (0 disables it). Sealing takes
     every committed prediction not sealed yet, whatever its age or commit order."""
+    prepared_statements: bool = True
+    """Let psycopg prepare the statements the API repeats (``prepare_threshold``, its default
+    5). Set false (``ATTRITION_DB__PREPARED_STATEMENTS=false``) behind PgBouncer in transaction
+    mode before 1.21, where a prepared statement does not follow the client to another server
+    connection ("prepared statement ... already exists"; see docs/exploitation.md)."""
     group_commit: bool = True
     """Write the predictions of concurrent requests together, one statement per group
     (``attrition.db.writer``); each response still waits for its own COMMIT. On by default:
@@ -253,6 +259,9 @@ class Settings(BaseSettings):
     """Interface the server binds to."""
     port: int = 8000
     """Port the server listens on."""
+    replica: str = Field(default_factory=socket.gethostname, min_length=1, max_length=64)
+    """Name of this replica (``ATTRITION_REPLICA``, default: the host name): the ``replica``
+    label of every metric, so that the replicas behind one load balancer stay apart."""
     workers: int = Field(default_factory=available_cpus)
     """Worker processes of `attrition serve` in prod (default: the CPUs this container may
     use, quota included; see ``attrition.cpus``)."""

@@ -168,7 +168,10 @@ def test_refusals_without_a_key_are_written_within_a_budget(
             assert r.status_code == 401
         assert len(_rows(database, ids)) == 5
         metrics = client.get("/metrics").text
-        assert 'attrition_rejections_unrecorded_total{status="401"} 25.0' in metrics
+        assert (
+            f'attrition_rejections_unrecorded_total{{replica="{settings.replica}",status="401"}} 25.0'
+            in metrics
+        )
 
 
 # ---- 4. Error amplification ---------------------------------------------------------------

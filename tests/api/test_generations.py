@@ -190,7 +190,10 @@ def test_oversized_headers_get_431_and_memory_stays_bounded(
         assert httpx.get(f"{server.base_url}/health", timeout=5).status_code == 200
         assert time.monotonic() - started < 1.0
         metrics = httpx.get(f"{server.base_url}/metrics", timeout=5).text
-        assert 'attrition_edge_refusals_total{reason="en-tetes"} 5.0' in metrics
+        assert (
+            f'attrition_edge_refusals_total{{replica="{settings.replica}",reason="en-tetes"}} 5.0'
+            in metrics
+        )
     finally:
         server.signal(signal.SIGTERM)
         server.wait(30)

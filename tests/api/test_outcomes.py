@@ -70,7 +70,12 @@ def test_outcome_is_validated_and_recorded_once(
 
 
 def test_recorded_departure_appears_in_realized_performance(
-    client: TestClient, keys: Keys, rh_key: str, employee: int, model_version: str
+    client: TestClient,
+    keys: Keys,
+    rh_key: str,
+    employee: int,
+    model_version: str,
+    settings: Settings,
 ) -> None:
     before = _version(client, keys, model_version)
     r = client.post(
@@ -94,5 +99,6 @@ def test_recorded_departure_appears_in_realized_performance(
 
     metrics = client.get("/metrics").text
     assert (
-        f'attrition_realized_resolved{{version="{model_version}"}} {after["resolues"]}.0' in metrics
+        f'attrition_realized_resolved{{replica="{settings.replica}",version="{model_version}"}} '
+        f"{after['resolues']}.0" in metrics
     )

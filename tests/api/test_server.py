@@ -67,7 +67,9 @@ def test_listeners_on_one_port_share_the_connections() -> None:
 
 
 HEALTH_200 = re.compile(
-    r'^attrition_http_requests_total\{method="GET",route="/health",status="200"\} (\S+)$', re.M
+    r'^attrition_http_requests_total\{replica="[^"]+",method="GET",route="/health",status="200"\} '
+    r"(\S+)$",
+    re.M,
 )
 
 

@@ -36,6 +36,7 @@ TABLES = {
     "users": {"SELECT", "INSERT"},
     "web_sessions": {"SELECT", "INSERT", "DELETE"},
     "employee_outcomes": {"SELECT", "INSERT"},
+    "usage_counters": {"SELECT", "INSERT", "UPDATE"},
 }
 # Column-level grants: only the key's last use and its (one-way) revocation.
 COLUMNS = {

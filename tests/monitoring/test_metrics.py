@@ -62,7 +62,7 @@ def test_metrics_count_requests_predictions_model_and_pool(
     assert sample(after, "attrition_model_ready") == 1
     assert sample(after, "attrition_db_pool_max") == 10
     assert sample(after, "attrition_db_pool_size") >= 1
-    assert re.search(r"^attrition_db_requests_num \d", after, re.MULTILINE)
+    assert re.search(r'^attrition_db_requests_num\{replica="[^"]+"\} \d', after, re.MULTILINE)
 
 
 def test_access_log_line_has_ids_but_no_secret(
@@ -119,3 +119,18 @@ def test_session_cookie_is_secure_in_prod(prod_client: TestClient) -> None:
     assert "attrition_session=" in cookie and "; secure" in cookie
     assert "httponly" in cookie and "samesite=strict" in cookie
     assert "strict-transport-security" in page.headers
+
+
+def test_every_sample_carries_the_replica_label() -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    metrics = Metrics(replica='hôte-"1"')
+    metrics.observe_request("GET", "/health", 200, 0.001)
+    text = metrics.render()[0].decode()
+    assert 'attrition_http_requests_total{replica="hôte-\\"1\\"",method="GET"' in text
+    assert 'attrition_model_ready{replica="hôte-\\"1\\""} 0.0' in text
+    samples = [s for f in text_string_to_metric_families(text) for s in f.samples]
+    assert len(samples) > 20
+    assert {s.labels.get("replica") for s in samples} == {'hôte-"1"'}
+    # Without a replica name (a standalone registry), the text is prometheus_client's own.
+    assert "replica=" not in Metrics().render()[0].decode()

@@ -130,7 +130,11 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
             min_size=settings.db.pool_min_size,
             max_size=settings.db.pool_max_size,
             timeout=settings.db.pool_timeout_s,
-            kwargs={"connect_timeout": settings.db.connect_timeout_s},
+            kwargs={
+                "connect_timeout": settings.db.connect_timeout_s,
+                # None: never prepared (PgBouncer in transaction mode, before 1.21).
+                **({} if settings.db.prepared_statements else {"prepare_threshold": None}),
+            },
             # A pooled connection is checked before it is lent: after a database restart the
             # dead ones are dropped instead of failing the first requests (a 503 each). The
             # check looks at the socket first: no round trip for a quiet, idle connection.
@@ -236,7 +240,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     app.include_router(monitoring_router.router)
     app.include_router(audit_router.router)
     web.install(app, settings)  # /app pages, /static files, session cookie
-    metrics = Metrics()
+    metrics = Metrics(replica=settings.replica)
     metrics.bind(app.state)
     app.state.metrics = metrics
     app.add_middleware(

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
-HEAD_REVISION = "0013"
+HEAD_REVISION = "0012"
 """The last migration of ``migrations/versions``: bump it with every new migration.
 
 A test compares it with Alembic's own view of the head, so it cannot silently fall behind
@@ -199,6 +199,8 @@ def _grants(role: str, database: str) -> tuple[str, ...]:
         # HR records outcomes through the API; the monitoring reads them. No UPDATE/DELETE.
         f'GRANT SELECT, INSERT ON employee_outcomes TO "{role}"',
         f'GRANT USAGE ON SEQUENCE employee_outcomes_id_seq TO "{role}"',
+        # Daily quotas, counted for every replica: one upsert per charge (attrition.db.usage).
+        f'GRANT SELECT, INSERT, UPDATE ON usage_counters TO "{role}"',
     )
 
 

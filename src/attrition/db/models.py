@@ -490,3 +490,4 @@ class PurgeLog(Base):
 
 # The keyed audit chain's tables (revision 0005), kept in their own module for size.
 from attrition.db.audit_models import AuditChain, AuditPending, ErasureLog  # noqa: E402, F401
+from attrition.db.usage_models import UsageCounter  # noqa: E402, F401

@@ -122,9 +122,14 @@ class _StateCollector(Collector):
 
 
 class Metrics:
-    """The metrics of one application; see docs/monitoring.md for the list."""
+    """The metrics of one application; see docs/monitoring.md for the list.
 
-    def __init__(self) -> None:
+    ``replica`` (``ATTRITION_REPLICA``) becomes the first label of every sample at scrape
+    time, so that the replicas behind one load balancer stay apart once collected.
+    """
+
+    def __init__(self, replica: str | None = None) -> None:
+        self.replica = replica
         self.registry = CollectorRegistry()
         self.state: Any = None
         self.requests = Counter(
@@ -229,13 +234,35 @@ class Metrics:
         """The exposition text and its content type (every worker's counts when several)."""
         directory = multiprocess_dir()
         if directory is None:
-            return generate_latest(self.registry), CONTENT_TYPE_LATEST
-        from prometheus_client.multiprocess import MultiProcessCollector
+            text = generate_latest(self.registry)
+        else:
+            from prometheus_client.multiprocess import MultiProcessCollector
 
-        registry = CollectorRegistry()
-        MultiProcessCollector(registry, path=directory)
-        registry.register(_StateCollector(self))
-        return generate_latest(registry), CONTENT_TYPE_LATEST
+            registry = CollectorRegistry()
+            MultiProcessCollector(registry, path=directory)
+            registry.register(_StateCollector(self))
+            text = generate_latest(registry)
+        if self.replica is not None:
+            text = with_label(text, "replica", self.replica)
+        return text, CONTENT_TYPE_LATEST
+
+
+def with_label(text: bytes, name: str, value: str) -> bytes:
+    """The exposition ``text`` with ``name="value"`` as the first label of every sample."""
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    label = f'{name}="{escaped}"'.encode()
+    lines = []
+    for line in text.split(b"\n"):
+        if line and not line.startswith(b"#"):
+            # A metric name never holds "{" or " ": the first of them ends it.
+            cut = min(i for i in (line.find(b"{"), line.find(b" ")) if i >= 0)
+            if line[cut : cut + 1] == b"{":
+                closing = b"," if line[cut + 1 : cut + 2] != b"}" else b""
+                line = line[: cut + 1] + label + closing + line[cut + 1 :]
+            else:
+                line = line[:cut] + b"{" + label + b"}" + line[cut:]
+        lines.append(line)
+    return b"\n".join(lines)
 
 
 def multiprocess_dir() -> str | None:

@@ -6,8 +6,9 @@ token buckets per key, and a separate bucket of failed authentications per addre
 key id: only failures take from it, and a full one turns further *failures* into 429, never
 a valid key (behind a proxy every client shares an address; one bad client must not lock
 the others out). A valid key is governed by its own quotas only: requests per minute, and
-predictions per minute and per UTC day (:meth:`Authenticator.charge`). With several workers
-the counts are shared by all of them (:mod:`attrition.security.limits`).
+predictions per minute and per UTC day (:meth:`Authenticator.charge`). The per-minute counts
+are shared by the workers of one server; the daily ones are kept in PostgreSQL, global to
+every replica (:mod:`attrition.security.limits`).
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ from attrition.security.keys import parse_key, verify_key
 from attrition.security.limits import bucket, day_counter
 
 _DAY_S = 86_400
-
 #: How long a verified key is trusted without reading its row again: a revocation made
 #: elsewhere (the CLI, another process or replica) is refused everywhere within this delay
 #: (docs/exploitation.md); a revocation through the API is refused at once by its process.
@@ -94,11 +94,12 @@ class Authenticator:
         self.predictions_per_day = predictions_per_day
         self._cache: dict[str, _Cached] = {}
         self._last_used_written: dict[int, float] = {}
-        # Shared by the server's workers when it has several (attrition.security.limits).
+        # Per server, shared by its workers when it has several (attrition.security.limits).
         self.requests = bucket("requetes", rate_per_minute)
         self.failures = bucket("echecs", failures_per_minute)
         self.predictions = bucket("predictions", predictions_per_minute)
-        self.daily = day_counter("predictions")
+        # In PostgreSQL: one count per key for every replica (attrition.db.usage).
+        self.daily = day_counter("predictions", pool)
 
     def fail(
         self, ip: str, key_id: str | None, exc: AuthenticationError
@@ -154,7 +155,7 @@ class Authenticator:
             return cached.daily_quota
         return self.predictions_per_day
 
-    def charge(self, client: Client, count: int, now: float | None = None) -> Quota:
+    async def charge(self, client: Client, count: int, now: float | None = None) -> Quota:
         """Take ``count`` predictions from the key's quotas, or raise RateLimitedError (429).
 
         Nothing is taken when either quota refuses: a refused batch costs nothing.
@@ -174,7 +175,11 @@ class Authenticator:
                 retry_after=max(1, math.ceil(wait)),
                 headers=Quota(per_minute, int(left), math.ceil(wait), policy).headers(),
             )
-        allowed, used = self.daily.add(key, count, ceiling, day)
+        try:
+            allowed, used = await self.daily.add(key, count, ceiling, day)
+        except BaseException:
+            self.predictions.consume(key, -count, now)  # nothing taken when it cannot count
+            raise
         to_midnight = _DAY_S - into_day
         if not allowed:
             self.predictions.consume(key, -count, now)  # give the minute's tokens back
@@ -189,12 +194,12 @@ class Authenticator:
             return Quota(ceiling, ceiling - used, to_midnight, policy)
         return Quota(per_minute, int(left), refill_s, policy)
 
-    def refund(self, client: Client, count: int, now: float | None = None) -> None:
+    async def refund(self, client: Client, count: int, now: float | None = None) -> None:
         """Give back what :meth:`charge` took for predictions that were not made (a replay)."""
         key = f"key:{client.id}"
         self.predictions.consume(key, -count, now)
         clock = time.time() if now is None else now
-        self.daily.add(key, -count, self.daily_quota(client), int(clock) // _DAY_S)
+        await self.daily.add(key, -count, self.daily_quota(client), int(clock) // _DAY_S)
 
     def invalidate(self, key_id: str | None = None) -> None:
         if key_id is None:

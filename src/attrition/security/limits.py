@@ -1,4 +1,10 @@
-"""Token buckets for rate limits: in the process, or shared by the workers of one server.
+"""Rate limits and daily quotas: what is counted where.
+
+Daily quotas (:class:`Counter`) are counted in PostgreSQL (:class:`DatabaseDayCounter`):
+one count per key for every worker of every replica, kept across restarts. Per-minute
+token buckets (:class:`Bucket`) are counted per server, in the process or shared by its
+workers as below: with N replicas, a key may make up to N times its per-minute rate (see
+docs/decisions.md for why).
 
 With several workers (``attrition serve --workers N``), a bucket per process would let a key
 make N times its quota, one share per worker its connections happen to reach. The server then
@@ -21,7 +27,13 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
+
+import psycopg
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
+
+from attrition.db import usage
+from attrition.errors import DatabaseUnavailableError
 
 #: Set by ``attrition serve`` for its workers: a folder they share (metrics, rate limits).
 WORKERS_DIR_ENV = "ATTRITION_WORKERS_DIR"
@@ -42,9 +54,9 @@ class Bucket(Protocol):
 
 
 class Counter(Protocol):
-    """A count per key and UTC day, with a ceiling (the daily quotas)."""
+    """A count per key and UTC day, with a ceiling (the daily quotas); negative: give back."""
 
-    def add(self, key: str, amount: int, ceiling: int, day: int) -> tuple[bool, int]: ...
+    async def add(self, key: str, amount: int, ceiling: int, day: int) -> tuple[bool, int]: ...
 
 
 def _wait(rate: float, tokens: float, cost: float) -> float:
@@ -183,7 +195,7 @@ class DayCounter:
 
     counts: dict[str, tuple[int, int]] = field(default_factory=dict)
 
-    def add(self, key: str, amount: int, ceiling: int, day: int) -> tuple[bool, int]:
+    async def add(self, key: str, amount: int, ceiling: int, day: int) -> tuple[bool, int]:
         """Add ``amount`` unless that passes ``ceiling``: (added, count after)."""
         used, counted_day = self.counts.get(key, (0, day))
         if counted_day != day:
@@ -193,33 +205,37 @@ class DayCounter:
             return False, used
         if len(self.counts) > 100_000:
             self.counts.clear()
-        self.counts[key] = (used + amount, day)
-        return True, used + amount
+        self.counts[key] = (max(0, used + amount), day)
+        return True, max(0, used + amount)
 
 
-class SharedDayCounter(SharedTokenBucket):
-    """:class:`DayCounter` in a file every worker maps (the slots hold count and day)."""
+@dataclass(slots=True)
+class DatabaseDayCounter:
+    """Counts per key and UTC day in PostgreSQL: one count for every worker of every replica.
 
-    def add(self, key: str, amount: int, ceiling: int, day: int) -> tuple[bool, int]:
+    One atomic upsert per :meth:`add`, grouped with the process's concurrent ones
+    (:mod:`attrition.db.usage`); a database error is a 503, as the prediction it guards
+    would be.
+    """
+
+    name: str
+    counters: usage.GroupedCounters
+
+    async def add(self, key: str, amount: int, ceiling: int, day: int) -> tuple[bool, int]:
         """Add ``amount`` unless that passes ``ceiling``: (added, count after)."""
-        digest = _digest(key)
-        with self._locked():
-            index, state = self._find(digest)
-            used = 0.0
-            if state is not None and int(state[1]) == day:
-                used = state[0]
-            allowed = used + amount <= ceiling
-            if allowed:
-                used += amount
-            _SLOT.pack_into(self._map, index * _SLOT.size, digest, used, float(day))
-        return allowed, int(used)
+        try:
+            return await self.counters.add(self.name, key, amount, ceiling, day)
+        except (psycopg.OperationalError, PoolTimeout) as exc:
+            raise DatabaseUnavailableError(
+                "La base de données est indisponible : le quota de la clé ne peut pas être "
+                "compté, réessayez dans quelques secondes."
+            ) from exc
 
 
-def day_counter(name: str) -> Counter:
-    """A day counter shared by the server's workers when it has several."""
-    directory = os.environ.get(WORKERS_DIR_ENV)
-    if directory:
-        return SharedDayCounter(Path(directory) / f"jour-{name}.bin", 1.0)
+def day_counter(name: str, pool: AsyncConnectionPool[Any] | None = None) -> Counter:
+    """A day counter in PostgreSQL (global to every replica), or in this process without pool."""
+    if pool is not None:
+        return DatabaseDayCounter(name, usage.GroupedCounters(pool))
     return DayCounter()
 
 

@@ -69,21 +69,21 @@ def _batch(outcomes: list[Outcome]) -> dict[str, Any]:
     }
 
 
-def _respond(
+async def _respond(
     request: Request, client: Client, count: int, quota: Quota, result: Result
 ) -> FastJSONResponse:
     headers = quota.headers()
     if result.replayed:
         # A replay makes no prediction: it does not count in the quotas.
-        request.app.state.authenticator.refund(client, count)
+        await request.app.state.authenticator.refund(client, count)
         headers = {"Idempotent-Replayed": "true"}
     return FastJSONResponse(result.body, status_code=201, headers=headers)
 
 
-def _charge(request: Request, client: Client, count: int) -> Quota:
+async def _charge(request: Request, client: Client, count: int) -> Quota:
     """Take ``count`` predictions from the key's quotas (429 with RateLimit-* headers)."""
     authenticator: Authenticator = request.app.state.authenticator
-    return authenticator.charge(client, count)
+    return await authenticator.charge(client, count)
 
 
 @router.post(
@@ -109,12 +109,12 @@ async def create_prediction(
     """
     features = body.features()
     payload = body.model_dump(mode="json", exclude_none=True)
-    quota = _charge(request, client, 1)
+    quota = await _charge(request, client, 1)
     ctx = await _context(request, client.id, "api", idempotency_key)
     result = await service.predict(
         [ScoreItem(features, body.id_employee, payload)], ctx, render=_single
     )
-    return _respond(request, client, 1, quota, result)
+    return await _respond(request, client, 1, quota, result)
 
 
 @router.post(
@@ -142,14 +142,14 @@ async def create_batch_prediction(
         raise ValidationError(
             f"Lot trop grand : {len(body.employes)} employés (au plus {limit}).",
         )
-    quota = _charge(request, client, len(body.employes))
+    quota = await _charge(request, client, len(body.employes))
     items = [
         ScoreItem(e.features(), e.id_employee, e.model_dump(mode="json", exclude_none=True))
         for e in body.employes
     ]
     ctx = await _context(request, client.id, "batch", idempotency_key)
     result = await service.predict(items, ctx, render=_batch)
-    return _respond(request, client, len(items), quota, result)
+    return await _respond(request, client, len(items), quota, result)
 
 
 @router.post(
@@ -174,10 +174,10 @@ async def create_employee_prediction(
     """
     features = await service.employee_features(id_employee)
     payload = {"id_employee": id_employee, **features}
-    quota = _charge(request, client, 1)
+    quota = await _charge(request, client, 1)
     ctx = await _context(request, client.id, "employee", idempotency_key)
     result = await service.predict([ScoreItem(features, id_employee, payload)], ctx, render=_single)
-    return _respond(request, client, 1, quota, result)
+    return await _respond(request, client, 1, quota, result)
 
 
 @router.get(

@@ -1,0 +1,56 @@
+"""Daily quotas are counted in PostgreSQL: global to every replica, kept across restarts.
+
+Two applications built on one database stand for two replicas (each with its own
+authenticator, as two `attrition serve` on two hosts); a third one built after both are
+closed stands for a restart.
+"""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+from sqlalchemy import text
+
+from attrition.api.app import create_app
+from attrition.api.schemas import EXAMPLE_EMPLOYEE
+from attrition.config import Settings
+from attrition.db.engine import Database
+from attrition.security.store import create_key, set_daily_quota
+from tests.helpers import auth
+
+
+def _replica(settings: Settings, database: Database) -> TestClient:
+    return TestClient(create_app(settings, database=database), raise_server_exceptions=False)
+
+
+def test_a_daily_quota_is_shared_by_replicas_and_survives_a_restart(
+    settings: Settings, database: Database, model_version: str
+) -> None:
+    created = create_key(database, settings, name="quota-repliques", role="predicteur")
+    set_daily_quota(database, created.key_id, 3)
+    headers = auth(created.key)
+    batch = {"employes": [EXAMPLE_EMPLOYEE] * 2}
+    with _replica(settings, database) as a, _replica(settings, database) as b:
+        first = a.post("/v1/predictions/batch", json=batch, headers=headers)
+        assert first.status_code == 201, first.text
+        assert first.headers["ratelimit-remaining"] == "1"
+        # The other replica sees the two predictions already made.
+        refused = b.post("/v1/predictions/batch", json=batch, headers=headers)
+        assert refused.status_code == 429, refused.text
+        assert "Quota journalier" in refused.json()["detail"]
+        assert "2 déjà faites" in refused.json()["detail"]
+        assert refused.headers["ratelimit-remaining"] == "1"
+        last = b.post("/v1/predictions", json=EXAMPLE_EMPLOYEE, headers=headers)
+        assert last.status_code == 201 and last.headers["ratelimit-remaining"] == "0"
+        assert a.post("/v1/predictions", json=EXAMPLE_EMPLOYEE, headers=headers).status_code == 429
+    with _replica(settings, database) as restarted:
+        again = restarted.post("/v1/predictions", json=EXAMPLE_EMPLOYEE, headers=headers)
+        assert again.status_code == 429, again.text
+    with database.owner_engine().connect() as conn:
+        used = conn.scalar(
+            text(
+                "SELECT u.used FROM usage_counters u JOIN api_keys k ON u.key = 'key:' || k.id "
+                "WHERE k.key_id = :key_id AND u.day = (now() AT TIME ZONE 'UTC')::date"
+            ),
+            {"key_id": created.key_id},
+        )
+    assert used == 3
