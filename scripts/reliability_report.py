@@ -155,6 +155,9 @@ def limits() -> list[str]:
         ("Échecs d'authentification par adresse, et par identifiant de clé",
          f"{api.auth_failures_per_minute} / min (429 ensuite, pour les échecs seulement)",
          "`ATTRITION_API__AUTH_FAILURES_PER_MINUTE`"),
+        ("Échecs de connexion à l'interface web, par adresse",
+         f"{api.sign_in_failures_per_minute} / min (429 ensuite pour toute connexion depuis "
+         "cette adresse)", "`ATTRITION_API__SIGN_IN_FAILURES_PER_MINUTE`"),
         ("Refus sans clé valide écrits en base, par adresse",
          f"{api.rejections_recorded_per_minute} / min",
          "`ATTRITION_API__REJECTIONS_RECORDED_PER_MINUTE`"),

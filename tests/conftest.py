@@ -76,6 +76,7 @@ def settings(tmp_path_factory: pytest.TempPathFactory, technova_dir: Path) -> Se
         api={
             "rate_limit_per_minute": 100_000,
             "auth_failures_per_minute": 100_000,
+            "sign_in_failures_per_minute": 100_000,
             "predictions_per_minute": 10_000_000,
             "predictions_per_day": 1_000_000_000,
             "rejections_recorded_per_minute": 100_000,

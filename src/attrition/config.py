@@ -164,6 +164,10 @@ class ApiSettings(BaseModel):
     auth_failures_per_minute: int = 20
     """Failed authentications per address (and per key id) and minute before further
     failures get 429; a valid key is never refused by this."""
+    sign_in_failures_per_minute: Annotated[int, Field(ge=1)] = 10
+    """Failed sign-ins (web interface, password form) per address and minute, bursts of as
+    many; beyond, every sign-in from that address gets 429 until the budget refills. Other
+    addresses are not affected; each account also has its own throttle."""
     rejections_recorded_per_minute: Annotated[int, Field(ge=0)] = 10
     """Refusals of unauthenticated requests written to ``rejected_requests`` per address and
     minute (all of them are counted in the metrics and the access log)."""

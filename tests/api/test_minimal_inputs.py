@@ -95,3 +95,42 @@ def test_openapi_marks_only_the_unused_fields_optional(client: TestClient) -> No
     required = set(schema["required"])
     assert not required & set(UNUSED)
     assert required == {f.name for f in voc.FEATURES if f.name not in UNUSED}
+
+
+def stored_for_prediction(database: Database, prediction_id: int) -> tuple[Any, ...]:
+    """What the database holds of one prediction's input: the unused fields and the age."""
+    with database.owner_engine().connect() as c:
+        return tuple(
+            c.execute(
+                text(
+                    "SELECT i.genre, i.statut_marital, i.payload ? 'genre', "
+                    "i.payload ? 'statut_marital', i.age, i.id_employee FROM predictions p "
+                    "JOIN prediction_inputs i ON i.id = p.input_id WHERE p.id = :p"
+                ),
+                {"p": prediction_id},
+            ).one()
+        )
+
+
+def test_stored_employee_prediction_copies_only_what_the_model_needs(
+    client: TestClient, keys: Keys, database: Database
+) -> None:
+    with database.owner_engine().connect() as c:
+        genre, marital, age = c.execute(
+            text("SELECT genre, statut_marital, age FROM employees WHERE id_employee = 1")
+        ).one()
+    assert genre and marital  # the record has them: the prediction must not copy them
+    r = client.post("/v1/employees/1/predictions", headers=auth(keys.predicteur))
+    assert r.status_code == 201, r.text
+    assert stored_for_prediction(database, r.json()["prediction_id"]) == (
+        None,
+        None,
+        False,
+        False,
+        age,
+        1,
+    )
+    recorded = client.get(
+        f"/v1/predictions/{r.json()['prediction_id']}", headers=auth(keys.predicteur)
+    ).json()
+    assert "genre" not in recorded["entree"] and "statut_marital" not in recorded["entree"]

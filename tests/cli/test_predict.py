@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 from attrition.cli import app
 from attrition.config import PROJECT_ROOT
 from attrition.db.engine import Database
+from tests.api.test_minimal_inputs import stored_for_prediction
 
 runner = CliRunner()
 
@@ -33,6 +34,13 @@ def test_predict_stored_employee_is_recorded(
             {"p": body[0]["prediction_id"]},
         ).one()
     assert (source, key) == ("employee", None) and request_id.startswith("cli-")
+    # Data minimisation: the fields the model does not use are not copied from the record.
+    assert stored_for_prediction(database, body[0]["prediction_id"])[:4] == (
+        None,
+        None,
+        False,
+        False,
+    )
 
 
 def test_predict_file(cli_env: CliRunner, model_version: str, tmp_path: Path) -> None:

@@ -52,6 +52,7 @@ COLUMNS = {
             "password_changed_at",
             "last_sign_in_at",
             "disabled_at",
+            "api_key_id",  # re-enabling gives the account a new audit identity
         )
     ),
     ("web_sessions", "last_seen_at", "UPDATE"),

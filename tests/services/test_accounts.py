@@ -321,7 +321,9 @@ def test_the_application_role_gets_only_what_accounts_need(
         "users TRUNCATE": False,
         "users.login UPDATE": False,
         "users.role UPDATE": False,
-        "users.api_key_id UPDATE": False,
+        # Re-enabling an account gives it a new audit identity (revocation is one-way). This
+        # adds no power: the role may already insert api_keys rows of any role.
+        "users.api_key_id UPDATE": True,
         "users.password_hash UPDATE": True,
         "web_sessions DELETE": True,
         "web_sessions.token_hash UPDATE": False,

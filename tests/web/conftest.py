@@ -9,6 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 import uvicorn
+from fastapi.testclient import TestClient
 
 from attrition.api.app import create_app
 from attrition.config import Settings
@@ -24,6 +25,18 @@ def people(database: Database) -> People:
         autre_predicteur=create_person(database, "web-predicteur-2", "predicteur"),
         auditeur=create_person(database, "web-auditeur", "auditeur"),
     )
+
+
+@pytest.fixture
+def web(client: TestClient) -> Iterator[TestClient]:
+    """The shared TestClient with an empty cookie jar (one browser session per test), on the
+    loopback address as `make run` serves it (elsewhere the cookie is ``Secure``)."""
+    base_url = client.base_url
+    client.base_url = "http://127.0.0.1"  # type: ignore[assignment]
+    client.cookies.clear()
+    yield client
+    client.cookies.clear()
+    client.base_url = base_url
 
 
 def _free_port() -> int:

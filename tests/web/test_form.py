@@ -13,14 +13,14 @@ from attrition.api.schemas import EXAMPLE_EMPLOYEE
 from attrition.data import vocabulary as voc
 from attrition.db.engine import Database
 from tests.helpers import People
-from tests.web.test_pages import csrf, form_of, sign_in, web  # noqa: F401
+from tests.web.test_pages import csrf, form_of, sign_in
 
 HELP = re.compile(r'<p class="help" id="h-([a-z_]+)">(.*?)</p>', re.S)
 BOUND = re.compile(r'\b(min|max)="([^"]*)"')
 
 
 def test_form_help_is_said_once_and_bounds_are_machine_numbers(
-    web: TestClient,  # noqa: F811
+    web: TestClient,
     people: People,
 ) -> None:
     sign_in(web, people.predicteur)
@@ -45,7 +45,7 @@ def test_form_help_is_said_once_and_bounds_are_machine_numbers(
 
 
 def test_form_without_unused_fields_is_scored_and_not_stored(
-    web: TestClient,  # noqa: F811
+    web: TestClient,
     people: People,
     database: Database,
 ) -> None:
@@ -67,7 +67,7 @@ def test_form_without_unused_fields_is_scored_and_not_stored(
 
 
 def test_result_and_history_read_the_score_with_the_threshold(
-    web: TestClient,  # noqa: F811
+    web: TestClient,
     people: People,
 ) -> None:
     sign_in(web, people.predicteur)

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
@@ -19,22 +17,11 @@ from attrition.api.web.rendering import fr_number, fr_percent, fr_signed, fr_val
 from attrition.db.engine import Database
 from attrition.security.sessions import cookie_must_be_secure, host_name
 from attrition.services.accounts import AccountService, connect_to
+from tests.api.test_minimal_inputs import stored_for_prediction
 from tests.helpers import PASSWORD, Keys, People, Person, auth, create_person
 
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 FORM_TOKEN = re.compile(r'name="jeton" value="([0-9a-f]{32})"')
-
-
-@pytest.fixture
-def web(client: TestClient) -> Iterator[TestClient]:
-    """The shared TestClient with an empty cookie jar (one browser session per test), on the
-    loopback address as `make run` serves it (elsewhere the cookie is ``Secure``)."""
-    base_url = client.base_url
-    client.base_url = "http://127.0.0.1"  # type: ignore[assignment]
-    client.cookies.clear()
-    yield client
-    client.cookies.clear()
-    client.base_url = base_url
 
 
 def csrf(web: TestClient, path: str = "/app/connexion") -> str:
@@ -226,6 +213,8 @@ def test_score_a_stored_employee_through_the_service(
             {"id": pid},
         ).one()
     assert tuple(row) == ("web", 1, people.predicteur.audit_name)
+    # Data minimisation: the fields the model does not use are not copied from the record.
+    assert stored_for_prediction(database, pid)[:4] == (None, None, False, False)
     # The API shows the same recorded prediction.
     api = web.get(f"/v1/predictions/{pid}", headers=auth(keys.auditeur)).json()
     assert api["source"] == "web" and api["id_employee"] == 1
@@ -243,6 +232,9 @@ def test_stored_employee_errors(web: TestClient, people: People, keys: Keys) -> 
     prefilled = web.get("/app/prediction?dossier=1")
     assert prefilled.status_code == 200
     assert "rattachée au dossier de l'employé" in prefilled.text
+    # The form is not prefilled with what the model does not use (sent back, it is stored).
+    assert '<option value="F" selected>' not in prefilled.text
+    assert '<option value="Célibataire" selected>' not in prefilled.text
     assert 'name="id_employee" value="1"' in prefilled.text
 
 

@@ -36,6 +36,7 @@ from attrition.model.runtime import ModelRuntime
 from attrition.monitoring.metrics import Metrics
 from attrition.security import secrets
 from attrition.security.clients import Authenticator
+from attrition.security.limits import bucket
 from attrition.services.predictions import PredictionService
 
 log = logging.getLogger(__name__)
@@ -169,6 +170,9 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
             predictions_per_minute=settings.api.predictions_per_minute,
             predictions_per_day=settings.api.predictions_per_day,
         )
+        # Failed web sign-ins per address: the same kind of limiter as the API's failed
+        # authentications, shared by the workers (security/limits.py; api/web/session.py).
+        app.state.sign_in_limit = bucket("connexions", settings.api.sign_in_failures_per_minute)
         app.state.rejections = RejectionRecorder(
             pool,
             per_address_per_minute=settings.api.rejections_recorded_per_minute,

@@ -31,6 +31,7 @@ from fastapi import Request, Response
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 
+from attrition.api.translations import EMPTY_BODY
 from attrition.errors import FieldError, ValidationError
 
 #: Deepest nesting of a JSON body: orjson refuses more (``recursion limit exceeded``).
@@ -39,7 +40,13 @@ TOO_DEEP = f"structure imbriquée sur plus de {MAX_JSON_DEPTH} niveaux"
 
 
 def loads(body: bytes) -> Any:
-    """Parse a JSON body: orjson, else the standard parser; too deep is a JSONDecodeError."""
+    """Parse a JSON body: orjson, else the standard parser; too deep is a JSONDecodeError.
+
+    A body of blanks only is a JSONDecodeError that names it (:data:`EMPTY_BODY`), as an
+    absent body is: "Expecting value" would send the client looking for a syntax error.
+    """
+    if not body.strip():
+        raise json.JSONDecodeError(EMPTY_BODY, body.decode("utf-8", "replace"), 0)
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError as exc:

@@ -9,10 +9,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+#: An empty body (nothing, or only blanks): not "a missing field", not "invalid JSON".
+EMPTY_BODY = "corps de la requête vide : un objet JSON est attendu"
+
 
 def _french(err: dict[str, Any]) -> str:
     kind = err.get("type", "")
     ctx = err.get("ctx") or {}
+    if kind == "missing" and tuple(err.get("loc", ())) == ("body",):
+        return EMPTY_BODY  # FastAPI's word for a request that came without any body
+    if kind == "json_invalid" and ctx.get("error") == EMPTY_BODY:
+        return EMPTY_BODY  # only blanks: api/routing.py says so before parsing
     if kind == "missing":
         return "champ obligatoire manquant"
     if kind == "extra_forbidden":

@@ -2,7 +2,7 @@
 
 ``db`` (create, load, url, shell, schema-sql, erd), ``data`` (fetch, check), ``train``,
 ``model`` (list, show, activate, evaluate, report), ``keys`` (create, list, revoke),
-``users`` (create, list, reset, disable, sessions, end-session),
+``users`` (create, list, reset, disable, enable, sessions, end-session),
 ``predict``, ``predictions`` (list, export), ``audit`` (seal, verify), ``rgpd`` (export,
 purge), ``monitor`` (drift, performance), ``outcomes`` (record, import), ``openapi`` and
 ``serve``: one module per group, assembled here.
@@ -33,21 +33,25 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,  # its options are described in English by Typer
+    subcommand_metavar=french.SUBCOMMAND_METAVAR,
 )
 app.command("train")(train_command)
 app.command("openapi")(openapi_command)
 app.command("predict")(predict_command)
 app.command("serve")(serve)
-app.add_typer(db_app, name="db")
-app.add_typer(data_app, name="data")
-app.add_typer(model_app, name="model")
-app.add_typer(keys_app, name="keys")
-app.add_typer(users_app, name="users")
-app.add_typer(predictions_app, name="predictions")
-app.add_typer(audit_app, name="audit")
-app.add_typer(rgpd_app, name="rgpd")
-app.add_typer(monitor_app, name="monitor")
-app.add_typer(outcomes_app, name="outcomes")
+for name, group in (
+    ("db", db_app),
+    ("data", data_app),
+    ("model", model_app),
+    ("keys", keys_app),
+    ("users", users_app),
+    ("predictions", predictions_app),
+    ("audit", audit_app),
+    ("rgpd", rgpd_app),
+    ("monitor", monitor_app),
+    ("outcomes", outcomes_app),
+):
+    app.add_typer(group, name=name, subcommand_metavar=french.SUBCOMMAND_METAVAR)
 
 
 def main() -> None:

@@ -45,8 +45,37 @@ def database(settings: Settings | None = None) -> Iterator[Any]:
         db = resolve_database(settings)
     try:
         yield db
+    except Exception as exc:
+        if not _missing_schema(exc):
+            raise
+        err.print(
+            "[bold red]Erreur :[/] la base de données n'est pas initialisée (tables absentes) : "
+            "lancez « make run » ou « attrition db create » puis « attrition db load »."
+        )
+        raise typer.Exit(1) from None
     finally:
         db.stop()
+
+
+def _missing_schema(exc: BaseException) -> bool:
+    """True when ``exc`` comes from a table or view that does not exist (schema never created).
+
+    The driver's ``UndefinedTable`` may arrive bare (psycopg) or wrapped (SQLAlchemy's
+    ``ProgrammingError.orig``, or an exception's cause), so the chain is walked.
+    """
+    from psycopg.errors import UndefinedTable
+
+    seen: set[int] = set()
+    todo: list[object] = [exc]
+    while todo:
+        current = todo.pop()
+        if not isinstance(current, BaseException) or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, UndefinedTable):
+            return True
+        todo.extend([current.__cause__, current.__context__, getattr(current, "orig", None)])
+    return False
 
 
 async def with_connection(db: Any, work: Callable[[Any], Any]) -> Any:

@@ -129,7 +129,10 @@ ERRORS: Final[tuple[tuple[re.Pattern[str], str], ...]] = tuple(
         (r"^Missing parameter: (.+)$", "Paramètre manquant : \\1"),
         (r"^Invalid value for (.+?): (.+)$", "Valeur invalide pour \\1 : \\2"),
         (r"^Invalid value: (.+)$", "Valeur invalide : \\1"),
-        (r"^Got unexpected extra arguments? \((.+)\)$", "Argument(s) en trop : \\1"),
+        (r"^Got unexpected extra argument\(s\) \((.+ .+)\)$", "Arguments en trop : \\1"),
+        (r"^Got unexpected extra argument\(s\) \((.+)\)$", "Argument en trop : \\1"),
+        (r"^Value (.+) is not a valid (.+)\.$", "Valeur invalide : \\1 (\\2 attendu)."),
+        (r"^(.+) is not one of (.+)\.$", "\\1 ne fait pas partie de \\2."),
         (r"^Option '(.+)' requires an argument\.$", "L'option « \\1 » demande une valeur."),
         (r"^Option '(.+)' requires (\d+) arguments\.$", "L'option « \\1 » demande \\2 valeurs."),
         (r"^Option '(.+)' does not take a value\.$", "L'option « \\1 » ne prend pas de valeur."),
@@ -144,6 +147,21 @@ VALUES: Final[dict[str, str]] = {
     "Input should be a valid boolean, unable to interpret input": "oui ou non est attendu",
 }
 HELP_OPTION: Final = "Affiche cette aide et quitte."
+#: What a group's usage line shows after its options (Typer's default: "COMMAND [ARGS]...").
+SUBCOMMAND_METAVAR: Final = "COMMANDE [ARGUMENTS]..."
+#: Typer's type labels in help (``<int>``, ``<path>``...), in French.
+TYPES: Final[dict[str, str]] = {
+    "int": "entier",
+    "float": "nombre",
+    "str": "texte",
+    "bool": "oui|non",
+    "path": "chemin",
+    "file": "fichier",
+    "directory": "dossier",
+    "datetime": "date",
+    "int range": "entier",
+    "float range": "nombre",
+}
 
 
 def translate_error(message: str) -> str:
@@ -212,3 +230,27 @@ def install() -> None:
         write_usage(self, prog, args, "Usage : " if prefix is None else prefix)
 
     formatting.HelpFormatter.write_usage = french_usage
+    _french_types(importlib.import_module("typer.core"))
+
+
+def french_type(label: str) -> str:
+    """``<int>`` -> ``<entier>``; list, choice and unknown labels keep their parts' names."""
+    inner = label[1:-1] if label.startswith("<") and label.endswith(">") else label
+    words = re.split(r"([|,\[\]])", inner)
+    return "<" + "".join(TYPES.get(word, word) for word in words) + ">"
+
+
+def _french_types(core: Any) -> None:
+    display_type = core._TyperParameter.display_type
+    option_display = core.TyperOption.display_type_rich
+
+    def french_display_type(self: Any, ctx: Any) -> str:
+        return french_type(display_type(self, ctx))
+
+    def option_display_type(self: Any, ctx: Any) -> str | None:
+        if self.is_flag and self.metavar is None:
+            return None  # a flag takes no value: no type to show
+        return option_display(self, ctx)
+
+    core._TyperParameter.display_type = french_display_type
+    core.TyperOption.display_type_rich = option_display_type

@@ -13,7 +13,10 @@ from rich.table import Table
 from attrition.cli.common import console, database, domain_errors
 
 users_app = typer.Typer(
-    help="Comptes des personnes (interface web) : créer, lister, réinitialiser, désactiver.",
+    help=(
+        "Comptes des personnes (interface web) : créer, lister, réinitialiser, désactiver, "
+        "réactiver."
+    ),
     no_args_is_help=True,
 )
 
@@ -89,6 +92,21 @@ def users_disable(
     console.print(
         f"[green]Compte {login.strip().lower()} désactivé ; ses sessions sont fermées.[/]"
     )
+
+
+@users_app.command("enable")
+def users_enable(
+    login: Annotated[str, typer.Argument(help="Identifiant du compte.")],
+) -> None:
+    """Réactive un compte désactivé (même mot de passe) ; l'action reste dans la trace d'audit."""
+    login = login.strip().lower()
+    if _run(lambda service: service.enable_user(login)):
+        console.print(
+            f"[green]Compte {login} réactivé : il peut se reconnecter avec son mot de passe "
+            "(attrition users reset pour lui en donner un nouveau).[/]"
+        )
+    else:
+        console.print(f"Compte {login} déjà actif : rien à faire.")
 
 
 @users_app.command("sessions")

@@ -153,6 +153,18 @@ async def disable_user(conn: AsyncConnection[Any], login: str) -> int | None:
     return int(row[0])
 
 
+async def enable_user(conn: AsyncConnection[Any], login: str, api_key_id: int) -> int | None:
+    """Re-enable a disabled account under a new audit identity (the old one stays revoked:
+    revocation is one-way) with its sign-in throttling cleared; its id, None if not disabled."""
+    cur = await conn.execute(
+        "UPDATE users SET disabled_at = NULL, api_key_id = %s, failed_attempts = 0, "
+        "locked_until = NULL WHERE login = %s AND disabled_at IS NOT NULL RETURNING id",
+        (api_key_id, login),
+    )
+    row = await cur.fetchone()
+    return None if row is None else int(row[0])
+
+
 async def principal_key_id(conn: AsyncConnection[Any], api_key_id: int) -> str:
     cur = await conn.execute("SELECT key_id FROM api_keys WHERE id = %s", (api_key_id,))
     row = await cur.fetchone()

@@ -185,11 +185,12 @@ def _grants(role: str, database: str) -> tuple[str, ...]:
         f"FOREACH s IN ARRAY ARRAY[{sequences}] LOOP "
         f"EXECUTE format('GRANT USAGE ON SEQUENCE %s TO %I', s, '{role}'); "
         "END LOOP; END $grant$",
-        # People's accounts: read to sign in; the admin page creates, disables and resets
-        # them; nothing deletes one (its audit identity outlives it).
+        # People's accounts: read to sign in; the admin page creates, disables, re-enables
+        # (under a new audit identity: api_key_id) and resets them; nothing deletes one (its
+        # audit identity outlives it).
         f'GRANT SELECT, INSERT ON users TO "{role}"',
         "GRANT UPDATE (password_hash, must_change_password, failed_attempts, locked_until, "
-        f'password_changed_at, last_sign_in_at, disabled_at) ON users TO "{role}"',
+        f'password_changed_at, last_sign_in_at, disabled_at, api_key_id) ON users TO "{role}"',
         # Web sessions: opened at sign-in, ended by sign-out or revocation, expired ones purged.
         f'GRANT SELECT, INSERT, DELETE ON web_sessions TO "{role}"',
         f'GRANT UPDATE (last_seen_at, revoked_at) ON web_sessions TO "{role}"',

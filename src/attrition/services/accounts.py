@@ -171,7 +171,6 @@ class AccountService:
         else:
             passwords.check_strength(password, login, field="ATTRITION_ADMIN_PASSWORD")
         password_hash = await self._hash(password)
-        principal = generate_key()
         async with self.connect() as conn, conn.transaction():
             if await repo.login_exists(conn, login):
                 raise ConflictError(
@@ -179,14 +178,7 @@ class AccountService:
                     errors=[FieldError("login", "identifiant déjà pris")],
                 )
             try:
-                key_pk = await repo.insert_principal(
-                    conn,
-                    key_id=principal.key_id,
-                    name=f"compte:{login}",
-                    role=role,
-                    # No key is ever issued for this identity: a random hash matches none.
-                    key_hash=secrets.token_bytes(32),
-                )
+                key_pk = await self._new_identity(conn, login, role)
                 await repo.insert_user(
                     conn, login=login, role=role, password_hash=password_hash, api_key_id=key_pk
                 )
@@ -212,6 +204,38 @@ class AccountService:
                     raise NotFoundError(f"Compte « {login} » inconnu.")
                 return  # already disabled
             await repo.end_sessions_of(conn, user_id)
+
+    async def enable_user(self, login: str) -> bool:
+        """Re-enable a disabled account; False if it was not disabled (nothing done).
+
+        Disabling revoked the account's audit identity, and revocation is one-way: the account
+        comes back under a new identity (same ``compte:<login>`` name and role), so the audit
+        trail keeps when it was disabled (the old identity's ``revoked_at``) and when it was
+        re-enabled (the new one's ``created_at``). The password is unchanged; the sign-in
+        throttling of the account is cleared.
+        """
+        login = normalize_login(login)
+        async with self.connect() as conn, conn.transaction():
+            found = await repo.get_user(conn, login)
+            if found is None:
+                raise NotFoundError(f"Compte « {login} » inconnu.")
+            user, _ = found
+            if user.disabled_at is None:
+                return False
+            key_pk = await self._new_identity(conn, login, user.role)
+            return await repo.enable_user(conn, login, key_pk) is not None
+
+    async def _new_identity(self, conn: AsyncConnection[Any], login: str, role: str) -> int:
+        """A new audit identity (an ``api_keys`` row) for the account ``login``."""
+        principal = generate_key()
+        return await repo.insert_principal(
+            conn,
+            key_id=principal.key_id,
+            name=f"compte:{login}",
+            role=role,
+            # No key is ever issued for this identity: a random hash matches none.
+            key_hash=secrets.token_bytes(32),
+        )
 
     async def reset_password(self, login: str) -> Issued:
         """A new one-time password; the account's sessions end and its throttling is cleared."""

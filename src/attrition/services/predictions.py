@@ -32,6 +32,7 @@ from attrition.errors import (
     ValidationError,
 )
 from attrition.model.explanations import score_records
+from attrition.model.features import EXCLUDED_FROM_MODEL
 from attrition.model.runtime import LoadedModel, ModelRuntime
 
 log = logging.getLogger(__name__)
@@ -304,7 +305,12 @@ class PredictionService:
             raise NotFoundError(f"Employé {missing[0]} inconnu : aucun dossier enregistré.")
 
     async def employee_features(self, id_employee: int) -> dict[str, Any]:
-        """The stored features of one employee (as the model expects them), or NotFoundError."""
+        """The stored features of one employee the model uses, or NotFoundError.
+
+        The fields the model leaves out (:data:`EXCLUDED_FROM_MODEL`: ``genre``,
+        ``statut_marital``) are not returned, so a prediction for a stored employee does not
+        copy them into its recorded input (data minimisation, as ``POST /v1/predictions``).
+        """
         try:
             async with self.pool.connection() as conn:
                 row = await employees.get_features(conn, id_employee)
@@ -312,4 +318,4 @@ class PredictionService:
             raise DatabaseUnavailableError("La base de données est indisponible.") from exc
         if row is None:
             raise NotFoundError(f"Employé {id_employee} inconnu : aucun dossier enregistré.")
-        return row
+        return {name: value for name, value in row.items() if name not in EXCLUDED_FROM_MODEL}

@@ -182,6 +182,21 @@ async def disable_user(request: Request, login: str = LoginPath) -> Response:
     return redirect(request, "web_users")
 
 
+@router.post("/comptes/{login}/reactivation", name="web_enable_user")
+@html_errors
+async def enable_user(request: Request, login: str = LoginPath) -> Response:
+    """Re-enable a disabled ``login`` (same password, new audit identity)."""
+    await admin(request)
+    await checked_form(request)
+    if await accounts(request).enable_user(login):
+        request.session["notice"] = (
+            f"Compte « {login} » réactivé : il peut se reconnecter avec son mot de passe."
+        )
+    else:
+        request.session["notice"] = f"Compte « {login} » déjà actif."
+    return redirect(request, "web_users")
+
+
 @router.post("/sessions/{session_id}/fin", name="web_end_session")
 @html_errors
 async def end_session(request: Request, session_id: int = Path(ge=1, le=2**62)) -> Response:

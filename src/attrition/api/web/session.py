@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import hmac
+import math
 import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -23,6 +24,7 @@ from attrition.errors import (
     RateLimitedError,
 )
 from attrition.security.clients import Client
+from attrition.security.limits import Bucket
 from attrition.services.accounts import Account, AccountService
 
 router = APIRouter(prefix="/app", include_in_schema=False)
@@ -176,15 +178,54 @@ async def sign_in_form(request: Request) -> Response:
     return await render(request, "connexion.html")
 
 
+def _address_blocked(request: Request) -> RateLimitedError | None:
+    """The refusal for an address whose failed sign-ins are spent, else None.
+
+    Failures are counted per address (:meth:`_count_failure`) in the same kind of limiter as
+    the API's failed authentications (:mod:`attrition.security.limits`); once an address has
+    spent its budget, every sign-in from it is refused before any password is checked (a
+    right guess must not get through), until the budget refills. Other addresses are not
+    affected, and each account keeps its own throttle.
+    """
+    limit: Bucket = request.app.state.sign_in_limit
+    wait = limit.peek_blocked(f"ip:{_address(request)}")
+    if wait <= 0:
+        return None
+    seconds = max(1, math.ceil(wait))
+    return RateLimitedError(
+        "Trop d'échecs de connexion depuis cette adresse : réessayez dans "
+        f"{seconds} seconde{'s' if seconds > 1 else ''}.",
+        retry_after=seconds,
+    )
+
+
+def _count_failure(request: Request) -> None:
+    limit: Bucket = request.app.state.sign_in_limit
+    limit.take(f"ip:{_address(request)}")
+
+
+def _address(request: Request) -> str:
+    # The peer, or the client behind a trusted proxy (ATTRITION_API__TRUSTED_PROXIES).
+    return request.client.host if request.client else "inconnue"
+
+
 @router.post("/connexion", name="web_sign_in")
 @html_errors
 async def sign_in(request: Request) -> Response:
-    """Check the login and password (throttled per account), then open a server-side session."""
+    """Check the login and password (throttled per address and per account), then open a
+    server-side session."""
     form = await checked_form(request)
     login = str(form.get("login") or "")[:200]
     password = str(form.get("mot_de_passe") or "")
     try:
-        signed = await accounts(request).sign_in(login, password)
+        blocked = _address_blocked(request)
+        if blocked is not None:
+            raise blocked
+        try:
+            signed = await accounts(request).sign_in(login, password)
+        except AuthenticationError:
+            _count_failure(request)
+            raise
     except (AuthenticationError, RateLimitedError) as exc:
         status = 429 if isinstance(exc, RateLimitedError) else 401
         await problems.record_rejection(
