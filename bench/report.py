@@ -1310,6 +1310,18 @@ def render(path: Path) -> list[Path]:
         "validerait le corps par `PredictionRequest.model_validate_json` et répondrait "
         "directement, au prix d'un second chemin des erreurs (422, 401, 403) à garder "
         "identique à celui de FastAPI.",
+        "- **Quota journalier dans l'écriture de la trace** : à concurrence 1, la prise du "
+        "quota (`usage_counters`) est un aller-retour PostgreSQL de plus par prédiction, avant "
+        "l'écriture. Portée par l'instruction d'écriture groupée (une prise `INSERT … ON "
+        "CONFLICT … WHERE … RETURNING` par clé, l'insertion des prédictions de cette clé "
+        "conditionnée par son résultat), elle ne coûterait plus d'aller-retour et un rejeu "
+        "idempotent n'aurait plus rien à rendre (rien n'est pris avant l'écriture) ; il faut "
+        "alors que l'écrivain rende à chaque requête son refus 429 et ses en-têtes RateLimit, "
+        "et garde le plafond exact quand un groupe mêle plusieurs clés.",
+        "- **Télémétrie native de FastAPI** : FastAPI 0.165 vérifie à chaque requête si des "
+        "fournisseurs OpenTelemetry sont configurés (environ 2 % des échantillons du profil) ; "
+        "`FastAPI(telemetry=...)` à `False` l'éviterait, mais désactiverait aussi une "
+        "instrumentation OpenTelemetry qu'un exploitant ajouterait.",
         "- **Validation des entiers stricts** : elle passe par une fonction Python par champ "
         '(refuser `"34"` et `true` mais accepter `3087.0`) ; la même règle exprimée en types '
         "Pydantic stricts resterait en Rust (environ 10 % du temps d'un lot ; 2 à 3 % d'une "

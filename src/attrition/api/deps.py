@@ -17,7 +17,6 @@ from attrition.config import Settings
 from attrition.errors import DatabaseUnavailableError, PermissionDeniedError
 from attrition.model.runtime import ModelRuntime
 from attrition.security.clients import Authenticator, Client
-from attrition.services.predictions import PredictionService
 
 bearer = HTTPBearer(auto_error=False, description="Clé API : `Authorization: Bearer ftr_…`")
 api_key_header = APIKeyHeader(
@@ -39,14 +38,9 @@ async def get_runtime(request: Request) -> ModelRuntime:
     return request.app.state.runtime
 
 
-async def get_service(request: Request) -> PredictionService:
-    return request.app.state.service
-
-
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 PoolDep = Annotated[AsyncConnectionPool[Any], Depends(get_pool)]
 RuntimeDep = Annotated[ModelRuntime, Depends(get_runtime)]
-ServiceDep = Annotated[PredictionService, Depends(get_service)]
 
 
 async def authenticate(request: Request, raw: str | None) -> Client:

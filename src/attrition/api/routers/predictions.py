@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Path, Query, Request
 
-from attrition.api.deps import KEY_SECURITY, Lecteur, PoolDep, PredicteurRapide, ServiceDep
+from attrition.api.deps import KEY_SECURITY, Lecteur, PoolDep, PredicteurRapide
 from attrition.api.responses import ERRORS, WRITE_ERRORS, FastJSONResponse
 from attrition.api.routing import FastJSONRoute
 from attrition.api.schemas import (
@@ -24,7 +24,13 @@ from attrition.db import idempotency
 from attrition.errors import ValidationError
 from attrition.security.clients import Authenticator, Client, Quota
 from attrition.services import records
-from attrition.services.predictions import Outcome, RequestContext, Result, ScoreItem
+from attrition.services.predictions import (
+    Outcome,
+    PredictionService,
+    RequestContext,
+    Result,
+    ScoreItem,
+)
 
 router = APIRouter(prefix="/v1", tags=["prédictions"], route_class=FastJSONRoute)
 
@@ -98,7 +104,6 @@ async def create_prediction(
     body: PredictionRequest,
     request: Request,
     client: PredicteurRapide,
-    service: ServiceDep,
     idempotency_key: IdempotencyHeader = None,
 ) -> Any:
     """Rôles : `predicteur`, `admin`.
@@ -107,6 +112,7 @@ async def create_prediction(
     les facteurs qui l'expliquent. L'entrée et la sortie sont enregistrées dans PostgreSQL
     (une transaction) avant la réponse.
     """
+    service: PredictionService = request.app.state.service
     features = body.features()
     payload = body.model_dump(mode="json", exclude_none=True)
     quota = await _charge(request, client, 1)
@@ -129,7 +135,6 @@ async def create_batch_prediction(
     body: BatchPredictionRequest,
     request: Request,
     client: PredicteurRapide,
-    service: ServiceDep,
     idempotency_key: IdempotencyHeader = None,
 ) -> Any:
     """Rôles : `predicteur`, `admin`.
@@ -137,6 +142,7 @@ async def create_batch_prediction(
     Le lot est validé en entier (tout ou rien, chaque erreur avec son indice de ligne), évalué
     en un seul appel vectorisé et enregistré en une seule transaction.
     """
+    service: PredictionService = request.app.state.service
     limit = request.app.state.settings.api.max_batch_size
     if len(body.employes) > limit:
         raise ValidationError(
@@ -164,7 +170,6 @@ async def create_employee_prediction(
     id_employee: Annotated[int, Path(ge=1, le=2_147_483_647, description="Identifiant.")],
     request: Request,
     client: PredicteurRapide,
-    service: ServiceDep,
     idempotency_key: IdempotencyHeader = None,
 ) -> Any:
     """Rôles : `predicteur`, `admin`.
@@ -172,6 +177,7 @@ async def create_employee_prediction(
     Les caractéristiques sont lues dans la base (vue `employee_features`), puis la prédiction
     est enregistrée comme toute autre. 404 si l'employé est inconnu.
     """
+    service: PredictionService = request.app.state.service
     features = await service.employee_features(id_employee)
     payload = {"id_employee": id_employee, **features}
     quota = await _charge(request, client, 1)
