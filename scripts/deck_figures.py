@@ -48,6 +48,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from attrition import wording
+from attrition.model.summary import F_BETA
+
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
 DECK = DOCS / "presentation" / "deck.md"
@@ -141,10 +144,11 @@ def modele() -> str:
     table = [table[0], table[1], *table[3:]]  # the card's own separator row is dropped
     chosen = section(card, "Modèle retenu et seuil")
     protocol = section(card, "Candidats comparés").strip().splitlines()[0].split(". ")[0]
+    # What the threshold favours, in the model page's words ("a missed leaver counts 4 times").
+    favours = wording.threshold_meaning(F_BETA).split(" : ", 1)[1].rstrip(".")
     return (
         f"{protocol} ; moyenne ± écart-type sur les plis :\n\n" + "\n".join(table) + "\n\n"
-        f"- {bullet(chosen, 'Seuil de signalement').split(' (')[0]}"
-        " (critère F2 : le rappel d'abord)\n"
+        f"- {bullet(chosen, 'Seuil de signalement').split(' (')[0]} ({favours})\n"
         f"- {bullet(chosen, 'Au seuil')}\n"
     )
 

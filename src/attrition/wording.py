@@ -60,6 +60,26 @@ def decision(probability: float, threshold: float) -> str:
     return "depart" if probability >= threshold else "reste"
 
 
+def number(value: Any, digits: int = 2) -> str:
+    """A number the French way (``1\u202f234``, ``0,50``); ``oui``/``non``; ``—`` when missing."""
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return "oui" if value else "non"
+    if isinstance(value, int):
+        return f"{value:,}".replace(",", "\u202f")
+    if isinstance(value, float):
+        return f"{value:,.{digits}f}".replace(",", "\u202f").replace(".", ",")
+    return str(value)
+
+
+def value_text(value: Any) -> str:
+    """An input's value as people read it: ``3.0`` -> ``3``, ``11.5`` -> ``11,50``, oui/non."""
+    if isinstance(value, float) and value.is_integer():
+        return number(int(value))
+    return number(value)
+
+
 def percent(value: float, digits: int = 1) -> str:
     """``0.326`` -> ``32,6 %`` (decimal comma, no-break space before the sign)."""
     return f"{100 * value:.{digits}f}".replace(".", ",") + "\u00a0%"
@@ -242,3 +262,12 @@ def detection(metrics: Mapping[str, Any] | None) -> Detection | None:
 def effect(contribution: float) -> str:
     """A factor's direction, in words (the amount stays in the technical details)."""
     return "augmente le risque" if contribution > 0 else "diminue le risque"
+
+
+def factor_line(label: str, value: Any, contribution: float) -> str:
+    """One factor in a sentence: ``Participe au PEE (…) : non (augmente le risque)``.
+
+    ``label`` and ``value`` are the plain ones (:func:`attrition.model.features.plain_factor`),
+    as on the web result page, which shows the same three parts in its table.
+    """
+    return f"{label} : {value_text(value)} ({effect(contribution)})"

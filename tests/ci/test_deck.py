@@ -47,3 +47,13 @@ def test_reference_run_states_its_date_commit_and_model() -> None:
     assert reference["fiabilite"]
     text = df.tests()
     assert reference["commit"][:7] in text and "Exécution de référence" in text
+
+
+def test_deck_says_what_the_threshold_favours_in_words() -> None:
+    from attrition import wording
+    from attrition.model.summary import F_BETA
+
+    text = (PROJECT_ROOT / "docs" / "presentation" / "deck.md").read_text("utf-8")
+    assert "un départ manqué compte 4 fois plus qu'une fausse alerte" in text
+    assert wording.threshold_meaning(F_BETA).split(" : ")[1].rstrip(".") in deck_figures().modele()
+    assert "critère F2" not in text and "rappel d'abord" not in text

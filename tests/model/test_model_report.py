@@ -204,3 +204,18 @@ def test_model_card_opens_with_plain_french_and_counts_that_agree(
     assert "échelle logit" not in text
     for number, phrase in re.findall(r"\b(\d+) (plis?|répétitions?|fausses? alertes?)\b", text):
         assert all(w.endswith("s") == (int(number) > 1) for w in phrase.split()), phrase
+
+
+def test_importance_figure_uses_plain_labels_and_words(
+    report_numbers: tuple[Path, dict[str, Any]],
+) -> None:
+    from attrition.model.report import TOP_FEATURES, _importance_figure
+
+    _, numbers = report_numbers
+    labels = {row["feature"]: row["label"] for row in numbers["importance"]}
+    assert labels["sans_participation_pee"] == "Participe au PEE (plan d'épargne entreprise)"
+    axes = _importance_figure(numbers["importance"][:TOP_FEATURES]).axes[0]
+    shown = [t.get_text() for t in axes.get_yticklabels()]
+    assert "Aucune participation au PEE" not in shown
+    assert "logit" not in axes.get_xlabel()
+    assert axes.get_xlabel() == "Poids moyen dans le score, qu'il augmente ou diminue le risque"

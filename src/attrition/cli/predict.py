@@ -93,7 +93,7 @@ class _TableOutput:
                 str(o.id_employee or "-"),
                 wording.percent(o.probability),
                 o.reading().libelle,
-                up[0]["libelle"] if up else "-",
+                _factor_text(up[0]) if up else "-",
             )
             self.first = self.first if self.count else o
             self.count += 1
@@ -104,11 +104,25 @@ class _TableOutput:
     def close(self) -> None:
         if self.count == 1:
             console.print(self.first.reading().texte)
+            explanation = self.first.explanation
+            factors = [*explanation["facteurs_hausse"], *explanation["facteurs_baisse"]]
+            if factors:
+                console.print("Facteurs qui expliquent la probabilité :")
+            for factor in sorted(factors, key=lambda f: f["contribution"], reverse=True):
+                console.print(f"- {_factor_text(factor)}", markup=False, highlight=False)
         elif self.count and self.threshold is not None:
             console.print(
                 f"{self.flagged} employé(s) sur {self.count} au-dessus du seuil d'alerte "
                 f"({wording.percent(self.threshold)}) : {wording.DECISION_LABELS['depart']}."
             )
+
+
+def _factor_text(factor: dict[str, Any]) -> str:
+    """A factor as the web result page words it: plain label, value, effect."""
+    from attrition.model.features import plain_factor
+
+    label, value = plain_factor(factor["variable"], factor["valeur"], factor.get("libelle"))
+    return wording.factor_line(label, value, factor["contribution"])
 
 
 def _recorded_rows(since: str | None, until: str | None, limit: int) -> list[dict[str, Any]]:

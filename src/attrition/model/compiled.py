@@ -55,7 +55,7 @@ class Contribution:
     feature:
         Engineered feature name (:data:`features.MODEL_FEATURES`).
     label:
-        Its plain French label (:data:`features.FEATURE_LABELS`).
+        Its plain French label (:data:`features.FACTOR_LABELS`).
     value:
         Its value for this employee (a number, or the category label).
     source:
@@ -380,7 +380,7 @@ class CompiledLinearModel:
             contributions = tuple(
                 Contribution(
                     feature=name,
-                    label=feat.FEATURE_LABELS[name],
+                    label=feat.FACTOR_LABELS[name],
                     value=_python(engineered[name][i]),
                     source=feat.SOURCE_OF[name],
                     raw_value=_python(np.asarray(columns[feat.SOURCE_OF[name]])[i]),

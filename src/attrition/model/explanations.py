@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from attrition.model.compiled import CompiledLinearModel
-from attrition.model.features import FEATURE_LABELS, SOURCE_OF, columns_from_records
+from attrition.model.features import FACTOR_LABELS, SOURCE_OF, columns_from_records
 from attrition.model.runtime import LoadedModel
 
 TOP_FACTORS = 5
@@ -58,7 +58,7 @@ def score_and_explain(
             name = names[j]
             source = SOURCE_OF[name]
             values = r.raw_values(source) if _shows_raw(name, source) else r.engineered_values(name)
-            shown[j] = (name, FEATURE_LABELS[name], values)
+            shown[j] = (name, FACTOR_LABELS[name], values)
         return shown[j]
 
     def factors(i: int, index: list[int], value: list[float], up: bool) -> list[dict[str, Any]]:

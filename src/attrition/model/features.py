@@ -38,7 +38,7 @@ predictive and also protected, which the model card states as a limit.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
 from numpy.typing import NDArray
@@ -175,6 +175,28 @@ YES_NO_FACTORS: Final[dict[str, tuple[str, bool]]] = {
     "sans_participation_pee": ("Participe au PEE (plan d'épargne entreprise)", True),
     "heures_supplementaires": ("Fait des heures supplémentaires", False),
 }
+
+#: The label a factor is shown with, everywhere people read one (the API's ``libelle``, the
+#: result page, ``attrition predict``, the importance figure): yes/no factors under their
+#: positive wording. :data:`FEATURE_LABELS` keeps the feature's own meaning (the model card's
+#: coefficients are those of "no PEE participation").
+FACTOR_LABELS: Final[dict[str, str]] = {
+    **FEATURE_LABELS,
+    **{name: label for name, (label, _) in YES_NO_FACTORS.items()},
+}
+
+
+def plain_factor(name: str, value: Any, label: str | None = None) -> tuple[str, Any]:
+    """A factor's label and value as people read them.
+
+    A yes/no factor's value becomes a bool answering its positive label (``sans_participation_pee``
+    = 1 -> ``("Participe au PEE (plan d'épargne entreprise)", False)``); any other factor keeps
+    its value, under :data:`FACTOR_LABELS` (or ``label``, then the code, if it has none).
+    """
+    if name in YES_NO_FACTORS and isinstance(value, bool | int | float):
+        positive, reverse = YES_NO_FACTORS[name]
+        return positive, bool(value) != reverse
+    return FACTOR_LABELS.get(name, label or name), value
 
 
 def log_income(income: FloatArray) -> FloatArray:

@@ -169,7 +169,7 @@ def global_importance(model: TrainedModel, frame: pd.DataFrame) -> list[dict[str
     rows = [
         {
             "feature": name,
-            "label": feat.FEATURE_LABELS[name],
+            "label": feat.FACTOR_LABELS[name],
             "value": float(value),
             "method": method,
         }
@@ -379,11 +379,11 @@ def _importance_figure(rows: Sequence[Mapping[str, Any]]) -> Figure:
     method = rows[0]["method"] if rows else "mean_abs_contribution"
     axes.set(
         xlabel=(
-            "Contribution absolue moyenne (échelle logit)"
+            "Poids moyen dans le score, qu'il augmente ou diminue le risque"
             if method == "mean_abs_contribution"
-            else "Baisse de PR-AUC quand la variable est permutée"
+            else "Perte de qualité du classement quand la variable est brouillée"
         ),
-        title="Importance globale des variables",
+        title="Les variables qui pèsent le plus dans le score",
     )
     return figure
 

@@ -50,7 +50,7 @@ class ScalarScorer:
         self.names = names
         # Per feature: its label, and the field whose value people are shown (None: the
         # engineered value itself), as in explanations.score_and_explain.
-        self.labels = [feat.FEATURE_LABELS[name] for name in names]
+        self.labels = [feat.FACTOR_LABELS[name] for name in names]
         self.shown = [_shown_source(name) for name in names]
         self.inputs = [
             (f.name, f.kind) for f in feat.voc.FEATURES if f.name not in feat.EXCLUDED_FROM_MODEL

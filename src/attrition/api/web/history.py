@@ -68,10 +68,7 @@ def factor_bars(
         if name in derived and name not in voc.FEATURES_BY_NAME and not name.startswith("log_"):
             value = derived[name]
         width = round(100 * abs(factor["contribution"]) / largest, 1)
-        label = factor.get("libelle", name)
-        if name in feat.YES_NO_FACTORS and isinstance(value, bool | int | float):
-            label, reverse = feat.YES_NO_FACTORS[name]
-            value = bool(value) != reverse
+        label, value = feat.plain_factor(name, value, factor.get("libelle"))
         out.append(
             {
                 **factor,

@@ -62,17 +62,9 @@ def local_zone() -> tzinfo:
         return UTC
 
 
-def fr_number(value: Any, digits: int = 2) -> str:
-    """A number the French way (decimal comma); an em dash when missing."""
-    if value is None:
-        return "—"
-    if isinstance(value, bool):
-        return "oui" if value else "non"
-    if isinstance(value, int):
-        return f"{value:,}".replace(",", "\u202f")
-    if isinstance(value, float):
-        return f"{value:,.{digits}f}".replace(",", "\u202f").replace(".", ",")
-    return str(value)
+#: French numbers and values: the same functions as the CLI's (:mod:`attrition.wording`).
+fr_number = wording.number
+fr_value = wording.value_text
 
 
 def fr_percent(value: float | None, digits: int = 1) -> str:
@@ -87,14 +79,6 @@ def fr_datetime(value: datetime | None) -> str:
     if value is None:
         return "—"
     return value.astimezone(local_zone()).strftime("%d/%m/%Y %H:%M")
-
-
-def fr_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "oui" if value else "non"
-    if isinstance(value, float) and value.is_integer():
-        return fr_number(int(value))
-    return fr_number(value)
 
 
 def _path_for(request: Request) -> dict[str, Any]:
