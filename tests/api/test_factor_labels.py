@@ -31,7 +31,8 @@ def test_single_prediction_names_pee_plainly(
     ]
     assert len(pee) == 1
     # The machine fields are unchanged: the code, the engineered value 1, a positive push.
-    assert pee[0]["libelle"] == PLAIN_PEE
+    # The label answers its own question, so it never contradicts ``valeur`` (1 = no PEE).
+    assert pee[0]["libelle"] == f"{PLAIN_PEE} : non"
     assert pee[0]["valeur"] == 1 and pee[0]["contribution"] > 0
 
 
@@ -46,4 +47,31 @@ def test_batch_prediction_names_pee_plainly(
     assert "Aucune participation" not in r.text
     for prediction in r.json()["predictions"]:
         labels = {f["variable"]: f["libelle"] for f in _factors(prediction["explication"])}
-        assert labels["sans_participation_pee"] == PLAIN_PEE
+        assert labels["sans_participation_pee"] == f"{PLAIN_PEE} : non"
+
+
+def test_yes_no_label_answers_with_the_employees_value(
+    client: TestClient, keys: Keys, model_version: str
+) -> None:
+    seen: dict[str, set[str]] = {}
+    for overtime, pee in ((True, 0), (False, 2)):
+        r = client.post(
+            "/v1/predictions",
+            json={
+                **EXAMPLE_EMPLOYEE,
+                "heures_supplementaires": overtime,
+                "nombre_participation_pee": pee,
+            },
+            headers=auth(keys.predicteur),
+        )
+        assert r.status_code == 201, r.text
+        for f in _factors(r.json()["explication"]):
+            if f["variable"] == "heures_supplementaires":
+                expected = "oui" if f["valeur"] else "non"
+                assert f["libelle"] == f"Fait des heures supplémentaires : {expected}"
+                seen.setdefault(f["variable"], set()).add(expected)
+            if f["variable"] == "sans_participation_pee":
+                expected = "non" if f["valeur"] else "oui"
+                assert f["libelle"] == f"{PLAIN_PEE} : {expected}"
+                seen.setdefault(f["variable"], set()).add(expected)
+    assert seen, "no yes/no factor among the top factors of either employee"

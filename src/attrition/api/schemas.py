@@ -222,9 +222,9 @@ class Factor(BaseModel):
     variable: str = Field(description="Nom technique de la variable du modèle.")
     libelle: str = Field(
         description="Libellé en français, celui de l'application et de la CLI. Une variable "
-        "oui/non y est nommée par sa question (« Participe au PEE (plan d'épargne "
-        "entreprise) ») ; `valeur` reste celle de la variable du modèle "
-        "(`sans_participation_pee` = 1 : ne participe pas)."
+        "oui/non y est nommée par sa question, suivie de la réponse de l'employé "
+        "(« Participe au PEE (plan d'épargne entreprise) : non ») ; `valeur` reste celle de "
+        "la variable du modèle (`sans_participation_pee` = 1 : ne participe pas)."
     )
     valeur: float | str | bool | None = Field(description="Valeur de l'employé.")
     contribution: float = Field(

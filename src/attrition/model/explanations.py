@@ -13,7 +13,13 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from attrition.model.compiled import CompiledLinearModel
-from attrition.model.features import FACTOR_LABELS, SOURCE_OF, columns_from_records
+from attrition.model.features import (
+    FACTOR_LABELS,
+    SOURCE_OF,
+    YES_NO_FACTORS,
+    columns_from_records,
+    factor_label,
+)
 from attrition.model.runtime import LoadedModel
 
 TOP_FACTORS = 5
@@ -66,6 +72,8 @@ def score_and_explain(
         for j, c in zip(index, value, strict=True):
             if (c > 0) if up else (c < 0):
                 name, label, values = spec(j)
+                if name in YES_NO_FACTORS:  # the label carries the answer (factor_label)
+                    label = factor_label(name, values[i])
                 out.append(
                     {"variable": name, "libelle": label, "valeur": values[i], "contribution": c}
                 )
@@ -114,7 +122,7 @@ def factor_payload(factor: Any) -> dict[str, Any]:
         value = value.item()
     return {
         "variable": factor.feature,
-        "libelle": factor.label,
+        "libelle": factor_label(factor.feature, factor.value),
         "valeur": value,
         "contribution": float(factor.contribution),
     }

@@ -199,6 +199,19 @@ def plain_factor(name: str, value: Any, label: str | None = None) -> tuple[str, 
     return FACTOR_LABELS.get(name, label or name), value
 
 
+def factor_label(name: str, value: Any) -> str:
+    """The API's human-readable ``libelle`` of a factor with this value.
+
+    A yes/no factor's label carries its answer ("Participe au PEE (plan d'épargne
+    entreprise) : non"), so that it never reads against ``valeur``, which stays the model
+    variable's own (``sans_participation_pee`` = 1); any other factor keeps its plain label.
+    """
+    label, shown = plain_factor(name, value)
+    if name in YES_NO_FACTORS and isinstance(shown, bool):
+        return f"{label} : {'oui' if shown else 'non'}"
+    return label
+
+
 def log_income(income: FloatArray) -> FloatArray:
     """Natural log of the monthly income, floored at 1 so that it is always finite."""
     return np.log(np.maximum(income, 1.0))

@@ -51,6 +51,7 @@ class ScalarScorer:
         # Per feature: its label, and the field whose value people are shown (None: the
         # engineered value itself), as in explanations.score_and_explain.
         self.labels = [feat.FACTOR_LABELS[name] for name in names]
+        self.yes_no = frozenset(feat.YES_NO_FACTORS) & set(names)
         self.shown = [_shown_source(name) for name in names]
         self.inputs = [
             (f.name, f.kind) for f in feat.voc.FEATURES if f.name not in feat.EXCLUDED_FROM_MODEL
@@ -122,7 +123,9 @@ class ScalarScorer:
         name = self.names[j]
         return {
             "variable": name,
-            "libelle": self.labels[j],
+            "libelle": (
+                feat.factor_label(name, engineered[name]) if name in self.yes_no else self.labels[j]
+            ),
             "valeur": engineered[name] if source is None else raw[source][1],
             "contribution": contributions[j],
         }
