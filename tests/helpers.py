@@ -5,10 +5,13 @@ from __future__ import annotations
 import asyncio
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from sqlalchemy import text
 
 from attrition.db.engine import Database
+from attrition.model.compiled import CompiledLinearModel
+from attrition.model.runtime import LoadedModel
 from attrition.security.passwords import hash_password
 from attrition.services.accounts import AccountService, connect_to
 
@@ -80,3 +83,18 @@ def create_person(database: Database, login: str, role: str, *, ready: bool = Tr
             (hash_password(PASSWORD), issued.login),
         )
     return Person(login=issued.login)
+
+
+def loaded_model(compiled: CompiledLinearModel) -> LoadedModel:
+    """A registry-free ``LoadedModel`` around ``compiled`` (threshold 0.5), for model tests."""
+    return LoadedModel(
+        id=1,
+        version="v1",
+        algorithm="regression_logistique",
+        threshold=0.5,
+        threshold_criterion="f2",
+        metrics={},
+        sha256="0" * 64,
+        created_at=datetime.now(UTC),
+        compiled=compiled,
+    )

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import numpy as np
 import orjson
 import pandas as pd
@@ -19,6 +17,7 @@ from attrition.model.explanations import (
 )
 from attrition.model.final import TrainedModel
 from attrition.model.runtime import LoadedModel
+from tests.helpers import loaded_model
 
 
 @pytest.fixture(scope="module")
@@ -28,17 +27,7 @@ def compiled(trained_model: TrainedModel) -> CompiledLinearModel:
 
 @pytest.fixture(scope="module")
 def model(compiled: CompiledLinearModel) -> LoadedModel:
-    return LoadedModel(
-        id=1,
-        version="v1",
-        algorithm="regression_logistique",
-        threshold=0.5,
-        threshold_criterion="f2",
-        metrics={},
-        sha256="0" * 64,
-        created_at=datetime.now(UTC),
-        compiled=compiled,
-    )
+    return loaded_model(compiled)
 
 
 def _records(frame: pd.DataFrame) -> list[dict[str, object]]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -16,22 +15,13 @@ from attrition.model.explanations import score_and_explain, score_records
 from attrition.model.final import TrainedModel
 from attrition.model.runtime import LoadedModel
 from attrition.model.scalar import ScalarScorer
+from tests.helpers import loaded_model
 
 TOLERANCE = 1e-12
 
 
 def _loaded(compiled: CompiledLinearModel) -> LoadedModel:
-    return LoadedModel(
-        id=1,
-        version="v1",
-        algorithm="regression_logistique",
-        threshold=0.5,
-        threshold_criterion="f2",
-        metrics={},
-        sha256="0" * 64,
-        created_at=datetime.now(UTC),
-        compiled=compiled,
-    )
+    return loaded_model(compiled)
 
 
 @pytest.fixture(scope="module", params=["calibrated", "raw"])

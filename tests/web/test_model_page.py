@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 from fastapi.testclient import TestClient
 
 from attrition.api.schemas import EXAMPLE_EMPLOYEE
@@ -21,16 +19,6 @@ from tests.helpers import Keys, People, Person, auth
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 DETAILS = re.compile(r"<details\b.*?</details>", re.S)
 TAGS = re.compile(r"<[^>]+>")
-
-
-@pytest.fixture
-def web(client: TestClient) -> Iterator[TestClient]:
-    base_url = client.base_url
-    client.base_url = "http://127.0.0.1"  # type: ignore[assignment]
-    client.cookies.clear()
-    yield client
-    client.cookies.clear()
-    client.base_url = base_url
 
 
 def sign_in(web: TestClient, person: Person) -> None:
