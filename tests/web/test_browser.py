@@ -273,10 +273,21 @@ def test_predicteur_scores_and_finds_it_in_the_history(
     assert abs(shown - 100 * recorded.probability) < 0.06
 
 
+def prefill_example(page: Any) -> None:
+    """Follow the example link and wait for the new page: filling before it loads races it.
+
+    The link is a navigation, and ``click()`` returns once it starts: a ``fill()`` made then lands
+    on the old form, which the loading page replaces (CI saw the cross-field message empty).
+    """
+    page.get_by_role("link", name="Pré-remplir avec un exemple").click()
+    page.wait_for_url(re.compile(r".*/app/prediction\?exemple=1$"))
+    page.wait_for_load_state()
+
+
 def test_predicteur_fills_the_form(page: Any, people: People, database: Database) -> None:
     sign_in(page, people.predicteur)
     page.wait_for_url("**/app/prediction")
-    page.get_by_role("link", name="Pré-remplir avec un exemple").click()
+    prefill_example(page)
     assert page.get_by_label("Âge").input_value() == "41"
     page.get_by_label("Âge").fill("29")
     page.get_by_label("Heures supplémentaires").select_option("Oui")
@@ -359,7 +370,7 @@ def test_error_pages_and_form_errors_are_accessible(page: Any, people: People) -
     assert_accessible(page)
     sign_in(page, people.predicteur)
     page.wait_for_url("**/app/prediction")
-    page.get_by_role("link", name="Pré-remplir avec un exemple").click()
+    prefill_example(page)
     page.get_by_label("Âge").fill("80")
     # The server's answer to what the browser would stop: its own checks are switched off.
     page.evaluate("document.querySelectorAll('form').forEach(f => { f.noValidate = true; })")
@@ -414,7 +425,7 @@ def test_small_screen_has_no_horizontal_scroll(
 def test_cross_field_rule_is_shown_while_typing(page: Any, people: People) -> None:
     sign_in(page, people.predicteur)
     page.wait_for_url("**/app/prediction")
-    page.get_by_role("link", name="Pré-remplir avec un exemple").click()
+    prefill_example(page)
     page.get_by_label("Âge").fill("20")
     page.get_by_label("Années d'expérience totale").fill("10")
     message = page.locator("#x-annees_experience_totale")
