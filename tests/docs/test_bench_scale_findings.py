@@ -34,3 +34,12 @@ def test_a_kept_rate_is_called_linear_and_a_falling_one_is_said() -> None:
 
 def test_a_single_large_size_says_nothing_about_rates() -> None:
     assert report.rate_findings([step(10_000, 5.0, 10_000, 5.0), step(990_000, 1.0, 0, 0.0)]) == []
+
+
+def test_the_purge_rate_is_compared_from_a_thousand_rows() -> None:
+    steps = [step(0, 0.0, 0, 0.0), step(0, 0.0, 0, 0.0)]
+    steps[0]["purge"] = {"predictions": 4_000, "rows_per_s": 50_000.0}
+    steps[1]["purge"] = {"predictions": 100_000, "rows_per_s": 3_000.0}
+    (purge,) = report.rate_findings(steps)
+    assert purge.startswith("- **Purge (débit)** : 4 000 lignes à 50 000/s, 100 000 lignes à")
+    assert "**le débit par ligne chute (rapport 0,06)" in purge
