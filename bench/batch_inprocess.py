@@ -4,14 +4,18 @@ The batch counterpart of ``bench/inprocess.py``: calls the ASGI application dire
 server, no socket; the same middlewares, route, authentication, quotas, validation, model,
 explanation, record MACs, writer and durable PostgreSQL commit, and the response rendering)
 with ``POST /v1/predictions/batch`` bodies of ``--size`` employees, one after the other, and
-prints the wall time and the process CPU time of each batch (minimum and median). To compare
-two versions of the code, run it for each, several times, alternating, and compare the
-minima::
+prints the wall time and the process CPU time of each batch (minimum and median), and the
+CPU time of the PostgreSQL server per batch (mean). On a shared machine the wall time follows
+the load; the two CPU times much less. To compare two versions of the code, run it for each,
+several times, alternating, and compare the minima::
 
     git worktree add /tmp/avant <commit>
     PYTHONPATH=/tmp/avant/src .venv/bin/python bench/batch_inprocess.py
     .venv/bin/python bench/batch_inprocess.py
 
+``--write copy`` writes the audit trail with :func:`attrition.db.bulk.copy_predictions` in
+place of the JSON statement (``insert_many``), to measure what that change would bring (the
+group-commit writer runs a group of 500 records or more in a transaction, as COPY needs).
 ``--profile FILE`` writes a cProfile of the timed batches (``python -m pstats FILE``). The
 database is prepared once in ``--workdir`` (as ``bench/inprocess.py`` does) and reused. Only
 127.0.0.1 is used.
@@ -84,14 +88,36 @@ async def post(app: Any, key: str, body: bytes, request_id: str) -> tuple[int, b
     return status, b"".join(chunks)
 
 
+def database_cpu(pgdata: Path) -> float:
+    """CPU seconds used so far by the PostgreSQL server of ``pgdata`` (all its processes)."""
+    import psutil
+
+    pid = int((pgdata / "postmaster.pid").read_text().split()[0])
+    total = 0.0
+    server = psutil.Process(pid)
+    for process in [server, *server.children(recursive=True)]:
+        try:
+            times = process.cpu_times()
+        except psutil.Error:
+            continue
+        total += times.user + times.system
+    return total
+
+
 async def measure(
-    app: Any, key: str, body: bytes, repeats: int, profiler: cProfile.Profile | None
+    app: Any,
+    key: str,
+    body: bytes,
+    repeats: int,
+    profiler: cProfile.Profile | None,
+    pgdata: Path,
 ) -> dict[str, Any]:
     run = f"batch-inprocess-{time.time_ns()}"
     status, _ = await post(app, key, body, f"{run}-warm")  # warm-up
     if status != 201:
         raise RuntimeError(f"batch refused: {status}")
     walls, cpus = [], []
+    database = database_cpu(pgdata)
     for i in range(repeats):
         if profiler is not None:
             profiler.enable()
@@ -104,12 +130,15 @@ async def measure(
             raise RuntimeError(f"batch refused: {status}")
         walls.append(wall * 1000)
         cpus.append(cpu * 1000)
+    # Clock ticks (10 ms) per process: the server's CPU is given per batch over all of them.
+    database = database_cpu(pgdata) - database
     return {
         "repeats": repeats,
         "wall_ms_min": round(min(walls), 1),
         "wall_ms_median": round(statistics.median(walls), 1),
         "cpu_ms_min": round(min(cpus), 1),
         "cpu_ms_median": round(statistics.median(cpus), 1),
+        "database_cpu_ms_mean": round(database * 1000 / repeats, 1),
     }
 
 
@@ -118,6 +147,7 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=1000)
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--profile", type=Path, default=None)
+    parser.add_argument("--write", choices=("json", "copy"), default="json")
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/attrition-inprocess"))
     args = parser.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
@@ -137,6 +167,12 @@ def main() -> None:
     from attrition.config import get_settings
 
     settings = get_settings()
+    if args.write == "copy":
+        from attrition.db import bulk, writer
+
+        if args.size < writer.LARGE_GROUP:
+            parser.error(f"--write copy needs --size >= {writer.LARGE_GROUP} (one transaction)")
+        writer.insert_many = bulk.copy_predictions  # type: ignore[assignment]
     state = args.workdir / "state.json"
     if not state.is_file():
         db, _version, key, _payloads = run.prepare(settings, args.workdir)
@@ -152,9 +188,9 @@ def main() -> None:
     async def session() -> dict[str, Any]:
         app = create_app(settings)
         async with app.router.lifespan_context(app):
-            return await measure(app, key, body, args.repeats, profiler)
+            return await measure(app, key, body, args.repeats, profiler, args.workdir / "pgdata")
 
-    result = {"size": args.size, **asyncio.run(session())}
+    result = {"size": args.size, "write": args.write, **asyncio.run(session())}
     if profiler is not None:
         profiler.dump_stats(args.profile)
     print(json.dumps(result))
