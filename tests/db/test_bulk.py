@@ -13,8 +13,9 @@ import pytest
 from sqlalchemy import text
 
 from attrition.api.schemas import EXAMPLE_EMPLOYEE
-from attrition.db import chain
-from attrition.db.audit import PredictionRecord, Written
+from attrition.data.vocabulary import FEATURE_NAMES
+from attrition.db import bulk, chain
+from attrition.db.audit import INPUT_COLUMNS, OUTPUT_COLUMNS, PredictionRecord, Written
 from attrition.db.bulk import copy_predictions, copy_rows
 from attrition.db.engine import Database, libpq_conninfo
 from attrition.db.writer import insert_many
@@ -148,6 +149,11 @@ def test_a_refused_row_writes_nothing(
             )
             == 0
         )
+
+
+def test_copy_columns_are_those_of_the_audit_trail() -> None:
+    assert (*bulk.INPUT_SCALARS, *FEATURE_NAMES, "payload") == INPUT_COLUMNS
+    assert (*bulk.OUTPUT_BEFORE, "explanation", *bulk.OUTPUT_AFTER) == OUTPUT_COLUMNS
 
 
 def test_copy_text_escapes_what_copy_would_read_as_syntax() -> None:
