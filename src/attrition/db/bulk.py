@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Sequence
 from decimal import Decimal
+from itertools import repeat
 from typing import Any
 
 import orjson
@@ -65,11 +66,9 @@ def _escape(text: str) -> str:
     return text
 
 
-def _json(value: Any) -> str:
+def _json(value: Any) -> bytes:
     # A JSON text holds no raw tab or line end (they are escaped): only backslashes to double.
-    return (
-        orjson.dumps(value, default=_default, option=_JSON_OPTIONS).decode().replace("\\", "\\\\")
-    )
+    return orjson.dumps(value, default=_default, option=_JSON_OPTIONS).replace(b"\\", b"\\\\")
 
 
 def _float(value: float) -> str:
@@ -81,7 +80,7 @@ def _other(value: Any) -> str:
     # numpy scalars, Decimal...: the number as JSON writes it (what insert_many sends).
     if value is None:
         return NULL
-    return _json(value)
+    return _json(value).decode()
 
 
 def _bool(value: bool) -> str:
@@ -98,8 +97,8 @@ _TEXT: dict[type, Callable[[Any], str]] = {
     float: _float,
     bool: _bool,
     type(None): _null,
-    dict: _json,
-    list: _json,
+    dict: _other,
+    list: _other,
 }
 
 
@@ -112,6 +111,10 @@ def _column(values: list[Any]) -> Iterable[str]:
     kinds = set(map(type, values))
     if len(kinds) == 1:
         (kind,) = kinds
+        if values.count(values[0]) == len(values):
+            # One value for the whole column (the request's ids, the threshold, the latency):
+            # converted once. (One type only: True == 1 must not pass for the same value.)
+            return repeat(_text(values[0]), len(values))
         if kind is int:
             return map(int.__repr__, values)
         if kind is float and all(map(math.isfinite, values)):
@@ -128,31 +131,36 @@ def copy_rows(
     """The COPY data of the inputs and of the outputs; ``ids`` = (input id, prediction id).
 
     Built column by column (a batch's column has one type, converted by one ``map``), then
-    joined row by row.
+    joined row by row; the JSON columns stay the bytes orjson wrote.
     """
     if len(records) != len(ids):
         raise ValueError(f"{len(ids)} ids for {len(records)} records")
-    input_ids = [i for i, _ in ids]
+    input_ids = [str(i) for i, _ in ids]
     features = [r.features for r in records]
-    inputs = zip(
-        map(str, input_ids),
+    scalars = zip(
+        input_ids,
         *(_column([getattr(r, name) for r in records]) for name in INPUT_SCALARS),
         *(_column([f.get(name) for f in features]) for name in FEATURE_NAMES),
-        (_json(r.payload) for r in records),
         strict=True,
     )
-    outputs = zip(
-        map(str, (p for _, p in ids)),
-        map(str, input_ids),
+    inputs = [
+        b"%s\t%s" % ("\t".join(row).encode(), _json(r.payload))
+        for row, r in zip(scalars, records, strict=True)
+    ]
+    before = zip(
+        [str(p) for _, p in ids],
+        input_ids,
         *(_column([getattr(r, name) for r in records]) for name in OUTPUT_BEFORE),
-        (_json(r.explanation) for r in records),
-        *(_column([getattr(r, name) for r in records]) for name in OUTPUT_AFTER),
         strict=True,
     )
-    return (
-        ("\n".join(map("\t".join, inputs)) + "\n").encode(),
-        ("\n".join(map("\t".join, outputs)) + "\n").encode(),
+    after = zip(
+        *(_column([getattr(r, name) for r in records]) for name in OUTPUT_AFTER), strict=True
     )
+    outputs = [
+        b"%s\t%s\t%s" % ("\t".join(b).encode(), _json(r.explanation), "\t".join(a).encode())
+        for b, r, a in zip(before, records, after, strict=True)
+    ]
+    return b"\n".join(inputs) + b"\n", b"\n".join(outputs) + b"\n"
 
 
 async def copy_predictions(
