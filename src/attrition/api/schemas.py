@@ -40,23 +40,6 @@ def _strict_int(value: Any) -> Any:
     return value
 
 
-def _strict_float(value: Any) -> Any:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise PydanticCustomError("float_type", "doit être un nombre")
-    if not math.isfinite(value):
-        raise PydanticCustomError("finite_number", "doit être un nombre fini")
-    return float(value)
-
-
-def _strict_bool(value: Any) -> Any:
-    if not isinstance(value, bool):
-        raise PydanticCustomError("bool_type", "doit être un booléen (true ou false)")
-    return value
-
-
-StrictInt = Annotated[int, BeforeValidator(_strict_int)]
-StrictFloat = Annotated[float, BeforeValidator(_strict_float)]
-StrictBool = Annotated[bool, BeforeValidator(_strict_bool)]
 #: An optional strict integer: ``"34"`` and ``true`` are refused here too (the schema says so).
 OptionalStrictInt = Annotated[
     int | None, BeforeValidator(lambda value: None if value is None else _strict_int(value))
@@ -158,7 +141,8 @@ def _field_definition(f: v.Field) -> tuple[Any, Any]:
 # true for a number), with no Python call per field: a batch of 1,000 has 27,000 of them.
 # What strict types refuse and the API accepts, an integral float for an integer (3087.0,
 # JSON Schema's integer) and an int for a float, is converted once per row, before
-# (:meth:`_EmployeeBase._numbers`); the errors are those of StrictInt and StrictFloat.
+# (:meth:`_EmployeeBase._numbers`). The errors keep their types (int_type, float_type,
+# bool_type, finite_number), hence their French messages (api/translations.py).
 _NATIVE_INT = Annotated[int, Strict()]
 _NATIVE_FLOAT = Annotated[float, Strict()]
 _NATIVE_BOOL = Annotated[bool, Strict()]
@@ -176,7 +160,7 @@ def _as_int(value: Any) -> Any:
 
 
 def _as_float(value: Any) -> Any:
-    # What _strict_float turns into a float (ints, float subclasses); the rest is refused.
+    # A finite int or float subclass becomes a plain float; the rest is refused by the field.
     if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
         return float(value)
     return value
