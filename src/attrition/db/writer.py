@@ -74,14 +74,44 @@ _PAID = (
     "WHERE NOT EXISTS (SELECT 1 FROM r WHERE e.ord BETWEEN r.lo AND r.hi "
     "AND r.idx NOT IN (SELECT idx FROM taken))), "
 )
-_PAYING_RESULT = (
-    "SELECT 0 AS kind, e.ord AS n, p.id, p.input_id, p.created_at, "  # noqa: S608
-    "NULL::boolean AS ok, NULL::int AS used FROM p JOIN e USING (input_id) "
-    "UNION ALL SELECT 1, tr.idx, NULL, NULL, NULL, tr.ok, tr.used "
-    f"FROM ({usage.TAKES_RESULT}) AS tr ORDER BY 1, 2"
+
+
+def _paying_result(takes_result: str) -> str:
+    """The final SELECT of the paying statements, given the takes' result (idx, ok, used)."""
+    return (
+        "SELECT 0 AS kind, e.ord AS n, p.id, p.input_id, p.created_at, "  # noqa: S608
+        "NULL::boolean AS ok, NULL::int AS used FROM p JOIN e USING (input_id) "
+        "UNION ALL SELECT 1, tr.idx, NULL, NULL, NULL, tr.ok, tr.used "
+        f"FROM ({takes_result}) AS tr ORDER BY 1, 2"
+    )
+
+
+#: INSERT_PAYING when the whole group pays one take (one key): params of usage.TAKE_CTE.
+_PAID_ONE = (
+    f"e AS MATERIALIZED (SELECT {_NEXT_INPUT_ID} AS input_id, e.rec, e.ord "  # noqa: S608
+    "FROM jsonb_array_elements(%(records)s::jsonb) WITH ORDINALITY AS e(rec, ord) "
+    "WHERE EXISTS (SELECT FROM q)), "
+)
+INSERT_PAYING_ONE = "".join(
+    (
+        "WITH ",
+        usage.TAKE_CTE,
+        ", ",
+        _PAID_ONE,
+        _INSERT_BOTH,
+        _paying_result(usage.TAKE_RESULT),
+    )
 )
 INSERT_PAYING = "".join(
-    ("WITH ", usage.TAKES_CTE, ", ", _RANGES, _PAID, _INSERT_BOTH, _PAYING_RESULT)
+    (
+        "WITH ",
+        usage.TAKES_CTE,
+        ", ",
+        _RANGES,
+        _PAID,
+        _INSERT_BOTH,
+        _paying_result(usage.TAKES_RESULT),
+    )
 )
 
 
@@ -299,15 +329,17 @@ class GroupCommitWriter:
                 )
             start += len(item.records)
         takes = [(idx, usage.merged(by_row[row])) for row, idx in index.items()]
-        rows = await self._write(
-            INSERT_PAYING,
-            {
+        records = Jsonb(_records(group), dumps=records_json)
+        if len(takes) == 1 and len(ranges) == len(group):  # one key pays for everything
+            params = {**usage.params(takes[0][1]), "records": records}
+            rows = await self._write(INSERT_PAYING_ONE, params, _size(group))
+        else:
+            params = {
                 "takes": Jsonb(takes, dumps=usage.takes_json),
                 "ranges": Jsonb(ranges, dumps=orjson.dumps),
-                "records": Jsonb(_records(group), dumps=records_json),
-            },
-            _size(group),
-        )
+                "records": records,
+            }
+            rows = await self._write(INSERT_PAYING, params, _size(group))
         written = {int(r[1]): Written(r[2], r[3], r[4]) for r in rows if r[0] == 0}
         taken = {int(r[1]): (bool(r[5]), int(r[6])) for r in rows if r[0] == 1}
         # A key's count after each of its requests, in the group's order.
