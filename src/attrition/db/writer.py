@@ -16,6 +16,11 @@ input and one output per prediction, all in the same transaction, results in ord
 group fails for a reason other than the database being unreachable (a constraint), each
 request of the group is retried alone, so that one bad record fails only its own request.
 
+A request may bring the take of its key's daily quota (:class:`attrition.db.usage.Take`): the
+takes of the group are made by the same statement (:data:`INSERT_PAYING`), so a prediction and
+its count are committed together, and a request whose take is refused writes nothing and gets
+:class:`attrition.db.usage.QuotaExceeded`.
+
 Enabled by ``ATTRITION_DB__GROUP_COMMIT`` (see ``docs/performance.md`` for the figures).
 """
 
