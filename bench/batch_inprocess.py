@@ -13,9 +13,10 @@ several times, alternating, and compare the minima::
     PYTHONPATH=/tmp/avant/src .venv/bin/python bench/batch_inprocess.py
     .venv/bin/python bench/batch_inprocess.py
 
-``--write copy`` writes the audit trail with :func:`attrition.db.bulk.copy_predictions` in
-place of the JSON statement (``insert_many``), to measure what that change would bring (the
-group-commit writer runs a group of 500 records or more in a transaction, as COPY needs).
+``--write copy`` writes the audit trail of a lone request with
+:func:`attrition.db.bulk.copy_predictions` in place of the JSON statement, in one transaction
+with the take of its key's daily quota (:func:`attrition.db.usage.take`), to measure what
+that change would bring (:func:`use_copy`; the service itself does not do this yet).
 ``--profile FILE`` writes a cProfile of the timed batches (``python -m pstats FILE``). The
 database is prepared once in ``--workdir`` (as ``bench/inprocess.py`` does) and reused. Only
 127.0.0.1 is used.
@@ -142,6 +143,26 @@ async def measure(
     }
 
 
+def use_copy() -> None:
+    """Make the group-commit writer write a lone paying request with COPY (the experiment)."""
+    from attrition.db import bulk, usage, writer
+
+    paying = writer.GroupCommitWriter._write_paying
+
+    async def write_paying(self: Any, group: list[Any]) -> list[Any]:
+        if len(group) != 1 or group[0].take is None:
+            return await paying(self, group)
+        (item,) = group
+        async with self.pool.connection() as conn, conn.transaction():
+            try:
+                used = await usage.take(conn, item.take)
+            except usage.QuotaExceeded as exc:
+                return [exc]
+            return [writer.Committed(await bulk.copy_predictions(conn, item.records), used)]
+
+    writer.GroupCommitWriter._write_paying = write_paying  # type: ignore[method-assign]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=1000)
@@ -168,11 +189,7 @@ def main() -> None:
 
     settings = get_settings()
     if args.write == "copy":
-        from attrition.db import bulk, writer
-
-        if args.size < writer.LARGE_GROUP:
-            parser.error(f"--write copy needs --size >= {writer.LARGE_GROUP} (one transaction)")
-        writer.insert_many = bulk.copy_predictions  # type: ignore[assignment]
+        use_copy()
     state = args.workdir / "state.json"
     if not state.is_file():
         db, _version, key, _payloads = run.prepare(settings, args.workdir)
