@@ -16,10 +16,10 @@ from attrition.api.schemas import EXAMPLE_EMPLOYEE
 from attrition.data.vocabulary import FEATURE_NAMES
 from attrition.db import bulk, chain
 from attrition.db.audit import INPUT_COLUMNS, OUTPUT_COLUMNS, PredictionRecord, Written
-from attrition.db.bulk import copy_predictions, copy_rows
+from attrition.db.bulk import copy_predictions
 from attrition.db.engine import Database, libpq_conninfo
 from attrition.db.writer import insert_many
-from tests.db.test_writer import model_id, record  # noqa: F401  (fixture)
+from tests.db.writing import record
 from tests.helpers import TEST_AUDIT_KEY
 
 # Everything stored but the ids and the times (compared separately).
@@ -34,7 +34,7 @@ _STORED = (
 BATCH_ID = str(uuid.uuid4())
 
 
-def _records(request_id: str, model_id: int) -> list[PredictionRecord]:  # noqa: F811
+def _records(request_id: str, model_id: int) -> list[PredictionRecord]:
     awkward = 'tab\there, line\nend, cr\rback\\slash "quoted" é ✓ \\N'
     without_optional = {k: v for k, v in EXAMPLE_EMPLOYEE.items() if k != "genre"}
     made = [
@@ -95,7 +95,7 @@ def _stored(database: Database, request_id: str) -> list[Any]:
 
 def test_copy_stores_what_insert_many_stores(
     database: Database,
-    model_id: int,  # noqa: F811
+    model_id: int,
 ) -> None:
     by_json, by_copy = f"bulk-json-{uuid.uuid4().hex}", f"bulk-copy-{uuid.uuid4().hex}"
     json_written = _write(database, insert_many, _records(by_json, model_id))
@@ -133,7 +133,7 @@ def test_copy_stores_what_insert_many_stores(
 
 def test_a_refused_row_writes_nothing(
     database: Database,
-    model_id: int,  # noqa: F811
+    model_id: int,
 ) -> None:
     request_id = f"bulk-bad-{uuid.uuid4().hex}"
     records = _records(request_id, model_id)
@@ -154,32 +154,3 @@ def test_a_refused_row_writes_nothing(
 def test_copy_columns_are_those_of_the_audit_trail() -> None:
     assert (*bulk.INPUT_SCALARS, *FEATURE_NAMES, "payload") == INPUT_COLUMNS
     assert (*bulk.OUTPUT_BEFORE, "explanation", *bulk.OUTPUT_AFTER) == OUTPUT_COLUMNS
-
-
-def test_copy_text_escapes_what_copy_would_read_as_syntax() -> None:
-    one = PredictionRecord(
-        request_id="a\tb\\c\nd\re",
-        api_key_id=None,
-        source="api",
-        id_employee=None,
-        features={
-            "age": 41,
-            "heures_supplementaires": False,
-            "augmentation_salaire_precedente": 0.1,
-        },
-        payload={"x": 'q"\\'},
-        model_version_id=1,
-        probability=float("nan"),
-        label="reste",
-        threshold=0.5,
-        risk_level="faible",
-        explanation={},
-        latency_ms=0.5,
-    )
-    inputs, outputs = copy_rows([one], [(7, 9)])
-    fields = inputs.decode().rstrip("\n").split("\t")
-    assert fields[:3] == ["7", "a\\tb\\\\c\\nd\\re", "\\N"]
-    assert "41" in fields and "f" in fields and "0.1" in fields
-    assert fields[-1] == '{"x":"q\\\\"\\\\\\\\"}'
-    # A non-finite float is null, as orjson writes it in insert_many's JSON.
-    assert outputs.decode().split("\t")[3] == "\\N"
