@@ -178,14 +178,10 @@ class _EmployeeBase(BaseModel):
         floats = set(map(type, map(data.get, _FLOAT_FIELDS)))
         if ints <= _INTS_ONLY and floats <= _FLOATS_ONLY:
             return data  # the usual row: nothing to convert
-        data = dict(data)
-        for name in _INT_FIELDS:
-            if name in data:
-                data[name] = _as_int(data[name])
-        for name in _FLOAT_FIELDS:
-            if name in data:
-                data[name] = _as_float(data[name])
-        return data
+        return {
+            k: _as_int(x) if k in _INT_FIELDS else _as_float(x) if k in _FLOAT_FIELDS else x
+            for k, x in data.items()
+        }
 
     @model_validator(mode="after")
     def _coherent(self) -> _EmployeeBase:
