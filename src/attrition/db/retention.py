@@ -3,8 +3,9 @@
 The purge runs as the owner and is the only path that lifts the append-only triggers, for its
 own transaction only (``SET LOCAL attrition.allow_purge``). It removes a prefix of the trail
 (every prediction up to the last one older than the cutoff), the matching hash-chain links,
-old rejected requests and the daily quota counts of days before the cutoff, and writes its own append-only ``purge_log`` record with the last
-removed link, from which chain verification continues.
+old rejected requests and the daily quota counts of days before the cutoff, and writes its
+own append-only ``purge_log`` record with the last removed link, from which chain
+verification continues.
 """
 
 from __future__ import annotations
