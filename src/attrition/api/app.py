@@ -227,6 +227,11 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         docs_url=None,
         redoc_url=None,
         openapi_url="/openapi.json" if docs else None,
+        # FastAPI's own OpenTelemetry hooks: the service exports no traces (no OpenTelemetry
+        # SDK is installed, so they never emitted anything), but FastAPI still asked the
+        # providers on every request whether they were configured. Off, per its documented
+        # setting; the service's own metrics and access log are unchanged (docs/decisions.md).
+        telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
     )
     if docs:
         _install_docs(app)

@@ -61,9 +61,30 @@ async def authenticate(request: Request, raw: str | None) -> Client:
     return client
 
 
+def presented_key(request: Request) -> str | None:
+    """The key a request presents, read as ``current_client``'s two security schemes read it.
+
+    A well-formed ``Authorization: Bearer <key>`` (scheme in any case) wins; otherwise the
+    ``X-API-Key`` header; an empty value is no key. The same rules as FastAPI's ``HTTPBearer``
+    and ``APIKeyHeader`` (``auto_error=False``), without their two awaited calls and their
+    credentials object on every prediction (tests/api/test_edge_contract.py).
+    """
+    headers = request.headers
+    authorization = headers.get("authorization")
+    if authorization:
+        scheme, _, credentials = authorization.partition(" ")
+        credentials = credentials.strip()
+        if scheme and credentials and scheme.lower() == "bearer":
+            return credentials
+    return headers.get("x-api-key") or None
+
+
 async def authenticate_request(request: Request) -> Client:
     """Authenticate the key of ``request`` once (the route class calls it before the body)."""
-    return await current_client(request, await bearer(request), await api_key_header(request))
+    already: Client | None = getattr(request.state, "client", None)
+    if already is not None:
+        return already
+    return await authenticate(request, presented_key(request))
 
 
 async def current_client(
