@@ -39,7 +39,6 @@ def test_docs_pages_use_local_assets(client: TestClient) -> None:
     assert client.get("/static-docs/swagger-ui-bundle.js").status_code == 200
 
 
-
 #: The order in which the served description lists its paths (Swagger UI's order): the order
 #: in which ``create_app`` includes the routers, whatever order routing tries them in.
 DOCUMENTED_PATHS = [

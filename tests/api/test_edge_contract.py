@@ -29,9 +29,7 @@ def _edge(response_headers: dict[str, str]) -> dict[str, str]:
     return {name: response_headers.get(name, "") for name in EDGE_HEADERS}
 
 
-def test_prediction_response_headers_and_no_session_cookie(
-    client: TestClient, keys: Keys
-) -> None:
+def test_prediction_response_headers_and_no_session_cookie(client: TestClient, keys: Keys) -> None:
     r = client.post(
         "/v1/predictions",
         json=EXAMPLE_EMPLOYEE,
@@ -145,9 +143,7 @@ def test_validation_problem(client: TestClient, keys: Keys) -> None:
         ({"Authorization": "Basic dXNlcjpwYXNz", "X-API-Key": "{key}"}, 201),
     ],
 )
-def test_key_headers(
-    client: TestClient, keys: Keys, headers: dict[str, str], status: int
-) -> None:
+def test_key_headers(client: TestClient, keys: Keys, headers: dict[str, str], status: int) -> None:
     sent = {name: value.format(key=keys.predicteur) for name, value in headers.items()}
     r = client.post("/v1/predictions", json=EXAMPLE_EMPLOYEE, headers=sent)
     assert r.status_code == status, r.text

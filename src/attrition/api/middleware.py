@@ -105,9 +105,7 @@ class EdgeMiddleware:
             (b"cache-control", b"no-store"),
         ]
         tail = (
-            [(b"strict-transport-security", b"max-age=31536000; includeSubDomains")]
-            if hsts
-            else []
+            [(b"strict-transport-security", b"max-age=31536000; includeSubDomains")] if hsts else []
         )
         self.page_extra = (*common, *self.page_headers, *tail)
         self.api_extra = (*common, *_API_HEADERS, *tail)
