@@ -150,3 +150,16 @@ def test_key_headers(client: TestClient, keys: Keys, headers: dict[str, str], st
     if status == 401:
         assert r.headers["content-type"] == "application/problem+json"
         assert r.json()["status"] == 401
+
+
+def test_server_request_ids_are_random_uuid4() -> None:
+    import uuid
+
+    from attrition.api.middleware import new_request_id
+
+    ids = {new_request_id() for _ in range(2000)}
+    assert len(ids) == 2000
+    for value in list(ids)[:200]:
+        parsed = uuid.UUID(hex=value)
+        assert parsed.hex == value and len(value) == 32
+        assert parsed.version == 4 and parsed.variant == uuid.RFC_4122
