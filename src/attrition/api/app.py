@@ -288,7 +288,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         app.include_router(router)
     app.include_router(monitoring_router.router)
     app.include_router(audit_router.router)
-    web.install(app, settings)  # /app pages, /static files, session cookie
+    page_layers = web.install(app, settings)  # /app pages, /static files, session cookie
     documented.extend(app.router.routes)
     _try_first(app, hot)
     metrics = Metrics(replica=settings.replica)
@@ -300,6 +300,8 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         hsts=settings.is_prod,
         metrics=metrics,
         frame_ancestors=settings.api.frame_ancestors,
+        pages=page_layers,
+        is_page=web.is_page,
     )
     if settings.api.trusted_proxies:
         # Outermost, so that every layer (limits, logs, audit) sees the client's address:

@@ -41,7 +41,7 @@ async def get_runtime(request: Request) -> ModelRuntime:
 def _state(request: Request) -> dict[str, Any]:
     """The request's state (``request.state``'s own dict), without a ``State`` object per
     ``Request`` object: FastAPI and the route class make several for one request."""
-    return request.scope.setdefault("state", {})  # type: ignore[no-any-return]
+    return request.scope.setdefault("state", {})
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]

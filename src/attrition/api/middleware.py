@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 import time
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -89,7 +90,11 @@ async def _record_rejection(scope: Scope, request_id: str, status: int, detail: 
 
 
 class EdgeMiddleware:
-    """Assigns the request id, enforces size and content type, adds security headers."""
+    """Assigns the request id, enforces size and content type, adds security headers.
+
+    The pages (``is_page``) go through their own layers (``pages``, their sessions) on the
+    way in; every other request goes straight to the app.
+    """
 
     def __init__(
         self,
@@ -99,8 +104,13 @@ class EdgeMiddleware:
         hsts: bool,
         metrics: Any = None,
         frame_ancestors: list[str] | tuple[str, ...] = (),
+        pages: Callable[[ASGIApp], ASGIApp] | None = None,
+        is_page: Callable[[str], bool] | None = None,
     ) -> None:
         self.app = app
+        # The pages' own layers (their sessions), around the same app, for their paths only.
+        self.pages = pages(app) if pages is not None else None
+        self.is_page = is_page
         self.page_headers = page_headers(frame_ancestors)
         self.max_body = max_body_bytes
         self.hsts = hsts
@@ -208,8 +218,11 @@ class EdgeMiddleware:
                     raise BodyTooLarge
             return message
 
+        inner = self.app
+        if self.pages is not None and self.is_page is not None and self.is_page(path):
+            inner = self.pages
         try:
-            await self.app(scope, limited_receive, send_wrapper)
+            await inner(scope, limited_receive, send_wrapper)
         except BodyTooLarge:
             await reply(
                 413,
