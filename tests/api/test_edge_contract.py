@@ -110,7 +110,7 @@ def test_unsupported_type_problem(client: TestClient, keys: Keys) -> None:
 def test_validation_problem(client: TestClient, keys: Keys) -> None:
     r = client.post(
         "/v1/predictions",
-        json={**EXAMPLE_EMPLOYEE, "age": "quarante"},
+        json={**EXAMPLE_EMPLOYEE, "age": "contrat-du-bord"},
         headers=auth(keys.predicteur),
     )
     assert r.status_code == 422
