@@ -4,9 +4,9 @@ Everything on 127.0.0.1, bounded. An embedded PostgreSQL is prepared as `make ru
 (data, a logistic model, a `predicteur` key), then held by this script and given to the
 replicas as an external ``DATABASE_URL``:
 
-1. the daily-quota statement alone (:func:`attrition.db.usage.add`, what each prediction
-   request now adds), timed sequentially: wall time, and CPU of this process and of
-   PostgreSQL per statement;
+1. the daily-quota upsert alone (:data:`attrition.db.usage.TAKE`; the service makes it inside
+   the statement that records the predictions, so this is an upper bound of what it adds),
+   timed sequentially: wall time, and CPU of this process and of PostgreSQL per statement;
 2. ``POST /v1/predictions`` at ``--concurrency`` against ONE `attrition serve` (``--workers``
    processes), then the same total concurrency split over TWO replicas (each with
    ``--workers`` processes), one load generator per replica, at the same time.
@@ -56,15 +56,20 @@ def quota_statement(db: Any, pgdata: Path, count: int) -> dict[str, Any]:
     from attrition.db import usage
 
     async def go() -> dict[str, Any]:
-        async with AsyncConnectionPool(db.owner_conninfo, min_size=1, max_size=1) as pool:
+        async with (
+            AsyncConnectionPool(db.owner_conninfo, min_size=1, max_size=1) as pool,
+            pool.connection() as conn,
+        ):
+            await conn.set_autocommit(True)
             for n in range(50):  # warm-up: connection, prepared statement
-                await usage.add(pool, "bench", "key:warm", 1, 10**9, 20_000 + n)
+                await usage.take(conn, usage.Take("bench", "key:warm", 20_000 + n, 1, 10**9))
             postgres = bench.postgres_processes(pgdata)
             me = psutil.Process()
             pg0, me0, t0 = cpu_of(postgres), cpu_of([me]), time.perf_counter()
             for _ in range(count):
-                await usage.add(pool, "bench", "key:1", 1, 10**9, 20_000)
+                await usage.take(conn, usage.Take("bench", "key:1", 20_000, 1, 10**9))
             wall = time.perf_counter() - t0
+            await conn.set_autocommit(False)
             pg1, me1 = cpu_of(bench.postgres_processes(pgdata)), cpu_of([me])
         return {
             "statements": count,

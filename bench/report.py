@@ -1307,6 +1307,14 @@ def render(path: Path) -> list[Path]:
         "requête ; une révocation faite ailleurs (CLI, autre processus, autre réplique) est "
         "refusée partout en 5 s au plus, une révocation par l'API aussitôt dans son processus "
         "(testé : révoquée, encore acceptée pendant le délai, refusée après).",
+        "- **Quota journalier dans l'écriture de la trace** (0.6.0) : la prise du quota "
+        "(`usage_counters`, `INSERT … ON CONFLICT … WHERE … RETURNING`) est portée par "
+        "l'instruction qui enregistre les prédictions ; à concurrence 1, un aller-retour vers "
+        "PostgreSQL de moins par prédiction. La prédiction et son compte sont validés ensemble : "
+        "une écriture refusée ne coûte rien au quota, un rejeu ne prend rien (testé). Un groupe "
+        "d'une seule clé prend une instruction simple ; un groupe qui mêle des clés, une "
+        "instruction générale environ deux fois plus chère pour PostgreSQL ; les requêtes d'une "
+        "clé dont la somme dépasse le plafond sont réécrites une à une, dans l'ordre.",
         "",
         "### Ce que chaque changement a apporté",
         "",
@@ -1320,14 +1328,6 @@ def render(path: Path) -> list[Path]:
         "validerait le corps par `PredictionRequest.model_validate_json` et répondrait "
         "directement, au prix d'un second chemin des erreurs (422, 401, 403) à garder "
         "identique à celui de FastAPI.",
-        "- **Quota journalier dans l'écriture de la trace** : à concurrence 1, la prise du "
-        "quota (`usage_counters`) est un aller-retour PostgreSQL de plus par prédiction, avant "
-        "l'écriture. Portée par l'instruction d'écriture groupée (une prise `INSERT … ON "
-        "CONFLICT … WHERE … RETURNING` par clé, l'insertion des prédictions de cette clé "
-        "conditionnée par son résultat), elle ne coûterait plus d'aller-retour et un rejeu "
-        "idempotent n'aurait plus rien à rendre (rien n'est pris avant l'écriture) ; il faut "
-        "alors que l'écrivain rende à chaque requête son refus 429 et ses en-têtes RateLimit, "
-        "et garde le plafond exact quand un groupe mêle plusieurs clés.",
         "- **Télémétrie native de FastAPI** : FastAPI 0.165 vérifie à chaque requête si des "
         "fournisseurs OpenTelemetry sont configurés (environ 2 % des échantillons du profil) ; "
         "`FastAPI(telemetry=...)` à `False` l'éviterait, mais désactiverait aussi une "

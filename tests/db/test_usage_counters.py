@@ -1,96 +1,127 @@
-"""The daily-quota counter in PostgreSQL: atomic under races, bounded, committed without fsync."""
+"""The daily-quota count in PostgreSQL: taken with the write it pays for, exact under races."""
 
 from __future__ import annotations
 
 import asyncio
+import uuid
 from typing import Any
 
 import pytest
 from psycopg_pool import AsyncConnectionPool
+from sqlalchemy import text
 
 from attrition.db import usage
+from attrition.db.audit import insert_predictions
 from attrition.db.engine import Database
+from attrition.db.writer import Committed, GroupCommitWriter
+from tests.db.writing import record, with_writer
 
 
-async def _with_pool(database: Database, work: Any) -> Any:
-    async with AsyncConnectionPool(database.app_conninfo, min_size=1, max_size=8) as pool:
-        return await work(pool)
+def _take(key: str, amount: int, ceiling: int, day: int = 21_000) -> usage.Take:
+    return usage.Take("test", key, day, amount, ceiling)
 
 
-@pytest.mark.parametrize("grouped", [False, True], ids=["une-par-une", "groupees"])
-def test_racing_takes_never_pass_the_ceiling(database: Database, grouped: bool) -> None:
-    """1,600 concurrent takes of 1 from a ceiling of 1,000: exactly 1,000 pass, each count once."""
-    key = f"key:race-{grouped}"
-
-    async def work(pool: AsyncConnectionPool[Any]) -> list[tuple[bool, int]]:
-        counters = usage.GroupedCounters(pool)
-        if grouped:
-            takes = [counters.add("test", key, 1, 1000, 21_000) for _ in range(1600)]
-        else:
-            takes = [usage.add(pool, "test", key, 1, 1000, 21_000) for _ in range(1600)]
-        return await asyncio.gather(*takes)
-
-    results = asyncio.run(_with_pool(database, work))
-    assert sum(1 for allowed, _ in results if allowed) == 1000
-    assert sorted(used for allowed, used in results if allowed) == list(range(1, 1001))
-    assert {used for allowed, used in results if not allowed} == {1000}
-
-
-def test_a_group_over_the_ceiling_is_taken_one_by_one(database: Database) -> None:
-    """Together 4 + 3 + 2 pass a ceiling of 6: alone, in order, 4 passes, 3 does not, 2 does."""
-
-    async def work(pool: AsyncConnectionPool[Any]) -> list[tuple[bool, int]]:
-        counters = usage.GroupedCounters(pool)
-        return await asyncio.gather(
-            *(counters.add("test", "key:group", n, 6, 21_003) for n in (4, 3, 2))
+def _written(database: Database, prefix: str) -> list[str]:
+    with database.owner_engine().connect() as conn:
+        return list(
+            conn.scalars(
+                text(
+                    "SELECT i.request_id FROM predictions p "
+                    "JOIN prediction_inputs i ON i.id = p.input_id "
+                    "WHERE starts_with(i.request_id, :p) ORDER BY p.id"
+                ),
+                {"p": prefix},
+            )
         )
 
-    assert asyncio.run(_with_pool(database, work)) == [(True, 4), (False, 4), (True, 6)]
 
+def test_racing_writes_never_pass_the_ceiling(database: Database, model_id: int) -> None:
+    """1,600 concurrent writes of 1 under a ceiling of 1,000: exactly 1,000 recorded."""
+    prefix = f"race-{uuid.uuid4().hex[:8]}-"
 
-def test_give_back_and_a_take_larger_than_the_ceiling(database: Database) -> None:
-    async def work(pool: AsyncConnectionPool[Any]) -> list[tuple[bool, int]]:
-        return [
-            await usage.add(pool, "test", "key:big", 5, 3, 21_001),  # alone above the ceiling
-            await usage.add(pool, "test", "key:big", 3, 3, 21_001),
-            await usage.add(pool, "test", "key:big", 1, 3, 21_001),
-            await usage.add(pool, "test", "key:big", -2, 3, 21_001),  # a replay gives back
-            await usage.add(pool, "test", "key:big", -9, 3, 21_001),  # never below zero
-            await usage.add(pool, "test", "key:big", 1, 3, 21_002),  # the next day: from zero
+    async def work(writer: GroupCommitWriter, _pool: Any) -> list[Any]:
+        writes = [
+            writer.write([record(f"{prefix}{n}", model_id)], _take(prefix, 1, 1000))
+            for n in range(1600)
         ]
+        return await asyncio.gather(*writes, return_exceptions=True)
 
-    assert asyncio.run(_with_pool(database, work)) == [
-        (False, 0),
-        (True, 3),
-        (False, 3),
-        (True, 1),
-        (True, 0),
-        (True, 1),
-    ]
+    results = with_writer(database, work)
+    passed = [r for r in results if isinstance(r, Committed)]
+    refused = [r for r in results if isinstance(r, usage.QuotaExceeded)]
+    assert len(passed) == 1000 and len(refused) == 600
+    assert sorted(r.used for r in passed) == list(range(1, 1001))
+    assert {r.used for r in refused} == {1000}
+    assert len(_written(database, prefix)) == 1000
 
 
-def test_a_count_is_committed_without_waiting_for_the_disk(database: Database) -> None:
-    """synchronous_commit is off for the counter's own statement only, and back on after."""
+def test_a_group_over_the_ceiling_is_written_one_by_one(database: Database, model_id: int) -> None:
+    """Together 4 + 3 + 2 pass a ceiling of 6: alone, in order, 4 passes, 3 does not, 2 does."""
+    prefix = f"group-{uuid.uuid4().hex[:8]}-"
 
-    async def work(pool: AsyncConnectionPool[Any]) -> tuple[str, str]:
-        async with pool.connection() as conn:
-            await conn.set_autocommit(True)
-            cur = await conn.execute(
-                usage.TAKE.replace(
-                    "RETURNING used", "RETURNING current_setting('synchronous_commit')"
-                ),
-                {
-                    "counter": "test",
-                    "key": "key:sync",
-                    "day": usage.day_of(1),
-                    "amount": 1,
-                    "ceiling": 9,
-                },
+    async def work(writer: GroupCommitWriter, _pool: Any) -> list[Any]:
+        writes = [
+            writer.write(
+                [record(f"{prefix}{n}-{row}", model_id) for row in range(n)], _take(prefix, n, 6)
             )
-            during = (await cur.fetchone())[0]
-            cur = await conn.execute("SELECT current_setting('synchronous_commit')")
-            after = (await cur.fetchone())[0]
-            await conn.set_autocommit(False)
-        return during, after
+            for n in (4, 3, 2)
+        ]
+        # Another key and a request without a quota in the same group are not held back.
+        writes.append(writer.write([record(f"{prefix}other", model_id)], _take("other", 1, 9)))
+        writes.append(writer.write([record(f"{prefix}free", model_id)]))
+        return await asyncio.gather(*writes, return_exceptions=True)
 
-    assert asyncio.run(_with_pool(database, work)) == ("off", "on")
+    four, three, two, other, free = with_writer(database, work)
+    assert (four.used, len(four.written)) == (4, 4)
+    assert isinstance(three, usage.QuotaExceeded) and three.used == 4
+    assert (two.used, len(two.written)) == (6, 2)
+    assert other.used == 1 and free.used is None and len(free.written) == 1
+    assert sorted(_written(database, prefix)) == sorted(
+        [f"{prefix}4-{r}" for r in range(4)]
+        + [f"{prefix}2-{r}" for r in range(2)]
+        + [f"{prefix}other", f"{prefix}free"]
+    )
+
+
+def test_a_take_larger_than_the_ceiling_and_a_new_day(database: Database, model_id: int) -> None:
+    prefix = f"big-{uuid.uuid4().hex[:8]}-"
+
+    async def work(writer: GroupCommitWriter, _pool: Any) -> list[Any]:
+        out = []
+        for n, (amount, day) in enumerate([(5, 1), (3, 1), (1, 1), (1, 2)]):
+            rows = [record(f"{prefix}{n}-{r}", model_id) for r in range(amount)]
+            try:
+                out.append((await writer.write(rows, _take(prefix, amount, 3, day))).used)
+            except usage.QuotaExceeded as exc:
+                out.append(-exc.used)
+        return out
+
+    # Alone above the ceiling (nothing used yet), the ceiling, one too many, the next day.
+    assert with_writer(database, work) == [-0, 3, -3, 1]
+    assert len(_written(database, prefix)) == 4
+
+
+def test_in_a_transaction_the_take_rolls_back_with_the_write(
+    database: Database, model_id: int
+) -> None:
+    """The one-transaction path (idempotency keys): a failed insert leaves the count as it was."""
+    key = f"tx-{uuid.uuid4().hex[:8]}"
+
+    async def work() -> tuple[int, int]:
+        async with AsyncConnectionPool(database.app_conninfo, min_size=1, max_size=2) as pool:
+            async with pool.connection() as conn:
+                async with conn.transaction():
+                    first = await usage.take(conn, _take(key, 2, 3))
+                    await insert_predictions(conn, [record(f"{key}-ok", model_id)])
+                with pytest.raises(Exception, match="probability"):
+                    async with conn.transaction():
+                        await usage.take(conn, _take(key, 1, 3))
+                        bad = record(f"{key}-bad", model_id, probability=2.0)
+                        await insert_predictions(conn, [bad])
+                with pytest.raises(usage.QuotaExceeded) as refused:
+                    async with conn.transaction():
+                        await usage.take(conn, _take(key, 2, 3))
+                return first, refused.value.used
+
+    assert asyncio.run(work()) == (2, 2)
+    assert _written(database, key) == [f"{key}-ok"]

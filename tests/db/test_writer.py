@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import psycopg
@@ -16,66 +15,17 @@ from sqlalchemy import text
 from attrition.api.app import create_app
 from attrition.api.schemas import EXAMPLE_EMPLOYEE
 from attrition.config import Settings
-from attrition.db import chain
-from attrition.db.audit import PredictionRecord, insert_predictions
+from attrition.db.audit import insert_predictions
 from attrition.db.engine import Database, libpq_conninfo
 from attrition.db.writer import LARGE_GROUP, GroupCommitWriter
-from tests.helpers import TEST_AUDIT_KEY, Keys, auth
+from tests.db.writing import record, with_writer
+from tests.helpers import Keys, auth
 
 COLUMNS = (
     "i.source, i.id_employee, i.batch_id, i.batch_row, i.api_key_id, i.genre, i.age, "
     "i.augmentation_salaire_precedente, i.heures_supplementaires, i.payload, p.probability, "
     "p.label, p.threshold, p.risk_level, p.explanation, p.latency_ms, p.model_version_id"
 )
-
-
-@pytest.fixture(scope="module")
-def model_id(database: Database, model_version: str) -> int:
-    with database.owner_engine().connect() as conn:
-        return int(conn.scalar(text("SELECT id FROM model_versions WHERE is_active")))
-
-
-def record(request_id: str, model_id: int, **changes: Any) -> PredictionRecord:
-    fields: dict[str, Any] = {
-        "request_id": request_id,
-        "api_key_id": None,
-        "source": "api",
-        "id_employee": None,
-        "features": dict(EXAMPLE_EMPLOYEE),
-        "payload": dict(EXAMPLE_EMPLOYEE),
-        "model_version_id": model_id,
-        "probability": 0.3125,
-        "label": "reste",
-        "threshold": 0.4,
-        "risk_level": "moyen",
-        "explanation": {"facteurs_hausse": [{"variable": "age", "contribution": 0.5}]},
-        "latency_ms": 0.25,
-    }
-    fields.update(changes)
-    made = PredictionRecord(**fields)
-    # As the service does: the MAC of what is recorded (so that the trail still verifies).
-    made.record_mac = chain.record_mac(chain.AuditKey.derive(TEST_AUDIT_KEY), made.mac_values())
-    return made
-
-
-def with_writer(
-    database: Database,
-    work: Callable[[GroupCommitWriter, AsyncConnectionPool[Any]], Awaitable[Any]],
-) -> Any:
-    async def main() -> Any:
-        pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
-            libpq_conninfo(database.app_url), min_size=1, max_size=4, open=False
-        )
-        await pool.open()
-        writer = GroupCommitWriter(pool)
-        await writer.start()
-        try:
-            return await work(writer, pool)
-        finally:
-            await writer.close()
-            await pool.close()
-
-    return asyncio.run(main())
 
 
 def stored(database: Database, request_ids: list[str]) -> list[tuple[Any, ...]]:
@@ -100,7 +50,7 @@ def test_concurrent_writes_share_a_commit_and_keep_their_own_rows(
     async def work(writer: GroupCommitWriter, _pool: Any) -> Any:
         return await asyncio.gather(*(writer.write([record(i, model_id)]) for i in ids))
 
-    results = with_writer(database, work)
+    results = [c.written for c in with_writer(database, work)]
     assert [len(r) for r in results] == [1] * 30
     written = [r[0] for r in results]
     assert len({w.prediction_id for w in written}) == 30
@@ -132,7 +82,7 @@ def test_a_batch_keeps_its_order(database: Database, model_id: int, size: int) -
     ]
 
     async def work(writer: GroupCommitWriter, _pool: Any) -> Any:
-        return await writer.write(records)
+        return (await writer.write(records)).written
 
     written = with_writer(database, work)
     assert len(written) == size
@@ -160,6 +110,7 @@ def test_a_bad_record_fails_only_its_request(database: Database, model_id: int) 
         )
 
     first, bad, last = with_writer(database, work)
+    first, last = first.written, last.written
     assert isinstance(bad, psycopg.errors.CheckViolation)
     assert len(first) == len(last) == 1
     assert [r[0] for r in stored(database, ["gc-good-1", "gc-bad", "gc-good-2"])] == [

@@ -96,24 +96,3 @@ def test_bucket_is_shared_only_under_a_server_with_workers(
     assert isinstance(shared, SharedTokenBucket)
     shared.close()
     assert (tmp_path / "limite-requetes.bin").is_file()
-
-
-def test_in_process_day_counter_counts_within_a_day() -> None:
-    """Without a pool (no server), a day counter of the process: same answers as the table's."""
-    import asyncio
-
-    from attrition.security.limits import DayCounter, day_counter
-
-    counter = day_counter("predictions")
-    assert isinstance(counter, DayCounter)
-
-    async def script() -> list[tuple[bool, int]]:
-        return [
-            await counter.add("key:1", 2, 3, 10),
-            await counter.add("key:1", 2, 3, 10),  # would pass the ceiling: refused
-            await counter.add("key:1", -5, 3, 10),  # a give back never goes below zero
-            await counter.add("key:1", 3, 3, 10),
-            await counter.add("key:1", 1, 3, 11),  # a new day starts from zero
-        ]
-
-    assert asyncio.run(script()) == [(True, 2), (False, 2), (True, 0), (True, 3), (True, 1)]

@@ -325,6 +325,34 @@ def test_a_form_sent_twice_records_one_prediction(
     ]
 
 
+def _used_today(database: Database, person: Person) -> int:
+    with database.owner_engine().connect() as conn:
+        used = conn.scalar(
+            text(
+                "SELECT u.used FROM usage_counters u JOIN api_keys k ON u.key = 'key:' || k.id "
+                "WHERE k.name = :name AND u.day = (now() AT TIME ZONE 'UTC')::date"
+            ),
+            {"name": person.audit_name},
+        )
+    return int(used or 0)
+
+
+def test_a_form_sent_twice_counts_once_in_the_daily_quota(
+    web: TestClient, people: People, database: Database
+) -> None:
+    """The replayed form makes no prediction, so it takes nothing from the day's quota."""
+    sign_in(web, people.autre_predicteur)
+    page = web.get("/app/prediction").text
+    token = csrf(web, "/app/prediction")
+    data = {**form_of(EXAMPLE_EMPLOYEE), "csrf": token, "jeton": FORM_TOKEN.findall(page)[0]}
+    before = _used_today(database, people.autre_predicteur)
+    first = web.post("/app/prediction", data=data, follow_redirects=False)
+    again = web.post("/app/prediction", data=data, follow_redirects=False)
+    assert first.status_code == again.status_code == 303
+    assert again.headers["location"] == first.headers["location"]
+    assert _used_today(database, people.autre_predicteur) == before + 1
+
+
 def test_auditeur_reads_but_cannot_score(web: TestClient, people: People, keys: Keys) -> None:
     r = sign_in(web, people.auditeur)
     assert r.headers["location"] == "/app/historique"

@@ -1,50 +1,31 @@
 """Usage counters per key and UTC day, in PostgreSQL: the daily quotas of every replica.
 
-One row per (counter, key, day), taken by ONE atomic upsert that adds only while the sum
-stays within the ceiling (``INSERT ... ON CONFLICT DO UPDATE ... WHERE ... RETURNING``): two
+One row per (counter, key, day), taken by an atomic upsert that adds only while the sum stays
+within the ceiling (``INSERT ... ON CONFLICT DO UPDATE ... WHERE ... RETURNING``): two
 replicas, or two workers, racing on one key serialise on the row and never pass the ceiling
-together. The statement is its own transaction, committed asynchronously
-(``synchronous_commit`` off for it alone): a quota count needs no fsync of its own, and a
-crash of PostgreSQL may forget at most the last fraction of a second of counts (a few
-predictions more for a key that day), never a recorded prediction. Within one process, the
-takes of concurrent requests are grouped (:class:`GroupedCounters`). The table is
-:class:`attrition.db.usage_models.UsageCounter`; this module stays free of SQLAlchemy (the
-API's workers never import it).
+together.
+
+The take is made **in the transaction that records the predictions it pays for**, never in
+one of its own: the prediction and its count are committed together or not at all. A request
+refused by the database (an unknown employee, a constraint) spends nothing; a replayed
+idempotent request, which records nothing, takes nothing; and a prediction costs one round
+trip to PostgreSQL, not two. The group-commit writer (:mod:`attrition.db.writer`) takes the
+counts of a whole group in its one statement (:data:`TAKES_CTE`); the one-transaction path
+calls :func:`take` before its INSERT. The table is
+:class:`attrition.db.usage_models.UsageCounter`; this module stays free of SQLAlchemy.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
+import orjson
 import psycopg
-from psycopg_pool import AsyncConnectionPool
 
 _EPOCH = date(1970, 1, 1)
-
-
-# set_config(..., true) lasts until the end of the statement's own transaction, which its
-# COMMIT still sees: this one commit does not wait for the WAL to reach the disk.
-TAKE = (
-    "INSERT INTO usage_counters AS u (counter, key, day, used) "
-    "SELECT %(counter)s, %(key)s, %(day)s, %(amount)s "
-    "FROM (SELECT set_config('synchronous_commit', 'off', true)) AS async_commit "
-    "ON CONFLICT (counter, key, day) DO UPDATE SET used = u.used + excluded.used "
-    "WHERE u.used + excluded.used <= %(ceiling)s "
-    "RETURNING used"
-)
-GIVE_BACK = (
-    "UPDATE usage_counters SET used = greatest(0, used - %(amount)s) "
-    "FROM (SELECT set_config('synchronous_commit', 'off', true)) AS async_commit "
-    "WHERE counter = %(counter)s AND key = %(key)s AND day = %(day)s"
-)
-READ = (
-    "SELECT used FROM usage_counters "
-    "WHERE counter = %(counter)s AND key = %(key)s AND day = %(day)s"
-)
 
 
 def day_of(day_number: int) -> date:
@@ -52,120 +33,116 @@ def day_of(day_number: int) -> date:
     return _EPOCH + timedelta(days=day_number)
 
 
-async def add(
-    pool: AsyncConnectionPool[Any], counter: str, key: str, amount: int, ceiling: int, day: int
-) -> tuple[bool, int]:
-    """Add ``amount`` unless that passes ``ceiling``: (added, count after). Negative: give back."""
-    params = {"counter": counter, "key": key, "day": day_of(day), "amount": amount}
-    async with pool.connection() as conn:
-        await conn.set_autocommit(True)
-        try:
-            if amount < 0:
-                params["amount"] = -amount
-                await conn.execute(GIVE_BACK, params)
-                return True, await _read(conn, params)
-            return await _take(conn, params, ceiling)
-        finally:
-            with contextlib.suppress(psycopg.Error):  # a broken connection is discarded
-                await conn.set_autocommit(False)
+@dataclass(frozen=True, slots=True)
+class Take:
+    """``amount`` to add to a key's count of the day, refused if that passes ``ceiling``."""
 
-
-async def _take(
-    conn: psycopg.AsyncConnection[Any], params: dict[str, Any], ceiling: int
-) -> tuple[bool, int]:
-    row = None
-    if params["amount"] <= ceiling:  # else a first insert would pass the ceiling at once
-        cur = await conn.execute(TAKE, {**params, "ceiling": ceiling})
-        row = await cur.fetchone()
-    if row is not None:
-        return True, int(row[0])
-    return False, await _read(conn, params)
-
-
-async def _read(conn: psycopg.AsyncConnection[Any], params: dict[str, Any]) -> int:
-    cur = await conn.execute(READ, params)
-    row = await cur.fetchone()
-    return 0 if row is None else int(row[0])
-
-
-@dataclass(slots=True)
-class _Pending:
-    what: tuple[str, str, int, int]  # counter, key, day, ceiling
+    counter: str
+    key: str
+    day: int
     amount: int
-    future: asyncio.Future[tuple[bool, int]]
+    ceiling: int
+
+    @property
+    def row(self) -> tuple[str, str, int]:
+        """The counter row this take adds to."""
+        return self.counter, self.key, self.day
 
 
-@dataclass(slots=True)
-class GroupedCounters:
-    """The takes of one process's concurrent requests, one statement per key and group.
+class QuotaExceeded(Exception):
+    """The take would pass the ceiling: nothing was recorded. ``used``: the count as it is."""
 
-    While a statement is in flight, the takes that arrive wait and go together in the next
-    one (no timer: a lone take is sent at once, groups grow with the load), as the audit
-    writer does (:mod:`attrition.db.writer`): one connection and one row update for many
-    requests of a key, instead of one each contending for the same row. A key's takes pass
-    together when their sum fits under the ceiling; otherwise each is taken alone, in
-    order, so that the ceiling is exact. Gives back (negative amounts) are not grouped.
-    """
-
-    pool: AsyncConnectionPool[Any]
-    _pending: list[_Pending] = field(default_factory=list)
-    _task: asyncio.Task[None] | None = None
-
-    async def add(
-        self, counter: str, key: str, amount: int, ceiling: int, day: int
-    ) -> tuple[bool, int]:
-        """As :func:`add`, grouped with the other takes of this process."""
-        if amount < 0:
-            return await add(self.pool, counter, key, amount, ceiling, day)
-        future: asyncio.Future[tuple[bool, int]] = asyncio.get_running_loop().create_future()
-        self._pending.append(_Pending((counter, key, day, ceiling), amount, future))
-        if self._task is None or self._task.done():
-            # A task of its own: a request cancelled meanwhile must not strand the others.
-            self._task = asyncio.create_task(self._run(), name="attrition-usage-counters")
-        return await future
-
-    async def _run(self) -> None:
-        while self._pending:
-            group, self._pending = self._pending, []
-            try:
-                await self._flush(group)
-            except BaseException as exc:  # never leave a waiter behind
-                for item in group:
-                    if not item.future.done():
-                        item.future.set_exception(exc)
-                if not isinstance(exc, Exception):
-                    raise
-
-    async def _flush(self, group: list[_Pending]) -> None:
-        by_key: dict[tuple[str, str, int, int], list[_Pending]] = {}
-        for item in group:
-            by_key.setdefault(item.what, []).append(item)
-        async with self.pool.connection() as conn:
-            await conn.set_autocommit(True)
-            try:
-                for (counter, key, day, ceiling), items in by_key.items():
-                    params = {"counter": counter, "key": key, "day": day_of(day)}
-                    total = sum(item.amount for item in items)
-                    if len(items) > 1 and total <= ceiling:
-                        cur = await conn.execute(
-                            TAKE, {**params, "amount": total, "ceiling": ceiling}
-                        )
-                        row = await cur.fetchone()
-                        if row is not None:
-                            used = int(row[0]) - total
-                            for item in items:
-                                used += item.amount
-                                _resolve(item, (True, used))
-                            continue
-                    for item in items:
-                        _resolve(
-                            item, await _take(conn, {**params, "amount": item.amount}, ceiling)
-                        )
-            finally:
-                with contextlib.suppress(psycopg.Error):
-                    await conn.set_autocommit(False)
+    def __init__(self, used: int) -> None:
+        super().__init__(f"quota exceeded ({used} used)")
+        self.used = used
 
 
-def _resolve(item: _Pending, result: tuple[bool, int]) -> None:
-    if not item.future.done():  # its request may have been cancelled meanwhile
-        item.future.set_result(result)
+TAKE = (
+    "INSERT INTO usage_counters AS u (counter, key, day, used) "
+    "VALUES (%(counter)s, %(key)s, %(day)s, %(amount)s) "
+    "ON CONFLICT (counter, key, day) DO UPDATE SET used = u.used + excluded.used "
+    "WHERE u.used + excluded.used <= %(ceiling)s "
+    "RETURNING used"
+)
+READ = (
+    "SELECT used FROM usage_counters "
+    "WHERE counter = %(counter)s AND key = %(key)s AND day = %(day)s"
+)
+
+#: One take (every request of a group from one key), as the common table expression ``q``:
+#: the cheap case, the general one below costs PostgreSQL about twice as much.
+TAKE_CTE = (
+    "q AS (INSERT INTO usage_counters AS u (counter, key, day, used) "
+    "SELECT %(counter)s, %(key)s, %(day)s, %(amount)s WHERE %(amount)s <= %(ceiling)s "
+    "ON CONFLICT (counter, key, day) DO UPDATE SET used = u.used + excluded.used "
+    "WHERE u.used + excluded.used <= %(ceiling)s RETURNING used)"
+)
+#: The count after the statement of :data:`TAKE_CTE`'s take (``idx`` 0): taken or as it was.
+TAKE_RESULT = (
+    "SELECT 0 AS idx, true AS ok, used FROM q UNION ALL "
+    "SELECT 0, false, coalesce((SELECT used FROM usage_counters WHERE counter = %(counter)s "
+    "AND key = %(key)s AND day = %(day)s), 0) WHERE NOT EXISTS (SELECT FROM q)"
+)
+
+#: The takes of a group, as common table expressions ``t`` (one row per counter row, numbered
+#: ``idx``) and ``q`` (the rows added to). A row whose sum would pass its ceiling is left as
+#: it is and absent from ``q``; the statement that uses these decides what it then skips.
+TAKES_CTE = (
+    "t AS (SELECT * FROM jsonb_to_recordset(%(takes)s::jsonb) "
+    "AS t(idx int, counter text, key text, day date, amount int, ceiling int)), "
+    "q AS (INSERT INTO usage_counters AS u (counter, key, day, used) "
+    "SELECT counter, key, day, amount FROM t WHERE amount <= ceiling "
+    "ON CONFLICT (counter, key, day) DO UPDATE SET used = u.used + excluded.used "
+    "WHERE u.used + excluded.used <= (SELECT t.ceiling FROM t WHERE t.counter = excluded.counter "
+    "AND t.key = excluded.key AND t.day = excluded.day) "
+    "RETURNING counter, key, day, used), "
+    "taken AS (SELECT t.idx, q.used FROM t JOIN q USING (counter, key, day))"
+)
+#: The count of each row of ``t`` after the statement: taken (``ok``) or as it was.
+TAKES_RESULT = (
+    "SELECT t.idx, taken.used IS NOT NULL AS ok, coalesce(taken.used, c.used, 0) AS used "
+    "FROM t LEFT JOIN taken USING (idx) "
+    "LEFT JOIN usage_counters c USING (counter, key, day)"
+)
+
+
+def params(take: Take) -> dict[str, Any]:
+    return {
+        "counter": take.counter,
+        "key": take.key,
+        "day": day_of(take.day),
+        "amount": take.amount,
+        "ceiling": take.ceiling,
+    }
+
+
+async def take(conn: psycopg.AsyncConnection[Any], wanted: Take) -> int:
+    """Take ``wanted`` in the caller's transaction; the count after, or QuotaExceeded."""
+    values = params(wanted)
+    if wanted.amount <= wanted.ceiling:  # else a first insert would pass the ceiling at once
+        cur = await conn.execute(TAKE, values)
+        row = await cur.fetchone()
+        if row is not None:
+            return int(row[0])
+    cur = await conn.execute(READ, values)
+    row = await cur.fetchone()
+    raise QuotaExceeded(0 if row is None else int(row[0]))
+
+
+def takes_json(takes: Iterable[tuple[int, Take]]) -> bytes:
+    """The ``takes`` parameter of :data:`TAKES_CTE`: (idx, take) pairs, one per counter row."""
+    return orjson.dumps(
+        [{**params(take), "idx": idx, "day": day_of(take.day).isoformat()} for idx, take in takes]
+    )
+
+
+def merged(takes: Sequence[Take]) -> Take:
+    """One take for several of the same counter row: their sum, under the lowest ceiling."""
+    first = takes[0]
+    return Take(
+        first.counter,
+        first.key,
+        first.day,
+        sum(t.amount for t in takes),
+        min(t.ceiling for t in takes),
+    )

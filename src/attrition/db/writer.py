@@ -16,6 +16,11 @@ input and one output per prediction, all in the same transaction, results in ord
 group fails for a reason other than the database being unreachable (a constraint), each
 request of the group is retried alone, so that one bad record fails only its own request.
 
+A request may bring the take of its key's daily quota (:class:`attrition.db.usage.Take`): the
+takes of the group are made by the same statement (:data:`INSERT_PAYING`), so a prediction and
+its count are committed together, and a request whose take is refused writes nothing and gets
+:class:`attrition.db.usage.QuotaExceeded`.
+
 Enabled by ``ATTRITION_DB__GROUP_COMMIT`` (see ``docs/performance.md`` for the figures).
 """
 
@@ -35,6 +40,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
+from attrition.db import usage
 from attrition.db.audit import INPUT_COLUMNS as _INPUTS
 from attrition.db.audit import OUTPUT_COLUMNS as _OUTPUTS
 from attrition.db.audit import PredictionRecord, Written
@@ -44,18 +50,73 @@ log = logging.getLogger(__name__)
 # Column names come from this module, never from a request; the data is one JSON parameter,
 # typed by the tables' own row types (jsonb_populate_record), so that PostgreSQL parses it in
 # C instead of the driver adapting thousands of values in Python.
-INSERT_MANY = (
-    "WITH e AS MATERIALIZED (SELECT "  # noqa: S608
-    "nextval(pg_get_serial_sequence('prediction_inputs', 'id')) AS input_id, e.rec, e.ord "
-    "FROM jsonb_array_elements(%s::jsonb) WITH ORDINALITY AS e(rec, ord)), "
-    f"i AS (INSERT INTO prediction_inputs (id, {', '.join(_INPUTS)}) "
+_NEXT_INPUT_ID = "nextval(pg_get_serial_sequence('prediction_inputs', 'id'))"
+_INSERT_BOTH = (
+    f"i AS (INSERT INTO prediction_inputs (id, {', '.join(_INPUTS)}) "  # noqa: S608
     f"SELECT e.input_id, {', '.join(f'r.{c}' for c in _INPUTS)} "
     "FROM e, jsonb_populate_record(NULL::prediction_inputs, e.rec) AS r), "
     f"p AS (INSERT INTO predictions (input_id, {', '.join(_OUTPUTS)}) "
     f"SELECT e.input_id, {', '.join(f'r.{c}' for c in _OUTPUTS)} "
     "FROM e, jsonb_populate_record(NULL::predictions, e.rec) AS r "
     "RETURNING id, input_id, created_at) "
-    "SELECT p.id, p.input_id, p.created_at FROM p JOIN e USING (input_id) ORDER BY e.ord"
+)
+INSERT_MANY = (
+    f"WITH e AS MATERIALIZED (SELECT {_NEXT_INPUT_ID} AS input_id, e.rec, e.ord "  # noqa: S608
+    "FROM jsonb_array_elements(%s::jsonb) WITH ORDINALITY AS e(rec, ord)), "
+    + _INSERT_BOTH
+    + "SELECT p.id, p.input_id, p.created_at FROM p JOIN e USING (input_id) ORDER BY e.ord"
+)
+#: INSERT_MANY paying for itself: the daily-quota takes of the group (usage.TAKES_CTE) in the
+#: same statement, so the same transaction; the records of a request (rows ``lo``..``hi`` of
+#: the array) whose take was refused are not written. Rows of kind 0 are the predictions
+#: written (``n``: their place in the array), rows of kind 1 the takes (``n``: their idx).
+_RANGES = (
+    "r AS (SELECT * FROM jsonb_to_recordset(%(ranges)s::jsonb) AS r(lo int, hi int, idx int)), "
+)
+_PAID = (
+    f"e AS MATERIALIZED (SELECT {_NEXT_INPUT_ID} AS input_id, e.rec, e.ord "  # noqa: S608
+    "FROM jsonb_array_elements(%(records)s::jsonb) WITH ORDINALITY AS e(rec, ord) "
+    "WHERE NOT EXISTS (SELECT 1 FROM r WHERE e.ord BETWEEN r.lo AND r.hi "
+    "AND r.idx NOT IN (SELECT idx FROM taken))), "
+)
+
+
+def _paying_result(takes_result: str) -> str:
+    """The final SELECT of the paying statements, given the takes' result (idx, ok, used)."""
+    return (
+        "SELECT 0 AS kind, e.ord AS n, p.id, p.input_id, p.created_at, "  # noqa: S608
+        "NULL::boolean AS ok, NULL::int AS used FROM p JOIN e USING (input_id) "
+        "UNION ALL SELECT 1, tr.idx, NULL, NULL, NULL, tr.ok, tr.used "
+        f"FROM ({takes_result}) AS tr ORDER BY 1, 2"
+    )
+
+
+#: INSERT_PAYING when the whole group pays one take (one key): params of usage.TAKE_CTE.
+_PAID_ONE = (
+    f"e AS MATERIALIZED (SELECT {_NEXT_INPUT_ID} AS input_id, e.rec, e.ord "  # noqa: S608
+    "FROM jsonb_array_elements(%(records)s::jsonb) WITH ORDINALITY AS e(rec, ord) "
+    "WHERE EXISTS (SELECT FROM q)), "
+)
+INSERT_PAYING_ONE = "".join(
+    (
+        "WITH ",
+        usage.TAKE_CTE,
+        ", ",
+        _PAID_ONE,
+        _INSERT_BOTH,
+        _paying_result(usage.TAKE_RESULT),
+    )
+)
+INSERT_PAYING = "".join(
+    (
+        "WITH ",
+        usage.TAKES_CTE,
+        ", ",
+        _RANGES,
+        _PAID,
+        _INSERT_BOTH,
+        _paying_result(usage.TAKES_RESULT),
+    )
 )
 
 
@@ -112,10 +173,24 @@ async def insert_many(
     return [Written(*row) for row in rows]
 
 
+@dataclass(frozen=True, slots=True)
+class Committed:
+    """What one request's write gave: its rows, and its key's count of the day after it."""
+
+    written: list[Written]
+    used: int | None = None  # None: the request took nothing (no quota to pay)
+
+
 @dataclass(slots=True)
 class _Pending:
     records: Sequence[PredictionRecord]
-    future: asyncio.Future[list[Written]]
+    take: usage.Take | None
+    future: asyncio.Future[Committed]
+
+
+#: What the write of a group gave one of its requests: committed, refused by its quota, or
+#: (None) to be written again alone, because its key's takes together passed the ceiling.
+_Result = Committed | usage.QuotaExceeded | None
 
 
 @dataclass(slots=True)
@@ -157,12 +232,20 @@ class GroupCommitWriter:
         if self._flushes:
             await asyncio.gather(*self._flushes, return_exceptions=True)
 
-    async def write(self, records: Sequence[PredictionRecord]) -> list[Written]:
-        """Record ``records``; return once they are committed (or raise psycopg's error)."""
+    async def write(
+        self, records: Sequence[PredictionRecord], take: usage.Take | None = None
+    ) -> Committed:
+        """Record ``records`` and ``take`` (one transaction); return once committed.
+
+        Raises psycopg's error, or :class:`usage.QuotaExceeded` (nothing written) when the
+        take would pass its ceiling. The takes of a key in one group are tried together;
+        if together they pass the ceiling, its requests are written again one by one, in
+        order, so that the ceiling is exact.
+        """
         if self._closing or self._task is None or self._task.done():
             raise psycopg.OperationalError("the audit writer is stopped")
-        future: asyncio.Future[list[Written]] = asyncio.get_running_loop().create_future()
-        self._pending.append(_Pending(records, future))
+        future: asyncio.Future[Committed] = asyncio.get_running_loop().create_future()
+        self._pending.append(_Pending(records, take, future))
         self._wakeup.set()
         return await future
 
@@ -201,9 +284,14 @@ class GroupCommitWriter:
         self._slots.release()
 
     async def _flush(self, group: list[_Pending]) -> None:
-        records = [r for item in group for r in item.records]
         try:
-            written = await self._write(records)
+            if any(item.take is not None for item in group):
+                results = await self._write_paying(group)
+            else:
+                written = await self._write(
+                    INSERT_MANY, (Jsonb(_records(group), dumps=records_json),), _size(group)
+                )
+                results = _split(group, [Written(*row) for row in written])
         except (psycopg.OperationalError, PoolTimeout) as exc:
             for item in group:
                 _fail(item, exc)
@@ -220,30 +308,105 @@ class GroupCommitWriter:
             for item in group:
                 _fail(item, psycopg.OperationalError(f"audit writer: {type(exc).__name__}"))
             raise
+        again = []
+        for item, result in zip(group, results, strict=True):
+            if result is None:
+                again.append(item)
+            elif isinstance(result, usage.QuotaExceeded):
+                _fail(item, result)
+            elif not item.future.done():
+                item.future.set_result(result)
+        for item in again:  # in order, each alone: the ceiling is exact
+            await self._flush([item])
+
+    async def _write_paying(self, group: list[_Pending]) -> list[_Result]:
+        """Write the group and its takes in one statement (:data:`INSERT_PAYING`)."""
+        by_row: dict[tuple[str, str, int], list[usage.Take]] = {}
+        for item in group:
+            if item.take is not None:
+                by_row.setdefault(item.take.row, []).append(item.take)
+        index = {row: idx for idx, row in enumerate(by_row)}
+        ranges, start = [], 0
+        for item in group:
+            if item.take is not None:
+                ranges.append(
+                    {"lo": start + 1, "hi": start + len(item.records), "idx": index[item.take.row]}
+                )
+            start += len(item.records)
+        takes = [(idx, usage.merged(by_row[row])) for row, idx in index.items()]
+        records = Jsonb(_records(group), dumps=records_json)
+        if len(takes) == 1 and len(ranges) == len(group):  # one key pays for everything
+            params = {**usage.params(takes[0][1]), "records": records}
+            rows = await self._write(INSERT_PAYING_ONE, params, _size(group))
+        else:
+            params = {
+                "takes": Jsonb(takes, dumps=usage.takes_json),
+                "ranges": Jsonb(ranges, dumps=orjson.dumps),
+                "records": records,
+            }
+            rows = await self._write(INSERT_PAYING, params, _size(group))
+        written = {int(r[1]): Written(r[2], r[3], r[4]) for r in rows if r[0] == 0}
+        taken = {int(r[1]): (bool(r[5]), int(r[6])) for r in rows if r[0] == 1}
+        # A key's count after each of its requests, in the group's order.
+        counts = {idx: taken[idx][1] - take.amount for idx, take in takes if taken[idx][0]}
+        results: list[_Result] = []
         start = 0
         for item in group:
-            end = start + len(item.records)
-            if not item.future.done():
-                item.future.set_result(written[start:end])
-            start = end
+            first, start = start + 1, start + len(item.records)
+            if item.take is None:
+                results.append(Committed([written[n] for n in range(first, start + 1)]))
+                continue
+            idx = index[item.take.row]
+            ok, used = taken[idx]
+            if ok:
+                counts[idx] += item.take.amount
+                rows_of = [written[n] for n in range(first, start + 1)]
+                results.append(Committed(rows_of, counts[idx]))
+            elif len(by_row[item.take.row]) > 1:
+                results.append(None)
+            else:
+                results.append(usage.QuotaExceeded(used))
+        return results
 
-    async def _write(self, records: list[PredictionRecord]) -> list[Written]:
+    async def _write(self, statement: str, params: Any, size: int) -> list[tuple[Any, ...]]:
         async with self.pool.connection() as conn:
             # One statement in autocommit is one transaction: a single round trip, and the
             # server answers only once the COMMIT is durable.
             await conn.set_autocommit(True)
             try:
-                if len(records) < LARGE_GROUP:
-                    return await insert_many(conn, records)
+                if size < LARGE_GROUP:
+                    cur = await conn.execute(statement, params)
+                    return await cur.fetchall()
                 # A large group's JSON (~3.5 kB a record) outgrows the default work_mem
                 # (4 MB) in the materialised CTE, which then spills to a temporary file:
                 # raise it for this transaction only (measured: -6 to -9 ms on 1,000).
                 async with conn.transaction():
                     await conn.execute(LARGE_GROUP_WORK_MEM)
-                    return await insert_many(conn, records)
+                    cur = await conn.execute(statement, params)
+                    return await cur.fetchall()
             finally:
                 with contextlib.suppress(psycopg.Error):  # a broken connection is discarded
                     await conn.set_autocommit(False)
+
+
+def _records(group: list[_Pending]) -> list[PredictionRecord]:
+    return [r for item in group for r in item.records]
+
+
+def _size(group: list[_Pending]) -> int:
+    return sum(len(item.records) for item in group)
+
+
+def _split(group: list[_Pending], written: list[Written]) -> list[_Result]:
+    if len(written) != _size(group):  # pragma: no cover - would be a bug of the statement
+        raise RuntimeError(f"{len(written)} rows written for {_size(group)} records")
+    results: list[_Result] = []
+    start = 0
+    for item in group:
+        end = start + len(item.records)
+        results.append(Committed(written[start:end]))
+        start = end
+    return results
 
 
 def _fail(item: _Pending, exc: BaseException) -> None:

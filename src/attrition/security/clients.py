@@ -6,9 +6,10 @@ token buckets per key, and a separate bucket of failed authentications per addre
 key id: only failures take from it, and a full one turns further *failures* into 429, never
 a valid key (behind a proxy every client shares an address; one bad client must not lock
 the others out). A valid key is governed by its own quotas only: requests per minute, and
-predictions per minute and per UTC day (:meth:`Authenticator.charge`). The per-minute counts
-are shared by the workers of one server; the daily ones are kept in PostgreSQL, global to
-every replica (:mod:`attrition.security.limits`).
+predictions per minute and per UTC day (:meth:`Authenticator.reserve`). The per-minute counts
+are shared by the workers of one server (:mod:`attrition.security.limits`); the daily ones are
+kept in PostgreSQL, global to every replica, and taken in the transaction that records the
+predictions (:mod:`attrition.db.usage`).
 """
 
 from __future__ import annotations
@@ -21,9 +22,10 @@ from typing import Any
 
 from psycopg_pool import AsyncConnectionPool
 
+from attrition.db.usage import Take
 from attrition.errors import AuthenticationError, RateLimitedError
 from attrition.security.keys import parse_key, verify_key
-from attrition.security.limits import bucket, day_counter
+from attrition.security.limits import Bucket, bucket
 
 _DAY_S = 86_400
 #: How long a verified key is trusted without reading its row again: a revocation made
@@ -74,6 +76,47 @@ class Quota:
         }
 
 
+@dataclass(frozen=True, slots=True)
+class Charge:
+    """Predictions taken from a key's per-minute quota; ``take`` is their count of the day.
+
+    The day's count is taken by the transaction that records the predictions (``take``);
+    :meth:`paid` then gives the ``RateLimit-*`` headers, :meth:`refused` the 429.
+    """
+
+    take: Take
+    per_minute: int
+    left: float
+    to_midnight: int
+    policy: str
+    bucket: Bucket
+    now: float | None
+
+    def paid(self, used: int | None) -> Quota:
+        """The quota left once the write took the day's count (``used``: after it)."""
+        ceiling = self.take.ceiling
+        if used is not None and ceiling - used < self.left:
+            return Quota(ceiling, ceiling - used, self.to_midnight, self.policy)
+        refill_s = math.ceil((self.per_minute - self.left) * 60.0 / self.per_minute)
+        return Quota(self.per_minute, int(self.left), refill_s, self.policy)
+
+    def give_back(self) -> None:
+        """Return the minute's tokens: nothing was predicted (a replay, a refusal)."""
+        self.bucket.consume(self.take.key, -self.take.amount, self.now)
+
+    def refused(self, used: int) -> RateLimitedError:
+        """The 429 of a write refused by the day's quota (``used``: the count as it is)."""
+        self.give_back()
+        ceiling, count = self.take.ceiling, self.take.amount
+        return RateLimitedError(
+            f"Quota journalier de prédictions atteint pour cette clé ({ceiling} par jour, "
+            f"{used} déjà faites ; cette requête en demande {count}) : réessayez demain "
+            "ou demandez à un administrateur de relever le quota.",
+            retry_after=self.to_midnight,
+            headers=Quota(ceiling, ceiling - used, self.to_midnight, self.policy).headers(),
+        )
+
+
 class Authenticator:
     """Turns a presented key into a :class:`Client`, or raises AuthenticationError."""
 
@@ -98,8 +141,6 @@ class Authenticator:
         self.requests = bucket("requetes", rate_per_minute)
         self.failures = bucket("echecs", failures_per_minute)
         self.predictions = bucket("predictions", predictions_per_minute)
-        # In PostgreSQL: one count per key for every replica (attrition.db.usage).
-        self.daily = day_counter("predictions", pool)
 
     def fail(
         self, ip: str, key_id: str | None, exc: AuthenticationError
@@ -155,10 +196,11 @@ class Authenticator:
             return cached.daily_quota
         return self.predictions_per_day
 
-    async def charge(self, client: Client, count: int, now: float | None = None) -> Quota:
-        """Take ``count`` predictions from the key's quotas, or raise RateLimitedError (429).
+    def reserve(self, client: Client, count: int, now: float | None = None) -> Charge:
+        """Take ``count`` predictions from the key's per-minute quota, or raise 429.
 
-        Nothing is taken when either quota refuses: a refused batch costs nothing.
+        The day's count is not taken here: the returned charge's ``take`` goes with the
+        predictions' write (one transaction; see :mod:`attrition.db.usage`).
         """
         key = f"key:{client.id}"
         per_minute = int(self.predictions.rate)
@@ -167,7 +209,6 @@ class Authenticator:
         day, into_day = divmod(int(clock), _DAY_S)
         ceiling = self.daily_quota(client)
         policy = f"{per_minute};w=60, {ceiling};w={_DAY_S}"
-        refill_s = math.ceil((per_minute - left) * 60.0 / per_minute)
         if wait > 0:
             raise RateLimitedError(
                 f"Quota de prédictions par minute atteint pour cette clé ({per_minute} par "
@@ -175,31 +216,8 @@ class Authenticator:
                 retry_after=max(1, math.ceil(wait)),
                 headers=Quota(per_minute, int(left), math.ceil(wait), policy).headers(),
             )
-        try:
-            allowed, used = await self.daily.add(key, count, ceiling, day)
-        except BaseException:
-            self.predictions.consume(key, -count, now)  # nothing taken when it cannot count
-            raise
-        to_midnight = _DAY_S - into_day
-        if not allowed:
-            self.predictions.consume(key, -count, now)  # give the minute's tokens back
-            raise RateLimitedError(
-                f"Quota journalier de prédictions atteint pour cette clé ({ceiling} par jour, "
-                f"{used} déjà faites ; cette requête en demande {count}) : réessayez demain "
-                "ou demandez à un administrateur de relever le quota.",
-                retry_after=to_midnight,
-                headers=Quota(ceiling, ceiling - used, to_midnight, policy).headers(),
-            )
-        if ceiling - used < left:
-            return Quota(ceiling, ceiling - used, to_midnight, policy)
-        return Quota(per_minute, int(left), refill_s, policy)
-
-    async def refund(self, client: Client, count: int, now: float | None = None) -> None:
-        """Give back what :meth:`charge` took for predictions that were not made (a replay)."""
-        key = f"key:{client.id}"
-        self.predictions.consume(key, -count, now)
-        clock = time.time() if now is None else now
-        await self.daily.add(key, -count, self.daily_quota(client), int(clock) // _DAY_S)
+        take = Take("predictions", key, day, count, ceiling)
+        return Charge(take, per_minute, left, _DAY_S - into_day, policy, self.predictions, now)
 
     def invalidate(self, key_id: str | None = None) -> None:
         if key_id is None:

@@ -1,10 +1,10 @@
-"""Rate limits and daily quotas: what is counted where.
+"""Per-minute rate limits: token buckets, per process or shared by a server's workers.
 
-Daily quotas (:class:`Counter`) are counted in PostgreSQL (:class:`DatabaseDayCounter`):
-one count per key for every worker of every replica, kept across restarts. Per-minute
-token buckets (:class:`Bucket`) are counted per server, in the process or shared by its
-workers as below: with N replicas, a key may make up to N times its per-minute rate (see
-docs/decisions.md for why).
+Daily quotas are not here: they are counted in PostgreSQL, in the transaction that records
+the predictions (:mod:`attrition.db.usage`), one count per key for every worker of every
+replica. Per-minute token buckets (:class:`Bucket`) are counted per server, in the process
+or shared by its workers as below: with N replicas, a key may make up to N times its
+per-minute rate (see docs/decisions.md for why).
 
 With several workers (``attrition serve --workers N``), a bucket per process would let a key
 make N times its quota, one share per worker its connections happen to reach. The server then
@@ -27,13 +27,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
-
-import psycopg
-from psycopg_pool import AsyncConnectionPool, PoolTimeout
-
-from attrition.db import usage
-from attrition.errors import DatabaseUnavailableError
+from typing import Protocol
 
 #: Set by ``attrition serve`` for its workers: a folder they share (metrics, rate limits).
 WORKERS_DIR_ENV = "ATTRITION_WORKERS_DIR"
@@ -51,12 +45,6 @@ class Bucket(Protocol):
     ) -> tuple[float, float]: ...
 
     def peek_blocked(self, key: str, now: float | None = None) -> float: ...
-
-
-class Counter(Protocol):
-    """A count per key and UTC day, with a ceiling (the daily quotas); negative: give back."""
-
-    async def add(self, key: str, amount: int, ceiling: int, day: int) -> tuple[bool, int]: ...
 
 
 def _wait(rate: float, tokens: float, cost: float) -> float:
@@ -187,56 +175,6 @@ class SharedTokenBucket:
             return 0.0
         tokens = _refill(self.rate, *state, now)
         return 0.0 if tokens >= 1.0 else (1.0 - tokens) * 60.0 / self.rate
-
-
-@dataclass(slots=True)
-class DayCounter:
-    """Counts per key within a UTC day (one process); a new day starts from zero."""
-
-    counts: dict[str, tuple[int, int]] = field(default_factory=dict)
-
-    async def add(self, key: str, amount: int, ceiling: int, day: int) -> tuple[bool, int]:
-        """Add ``amount`` unless that passes ``ceiling``: (added, count after)."""
-        used, counted_day = self.counts.get(key, (0, day))
-        if counted_day != day:
-            used = 0
-        if used + amount > ceiling:
-            self.counts[key] = (used, day)
-            return False, used
-        if len(self.counts) > 100_000:
-            self.counts.clear()
-        self.counts[key] = (max(0, used + amount), day)
-        return True, max(0, used + amount)
-
-
-@dataclass(slots=True)
-class DatabaseDayCounter:
-    """Counts per key and UTC day in PostgreSQL: one count for every worker of every replica.
-
-    One atomic upsert per :meth:`add`, grouped with the process's concurrent ones
-    (:mod:`attrition.db.usage`); a database error is a 503, as the prediction it guards
-    would be.
-    """
-
-    name: str
-    counters: usage.GroupedCounters
-
-    async def add(self, key: str, amount: int, ceiling: int, day: int) -> tuple[bool, int]:
-        """Add ``amount`` unless that passes ``ceiling``: (added, count after)."""
-        try:
-            return await self.counters.add(self.name, key, amount, ceiling, day)
-        except (psycopg.OperationalError, PoolTimeout) as exc:
-            raise DatabaseUnavailableError(
-                "La base de données est indisponible : le quota de la clé ne peut pas être "
-                "compté, réessayez dans quelques secondes."
-            ) from exc
-
-
-def day_counter(name: str, pool: AsyncConnectionPool[Any] | None = None) -> Counter:
-    """A day counter in PostgreSQL (global to every replica), or in this process without pool."""
-    if pool is not None:
-        return DatabaseDayCounter(name, usage.GroupedCounters(pool))
-    return DayCounter()
 
 
 def bucket(name: str, rate: float) -> Bucket:

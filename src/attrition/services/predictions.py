@@ -21,7 +21,7 @@ import psycopg
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from attrition import wording
-from attrition.db import chain, employees, idempotency
+from attrition.db import chain, employees, idempotency, usage
 from attrition.db.audit import PredictionRecord, Written, insert_predictions
 from attrition.db.writer import GroupCommitWriter
 from attrition.errors import (
@@ -34,6 +34,7 @@ from attrition.errors import (
 from attrition.model.explanations import score_records
 from attrition.model.features import EXCLUDED_FROM_MODEL
 from attrition.model.runtime import LoadedModel, ModelRuntime
+from attrition.security.clients import Charge
 
 log = logging.getLogger(__name__)
 
@@ -116,6 +117,8 @@ class Result:
     outcomes: list[Outcome]
     body: dict[str, Any] | None
     replayed: bool
+    used: int | None = None
+    """The key's count of the day after this request (None: nothing was taken)."""
 
 
 class PredictionService:
@@ -145,8 +148,12 @@ class PredictionService:
         ctx: RequestContext,
         *,
         render: Render | None = None,
+        take: usage.Take | None = None,
     ) -> Result:
         """Score ``items`` in one vectorised call and record them in one transaction.
+
+        ``take`` (the key's daily quota) is taken in that same transaction: refused, it raises
+        :class:`usage.QuotaExceeded` and nothing is recorded; a replay takes nothing.
 
         With ``ctx.idempotency_key`` (and ``render``, which turns outcomes into the response
         body), a retry with the same key and body returns the first response and writes
@@ -160,12 +167,15 @@ class PredictionService:
         model = self.runtime.require()
         records = self._score(model, items, ctx)
         if self.writer is not None and ctx.idempotency_key is None:
-            return await self._record_grouped(model, items, ctx, records, render)
+            return await self._record_grouped(model, items, ctx, records, render, take)
+        used = None
         try:
             async with self.pool.connection() as conn:
                 try:
                     async with conn.transaction():
                         await self._check_employees(conn, items)
+                        if take is not None:
+                            used = await usage.take(conn, take)
                         written = await insert_predictions(conn, records)
                         outcomes = self._outcomes(model, records, written)
                         body = render(outcomes) if render is not None else None
@@ -187,7 +197,22 @@ class PredictionService:
             ) from exc
         if self.observer is not None:
             self.observer(outcomes, ctx.source)
-        return Result(outcomes=outcomes, body=body, replayed=False)
+        return Result(outcomes=outcomes, body=body, replayed=False, used=used)
+
+    async def predict_charged(
+        self, items: Sequence[ScoreItem], ctx: RequestContext, charge: Charge, *, render: Render
+    ) -> Result:
+        """:meth:`predict`, its write paying the key's day quota; 429 if that is spent.
+
+        A replay makes no prediction: the minute's tokens are given back and nothing counts.
+        """
+        try:
+            result = await self.predict(items, ctx, render=render, take=charge.take)
+        except usage.QuotaExceeded as exc:
+            raise charge.refused(exc.used) from None
+        if result.replayed:
+            charge.give_back()
+        return result
 
     async def _record_grouped(
         self,
@@ -196,6 +221,7 @@ class PredictionService:
         ctx: RequestContext,
         records: list[PredictionRecord],
         render: Render | None,
+        take: usage.Take | None,
     ) -> Result:
         """Record through the group-commit writer; returns after the group's COMMIT."""
         assert self.writer is not None
@@ -203,18 +229,18 @@ class PredictionService:
             if any(item.id_employee is not None for item in items):
                 async with self.pool.connection() as conn:
                     await self._check_employees(conn, items)
-            written = await self.writer.write(records)
+            committed = await self.writer.write(records, take)
         except (psycopg.OperationalError, PoolTimeout) as exc:
             log.warning("prediction not recorded: %s", type(exc).__name__)
             raise DatabaseUnavailableError(
                 "La base de données est indisponible : la prédiction n'a pas été enregistrée, "
                 "réessayez dans quelques secondes."
             ) from exc
-        outcomes = self._outcomes(model, records, written)
+        outcomes = self._outcomes(model, records, committed.written)
         body = render(outcomes) if render is not None else None
         if self.observer is not None:
             self.observer(outcomes, ctx.source)
-        return Result(outcomes=outcomes, body=body, replayed=False)
+        return Result(outcomes=outcomes, body=body, replayed=False, used=committed.used)
 
     async def _replay(self, ctx: RequestContext) -> Result | None:
         assert ctx.idempotency_key is not None and ctx.api_key_id is not None

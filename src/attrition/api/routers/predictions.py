@@ -22,13 +22,13 @@ from attrition.api.schemas import (
 )
 from attrition.db import idempotency
 from attrition.errors import ValidationError
-from attrition.security.clients import Authenticator, Client, Quota
+from attrition.security.clients import Authenticator, Charge, Client
 from attrition.services import records
 from attrition.services.predictions import (
     Outcome,
     PredictionService,
+    Render,
     RequestContext,
-    Result,
     ScoreItem,
 )
 
@@ -75,21 +75,29 @@ def _batch(outcomes: list[Outcome]) -> dict[str, Any]:
     }
 
 
-async def _respond(
-    request: Request, client: Client, count: int, quota: Quota, result: Result
-) -> FastJSONResponse:
-    headers = quota.headers()
-    if result.replayed:
-        # A replay makes no prediction: it does not count in the quotas.
-        await request.app.state.authenticator.refund(client, count)
-        headers = {"Idempotent-Replayed": "true"}
-    return FastJSONResponse(result.body, status_code=201, headers=headers)
-
-
-async def _charge(request: Request, client: Client, count: int) -> Quota:
-    """Take ``count`` predictions from the key's quotas (429 with RateLimit-* headers)."""
+def _reserve(request: Request, client: Client, count: int) -> Charge:
+    """Take ``count`` predictions from the key's per-minute quota (429 with RateLimit-*)."""
     authenticator: Authenticator = request.app.state.authenticator
-    return await authenticator.charge(client, count)
+    return authenticator.reserve(client, count)
+
+
+async def _predict(
+    request: Request,
+    charge: Charge,
+    items: list[ScoreItem],
+    ctx: RequestContext,
+    render: Render,
+) -> FastJSONResponse:
+    """Score, record and pay the day's quota in one transaction; 201, or 429 and nothing."""
+    service: PredictionService = request.app.state.service
+    result = await service.predict_charged(items, ctx, charge, render=render)
+    if result.replayed:  # a replay makes no prediction: it does not count in the quotas
+        return FastJSONResponse(
+            result.body, status_code=201, headers={"Idempotent-Replayed": "true"}
+        )
+    return FastJSONResponse(
+        result.body, status_code=201, headers=charge.paid(result.used).headers()
+    )
 
 
 @router.post(
@@ -112,15 +120,12 @@ async def create_prediction(
     les facteurs qui l'expliquent. L'entrée et la sortie sont enregistrées dans PostgreSQL
     (une transaction) avant la réponse.
     """
-    service: PredictionService = request.app.state.service
     features = body.features()
     payload = body.model_dump(mode="json", exclude_none=True)
-    quota = await _charge(request, client, 1)
+    charge = _reserve(request, client, 1)
     ctx = await _context(request, client.id, "api", idempotency_key)
-    result = await service.predict(
-        [ScoreItem(features, body.id_employee, payload)], ctx, render=_single
-    )
-    return await _respond(request, client, 1, quota, result)
+    items = [ScoreItem(features, body.id_employee, payload)]
+    return await _predict(request, charge, items, ctx, _single)
 
 
 @router.post(
@@ -142,20 +147,18 @@ async def create_batch_prediction(
     Le lot est validé en entier (tout ou rien, chaque erreur avec son indice de ligne), évalué
     en un seul appel vectorisé et enregistré en une seule transaction.
     """
-    service: PredictionService = request.app.state.service
     limit = request.app.state.settings.api.max_batch_size
     if len(body.employes) > limit:
         raise ValidationError(
             f"Lot trop grand : {len(body.employes)} employés (au plus {limit}).",
         )
-    quota = await _charge(request, client, len(body.employes))
+    charge = _reserve(request, client, len(body.employes))
     items = [
         ScoreItem(e.features(), e.id_employee, e.model_dump(mode="json", exclude_none=True))
         for e in body.employes
     ]
     ctx = await _context(request, client.id, "batch", idempotency_key)
-    result = await service.predict(items, ctx, render=_batch)
-    return await _respond(request, client, len(items), quota, result)
+    return await _predict(request, charge, items, ctx, _batch)
 
 
 @router.post(
@@ -180,10 +183,10 @@ async def create_employee_prediction(
     service: PredictionService = request.app.state.service
     features = await service.employee_features(id_employee)
     payload = {"id_employee": id_employee, **features}
-    quota = await _charge(request, client, 1)
+    charge = _reserve(request, client, 1)
     ctx = await _context(request, client.id, "employee", idempotency_key)
-    result = await service.predict([ScoreItem(features, id_employee, payload)], ctx, render=_single)
-    return await _respond(request, client, 1, quota, result)
+    items = [ScoreItem(features, id_employee, payload)]
+    return await _predict(request, charge, items, ctx, _single)
 
 
 @router.get(

@@ -62,8 +62,10 @@ async def _score_and_show(
 ) -> Response:
     """Score and record ``item`` (once per form token), then show the recorded prediction."""
     ctx = _context(request, client, form, item.payload)
-    await request.app.state.authenticator.charge(client, 1)  # the key's quotas, as in the API
-    result = await request.app.state.service.predict([item], ctx, render=_prediction_id)
+    charge = request.app.state.authenticator.reserve(client, 1)  # the key's quotas, as the API
+    result = await request.app.state.service.predict_charged(
+        [item], ctx, charge, render=_prediction_id
+    )
     assert result.body is not None
     return redirect(request, "web_read_prediction", prediction_id=result.body["prediction_id"])
 
