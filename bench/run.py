@@ -331,7 +331,7 @@ class Service:
                 if self.proc.poll() is not None:
                     raise RuntimeError(f"{self.name} stopped: see {self.log}")
                 text = self.log.read_text(errors="replace")
-                for marker in ("Uvicorn running on", "Waiting for application startup"):
+                for marker in ("Serveur à l'écoute sur", "Démarrage de l'application"):
                     if marker not in self.marks and marker in text:
                         self.marks[marker] = time.perf_counter() - self.started
                 with contextlib.suppress(httpx.HTTPError):
@@ -752,15 +752,15 @@ def main() -> int:
         cold = Service("api-cold", serve_argv(port, args.workers), env, workdir / "serve-cold.log")
         with started(cold):
             startup["cold_first_ready_s"] = cold.wait_ready(url)
-            startup["cold_server_listening_s"] = cold.marks.get("Uvicorn running on")
-            startup["cold_all_workers_s"] = cold.wait_log("service ready", args.workers)
+            startup["cold_server_listening_s"] = cold.marks.get("Serveur à l'écoute sur")
+            startup["cold_all_workers_s"] = cold.wait_log("service prêt", args.workers)
             db = resolve_database(settings)  # hold the server while the API restarts
         say(f"Démarrage à froid : prêt en {startup['cold_first_ready_s']:.2f} s.")
         api = Service("api", serve_argv(port, args.workers), env, workdir / "serve.log")
         with started(api):
             startup["warm_first_ready_s"] = api.wait_ready(url)
-            startup["warm_server_listening_s"] = api.marks.get("Uvicorn running on")
-            startup["warm_all_workers_s"] = api.wait_log("service ready", args.workers)
+            startup["warm_server_listening_s"] = api.marks.get("Serveur à l'écoute sur")
+            startup["warm_all_workers_s"] = api.wait_log("service prêt", args.workers)
             results["startup"] = startup
             say(f"Démarrage, base déjà démarrée : prêt en {startup['warm_first_ready_s']:.2f} s.")
             results["memory_idle"] = memory(api)

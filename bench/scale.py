@@ -402,7 +402,7 @@ def throughput(
     api = run.Service("api", run.serve_argv(port, args.workers), env, workdir / f"serve-{size}.log")
     with run.started(api):
         api.wait_ready(url)
-        api.wait_log("service ready", args.workers)
+        api.wait_log("service prêt", args.workers)
         prefix = f"{run_id}-scale-{size}"
         result = run.load(
             url,

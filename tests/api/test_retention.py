@@ -92,3 +92,23 @@ def test_purge_command_with_nothing_old(cli_env: CliRunner) -> None:
     result = cli_env.invoke(cli, ["rgpd", "purge", "--older-than", "3650d", "--yes"])
     assert result.exit_code == 0, result.output
     assert "0 prédiction(s)" in result.output
+
+
+def test_purge_removes_the_quota_counts_of_days_before_the_cutoff(database: Database) -> None:
+    """A day's quota count outlives its use; the purge removes those older than the cutoff."""
+
+    async def work(conn: psycopg.AsyncConnection[Any]) -> tuple[int, list[str]]:
+        await conn.execute(
+            "INSERT INTO usage_counters (counter, key, day, used) VALUES "
+            "('predictions', 'key:purge', current_date - 400, 5), "
+            "('predictions', 'key:purge', current_date - 40, 7), "
+            "('predictions', 'key:purge', current_date - 1, 9)"
+        )
+        report = await purge(conn, datetime.now(UTC) - timedelta(days=30))
+        cur = await conn.execute(
+            "SELECT (current_date - day)::text FROM usage_counters WHERE key = 'key:purge'"
+        )
+        return report.usage_counts, [r[0] for r in await cur.fetchall()]
+
+    deleted, kept = asyncio.run(_in_rolled_back_transaction(database, work))
+    assert (deleted, kept) == (2, ["1"])

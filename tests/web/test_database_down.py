@@ -45,4 +45,6 @@ def test_sign_in_with_the_database_down_is_a_503_page_and_records_nothing(
     assert r.status_code == 503
     assert r.headers["retry-after"] == "2"
     assert "indisponible" in r.text
-    assert [rec.getMessage() for rec in caplog.records if "not recorded" in rec.getMessage()] == []
+    assert [
+        rec.getMessage() for rec in caplog.records if "non enregistrée" in rec.getMessage()
+    ] == []

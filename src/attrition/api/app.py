@@ -115,7 +115,9 @@ async def _seal_audit(
         except (psycopg.OperationalError, PoolTimeout) as exc:  # database away: next tick
             log.debug("audit sealing skipped: %s", type(exc).__name__)
         except Exception as exc:  # retried at the next tick, but worth a look
-            log.warning("audit sealing failed: %s: %s", type(exc).__name__, exc)
+            log.warning(
+                "scellement de la trace d'audit en échec : %s : %s", type(exc).__name__, exc
+            )
 
 
 def _describe(app: FastAPI, routes: list[BaseRoute]) -> dict[str, Any]:
@@ -223,7 +225,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
             async with pool.connection(timeout=10.0) as conn:
                 await runtime.refresh(conn, force=True)
         except Exception as exc:
-            log.error("initial model load failed: %s", type(exc).__name__)
+            log.error("premier chargement du modèle en échec : %s", type(exc).__name__)
             runtime.reason = "base de données injoignable au démarrage"
         follower = asyncio.create_task(_follow_model(app, runtime.check_interval_s))
         tasks = [follower]
@@ -242,7 +244,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         # collector's sight, a full collection no longer walks them (it paused a worker for
         # a tenth of a second or more every few batch requests; see bench/).
         gc.freeze()
-        log.info("service ready: %s, model %s", db.description, runtime.version)
+        log.info("service prêt : %s, modèle %s", db.description, runtime.version)
         try:
             yield
         finally:

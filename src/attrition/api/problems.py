@@ -300,7 +300,9 @@ def install(app: FastAPI, generate: Callable[[], dict[str, Any]] | None = None) 
         )
 
     async def _database(request: Request, exc: Exception) -> Response:
-        log.warning("database unavailable on %s: %s", request.url.path, type(exc).__name__)
+        log.warning(
+            "base de données indisponible sur %s : %s", request.url.path, type(exc).__name__
+        )
         return await _domain(request, database_unavailable())
 
     app.add_exception_handler(psycopg.OperationalError, _database)
@@ -335,7 +337,7 @@ def install(app: FastAPI, generate: Callable[[], dict[str, Any]] | None = None) 
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        log.exception("erreur non traitée sur %s %s", request.method, request.url.path)
         await record_rejection(request, 500, [{"champ": "-", "message": type(exc).__name__}])
         return problem(
             500,

@@ -61,7 +61,8 @@ def _note_refusal() -> None:
     _last_log[1] += 1
     if now - _last_log[0] >= 60.0:
         log.warning(
-            "request head over the limit: %d refused (431) since the last note", _last_log[1]
+            "en-têtes de requête au-delà de la limite : %d refus (431) depuis la dernière note",
+            _last_log[1],
         )
         _last_log[0], _last_log[1] = now, 0
 

@@ -89,4 +89,4 @@ class RejectionRecorder:
             async with self.pool.connection(timeout=1.0) as conn:
                 await audit.record_rejection(conn, **fields)
         except Exception as exc:
-            log.warning("rejected request not recorded: %s", type(exc).__name__)
+            log.warning("requête refusée non enregistrée : %s", type(exc).__name__)

@@ -213,7 +213,7 @@ def serve(app: str, *, host: str, port: int, workers: int, **options: Any) -> No
         raise SystemExit(3) from exc  # uvicorn's STARTUP_FAILURE
     shown = f"[{host}]" if family == socket.AF_INET6 else host
     log.info(
-        "Uvicorn running on http://%s:%d (Press CTRL+C to quit)",
+        "Serveur à l'écoute sur http://%s:%d (Ctrl+C pour arrêter)",
         shown,
         placeholder.getsockname()[1],
     )

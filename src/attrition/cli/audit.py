@@ -189,5 +189,6 @@ def rgpd_purge(
         report = asyncio.run(with_connection(db, lambda c: purge(c, cutoff)))
     console.print(
         f"Purge journalisée : {report.predictions} prédiction(s), {report.inputs} entrée(s), "
-        f"{report.rejected} requête(s) refusée(s) supprimées."
+        f"{report.rejected} requête(s) refusée(s) et {report.usage_counts} compte(s) de quota "
+        "journalier supprimés."
     )

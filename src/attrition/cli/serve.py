@@ -55,6 +55,7 @@ def serve(
         start_in_background(settings.resolved_pgdata)
     from attrition.api.server import serve as serve_workers
     from attrition.bootstrap import boot
+    from attrition.logs import server_log_config
 
     with domain_errors():
         report = boot(settings, say, train=not no_train)
@@ -98,6 +99,7 @@ def serve(
             port=port,
             workers=count,
             log_level=settings.log_level.lower(),
+            log_config=server_log_config(settings),  # French, the app's format (JSON in prod)
             # The app reads X-Forwarded-For itself, from ATTRITION_API__TRUSTED_PROXIES only
             # (uvicorn's default would trust any local peer).
             proxy_headers=False,

@@ -301,7 +301,7 @@ HISTORY = "checkpoints.jsonl"
 def publish(checkpoint: Checkpoint, directory: Path | None) -> None:
     """Log the checkpoint and write it under ``directory`` (latest + append-only history)."""
     line = json.dumps(checkpoint.as_dict(), sort_keys=True)
-    log.info("audit checkpoint %s", line)
+    log.info("point de contrôle de la trace d'audit : %s", line)
     if directory is None:
         return
     directory.mkdir(parents=True, exist_ok=True)
@@ -332,7 +332,7 @@ def read_checkpoints(paths: Iterable[Path]) -> list[Checkpoint]:
                 try:
                     checkpoint = Checkpoint(**json.loads(text))
                 except (TypeError, ValueError):
-                    log.warning("unreadable checkpoint line in %s", file)
+                    log.warning("ligne de point de contrôle illisible dans %s", file)
                     continue
                 if checkpoint not in seen:  # the latest file repeats the history's last line
                     seen.add(checkpoint)

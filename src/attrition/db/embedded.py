@@ -155,7 +155,7 @@ def _start(pgserver: Any, pgdata: Path) -> EmbeddedServer:
     uri = handle.get_uri()
     host = parse_qs(urlparse(uri).query).get("host", [""])[0]
     _harden(pgdata, host)
-    log.info("embedded PostgreSQL ready in %s (socket %s)", pgdata, host)
+    log.info("PostgreSQL embarqué prêt dans %s (socket %s)", pgdata, host)
     return EmbeddedServer(pgdata=pgdata, socket_dir=host, handle=handle)
 
 
@@ -189,4 +189,4 @@ def _harden(pgdata: Path, socket_dir: str) -> None:
             hba.write_text(HBA, encoding="utf-8")
             hba.chmod(0o600)
             conn.execute("SELECT pg_reload_conf()")
-        log.info("embedded PostgreSQL: SCRAM-SHA-256 passwords required for every role")
+        log.info("PostgreSQL embarqué : mot de passe SCRAM-SHA-256 exigé pour chaque rôle")

@@ -2,9 +2,10 @@
 
 The purge runs as the owner and is the only path that lifts the append-only triggers, for its
 own transaction only (``SET LOCAL attrition.allow_purge``). It removes a prefix of the trail
-(every prediction up to the last one older than the cutoff), the matching hash-chain links
-and old rejected requests, and writes its own append-only ``purge_log`` record with the last
-removed link, from which chain verification continues.
+(every prediction up to the last one older than the cutoff), the matching hash-chain links,
+old rejected requests and the daily quota counts of days before the cutoff, and writes its
+own append-only ``purge_log`` record with the last removed link, from which chain
+verification continues.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ class PurgeReport:
     predictions: int
     inputs: int
     rejected: int
+    usage_counts: int = 0
+    """Daily quota counts (``usage_counters``) of days before the cutoff's, removed."""
 
 
 async def purge(conn: AsyncConnection[Any], cutoff: datetime) -> PurgeReport:
@@ -57,6 +60,12 @@ async def purge(conn: AsyncConnection[Any], cutoff: datetime) -> PurgeReport:
         )
         row = await cur.fetchone()
         up_to = None if row is None else (row[0] if row[0] is not None else row[1])
+        # A key's count of a UTC day serves only that day's quota: kept as long as the trail.
+        cur = await conn.execute(
+            "DELETE FROM usage_counters WHERE day < (%s::timestamptz AT TIME ZONE 'UTC')::date",
+            (cutoff,),
+        )
+        usage_counts = cur.rowcount
         link = None
         if up_to is not None:
             cur = await conn.execute(
@@ -67,7 +76,7 @@ async def purge(conn: AsyncConnection[Any], cutoff: datetime) -> PurgeReport:
             cur = await conn.execute(
                 "DELETE FROM rejected_requests WHERE received_at < %s", (cutoff,)
             )
-            return PurgeReport(cutoff, None, 0, 0, cur.rowcount)
+            return PurgeReport(cutoff, None, 0, 0, cur.rowcount, usage_counts)
         cur = await conn.execute(
             "DELETE FROM audit_chain WHERE position <= %s RETURNING prediction_id", (up_to,)
         )
@@ -87,7 +96,7 @@ async def purge(conn: AsyncConnection[Any], cutoff: datetime) -> PurgeReport:
             "VALUES (%s, %s, %s, %s, %s, %s, %s)",
             (cutoff, max(sealed), up_to, link[1], len(input_ids), inputs, rejected),
         )
-        return PurgeReport(cutoff, max(sealed), len(input_ids), inputs, rejected)
+        return PurgeReport(cutoff, max(sealed), len(input_ids), inputs, rejected, usage_counts)
 
 
 # A refused request is about an employee when its excerpt names the id (the route is stored

@@ -19,7 +19,7 @@ def read_or_create(path: Path, *, nbytes: int = 32) -> str:
     except FileExistsError:
         mode = stat.S_IMODE(path.stat().st_mode)
         if mode & 0o077:
-            log.warning("secret %s readable by others (mode %o): set to 0600", path, mode)
+            log.warning("secret %s lisible par d'autres (mode %o) : ramené à 0600", path, mode)
             path.chmod(0o600)
         return path.read_text(encoding="utf-8").strip()
     value = secrets.token_urlsafe(nbytes)

@@ -300,7 +300,10 @@ class GroupCommitWriter:
             if len(group) == 1:
                 _fail(group[0], exc)
                 return
-            log.warning("group write failed (%s): retrying each request", type(exc).__name__)
+            log.warning(
+                "écriture groupée en échec (%s) : chaque requête est réessayée seule",
+                type(exc).__name__,
+            )
             for item in group:
                 await self._flush([item])
             return

@@ -190,7 +190,7 @@ class ModelRuntime:
         try:
             compiled = await asyncio.to_thread(_predictor_from_row, row)
         except ArtifactIntegrityError as exc:
-            log.error("model %s refused: %s", row["version"], exc.message)
+            log.error("modèle %s refusé : %s", row["version"], exc.message)
             self.current = None
             self.reason = f"modèle {row['version']} refusé : {exc.message}"
             return
@@ -218,4 +218,4 @@ class ModelRuntime:
             compiled=compiled,
         )
         self.reason = None
-        log.info("model %s loaded (sha256 %s…)", row["version"], row["artifact_sha256"][:12])
+        log.info("modèle %s chargé (sha256 %s…)", row["version"], row["artifact_sha256"][:12])

@@ -190,7 +190,7 @@ class PredictionService:
                         ) from None
                     return replay
         except (psycopg.OperationalError, PoolTimeout) as exc:
-            log.warning("prediction not recorded: %s", type(exc).__name__)
+            log.warning("prédiction non enregistrée : %s", type(exc).__name__)
             raise DatabaseUnavailableError(
                 "La base de données est indisponible : la prédiction n'a pas été enregistrée, "
                 "réessayez dans quelques secondes."
@@ -231,7 +231,7 @@ class PredictionService:
                     await self._check_employees(conn, items)
             committed = await self.writer.write(records, take)
         except (psycopg.OperationalError, PoolTimeout) as exc:
-            log.warning("prediction not recorded: %s", type(exc).__name__)
+            log.warning("prédiction non enregistrée : %s", type(exc).__name__)
             raise DatabaseUnavailableError(
                 "La base de données est indisponible : la prédiction n'a pas été enregistrée, "
                 "réessayez dans quelques secondes."

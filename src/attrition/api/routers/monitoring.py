@@ -68,7 +68,7 @@ async def read_metrics(request: Request) -> Response:
             async with request.app.state.pool.connection(timeout=1.0) as conn:
                 metrics.observe_performance(await performance_report(conn))
         except Exception:
-            log.warning("realized performance not refreshed", exc_info=True)
+            log.warning("performance réalisée non rafraîchie", exc_info=True)
     body, content_type = metrics.render()
     return Response(body, media_type=content_type)
 
