@@ -61,7 +61,9 @@ def _french(err: dict[str, Any]) -> str:
         return "doit être un booléen (true ou false)"
     if kind in {"datetime_parsing", "datetime_type", "datetime_from_date_parsing"}:
         return "doit être une date et heure ISO 8601 (ex. 2026-01-31T00:00:00Z)"
-    if kind in {"finite_number", "coherence"}:
+    if kind == "finite_number":
+        return "doit être un nombre fini"
+    if kind == "coherence":
         return str(err.get("msg", "valeur invalide"))
     if kind == "string_unicode":
         return "doit être du texte Unicode valide"

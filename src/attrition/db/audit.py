@@ -98,7 +98,7 @@ class PredictionRecord:
             self.batch_row,
             self.idempotency_key,
             self.request_hash,
-            *(features.get(name) for name in FEATURE_NAMES),  # genre, statut_marital: optional
+            *map(features.get, FEATURE_NAMES),  # genre, statut_marital: optional
             self.payload,
             self.model_version_id,
             self.probability,

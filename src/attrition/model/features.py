@@ -416,11 +416,12 @@ def columns_from_records(records: Sequence[Mapping[str, object]]) -> dict[str, N
             columns[field.name] = np.array(values, dtype=object)
         elif field.kind == "bool":
             # np.array(["Non"], dtype=bool) is True: refuse anything that is not a real bool.
-            if not all(isinstance(value, bool | np.bool_) for value in values):
+            # Checked per type, not per value (a batch has 1,000 values and one or two types).
+            if not all(issubclass(kind, bool | np.bool_) for kind in set(map(type, values))):
                 raise ValidationError(f"« {field.name} » doit être un booléen.")
             columns[field.name] = np.array(values, dtype=bool)
         else:
-            if any(isinstance(value, bool | str) for value in values):
+            if any(issubclass(kind, bool | str) for kind in set(map(type, values))):
                 raise ValidationError(f"« {field.name} » doit être numérique.")
             columns[field.name] = _numeric(np.array(values, dtype=object), field.name)
     return columns

@@ -304,6 +304,7 @@ class PredictionService:
     def _outcomes(
         model: LoadedModel, records: list[PredictionRecord], written: list[Written]
     ) -> list[Outcome]:
+        bands = wording.bands_of(model.metrics)
         return [
             Outcome(
                 prediction_id=w.prediction_id,
@@ -316,7 +317,7 @@ class PredictionService:
                 id_employee=r.id_employee,
                 created_at=w.created_at,
                 batch_id=r.batch_id,
-                bands=wording.bands_of(model.metrics),
+                bands=bands,
             )
             for w, r in zip(written, records, strict=True)
         ]

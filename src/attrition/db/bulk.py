@@ -1,0 +1,89 @@
+"""Writing many predictions with COPY: the same rows as :func:`attrition.db.writer.insert_many`.
+
+:func:`~attrition.db.writer.insert_many` (and the statements that take the daily quota with
+it) sends the records as one JSON document that PostgreSQL parses into a ``jsonb`` tree,
+splits into elements and turns back into typed columns with ``jsonb_populate_record``, twice
+per record: for a batch of 1,000 that is about half of the server's CPU for the write
+(``bench/batch_inprocess.py --write copy``). COPY hands PostgreSQL the rows in its own text
+format, written by psycopg (``Copy.write_row``: its escaping, its dumpers): each value goes
+once through its column's input function, and only ``payload`` and ``explanation`` are
+parsed as JSON.
+
+:func:`copy_predictions` takes the identifiers first (one ``nextval`` per row of both
+tables, and ``now()``, the transaction's time that ``received_at`` and ``created_at``
+default to), then copies the inputs and the outputs. It must run inside a transaction (the
+caller's), like ``insert_many``: both tables are written, or neither. Rows, defaults,
+constraints, triggers (the sealing queue) and results are those of ``insert_many``
+(``tests/db/test_bulk.py`` compares them column by column).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import Any
+
+import orjson
+import psycopg
+from psycopg.types.json import Jsonb
+
+from attrition.data.vocabulary import FEATURE_NAMES
+from attrition.db.audit import INPUT_COLUMNS, OUTPUT_COLUMNS, PredictionRecord, Written
+
+# Fixed names from the vocabulary and audit.py; every value goes through COPY's data stream.
+_IDS_SQL = (
+    "SELECT nextval(s.inputs), nextval(s.outputs), now() FROM (SELECT "
+    "pg_get_serial_sequence('prediction_inputs', 'id')::regclass AS inputs, "
+    "pg_get_serial_sequence('predictions', 'id')::regclass AS outputs) AS s, "
+    "generate_series(1, %s)"
+)
+COPY_INPUTS = f"COPY prediction_inputs (id, {', '.join(INPUT_COLUMNS)}) FROM STDIN"
+COPY_OUTPUTS = f"COPY predictions (id, input_id, {', '.join(OUTPUT_COLUMNS)}) FROM STDIN"
+#: The record's attributes in the column order of INPUT_COLUMNS and OUTPUT_COLUMNS (a column
+#: added there must be added here: tests/db/test_bulk.py checks the two orders).
+INPUT_SCALARS = INPUT_COLUMNS[:9]
+OUTPUT_BEFORE = ("model_version_id", "probability", "label", "threshold", "risk_level")
+OUTPUT_AFTER = ("latency_ms", "record_mac")
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, Decimal):  # NUMERIC read from the employees' tables
+        return float(value)
+    raise TypeError(f"not serialisable: {type(value).__name__}")
+
+
+def _json(value: Any) -> bytes:
+    # As insert_many's records_json: numpy values as numbers, Decimal as a float.
+    return orjson.dumps(value, default=_default, option=orjson.OPT_SERIALIZE_NUMPY)
+
+
+async def copy_predictions(
+    conn: psycopg.AsyncConnection[Any], records: Sequence[PredictionRecord]
+) -> list[Written]:
+    """Write ``records`` with COPY, in the caller's transaction; results in the records' order."""
+    cur = await conn.execute(_IDS_SQL, (len(records),))
+    ids = await cur.fetchall()
+    async with conn.cursor() as copier:
+        async with copier.copy(COPY_INPUTS) as copy:
+            for record, (input_id, _, _) in zip(records, ids, strict=True):
+                features = record.features
+                await copy.write_row(
+                    (
+                        input_id,
+                        *[getattr(record, name) for name in INPUT_SCALARS],
+                        *map(features.get, FEATURE_NAMES),
+                        Jsonb(record.payload, dumps=_json),
+                    )
+                )
+        async with copier.copy(COPY_OUTPUTS) as copy:
+            for record, (input_id, prediction_id, _) in zip(records, ids, strict=True):
+                await copy.write_row(
+                    (
+                        prediction_id,
+                        input_id,
+                        *[getattr(record, name) for name in OUTPUT_BEFORE],
+                        Jsonb(record.explanation, dumps=_json),
+                        *[getattr(record, name) for name in OUTPUT_AFTER],
+                    )
+                )
+    return [Written(prediction_id, input_id, at) for input_id, prediction_id, at in ids]
