@@ -98,3 +98,30 @@ def test_concurrent_requests_with_one_key_give_one_prediction(
     ids = {r.json()["prediction_id"] for r in responses if r.status_code == 201}
     assert len(ids) == 1
     assert _inputs(database, key) == 1
+
+
+def test_a_large_batch_with_a_key_is_copied_once(
+    client: TestClient, keys: Keys, database: Database
+) -> None:
+    """From LARGE_GROUP rows the one-transaction path writes by COPY: same answer, once."""
+    from attrition.db.writer import LARGE_GROUP
+
+    key = f"gros-lot-{uuid.uuid4()}"
+    headers = {**auth(keys.predicteur), "Idempotency-Key": key}
+    body = {"employes": [{**EXAMPLE_EMPLOYEE, "age": 30 + n % 30} for n in range(LARGE_GROUP)]}
+    first = client.post("/v1/predictions/batch", json=body, headers=headers)
+    second = client.post("/v1/predictions/batch", json=body, headers=headers)
+    assert first.status_code == second.status_code == 201, first.text
+    assert first.json() == second.json()
+    assert _inputs(database, key) == LARGE_GROUP
+    ids = [p["prediction_id"] for p in first.json()["predictions"]]
+    with database.owner_engine().connect() as c:
+        ages = c.execute(
+            text(
+                "SELECT p.id, i.age, i.batch_row FROM predictions p "
+                "JOIN prediction_inputs i ON i.id = p.input_id WHERE p.id = ANY(:ids)"
+            ),
+            {"ids": ids},
+        ).all()
+    by_id = {r[0]: (r[1], r[2]) for r in ages}
+    assert [by_id[i] for i in ids] == [(30 + n % 30, n) for n in range(LARGE_GROUP)]

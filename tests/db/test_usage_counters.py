@@ -13,7 +13,7 @@ from sqlalchemy import text
 from attrition.db import usage
 from attrition.db.audit import insert_predictions
 from attrition.db.engine import Database
-from attrition.db.writer import Committed, GroupCommitWriter
+from attrition.db.writer import LARGE_GROUP, Committed, GroupCommitWriter
 from tests.db.writing import record, with_writer
 
 
@@ -125,3 +125,31 @@ def test_in_a_transaction_the_take_rolls_back_with_the_write(
 
     assert asyncio.run(work()) == (2, 2)
     assert _written(database, key) == [f"{key}-ok"]
+
+
+def test_a_large_group_pays_its_takes_before_its_copy(database: Database, model_id: int) -> None:
+    """From LARGE_GROUP records a group goes by COPY: same takes, same refusals, same rows."""
+    prefix = f"copy-{uuid.uuid4().hex[:8]}-"
+    size = LARGE_GROUP
+
+    async def work(writer: GroupCommitWriter, _pool: Any) -> list[Any]:
+        def batch(name: str, n: int) -> list[Any]:
+            return [record(f"{prefix}{name}-{row}", model_id) for row in range(n)]
+
+        writes = [
+            writer.write(batch("a", size), _take(prefix, size, size + 10)),
+            writer.write(batch("b", 20), _take(prefix, 20, size + 10)),  # passes the ceiling
+            writer.write(batch("c", 5), _take(prefix, 5, size + 10)),
+            writer.write(batch("other", 3), _take(f"{prefix}other", 3, 3)),
+            writer.write(batch("free", 2)),
+        ]
+        return await asyncio.gather(*writes, return_exceptions=True)
+
+    a, b, c, other, free = with_writer(database, work)
+    assert (a.used, len(a.written)) == (size, size)
+    assert isinstance(b, usage.QuotaExceeded) and b.used == size
+    assert (c.used, len(c.written)) == (size + 5, 5)
+    assert (other.used, len(other.written)) == (3, 3) and len(free.written) == 2
+    stored = _written(database, prefix)
+    assert len(stored) == size + 5 + 3 + 2
+    assert not any(r.startswith(f"{prefix}b-") for r in stored)

@@ -73,7 +73,7 @@ def test_rows_are_those_of_insert_predictions(database: Database, model_id: int)
 
 @pytest.mark.parametrize("size", [50, LARGE_GROUP])
 def test_a_batch_keeps_its_order(database: Database, model_id: int, size: int) -> None:
-    # LARGE_GROUP records take the path that raises work_mem in a transaction of its own.
+    # LARGE_GROUP records take the COPY path (attrition.db.bulk), in a transaction of its own.
     batch = str(uuid.uuid4())
     request_id = f"gc-batch-{size}"
     records = [

@@ -21,6 +21,10 @@ takes of the group are made by the same statement (:data:`INSERT_PAYING`), so a 
 its count are committed together, and a request whose take is refused writes nothing and gets
 :class:`attrition.db.usage.QuotaExceeded`.
 
+A group of ``LARGE_GROUP`` records or more (a batch) is written by COPY instead
+(:mod:`attrition.db.bulk`), its takes first, in one transaction: parsing a JSON document of
+1,000 records cost PostgreSQL about twice the CPU.
+
 Enabled by ``ATTRITION_DB__GROUP_COMMIT`` (see ``docs/performance.md`` for the figures).
 """
 
@@ -40,7 +44,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
-from attrition.db import usage
+from attrition.db import bulk, usage
 from attrition.db.audit import INPUT_COLUMNS as _INPUTS
 from attrition.db.audit import OUTPUT_COLUMNS as _OUTPUTS
 from attrition.db.audit import PredictionRecord, Written
@@ -120,9 +124,8 @@ INSERT_PAYING = "".join(
 )
 
 
-#: From this many records, a write raises ``work_mem`` for its transaction (see ``_write``).
+#: From this many records, a group is written by COPY (:mod:`attrition.db.bulk`).
 LARGE_GROUP = 500
-LARGE_GROUP_WORK_MEM = "SET LOCAL work_mem = '64MB'"
 
 
 def _default(value: Any) -> Any:
@@ -285,11 +288,13 @@ class GroupCommitWriter:
 
     async def _flush(self, group: list[_Pending]) -> None:
         try:
-            if any(item.take is not None for item in group):
+            if _size(group) >= LARGE_GROUP:
+                results = await self._write_copy(group)
+            elif any(item.take is not None for item in group):
                 results = await self._write_paying(group)
             else:
                 written = await self._write(
-                    INSERT_MANY, (Jsonb(_records(group), dumps=records_json),), _size(group)
+                    INSERT_MANY, (Jsonb(_records(group), dumps=records_json),)
                 )
                 results = _split(group, [Written(*row) for row in written])
         except (psycopg.OperationalError, PoolTimeout) as exc:
@@ -324,72 +329,125 @@ class GroupCommitWriter:
 
     async def _write_paying(self, group: list[_Pending]) -> list[_Result]:
         """Write the group and its takes in one statement (:data:`INSERT_PAYING`)."""
-        by_row: dict[tuple[str, str, int], list[usage.Take]] = {}
-        for item in group:
-            if item.take is not None:
-                by_row.setdefault(item.take.row, []).append(item.take)
-        index = {row: idx for idx, row in enumerate(by_row)}
+        takes = _Takes.of(group)
         ranges, start = [], 0
         for item in group:
             if item.take is not None:
-                ranges.append(
-                    {"lo": start + 1, "hi": start + len(item.records), "idx": index[item.take.row]}
-                )
+                idx = takes.index[item.take.row]
+                ranges.append({"lo": start + 1, "hi": start + len(item.records), "idx": idx})
             start += len(item.records)
-        takes = [(idx, usage.merged(by_row[row])) for row, idx in index.items()]
+        merged = takes.merged()
         records = Jsonb(_records(group), dumps=records_json)
-        if len(takes) == 1 and len(ranges) == len(group):  # one key pays for everything
-            params = {**usage.params(takes[0][1]), "records": records}
-            rows = await self._write(INSERT_PAYING_ONE, params, _size(group))
+        if len(merged) == 1 and len(ranges) == len(group):  # one key pays for everything
+            rows = await self._write(
+                INSERT_PAYING_ONE, {**usage.params(merged[0][1]), "records": records}
+            )
         else:
             params = {
-                "takes": Jsonb(takes, dumps=usage.takes_json),
+                "takes": Jsonb(merged, dumps=usage.takes_json),
                 "ranges": Jsonb(ranges, dumps=orjson.dumps),
                 "records": records,
             }
-            rows = await self._write(INSERT_PAYING, params, _size(group))
-        written = {int(r[1]): Written(r[2], r[3], r[4]) for r in rows if r[0] == 0}
+            rows = await self._write(INSERT_PAYING, params)
+        by_place = {int(r[1]): Written(r[2], r[3], r[4]) for r in rows if r[0] == 0}
         taken = {int(r[1]): (bool(r[5]), int(r[6])) for r in rows if r[0] == 1}
-        # A key's count after each of its requests, in the group's order.
-        counts = {idx: taken[idx][1] - take.amount for idx, take in takes if taken[idx][0]}
-        results: list[_Result] = []
+        written: list[list[Written] | None] = []
         start = 0
         for item in group:
             first, start = start + 1, start + len(item.records)
-            if item.take is None:
-                results.append(Committed([written[n] for n in range(first, start + 1)]))
-                continue
-            idx = index[item.take.row]
-            ok, used = taken[idx]
-            if ok:
-                counts[idx] += item.take.amount
-                rows_of = [written[n] for n in range(first, start + 1)]
-                results.append(Committed(rows_of, counts[idx]))
-            elif len(by_row[item.take.row]) > 1:
-                results.append(None)
+            if item.take is None or taken[takes.index[item.take.row]][0]:
+                written.append([by_place[n] for n in range(first, start + 1)])
             else:
-                results.append(usage.QuotaExceeded(used))
-        return results
+                written.append(None)
+        return takes.results(group, taken, written)
 
-    async def _write(self, statement: str, params: Any, size: int) -> list[tuple[Any, ...]]:
+    async def _write_copy(self, group: list[_Pending]) -> list[_Result]:
+        """A large group: its takes, then its records by COPY (:mod:`attrition.db.bulk`).
+
+        One transaction, a few round trips: for a batch of 1,000, COPY costs PostgreSQL about
+        half the CPU of parsing the records' JSON document (``bench/batch_inprocess.py``).
+        """
+        takes = _Takes.of(group)
+        taken: dict[int, tuple[bool, int]] = {}
+        async with self.pool.connection() as conn, conn.transaction():
+            for idx, take in takes.merged():
+                try:
+                    taken[idx] = (True, await usage.take(conn, take))
+                except usage.QuotaExceeded as exc:
+                    taken[idx] = (False, exc.used)
+            paid = [
+                item for item in group if item.take is None or taken[takes.index[item.take.row]][0]
+            ]
+            rows = iter(await bulk.copy_predictions(conn, _records(paid)) if paid else [])
+        written = [
+            [next(rows) for _ in item.records]
+            if item.take is None or taken[takes.index[item.take.row]][0]
+            else None
+            for item in group
+        ]
+        return takes.results(group, taken, written)
+
+    async def _write(self, statement: str, params: Any) -> list[tuple[Any, ...]]:
         async with self.pool.connection() as conn:
             # One statement in autocommit is one transaction: a single round trip, and the
             # server answers only once the COMMIT is durable.
             await conn.set_autocommit(True)
             try:
-                if size < LARGE_GROUP:
-                    cur = await conn.execute(statement, params)
-                    return await cur.fetchall()
-                # A large group's JSON (~3.5 kB a record) outgrows the default work_mem
-                # (4 MB) in the materialised CTE, which then spills to a temporary file:
-                # raise it for this transaction only (measured: -6 to -9 ms on 1,000).
-                async with conn.transaction():
-                    await conn.execute(LARGE_GROUP_WORK_MEM)
-                    cur = await conn.execute(statement, params)
-                    return await cur.fetchall()
+                cur = await conn.execute(statement, params)
+                return await cur.fetchall()
             finally:
                 with contextlib.suppress(psycopg.Error):  # a broken connection is discarded
                     await conn.set_autocommit(False)
+
+
+@dataclass(slots=True)
+class _Takes:
+    """The takes of a group: one per counter row (numbered ``idx``), merged."""
+
+    by_row: dict[tuple[str, str, int], list[usage.Take]]
+    index: dict[tuple[str, str, int], int]
+
+    @classmethod
+    def of(cls, group: list[_Pending]) -> _Takes:
+        by_row: dict[tuple[str, str, int], list[usage.Take]] = {}
+        for item in group:
+            if item.take is not None:
+                by_row.setdefault(item.take.row, []).append(item.take)
+        return cls(by_row, {row: idx for idx, row in enumerate(by_row)})
+
+    def merged(self) -> list[tuple[int, usage.Take]]:
+        return [(idx, usage.merged(self.by_row[row])) for row, idx in self.index.items()]
+
+    def results(
+        self,
+        group: list[_Pending],
+        taken: dict[int, tuple[bool, int]],
+        written: list[list[Written] | None],
+    ) -> list[_Result]:
+        """Each request's result, given each take's (taken, count) and each request's rows.
+
+        A refused take fails its request, or, when its key had several requests in the
+        group, sends each of them to be written again alone (None).
+        """
+        merged = dict(self.merged())
+        # A key's count after each of its requests, in the group's order.
+        counts = {idx: used - merged[idx].amount for idx, (ok, used) in taken.items() if ok}
+        results: list[_Result] = []
+        for item, rows in zip(group, written, strict=True):
+            if item.take is None:
+                assert rows is not None
+                results.append(Committed(rows))
+                continue
+            idx = self.index[item.take.row]
+            ok, used = taken[idx]
+            if ok and rows is not None:
+                counts[idx] += item.take.amount
+                results.append(Committed(rows, counts[idx]))
+            elif len(self.by_row[item.take.row]) > 1:
+                results.append(None)
+            else:
+                results.append(usage.QuotaExceeded(used))
+        return results
 
 
 def _records(group: list[_Pending]) -> list[PredictionRecord]:

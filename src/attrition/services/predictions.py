@@ -21,9 +21,9 @@ import psycopg
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from attrition import wording
-from attrition.db import chain, employees, idempotency, usage
+from attrition.db import bulk, chain, employees, idempotency, usage
 from attrition.db.audit import PredictionRecord, Written, insert_predictions
-from attrition.db.writer import GroupCommitWriter
+from attrition.db.writer import LARGE_GROUP, GroupCommitWriter
 from attrition.errors import (
     ConflictError,
     DatabaseUnavailableError,
@@ -176,7 +176,11 @@ class PredictionService:
                         await self._check_employees(conn, items)
                         if take is not None:
                             used = await usage.take(conn, take)
-                        written = await insert_predictions(conn, records)
+                        written = await (
+                            bulk.copy_predictions
+                            if len(records) >= LARGE_GROUP
+                            else insert_predictions
+                        )(conn, records)
                         outcomes = self._outcomes(model, records, written)
                         body = render(outcomes) if render is not None else None
                         if ctx.idempotency_key is not None and body is not None:
