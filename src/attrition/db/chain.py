@@ -212,11 +212,20 @@ async def _head(conn: AsyncConnection[Any]) -> tuple[int, int | None, str]:
     return 0, None, GENESIS
 
 
-_PENDING_SQL = (
-    "SELECT p.id, p.record_mac FROM audit_pending q "
-    "JOIN predictions p ON p.id = q.prediction_id "
-    "WHERE NOT EXISTS (SELECT 1 FROM audit_chain c WHERE c.prediction_id = p.id) "
-    "ORDER BY p.id LIMIT %s"
+# The next batch: the queue in id order, each entry looked up in the trail and in the chain
+# by one index probe, until ``limit`` rows are found. Its cost follows the batch, not the
+# trail: left to itself the planner merges the queue with ``predictions`` and with
+# ``audit_chain`` from their first row, i.e. reads every row sealed so far for every batch
+# (sealing a 9 M backlog became quadratic). ``OFFSET 0`` keeps both sub-queries from being
+# turned into joins, so they stay index probes driven by the queue. Queue entries already
+# sealed, or whose prediction is gone, are skipped as before.
+PENDING_SQL = (
+    "SELECT q.prediction_id, p.record_mac FROM audit_pending q "
+    "CROSS JOIN LATERAL (SELECT p.record_mac FROM predictions p "
+    "WHERE p.id = q.prediction_id OFFSET 0) p "
+    "WHERE NOT EXISTS (SELECT 1 FROM audit_chain c WHERE c.prediction_id = q.prediction_id "
+    "OFFSET 0) "
+    "ORDER BY q.prediction_id LIMIT %s"
 )
 
 
@@ -239,7 +248,7 @@ async def seal(
         # Read committed: this statement's snapshot is taken after the lock, so it sees the
         # links of the previous sealer.
         position, _, previous = await _head(conn)
-        cur = await conn.execute(_PENDING_SQL, (limit,))
+        cur = await conn.execute(PENDING_SQL, (limit,))
         rows = await cur.fetchall()
         if not rows:
             return 0, None
