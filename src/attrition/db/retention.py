@@ -42,8 +42,10 @@ async def purge(conn: AsyncConnection[Any], cutoff: datetime) -> PurgeReport:
         await conn.execute("SET LOCAL attrition.allow_purge = 'on'")
         # No sealer may extend the chain while its prefix is removed.
         await conn.execute("SELECT pg_advisory_xact_lock(%s)", (chain.LOCK_ID,))
+        # The unsealed predictions are those of the sealing queue: read it, not the trail.
         cur = await conn.execute(
-            "SELECT 1 FROM predictions p WHERE p.created_at < %s AND NOT EXISTS "
+            "SELECT 1 FROM audit_pending q JOIN predictions p ON p.id = q.prediction_id "
+            "WHERE p.created_at < %s AND NOT EXISTS "
             "(SELECT 1 FROM audit_chain c WHERE c.prediction_id = p.id) LIMIT 1",
             (cutoff,),
         )
@@ -52,10 +54,13 @@ async def purge(conn: AsyncConnection[Any], cutoff: datetime) -> PurgeReport:
                 "Des prédictions à purger ne sont pas encore scellées : lancez d'abord "
                 "« attrition audit seal »."
             )
+        # The chain walked from its start, each link's prediction looked up by its key, up
+        # to the first one not older than the cutoff: what is read is what goes (a join
+        # would read the whole trail to find that first link).
         cur = await conn.execute(
-            "SELECT (SELECT min(c.position) - 1 FROM audit_chain c JOIN predictions p "
-            "ON p.id = c.prediction_id WHERE p.created_at >= %s), "
-            "(SELECT max(position) FROM audit_chain)",
+            "SELECT (SELECT c.position - 1 FROM audit_chain c WHERE (SELECT p.created_at "
+            "FROM predictions p WHERE p.id = c.prediction_id) >= %s "
+            "ORDER BY c.position LIMIT 1), (SELECT max(position) FROM audit_chain)",
             (cutoff,),
         )
         row = await cur.fetchone()
