@@ -1345,7 +1345,17 @@ def render(path: Path) -> list[Path]:
         "déjà vérifiée avant la lecture du corps ; mêmes refus, mêmes messages, même "
         "description OpenAPI (testé).",
         "- **Sessions web pour les pages seulement** : le cookie de session n'est envoyé qu'à "
-        "`/app` ; l'API ne traverse plus les deux couches de session.",
+        "`/app` ; l'API ne traverse plus les deux couches de session. Le middleware de bord "
+        "aiguille lui-même les pages vers elles : une couche de moins pour toute requête.",
+        "- **Couche HTTP allégée sur le chemin d'une prédiction** : les routes de prédiction "
+        "sont essayées en premier par le routage (aucune autre route ne partage leurs chemins, "
+        "testé ; la description OpenAPI garde son ordre) ; la télémétrie OpenTelemetry "
+        "intégrée à FastAPI, qui n'émettait rien faute de SDK mais interrogeait les "
+        "fournisseurs à chaque requête, est coupée par son réglage documenté ; le bord lit ses "
+        "en-têtes en une passe et ajoute des en-têtes de sécurité préparés au démarrage ; la "
+        "clé est lue des en-têtes sans les deux objets de sécurité de FastAPI (mêmes règles, "
+        "testées) ; identifiant de requête, état de la requête et compteurs Prometheus sans "
+        "objet intermédiaire.",
         "- **Clé vérifiée gardée 5 s** (`KEY_CACHE_TTL_S`) : aucune lecture de `api_keys` par "
         "requête ; une révocation faite ailleurs (CLI, autre processus, autre réplique) est "
         "refusée partout en 5 s au plus, une révocation par l'API aussitôt dans son processus "

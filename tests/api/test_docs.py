@@ -37,3 +37,30 @@ def test_docs_pages_use_local_assets(client: TestClient) -> None:
         html = client.get(page).text
         assert "/static-docs/" in html and "cdn.jsdelivr" not in html
     assert client.get("/static-docs/swagger-ui-bundle.js").status_code == 200
+
+
+#: The order in which the served description lists its paths (Swagger UI's order): the order
+#: in which ``create_app`` includes the routers, whatever order routing tries them in.
+DOCUMENTED_PATHS = [
+    ("/health", ["get"]),
+    ("/ready", ["get"]),
+    ("/v1/predictions", ["post", "get"]),
+    ("/v1/predictions/batch", ["post"]),
+    ("/v1/employees/{id_employee}/predictions", ["post"]),
+    ("/v1/predictions/{prediction_id}", ["get"]),
+    ("/v1/employees", ["get"]),
+    ("/v1/employees/{id_employee}", ["get"]),
+    ("/v1/employees/{id_employee}/issue", ["post"]),
+    ("/v1/model", ["get"]),
+    ("/v1/keys", ["get", "post"]),
+    ("/v1/keys/{key_id}", ["delete"]),
+    ("/metrics", ["get"]),
+    ("/v1/monitoring/drift", ["get"]),
+    ("/v1/monitoring/performance", ["get"]),
+    ("/v1/audit/checkpoint", ["get"]),
+]
+
+
+def test_served_openapi_keeps_the_documented_order(client: TestClient) -> None:
+    served = client.get("/openapi.json").json()
+    assert [(path, list(item)) for path, item in served["paths"].items()] == DOCUMENTED_PATHS

@@ -99,3 +99,35 @@ def test_prediction_routes_keep_their_security_in_openapi(client: TestClient) ->
         "/v1/employees/{id_employee}/predictions",
     ):
         assert paths[path]["post"]["security"] == [{"HTTPBearer": []}, {"APIKeyHeader": []}]
+
+
+def test_prediction_routes_share_no_path_with_other_routes(client: TestClient) -> None:
+    """Routing tries the prediction routes first (api/app.py): that may change no choice.
+
+    A route is chosen by the first full match (or the first partial one, for a 405): moving
+    the prediction routes ahead changes nothing only if no other route matches their paths,
+    and they match no other route's path.
+    """
+    from starlette.routing import Match
+
+    from attrition.api.problems import _leaf_routes
+    from attrition.api.routers import predictions
+
+    hot = list(predictions.router.routes)
+    others = [r for r in _leaf_routes(client.app.router.routes) if r not in hot]  # type: ignore[attr-defined]
+    assert len(hot) == 5 and len(others) > 20
+
+    def sample(route: object) -> dict[str, object]:
+        path = getattr(route, "path", "/")
+        for name in getattr(route, "param_convertors", {}):
+            path = path.replace("{" + name + "}", "1").replace("{" + name + ":int}", "1")
+        return {"type": "http", "path": path, "root_path": "", "method": "GET", "headers": []}
+
+    for first, second in ((hot, others), (others, hot)):
+        for route in first:
+            scope = sample(route)
+            clashes = [r for r in second if r.matches(scope)[0] is not Match.NONE]
+            assert clashes == [], (scope["path"], [getattr(r, "path", r) for r in clashes])
+    # And they are tried first: POST /v1/predictions is matched by the first route of all.
+    scope = {**sample(hot[0]), "method": "POST"}
+    assert client.app.router.routes[0].matches(scope)[0] is Match.FULL  # type: ignore[attr-defined]

@@ -17,7 +17,9 @@ from typing import Any
 
 import psycopg
 from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
+from starlette.routing import BaseRoute
 
 from attrition import __version__
 from attrition.api import problems, web
@@ -116,6 +118,43 @@ async def _seal_audit(
             log.warning(
                 "scellement de la trace d'audit en échec : %s : %s", type(exc).__name__, exc
             )
+
+
+def _describe(app: FastAPI, routes: list[BaseRoute]) -> dict[str, Any]:
+    """FastAPI's OpenAPI description of ``app``, listing ``routes`` in their given order.
+
+    The same call as ``FastAPI.openapi`` (its documented way to customise the description),
+    with the routes in the order ``create_app`` includes them, not the order routing tries
+    them in (:func:`_try_first`).
+    """
+    return get_openapi(
+        title=app.title,
+        version=app.version,
+        openapi_version=app.openapi_version,
+        summary=app.summary,
+        description=app.description,
+        terms_of_service=app.terms_of_service,
+        contact=app.contact,
+        license_info=app.license_info,
+        routes=routes,
+        webhooks=app.webhooks.routes,
+        tags=app.openapi_tags,
+        servers=app.servers,
+        separate_input_output_schemas=app.separate_input_output_schemas,
+        external_docs=app.openapi_external_docs,
+    )
+
+
+def _try_first(app: FastAPI, hot: list[BaseRoute]) -> None:
+    """Let routing try the ``hot`` routes (the prediction routes) before all the others.
+
+    Starlette tries the routes in order until one matches: a prediction request used to be
+    matched against the docs, index and health routes first (about 5 µs, measured with
+    bench/inprocess.py). No other route shares a path with the prediction routes, so the
+    route chosen for every request is the same (tests/api/test_routing.py).
+    """
+    moved = {id(route) for route in hot}
+    app.router.routes[:] = [*hot, *(r for r in app.router.routes if id(r) not in moved)]
 
 
 def create_app(settings: Settings | None = None, *, database: Database | None = None) -> FastAPI:
@@ -229,19 +268,31 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         docs_url=None,
         redoc_url=None,
         openapi_url="/openapi.json" if docs else None,
+        # FastAPI's own OpenTelemetry hooks: the service exports no traces (no OpenTelemetry
+        # SDK is installed, so they never emitted anything), but FastAPI still asked the
+        # providers on every request whether they were configured. Off, per its documented
+        # setting; the service's own metrics and access log are unchanged (docs/decisions.md).
+        telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
     )
     if docs:
         _install_docs(app)
     app.state.settings = settings
     app.state.rejections = None
-    problems.install(app)
+    documented: list[BaseRoute] = []  # the routes in the order the description lists them
+    problems.install(app, generate=lambda: _describe(app, documented))
     app.include_router(index.router)
     app.state.guide = index.install_guide(app)
-    for router in (health.router, predictions.router, employees.router, model.router, keys.router):
+    app.include_router(health.router)
+    first = len(app.router.routes)
+    app.include_router(predictions.router)
+    hot = app.router.routes[first:]
+    for router in (employees.router, model.router, keys.router):
         app.include_router(router)
     app.include_router(monitoring_router.router)
     app.include_router(audit_router.router)
-    web.install(app, settings)  # /app pages, /static files, session cookie
+    page_layers = web.install(app, settings)  # /app pages, /static files, session cookie
+    documented.extend(app.router.routes)
+    _try_first(app, hot)
     metrics = Metrics(replica=settings.replica)
     metrics.bind(app.state)
     app.state.metrics = metrics
@@ -251,6 +302,8 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         hsts=settings.is_prod,
         metrics=metrics,
         frame_ancestors=settings.api.frame_ancestors,
+        pages=page_layers,
+        is_page=web.is_page,
     )
     if settings.api.trusted_proxies:
         # Outermost, so that every layer (limits, logs, audit) sees the client's address:

@@ -6,9 +6,10 @@ task per request, no buffering of the body.
 
 from __future__ import annotations
 
+import os
 import re
 import time
-import uuid
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -43,6 +44,14 @@ _API_HEADERS = [
     (b"content-security-policy", _API_CSP.encode()),
     (b"x-frame-options", b"DENY"),
 ]
+
+
+def new_request_id() -> str:
+    """A random UUID (version 4) as 32 hex digits: ``uuid.uuid4().hex``, without the UUID object."""
+    raw = bytearray(os.urandom(16))
+    raw[6] = (raw[6] & 0x0F) | 0x40  # version 4
+    raw[8] = (raw[8] & 0x3F) | 0x80  # RFC 4122 variant
+    return raw.hex()
 
 
 def _problem_bytes(status: int, title: str, detail: str, path: str, request_id: str) -> bytes:
@@ -81,7 +90,11 @@ async def _record_rejection(scope: Scope, request_id: str, status: int, detail: 
 
 
 class EdgeMiddleware:
-    """Assigns the request id, enforces size and content type, adds security headers."""
+    """Assigns the request id, enforces size and content type, adds security headers.
+
+    The pages (``is_page``) go through their own layers (``pages``, their sessions) on the
+    way in; every other request goes straight to the app.
+    """
 
     def __init__(
         self,
@@ -91,28 +104,61 @@ class EdgeMiddleware:
         hsts: bool,
         metrics: Any = None,
         frame_ancestors: list[str] | tuple[str, ...] = (),
+        pages: Callable[[ASGIApp], ASGIApp] | None = None,
+        is_page: Callable[[str], bool] | None = None,
     ) -> None:
         self.app = app
+        # The pages' own layers (their sessions), around the same app, for their paths only.
+        self.pages = pages(app) if pages is not None else None
+        self.is_page = is_page
         self.page_headers = page_headers(frame_ancestors)
         self.max_body = max_body_bytes
         self.hsts = hsts
         self.metrics = metrics
+        # The headers every response gets after its two request ids, computed once: one list
+        # for the pages, one for the API (a copy is extended per response, nothing rebuilt).
+        common = [
+            (b"x-content-type-options", b"nosniff"),
+            (b"referrer-policy", b"no-referrer"),
+            (b"cache-control", b"no-store"),
+        ]
+        tail = (
+            [(b"strict-transport-security", b"max-age=31536000; includeSubDomains")] if hsts else []
+        )
+        self.page_extra = (*common, *self.page_headers, *tail)
+        self.api_extra = (*common, *_API_HEADERS, *tail)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        # The four request headers read here, in one pass (the last one wins, as in a dict).
+        given = ""
+        length: str | None = None
+        ctype_raw = ""
+        chunked = False
+        for raw_name, raw_value in scope["headers"]:
+            name = raw_name.lower()
+            if name == b"x-request-id":
+                given = raw_value.decode("latin-1")
+            elif name == b"content-length":
+                length = raw_value.decode("latin-1")
+            elif name == b"content-type":
+                ctype_raw = raw_value.decode("latin-1")
+            elif name == b"transfer-encoding":
+                chunked = True
         # The audit trail's request id is always the server's; the client's own X-Request-ID
         # (if well-formed) is kept apart and echoed, so that two clients cannot share an id.
-        given = headers.get("x-request-id", "")
-        request_id = uuid.uuid4().hex
+        request_id = new_request_id()
         client_request_id = given if _REQUEST_ID_RE.match(given) else None
         state = scope.setdefault("state", {})
         state["request_id"] = request_id
         state["client_request_id"] = client_request_id
         echoed = (client_request_id or request_id).encode()
+        server_id = request_id.encode()
         path: str = scope["path"]
+        is_page = path in ("/", "/docs", "/redoc") or path.startswith(("/app", "/static", "/guide"))
+        extra = self.page_extra if is_page else self.api_extra
         started = time.perf_counter()
         status_holder = {"status": 500}
 
@@ -134,26 +180,15 @@ class EdgeMiddleware:
         async def send_wrapper(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status_holder["status"] = message["status"]
-                extra = [
+                message["headers"] = [
+                    *message.get("headers", ()),
                     (b"x-request-id", echoed),
-                    (b"x-server-request-id", request_id.encode()),
-                    (b"x-content-type-options", b"nosniff"),
-                    (b"referrer-policy", b"no-referrer"),
-                    (b"cache-control", b"no-store"),
+                    (b"x-server-request-id", server_id),
+                    *extra,
                 ]
-                is_page = path in ("/", "/docs", "/redoc") or path.startswith(
-                    ("/app", "/static", "/guide")
-                )
-                extra.extend(self.page_headers if is_page else _API_HEADERS)
-                if self.hsts:
-                    extra.append(
-                        (b"strict-transport-security", b"max-age=31536000; includeSubDomains")
-                    )
-                message["headers"] = list(message.get("headers", [])) + extra
             await send(message)
 
         method = scope["method"]
-        length = headers.get("content-length")
         if length is not None and length.isdigit() and int(length) > self.max_body:
             await reply(
                 413,
@@ -162,8 +197,8 @@ class EdgeMiddleware:
             )
             return
         if method in ("POST", "PUT", "PATCH") and path.startswith("/v1/"):
-            ctype = headers.get("content-type", "").split(";")[0].strip().lower()
-            has_body = length not in (None, "0") or "transfer-encoding" in headers
+            ctype = ctype_raw.split(";")[0].strip().lower()
+            has_body = length not in (None, "0") or chunked
             if has_body and ctype != "application/json":
                 await reply(
                     415,
@@ -183,8 +218,11 @@ class EdgeMiddleware:
                     raise BodyTooLarge
             return message
 
+        inner = self.app
+        if self.pages is not None and self.is_page is not None and self.is_page(path):
+            inner = self.pages
         try:
-            await self.app(scope, limited_receive, send_wrapper)
+            await inner(scope, limited_receive, send_wrapper)
         except BodyTooLarge:
             await reply(
                 413,

@@ -10,7 +10,7 @@ errors are ``application/problem+json``. Nothing here leaks a stack trace or SQL
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -248,9 +248,12 @@ def allowed_methods(request: Request) -> list[str]:
     return sorted(methods)
 
 
-def install(app: FastAPI) -> None:
-    """Register the handlers that turn every error into a problem response."""
-    generate = app.openapi
+def install(app: FastAPI, generate: Callable[[], dict[str, Any]] | None = None) -> None:
+    """Register the handlers that turn every error into a problem response.
+
+    The OpenAPI description (``generate``, by default FastAPI's) gets the problem responses.
+    """
+    generate = generate or app.openapi
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

@@ -78,7 +78,12 @@ class FastJSONRoute(APIRoute):
         needs_key = _calls(self.dependant, current_client) or _takes_key(self.dependant)
 
         async def fast_json_handler(request: Request) -> Response:
-            unknown = [name for name in request.query_params if name not in known]
+            # Most requests have no query string: no QueryParams object to build for them.
+            unknown = (
+                [name for name in request.query_params if name not in known]
+                if request.scope.get("query_string")
+                else None
+            )
             if unknown:
                 allowed = ", ".join(sorted(known)) or "aucun"
                 raise ValidationError(

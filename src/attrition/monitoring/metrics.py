@@ -145,6 +145,9 @@ class Metrics:
             buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
+        # The two children of each (method, route, status), looked up once: ``labels()``
+        # validates and locks on every call. Route templates and statuses are few.
+        self._request_children: dict[tuple[str, str, str], tuple[Any, Any]] = {}
         self.predictions = Counter(
             "attrition_predictions",
             "Prédictions enregistrées, par décision, niveau de risque et canal.",
@@ -194,8 +197,12 @@ class Metrics:
         scope = scope or {}
         route = route_label(route, str(scope.get("path", "")))
         labels = (method, route, str(status))
-        self.requests.labels(*labels).inc()
-        self.latency.labels(*labels).observe(seconds)
+        children = self._request_children.get(labels)
+        if children is None:
+            children = (self.requests.labels(*labels), self.latency.labels(*labels))
+            self._request_children[labels] = children
+        children[0].inc()
+        children[1].observe(seconds)
         state = scope.get("state") or {}
         client = state.get("client")
         # Route template only (no path parameters, no query string), key id only (no secret).

@@ -13,7 +13,8 @@ responses) and refused requests are recorded like the API's.
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Callable
+from typing import Any, Literal
 
 from fastapi import APIRouter, FastAPI
 from fastapi.staticfiles import StaticFiles
@@ -41,64 +42,82 @@ for _pages in (session, accounts, scoring, history, model, outcomes):
     router.include_router(_pages.router)
 
 
-def install(app: FastAPI, settings: Settings) -> None:
-    """Add the pages, their static files and the session middleware to ``app``."""
+def install(app: FastAPI, settings: Settings) -> Callable[[ASGIApp], ASGIApp]:
+    """Add the pages and their static files to ``app``; return their session layers.
+
+    The edge middleware (api/middleware.py) puts the returned layers around the pages only:
+    one dispatch on the path for every request, where a middleware of its own added one more
+    layer to all of them.
+    """
     secret = settings.secret_key.get_secret_value()
     # The pool is opened by the app's lifespan: looked up when a page needs it.
     app.state.accounts = AccountService(lambda: app.state.pool.connection())
     app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
-    app.add_middleware(
-        PageSessions,
-        secret_key=session_signing_key(secret),
-        session_cookie=SESSION_COOKIE,
-        max_age=SESSION_MAX_AGE_S,
-        path=PAGES,
-        # Framed by another site (the page of a Hugging Face Space), a strict cookie would
-        # never be sent: then SameSite=None, Secure, and partitioned per top-level site
-        # (CHIPS). The CSRF token of every form still guards the POSTs.
-        same_site="none" if settings.api.frame_ancestors else "strict",
-        https_only=settings.is_prod or bool(settings.api.frame_ancestors),
-        partitioned=bool(settings.api.frame_ancestors),
+
+    def layers(inner: ASGIApp) -> ASGIApp:
+        return session_layers(
+            inner,
+            secret_key=session_signing_key(secret),
+            session_cookie=SESSION_COOKIE,
+            max_age=SESSION_MAX_AGE_S,
+            path=PAGES,
+            # Framed by another site (the page of a Hugging Face Space), a strict cookie
+            # would never be sent: then SameSite=None, Secure, and partitioned per top-level
+            # site (CHIPS). The CSRF token of every form still guards the POSTs.
+            same_site="none" if settings.api.frame_ancestors else "strict",
+            https_only=settings.is_prod or bool(settings.api.frame_ancestors),
+            partitioned=bool(settings.api.frame_ancestors),
+        )
+
+    return layers
+
+
+def is_page(path: str) -> bool:
+    """Whether ``path`` is a page (``/app`` and below): the paths the session cookie reaches."""
+    return path == PAGES or path.startswith(PAGES + "/")
+
+
+def session_layers(
+    app: ASGIApp,
+    *,
+    secret_key: str,
+    session_cookie: str,
+    max_age: int,
+    path: str,
+    same_site: Literal["lax", "strict", "none"] = "strict",
+    https_only: bool = False,
+    partitioned: bool = False,
+) -> ASGIApp:
+    """Starlette's signed-cookie sessions, with the cookie made ``Secure`` per request."""
+    sessions = SessionMiddleware(
+        app,
+        secret_key=secret_key,
+        session_cookie=session_cookie,
+        max_age=max_age,
+        path=path,
+        same_site=same_site,
+        https_only=https_only,
+        partitioned=partitioned,
     )
+    return SecureSessionCookie(sessions, cookie=session_cookie)
 
 
 class PageSessions:
-    """The session middlewares, for the pages only: the cookie's path is ``/app``.
+    """The session layers for the pages only (the cookie's path is ``/app``), as one layer.
 
     A browser sends the session cookie to ``/app`` and below only, and only the pages read
     ``request.session``: the API, the health checks and the static files skip the two
-    layers (and their wrapped ``send``) on every request.
+    layers (and their wrapped ``send``). The service itself lets its edge middleware do this
+    dispatch (:func:`install`); this class is the same rule as a middleware of its own.
     """
 
-    def __init__(
-        self,
-        app: ASGIApp,
-        *,
-        secret_key: str,
-        session_cookie: str,
-        max_age: int,
-        path: str,
-        same_site: Literal["lax", "strict", "none"] = "strict",
-        https_only: bool = False,
-        partitioned: bool = False,
-    ) -> None:
+    def __init__(self, app: ASGIApp, **options: Any) -> None:
         self.app = app
-        sessions = SessionMiddleware(
-            app,
-            secret_key=secret_key,
-            session_cookie=session_cookie,
-            max_age=max_age,
-            path=path,
-            same_site=same_site,
-            https_only=https_only,
-            partitioned=partitioned,
-        )
-        self.pages = SecureSessionCookie(sessions, cookie=session_cookie)
+        self.pages = session_layers(app, **options)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        path: str = scope.get("path", "")
-        if path == PAGES or path.startswith(PAGES + "/"):
+        if is_page(scope.get("path", "")):
             await self.pages(scope, receive, send)
         else:
             await self.app(scope, receive, send)
