@@ -28,8 +28,6 @@ import argparse
 import asyncio
 import cProfile
 import json
-import logging
-import os
 import statistics
 import sys
 import time
@@ -39,29 +37,9 @@ from typing import Any
 import orjson
 
 BENCH = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH))
 
-
-def _scope(key: str, body: bytes, request_id: str) -> dict[str, Any]:
-    return {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": "/v1/predictions/batch",
-        "raw_path": b"/v1/predictions/batch",
-        "query_string": b"",
-        "root_path": "",
-        "client": ("127.0.0.1", 50000),
-        "server": ("127.0.0.1", 8000),
-        "headers": [
-            (b"host", b"127.0.0.1"),
-            (b"authorization", f"Bearer {key}".encode()),
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(body)).encode()),
-            (b"x-request-id", request_id.encode()),
-        ],
-    }
+from inprocess import prepared, scope  # noqa: E402 - bench/inprocess.py, beside this script
 
 
 async def post(app: Any, key: str, body: bytes, request_id: str) -> tuple[int, bytes]:
@@ -85,7 +63,7 @@ async def post(app: Any, key: str, body: bytes, request_id: str) -> tuple[int, b
         elif message["type"] == "http.response.body":
             chunks.append(message.get("body", b""))
 
-    await app(_scope(key, body, request_id), receive, send)
+    await app(scope(key, body, "/v1/predictions/batch", request_id), receive, send)
     return status, b"".join(chunks)
 
 
@@ -171,35 +149,13 @@ def main() -> None:
     parser.add_argument("--write", choices=("json", "copy"), default="json")
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/attrition-inprocess"))
     args = parser.parse_args()
-    args.workdir.mkdir(parents=True, exist_ok=True)
-    os.environ.update(
-        APP_ENV="dev",
-        ATTRITION_PGDATA=str(args.workdir / "pgdata"),
-        ATTRITION_API__RATE_LIMIT_PER_MINUTE="100000000",
-        ATTRITION_API__PREDICTIONS_PER_MINUTE="100000000",
-        ATTRITION_API__PREDICTIONS_PER_DAY="100000000",
-    )
-    os.environ.pop("DATABASE_URL", None)
-    sys.path.insert(0, str(BENCH))
-    import run  # bench/run.py: the same preparation as `make bench`
-
-    os.environ.setdefault("ATTRITION_DATA_DIR", str(run.data_dir()))
+    settings, key, payloads = prepared(args.workdir)
     from attrition.api.app import create_app
-    from attrition.config import get_settings
 
-    settings = get_settings()
     if args.write == "copy":
         use_copy()
-    state = args.workdir / "state.json"
-    if not state.is_file():
-        db, _version, key, _payloads = run.prepare(settings, args.workdir)
-        db.stop()
-        state.write_text(json.dumps({"key": key}))
-    key = json.loads(state.read_text())["key"]
-    payloads = orjson.loads((args.workdir / "payloads.json").read_bytes())
     # As `make bench`: the first employees of the dataset, as one body.
     body = orjson.dumps({"employes": [payloads[i % len(payloads)] for i in range(args.size)]})
-    logging.basicConfig(stream=open(os.devnull, "w"), level=settings.log_level.upper())  # noqa: SIM115
     profiler = cProfile.Profile() if args.profile else None
 
     async def session() -> dict[str, Any]:

@@ -33,15 +33,19 @@ import orjson
 BENCH = Path(__file__).resolve().parent
 
 
-def _scope(key: str, body: bytes) -> dict[str, Any]:
+def scope(
+    key: str, body: bytes, path: str = "/v1/predictions", request_id: str | None = None
+) -> dict[str, Any]:
+    """The ASGI scope of one ``POST path`` with the key and a JSON body (as a client sends)."""
+    extra = [(b"x-request-id", request_id.encode())] if request_id else []
     return {
         "type": "http",
         "asgi": {"version": "3.0"},
         "http_version": "1.1",
         "method": "POST",
         "scheme": "http",
-        "path": "/v1/predictions",
-        "raw_path": b"/v1/predictions",
+        "path": path,
+        "raw_path": path.encode(),
         "query_string": b"",
         "root_path": "",
         "client": ("127.0.0.1", 50000),
@@ -51,6 +55,7 @@ def _scope(key: str, body: bytes) -> dict[str, Any]:
             (b"authorization", f"Bearer {key}".encode()),
             (b"content-type", b"application/json"),
             (b"content-length", str(len(body)).encode()),
+            *extra,
         ],
     }
 
@@ -74,7 +79,7 @@ async def measure(app: Any, key: str, bodies: list[bytes], requests: int, concur
             if message["type"] == "http.response.start":
                 statuses[message["status"]] = statuses.get(message["status"], 0) + 1
 
-        await app(_scope(key, body), receive, send)
+        await app(scope(key, body), receive, send)
 
     async def worker(start: int) -> None:
         for i in range(start, requests, concurrency):
@@ -94,16 +99,17 @@ async def measure(app: Any, key: str, bodies: list[bytes], requests: int, concur
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--requests", type=int, default=3000)
-    parser.add_argument("--concurrency", type=int, default=32)
-    parser.add_argument("--workdir", type=Path, default=Path("/tmp/attrition-inprocess"))
-    args = parser.parse_args()
-    args.workdir.mkdir(parents=True, exist_ok=True)
+def prepared(workdir: Path) -> tuple[Any, str, list[Any]]:
+    """Settings, the `predicteur` key and the bodies of a database prepared once in ``workdir``.
+
+    The environment of an in-process run (embedded PostgreSQL in ``workdir``, limits out of
+    the way), and the same preparation as `make bench` the first time. Shared with
+    ``bench/batch_inprocess.py``.
+    """
+    workdir.mkdir(parents=True, exist_ok=True)
     os.environ.update(
         APP_ENV="dev",
-        ATTRITION_PGDATA=str(args.workdir / "pgdata"),
+        ATTRITION_PGDATA=str(workdir / "pgdata"),
         ATTRITION_API__RATE_LIMIT_PER_MINUTE="100000000",
         ATTRITION_API__PREDICTIONS_PER_MINUTE="100000000",
         ATTRITION_API__PREDICTIONS_PER_DAY="100000000",
@@ -113,19 +119,30 @@ def main() -> None:
     import run  # bench/run.py: the same preparation as `make bench`
 
     os.environ.setdefault("ATTRITION_DATA_DIR", str(run.data_dir()))
-    from attrition.api.app import create_app
     from attrition.config import get_settings
 
     settings = get_settings()
-    state = args.workdir / "state.json"
+    state = workdir / "state.json"
     if not state.is_file():
-        db, _version, key, _payloads = run.prepare(settings, args.workdir)
+        db, _version, key, _payloads = run.prepare(settings, workdir)
         db.stop()
         state.write_text(json.dumps({"key": key}))
     key = json.loads(state.read_text())["key"]
-    bodies = [orjson.dumps(p) for p in orjson.loads((args.workdir / "payloads.json").read_bytes())]
+    payloads = orjson.loads((workdir / "payloads.json").read_bytes())
     # Log lines are formatted and written as by the service, to a sink.
     logging.basicConfig(stream=open(os.devnull, "w"), level=settings.log_level.upper())  # noqa: SIM115
+    return settings, key, payloads
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=3000)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--workdir", type=Path, default=Path("/tmp/attrition-inprocess"))
+    args = parser.parse_args()
+    settings, key, payloads = prepared(args.workdir)
+    bodies = [orjson.dumps(p) for p in payloads]
+    from attrition.api.app import create_app
 
     async def session() -> dict:
         app = create_app(settings)

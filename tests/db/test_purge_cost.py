@@ -14,13 +14,10 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
-import psycopg
-
 from attrition.db import chain
-from attrition.db.engine import Database, libpq_conninfo
+from attrition.db.engine import Database
 from attrition.db.retention import purge
-from attrition.db.writer import insert_many
-from tests.db.trail import features, record
+from tests.db.trail import features, fill, rolled_back
 from tests.helpers import TEST_AUDIT_KEY
 
 TRAIL = 20_000
@@ -37,40 +34,29 @@ def _run(database: Database) -> tuple[int, int]:
     rows = features(database)
 
     async def main() -> tuple[int, int]:
-        async with await psycopg.AsyncConnection.connect(
-            libpq_conninfo(database.owner_url)
-        ) as conn:
-            async with conn.transaction(force_rollback=True):
-                cur = await conn.execute("SELECT id FROM model_versions WHERE is_active")
-                model_id = (await cur.fetchone())[0]  # type: ignore[index]
-                ids: list[int] = []
-                for first in range(0, TRAIL, 1000):
-                    batch = [
-                        record(n, rows[n % len(rows)], None, model_id, KEY, prefix="purge")
-                        for n in range(first, first + 1000)
-                    ]
-                    ids += [w.prediction_id for w in await insert_many(conn, batch)]
-                while (await chain.seal(conn, KEY, limit=5000, wait=True))[0]:
-                    pass
-                await conn.execute("SET LOCAL attrition.allow_purge = 'on'")
-                old = datetime.now(UTC) - timedelta(days=400)
-                await conn.execute(
-                    "UPDATE predictions SET created_at = %s WHERE id <= %s", (old, ids[OLD - 1])
-                )
-                await conn.execute(
-                    "UPDATE prediction_inputs SET received_at = %s WHERE id IN "
-                    "(SELECT input_id FROM predictions WHERE id <= %s)",
-                    (old, ids[OLD - 1]),
-                )
-                await conn.execute("SET LOCAL attrition.allow_purge = 'off'")
-                for table in (*TABLES, "audit_pending"):
-                    await conn.execute(f"ANALYZE {table}")
-                cur = await conn.execute(READS, (list(TABLES),))
-                before = int((await cur.fetchone())[0])  # type: ignore[index]
-                report = await purge(conn, datetime.now(UTC) - timedelta(days=300))
-                cur = await conn.execute(READS, (list(TABLES),))
-                after = int((await cur.fetchone())[0])  # type: ignore[index]
-                return report.predictions, after - before
+        async with rolled_back(database) as (conn, model_id):
+            ids = await fill(conn, rows, 0, TRAIL, model_id, KEY, prefix="purge")
+            while (await chain.seal(conn, KEY, limit=5000, wait=True))[0]:
+                pass
+            await conn.execute("SET LOCAL attrition.allow_purge = 'on'")
+            old = datetime.now(UTC) - timedelta(days=400)
+            await conn.execute(
+                "UPDATE predictions SET created_at = %s WHERE id <= %s", (old, ids[OLD - 1])
+            )
+            await conn.execute(
+                "UPDATE prediction_inputs SET received_at = %s WHERE id IN "
+                "(SELECT input_id FROM predictions WHERE id <= %s)",
+                (old, ids[OLD - 1]),
+            )
+            await conn.execute("SET LOCAL attrition.allow_purge = 'off'")
+            for table in (*TABLES, "audit_pending"):
+                await conn.execute(f"ANALYZE {table}")
+            cur = await conn.execute(READS, (list(TABLES),))
+            before = int((await cur.fetchone())[0])  # type: ignore[index]
+            report = await purge(conn, datetime.now(UTC) - timedelta(days=300))
+            cur = await conn.execute(READS, (list(TABLES),))
+            after = int((await cur.fetchone())[0])  # type: ignore[index]
+            return report.predictions, after - before
 
     return asyncio.run(main())
 

@@ -18,13 +18,11 @@ import asyncio
 from collections.abc import Iterator
 from typing import Any
 
-import psycopg
 import pytest
 
 from attrition.db import chain
-from attrition.db.engine import Database, libpq_conninfo
-from attrition.db.writer import insert_many
-from tests.db.trail import features, record
+from attrition.db.engine import Database
+from tests.db.trail import features, fill, rolled_back
 from tests.helpers import TEST_AUDIT_KEY
 
 PREFIX = 10_000
@@ -51,69 +49,50 @@ def _reads(plan: dict[str, Any], relations: tuple[str, ...]) -> dict[str, int]:
     return {"rows": rows, "buffers": buffers}
 
 
-async def _write(
-    conn: psycopg.AsyncConnection[Any], rows: list[dict[str, Any]], start: int, count: int,
-    model_id: int,
-) -> list[int]:  # fmt: skip
-    ids: list[int] = []
-    for first in range(start, start + count, 1000):
-        batch = [
-            record(n, rows[n % len(rows)], None, model_id, KEY, prefix="backlog")
-            for n in range(first, min(first + 1000, start + count))
-        ]
-        ids += [w.prediction_id for w in await insert_many(conn, batch)]
-    return ids
-
-
 def _run(database: Database) -> dict[str, Any]:
     rows = features(database)
 
     async def main() -> dict[str, Any]:
-        async with await psycopg.AsyncConnection.connect(
-            libpq_conninfo(database.owner_url)
-        ) as conn:
-            async with conn.transaction(force_rollback=True):
-                cur = await conn.execute("SELECT id FROM model_versions WHERE is_active")
-                model_id = (await cur.fetchone())[0]  # type: ignore[index]
-                await _write(conn, rows, 0, PREFIX, model_id)
-                # Whatever other tests of the session left unsealed goes first, then ours.
-                while (await chain.seal(conn, KEY, limit=5000, wait=True))[0]:
-                    pass
-                tail = await _write(conn, rows, PREFIX, TAIL, model_id)
-                for table in ("predictions", "audit_chain", "audit_pending"):
-                    await conn.execute(f"ANALYZE {table}")
-                cur = await conn.execute(
-                    "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + chain.PENDING_SQL, (LIMIT,)
-                )
-                plan = (await cur.fetchone())[0][0]["Plan"]  # type: ignore[index]
+        async with rolled_back(database) as (conn, model_id):
+            await fill(conn, rows, 0, PREFIX, model_id, KEY, prefix="backlog")
+            # Whatever other tests of the session left unsealed goes first, then ours.
+            while (await chain.seal(conn, KEY, limit=5000, wait=True))[0]:
+                pass
+            tail = await fill(conn, rows, PREFIX, TAIL, model_id, KEY, prefix="backlog")
+            for table in ("predictions", "audit_chain", "audit_pending"):
+                await conn.execute(f"ANALYZE {table}")
+            cur = await conn.execute(
+                "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + chain.PENDING_SQL, (LIMIT,)
+            )
+            plan = (await cur.fetchone())[0][0]["Plan"]  # type: ignore[index]
 
-                # A sealed prediction queued again and a queued prediction since deleted,
-                # both ahead of the tail in id order.
-                cur = await conn.execute(
-                    "SELECT prediction_id FROM audit_chain ORDER BY position DESC LIMIT 1"
-                )
-                sealed = (await cur.fetchone())[0]  # type: ignore[index]
-                await conn.execute(
-                    "INSERT INTO audit_pending (prediction_id) VALUES (%s), (-1)", (sealed,)
-                )
-                n, checkpoint = await chain.seal(conn, KEY, limit=LIMIT, wait=True)
-                cur = await conn.execute(
-                    "SELECT prediction_id FROM audit_chain ORDER BY position DESC LIMIT %s",
-                    (LIMIT,),
-                )
-                last = [r[0] for r in await cur.fetchall()][::-1]
-                cur = await conn.execute(
-                    "SELECT count(*) FROM audit_chain WHERE prediction_id = %s", (sealed,)
-                )
-                twice = (await cur.fetchone())[0]  # type: ignore[index]
-                return {
-                    "plan": plan,
-                    "tail": tail,
-                    "sealed": n,
-                    "checkpoint": checkpoint,
-                    "last": last,
-                    "twice": twice,
-                }
+            # A sealed prediction queued again and a queued prediction since deleted,
+            # both ahead of the tail in id order.
+            cur = await conn.execute(
+                "SELECT prediction_id FROM audit_chain ORDER BY position DESC LIMIT 1"
+            )
+            sealed = (await cur.fetchone())[0]  # type: ignore[index]
+            await conn.execute(
+                "INSERT INTO audit_pending (prediction_id) VALUES (%s), (-1)", (sealed,)
+            )
+            n, checkpoint = await chain.seal(conn, KEY, limit=LIMIT, wait=True)
+            cur = await conn.execute(
+                "SELECT prediction_id FROM audit_chain ORDER BY position DESC LIMIT %s",
+                (LIMIT,),
+            )
+            last = [r[0] for r in await cur.fetchall()][::-1]
+            cur = await conn.execute(
+                "SELECT count(*) FROM audit_chain WHERE prediction_id = %s", (sealed,)
+            )
+            twice = (await cur.fetchone())[0]  # type: ignore[index]
+            return {
+                "plan": plan,
+                "tail": tail,
+                "sealed": n,
+                "checkpoint": checkpoint,
+                "last": last,
+                "twice": twice,
+            }
 
     return asyncio.run(main())
 

@@ -17,9 +17,8 @@ import psycopg
 import pytest
 
 from attrition.db import chain, verification
-from attrition.db.engine import Database, libpq_conninfo
-from attrition.db.writer import insert_many
-from tests.db.trail import features, record
+from attrition.db.engine import Database
+from tests.db.trail import features, fill, rolled_back
 from tests.helpers import TEST_AUDIT_KEY
 
 N = 1000
@@ -29,12 +28,7 @@ KEY = chain.AuditKey.derive(TEST_AUDIT_KEY)
 
 async def _fill(conn: psycopg.AsyncConnection[Any], rows: list[dict[str, Any]], start: int,
                 count: int, model_id: int) -> None:  # fmt: skip
-    for first in range(start, start + count, 500):
-        batch = [
-            record(n, rows[n % len(rows)], None, model_id, KEY, prefix="stream")
-            for n in range(first, min(first + 500, start + count))
-        ]
-        await insert_many(conn, batch)
+    await fill(conn, rows, start, count, model_id, KEY, prefix="stream", chunk=500)
     while (await chain.seal(conn, KEY, limit=5000, wait=True))[0]:
         pass
 
@@ -50,26 +44,21 @@ def _measure(database: Database) -> dict[str, Any]:
     rows = features(database)
 
     async def main() -> dict[str, Any]:
-        async with await psycopg.AsyncConnection.connect(
-            libpq_conninfo(database.owner_url)
-        ) as conn:
-            async with conn.transaction(force_rollback=True):
-                cur = await conn.execute("SELECT id FROM model_versions WHERE is_active")
-                model_id = (await cur.fetchone())[0]  # type: ignore[index]
-                await _fill(conn, rows, 0, N, model_id)
+        async with rolled_back(database) as (conn, model_id):
+            await _fill(conn, rows, 0, N, model_id)
+            tracemalloc.start()
+            try:
+                small, first = await _peak(conn)
+                tracemalloc.stop()
+                await _fill(conn, rows, N, 3 * N, model_id)
                 tracemalloc.start()
-                try:
-                    small, first = await _peak(conn)
-                    tracemalloc.stop()
-                    await _fill(conn, rows, N, 3 * N, model_id)
-                    tracemalloc.start()
-                    large, second = await _peak(conn)
-                finally:
-                    tracemalloc.stop()
-                cur = await conn.execute("SELECT count(*) FROM audit_chain")
-                links = (await cur.fetchone())[0]  # type: ignore[index]
-                return {"small": small, "large": large, "first": first, "second": second,
-                        "links": links}  # fmt: skip
+                large, second = await _peak(conn)
+            finally:
+                tracemalloc.stop()
+            cur = await conn.execute("SELECT count(*) FROM audit_chain")
+            links = (await cur.fetchone())[0]  # type: ignore[index]
+            return {"small": small, "large": large, "first": first, "second": second,
+                    "links": links}  # fmt: skip
 
     return asyncio.run(main())
 

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
+import psycopg
 from sqlalchemy import text
 
 from attrition.data.vocabulary import FEATURE_NAMES
 from attrition.db.audit import PredictionRecord
 from attrition.db.chain import AuditKey, record_mac
-from attrition.db.engine import Database
+from attrition.db.engine import Database, libpq_conninfo
+from attrition.db.writer import insert_many
 
 
 def features(database: Database) -> list[dict[str, Any]]:
@@ -56,3 +60,45 @@ def record(
     )
     out.record_mac = record_mac(key, out.mac_values())
     return out
+
+
+async def active_model_id(conn: psycopg.AsyncConnection[Any]) -> int:
+    cur = await conn.execute("SELECT id FROM model_versions WHERE is_active")
+    row = await cur.fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+async def fill(
+    conn: psycopg.AsyncConnection[Any],
+    rows: list[dict[str, Any]],
+    start: int,
+    count: int,
+    model_id: int,
+    key: AuditKey,
+    *,
+    prefix: str,
+    chunk: int = 1000,
+) -> list[int]:
+    """Records ``start`` to ``start + count`` written by the writer's statement, in ``chunk``s.
+
+    In the caller's transaction; returns their prediction ids, in order.
+    """
+    ids: list[int] = []
+    for first in range(start, start + count, chunk):
+        batch = [
+            record(n, rows[n % len(rows)], None, model_id, key, prefix=prefix)
+            for n in range(first, min(first + chunk, start + count))
+        ]
+        ids += [w.prediction_id for w in await insert_many(conn, batch)]
+    return ids
+
+
+@asynccontextmanager
+async def rolled_back(
+    database: Database,
+) -> AsyncIterator[tuple[psycopg.AsyncConnection[Any], int]]:
+    """An owner connection in a transaction rolled back at the end, and the active model's id."""
+    async with await psycopg.AsyncConnection.connect(libpq_conninfo(database.owner_url)) as conn:
+        async with conn.transaction(force_rollback=True):
+            yield conn, await active_model_id(conn)
