@@ -98,3 +98,17 @@ def loaded_model(compiled: CompiledLinearModel) -> LoadedModel:
         created_at=datetime.now(UTC),
         compiled=compiled,
     )
+
+
+def used_today(database: Database, *, key_id: str | None = None, name: str | None = None) -> int:
+    """A key's count of the day's predictions (``usage_counters``), by key id or key name."""
+    column, value = ("key_id", key_id) if key_id is not None else ("name", name)
+    with database.owner_engine().connect() as conn:
+        used = conn.scalar(
+            text(
+                "SELECT u.used FROM usage_counters u JOIN api_keys k ON u.key = 'key:' || k.id "
+                f"WHERE k.{column} = :value AND u.day = (now() AT TIME ZONE 'UTC')::date"
+            ),
+            {"value": value},
+        )
+    return int(used or 0)

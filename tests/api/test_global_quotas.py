@@ -18,7 +18,7 @@ from attrition.api.schemas import EXAMPLE_EMPLOYEE
 from attrition.config import Settings
 from attrition.db.engine import Database
 from attrition.security.store import create_key, set_daily_quota
-from tests.helpers import auth
+from tests.helpers import auth, used_today
 
 
 def _replica(settings: Settings, database: Database) -> TestClient:
@@ -48,15 +48,7 @@ def test_a_daily_quota_is_shared_by_replicas_and_survives_a_restart(
     with _replica(settings, database) as restarted:
         again = restarted.post("/v1/predictions", json=EXAMPLE_EMPLOYEE, headers=headers)
         assert again.status_code == 429, again.text
-    with database.owner_engine().connect() as conn:
-        used = conn.scalar(
-            text(
-                "SELECT u.used FROM usage_counters u JOIN api_keys k ON u.key = 'key:' || k.id "
-                "WHERE k.key_id = :key_id AND u.day = (now() AT TIME ZONE 'UTC')::date"
-            ),
-            {"key_id": created.key_id},
-        )
-    assert used == 3
+    assert used_today(database, key_id=created.key_id) == 3
 
 
 def _usage_and_prediction_xmin(database: Database, key_id: str) -> tuple[list[str], list[str]]:

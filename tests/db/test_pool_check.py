@@ -14,10 +14,18 @@ from attrition.db.engine import Database, libpq_conninfo
 from attrition.db.pool import check_connection
 
 
-def _traced(conn: psycopg.AsyncConnection[object], path: Path) -> int:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
-    conn.pgconn.trace(fd)
-    return fd
+async def _traced_check(conn: psycopg.AsyncConnection[object]) -> str:
+    """What libpq sent and received on ``conn`` while the pool's check ran on it."""
+    with tempfile.TemporaryDirectory() as tmp:
+        trace = Path(tmp) / "trace.txt"
+        fd = os.open(trace, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+        conn.pgconn.trace(fd)
+        try:
+            await check_connection(conn)
+        finally:
+            conn.pgconn.untrace()
+            os.close(fd)
+        return trace.read_text()
 
 
 def test_quiet_idle_connection_is_lent_without_a_round_trip(database: Database) -> None:
@@ -26,15 +34,7 @@ def test_quiet_idle_connection_is_lent_without_a_round_trip(database: Database) 
             libpq_conninfo(database.app_url), autocommit=True
         ) as conn:
             await conn.execute("SELECT 1")
-            with tempfile.TemporaryDirectory() as tmp:
-                trace = Path(tmp) / "trace.txt"
-                fd = _traced(conn, trace)
-                try:
-                    await check_connection(conn)
-                finally:
-                    conn.pgconn.untrace()
-                    os.close(fd)
-                return trace.read_text()
+            return await _traced_check(conn)
 
     # libpq traces every message sent or received: a quiet connection exchanged none.
     assert asyncio.run(main()) == ""
@@ -52,15 +52,7 @@ def test_connection_with_something_to_read_gets_a_real_check(database: Database)
             await conn.execute("LISTEN attrition_pool_check")
             await other.execute("NOTIFY attrition_pool_check")
             await asyncio.sleep(0.2)
-            with tempfile.TemporaryDirectory() as tmp:
-                trace = Path(tmp) / "trace.txt"
-                fd = _traced(conn, trace)
-                try:
-                    await check_connection(conn)
-                finally:
-                    conn.pgconn.untrace()
-                    os.close(fd)
-                return trace.read_text()
+            return await _traced_check(conn)
 
     assert "Query" in asyncio.run(main())
 

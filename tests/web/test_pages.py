@@ -18,7 +18,7 @@ from attrition.db.engine import Database
 from attrition.security.sessions import cookie_must_be_secure, host_name
 from attrition.services.accounts import AccountService, connect_to
 from tests.api.test_minimal_inputs import stored_for_prediction
-from tests.helpers import PASSWORD, Keys, People, Person, auth, create_person
+from tests.helpers import PASSWORD, Keys, People, Person, auth, create_person, used_today
 
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 FORM_TOKEN = re.compile(r'name="jeton" value="([0-9a-f]{32})"')
@@ -325,18 +325,6 @@ def test_a_form_sent_twice_records_one_prediction(
     ]
 
 
-def _used_today(database: Database, person: Person) -> int:
-    with database.owner_engine().connect() as conn:
-        used = conn.scalar(
-            text(
-                "SELECT u.used FROM usage_counters u JOIN api_keys k ON u.key = 'key:' || k.id "
-                "WHERE k.name = :name AND u.day = (now() AT TIME ZONE 'UTC')::date"
-            ),
-            {"name": person.audit_name},
-        )
-    return int(used or 0)
-
-
 def test_a_form_sent_twice_counts_once_in_the_daily_quota(
     web: TestClient, people: People, database: Database
 ) -> None:
@@ -345,12 +333,12 @@ def test_a_form_sent_twice_counts_once_in_the_daily_quota(
     page = web.get("/app/prediction").text
     token = csrf(web, "/app/prediction")
     data = {**form_of(EXAMPLE_EMPLOYEE), "csrf": token, "jeton": FORM_TOKEN.findall(page)[0]}
-    before = _used_today(database, people.autre_predicteur)
+    before = used_today(database, name=people.autre_predicteur.audit_name)
     first = web.post("/app/prediction", data=data, follow_redirects=False)
     again = web.post("/app/prediction", data=data, follow_redirects=False)
     assert first.status_code == again.status_code == 303
     assert again.headers["location"] == first.headers["location"]
-    assert _used_today(database, people.autre_predicteur) == before + 1
+    assert used_today(database, name=people.autre_predicteur.audit_name) == before + 1
 
 
 def test_auditeur_reads_but_cannot_score(web: TestClient, people: People, keys: Keys) -> None:
