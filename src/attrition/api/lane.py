@@ -28,6 +28,7 @@ from typing import Any
 import pydantic
 from fastapi.routing import APIRoute
 from starlette.requests import Request
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from attrition.api import problems
@@ -76,6 +77,7 @@ class PredictionLane:
         scope["path_params"] = {}
         request = Request(scope, replay, send)
         request._body = raw  # read once; record_rejection takes its excerpt from here
+        response: Response | None
         try:
             client = check_role(await authenticate(request, key), PREDICTION_ROLES)
             response = await predict_one(request, body, client, idempotency_key)
@@ -87,7 +89,11 @@ class PredictionLane:
 
     def _find_route(self, scope: Scope) -> APIRoute:
         for route in problems.leaf_routes(scope["app"].router.routes):
-            if isinstance(route, APIRoute) and route.path == PATH and "POST" in route.methods:
+            if (
+                isinstance(route, APIRoute)
+                and route.path == PATH
+                and "POST" in (route.methods or ())
+            ):
                 self.route = route
                 return route
         raise LookupError(f"no POST {PATH} route")  # pragma: no cover - wired by create_app

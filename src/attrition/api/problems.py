@@ -261,7 +261,7 @@ async def answer(request: Request, exc: Exception) -> Response | None:
             return None
         handler = handlers.get(cls)
         if handler is not None:
-            return await handler(request, exc)  # type: ignore[no-any-return]
+            return await handler(request, exc)
     return None  # pragma: no cover - every exception derives from Exception
 
 
