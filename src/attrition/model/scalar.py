@@ -97,8 +97,8 @@ class ScalarScorer:
             contributions.append(self.category_weight[j][row] - self.category_offset[j])
         logit = self.intercept + _pairwise_sum(contributions)
         # numpy's exp may differ from math.exp in the last bit: the probability comes from
-        # the vectorised sigmoid and calibration (a few µs), so that it is the same number.
-        probability = float(self.model._probability(np.array([logit]))[0])
+        # numpy's scalar exp and interp, so that it is the vectorised path's number.
+        probability = self.model.probability_one(logit)
         # A stable sort on -c, as np.argsort(-matrix, kind="stable"): ties keep index order,
         # and the decreasing list read backwards gives the most negative first.
         ranked = sorted(range(len(contributions)), key=lambda j: -contributions[j])
