@@ -153,7 +153,8 @@ def test_one_probability_is_the_vectorised_number(model: LoadedModel) -> None:
     import numpy as np
 
     compiled = model.compiled
+    scorer = ScalarScorer(compiled)  # type: ignore[arg-type]
     logits = np.r_[np.random.default_rng(7).normal(0.0, 4.0, 5000), -800.0, -40.0, 0.0, 40.0, 800.0]
     expected = compiled._probability(logits)  # type: ignore[union-attr]
-    got = [compiled.probability_one(float(x)) for x in logits]  # type: ignore[union-attr]
+    got = [scorer.probability(float(x)) for x in logits]
     assert got == expected.tolist()

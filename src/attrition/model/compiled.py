@@ -118,17 +118,6 @@ def _sigmoid(logit: FloatArray) -> FloatArray:
     return out
 
 
-def sigmoid_one(logit: float) -> float:
-    """:func:`_sigmoid` of one logit, with numpy's scalar ``exp``: the same number to the last
-    bit (``math.exp`` may differ from numpy's in the last bit), without the masks and the
-    one-element arrays (about 0.3 µs instead of 4)."""
-    x = np.float64(logit)
-    if x >= 0:
-        return float(1.0 / (1.0 + np.exp(-x)))
-    e = np.exp(x)
-    return float(e / (1.0 + e))
-
-
 def _python(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
 
@@ -363,11 +352,6 @@ class CompiledLinearModel:
     def _probability(self, logits: FloatArray) -> FloatArray:
         probability = _sigmoid(logits)
         return probability if self.calibration is None else self.calibration.apply(probability)
-
-    def probability_one(self, logit: float) -> float:
-        """:meth:`_probability` of one logit (the scalar scoring path): the same number."""
-        probability = sigmoid_one(logit)
-        return probability if self.calibration is None else self.calibration.apply_one(probability)
 
     def explain(
         self, columns: Mapping[str, NDArray[np.generic]], top_k: int = 5
