@@ -131,6 +131,9 @@ def prepared(workdir: Path) -> tuple[Any, str, list[Any]]:
     payloads = orjson.loads((workdir / "payloads.json").read_bytes())
     # Log lines are formatted and written as by the service, to a sink.
     logging.basicConfig(stream=open(os.devnull, "w"), level=settings.log_level.upper())  # noqa: SIM115
+    from attrition.logs import lighten_records
+
+    lighten_records()  # as configure_logging does in the service
     return settings, key, payloads
 
 

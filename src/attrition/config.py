@@ -180,6 +180,9 @@ class ApiSettings(BaseModel):
     """Origins allowed by CORS (none by default)."""
     expose_docs: bool = True
     """Serve /docs, /redoc and /openapi.json."""
+    fast_lane: bool = True
+    """Serve the plain ``POST /v1/predictions`` without FastAPI's per-request dispatch (same
+    answers; off only to compare, see ``api/lane.py``)."""
     frame_ancestors: list[str] = Field(default_factory=list)
     """Origins allowed to show the pages in a frame (CSP ``frame-ancestors``), e.g.
     ``["https://huggingface.co"]`` for the page of a Hugging Face Space; none by default.

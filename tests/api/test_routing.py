@@ -110,11 +110,11 @@ def test_prediction_routes_share_no_path_with_other_routes(client: TestClient) -
     """
     from starlette.routing import Match
 
-    from attrition.api.problems import _leaf_routes
+    from attrition.api.problems import leaf_routes
     from attrition.api.routers import predictions
 
     hot = list(predictions.router.routes)
-    others = [r for r in _leaf_routes(client.app.router.routes) if r not in hot]  # type: ignore[attr-defined]
+    others = [r for r in leaf_routes(client.app.router.routes) if r not in hot]  # type: ignore[attr-defined]
     assert len(hot) == 5 and len(others) > 20
 
     def sample(route: object) -> dict[str, object]:

@@ -146,3 +146,15 @@ def test_several_records_use_the_vectorised_path(
     expected_p, expected = score_and_explain(model, feat.columns_from_records(records[:3]))
     assert probabilities == list(expected_p)
     assert explanations == expected
+
+
+def test_one_probability_is_the_vectorised_number(model: LoadedModel) -> None:
+    """The scalar path's sigmoid and calibration give the vectorised path's number, bit for bit."""
+    import numpy as np
+
+    compiled = model.compiled
+    scorer = ScalarScorer(compiled)  # type: ignore[arg-type]
+    logits = np.r_[np.random.default_rng(7).normal(0.0, 4.0, 5000), -800.0, -40.0, 0.0, 40.0, 800.0]
+    expected = compiled._probability(logits)  # type: ignore[union-attr]
+    got = [scorer.probability(float(x)) for x in logits]
+    assert got == expected.tolist()

@@ -81,6 +81,46 @@ def test_verified_keys_are_served_from_the_cache(database: Database, settings: S
     assert asyncio.run(main()) == "cache-hit"
 
 
+def test_a_verified_key_is_not_hashed_again_within_the_delay(
+    database: Database, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The key's HMAC is computed once per cache entry; a different or altered key is still
+    checked in full, and a key invalidated in this process is checked again."""
+    from attrition.security import clients
+
+    created = create_key(database, settings, name="cache-verified", role="predicteur")
+    checks: list[str] = []
+    original = clients.verify_key
+
+    def counting(secret: str, full: str, stored: bytes) -> bool:
+        checks.append(full)
+        return original(secret, full, stored)
+
+    monkeypatch.setattr(clients, "verify_key", counting)
+
+    async def main() -> str:
+        pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
+            libpq_conninfo(database.app_url), min_size=1, max_size=2, open=False
+        )
+        await pool.open()
+        try:
+            auth = _authenticator(pool, settings, 60.0)
+            for _ in range(3):
+                await auth.authenticate(created.key, "127.0.0.1")
+            assert len(checks) == 1
+            altered = created.key[:-1] + ("A" if created.key[-1] != "A" else "B")
+            with pytest.raises(AuthenticationError):
+                await auth.authenticate(altered, "127.0.0.1")
+            auth.invalidate(created.key_id)
+            client = await auth.authenticate(created.key, "127.0.0.1")
+            assert len(checks) == 2
+            return client.name
+        finally:
+            await pool.close()
+
+    assert asyncio.run(main()) == "cache-verified"
+
+
 def test_default_delay_is_the_documented_one() -> None:
     assert KEY_CACHE_TTL_S == 5.0
     from pathlib import Path

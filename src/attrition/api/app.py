@@ -23,6 +23,7 @@ from starlette.routing import BaseRoute
 
 from attrition import __version__
 from attrition.api import problems, web
+from attrition.api.lane import PredictionLane
 from attrition.api.middleware import EdgeMiddleware
 from attrition.api.rejections import RejectionRecorder
 from attrition.api.responses import FastJSONResponse
@@ -296,6 +297,9 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     metrics = Metrics(replica=settings.replica)
     metrics.bind(app.state)
     app.state.metrics = metrics
+    # Inside the edge middleware (added after it, so nearer the app): the lane's answers get
+    # the same request ids, headers, size limits, metrics and access log as the routes'.
+    app.add_middleware(PredictionLane, enabled=settings.api.fast_lane)
     app.add_middleware(
         EdgeMiddleware,
         max_body_bytes=settings.api.max_body_bytes,

@@ -108,7 +108,8 @@ async def current_client(
 CurrentClient = Annotated[Client, Depends(current_client)]
 
 
-def _check_role(client: Client, roles: tuple[str, ...]) -> Client:
+def check_role(client: Client, roles: tuple[str, ...]) -> Client:
+    """``client``, if its role is one of ``roles``; otherwise the 403 that says which are."""
     if client.role not in roles:
         allowed = ", ".join(roles)
         raise PermissionDeniedError(
@@ -122,7 +123,7 @@ def require(*roles: str) -> Any:
     """A dependency that lets through only clients whose role is in ``roles``."""
 
     async def check(client: CurrentClient) -> Client:
-        return _check_role(client, roles)
+        return check_role(client, roles)
 
     return Depends(check)
 
@@ -142,14 +143,14 @@ def authorised(*roles: str) -> Any:
     messages. The route declares :data:`KEY_SECURITY` for its OpenAPI description.
     """
 
-    async def check_role(request: Request) -> Client:
+    async def key_and_role(request: Request) -> Client:
         client: Client | None = _state(request).get("client")
         if client is None:
             client = await authenticate_request(request)
-        return _check_role(client, roles)
+        return check_role(client, roles)
 
-    check_role.takes_key = True  # type: ignore[attr-defined]  # read by api.routing
-    return Depends(check_role)
+    key_and_role.takes_key = True  # type: ignore[attr-defined]  # read by api.routing
+    return Depends(key_and_role)
 
 
 Predicteur = Annotated[Client, require("predicteur", "admin")]
@@ -157,5 +158,7 @@ Lecteur = Annotated[Client, require("predicteur", "auditeur", "admin")]
 Auditeur = Annotated[Client, require("auditeur", "admin")]
 Admin = Annotated[Client, require("admin")]
 Rh = Annotated[Client, require("rh", "admin")]
+#: The roles that may ask for predictions.
+PREDICTION_ROLES = ("predicteur", "admin")
 #: ``Predicteur`` for the prediction routes: one dependency (see :func:`authorised`).
-PredicteurRapide = Annotated[Client, authorised("predicteur", "admin")]
+PredicteurRapide = Annotated[Client, authorised(*PREDICTION_ROLES)]

@@ -222,14 +222,14 @@ def document_problems(spec: dict[str, Any]) -> dict[str, Any]:
     return spec
 
 
-def _leaf_routes(routes: Iterable[Any]) -> Iterator[Any]:
+def leaf_routes(routes: Iterable[Any]) -> Iterator[Any]:
     """The routes themselves: recent FastAPI keeps an included router as one entry (without
     ``methods``) that wraps the router's own routes; every router here is included without
     a prefix, so its routes match the request's path as they are."""
     for route in routes:
         inner = getattr(route, "original_router", None)
         if inner is not None:
-            yield from _leaf_routes(inner.routes)
+            yield from leaf_routes(inner.routes)
         else:
             yield route
 
@@ -241,11 +241,28 @@ def allowed_methods(request: Request) -> list[str]:
     path served by two routes (GET and POST /v1/predictions) would advertise half of them.
     """
     methods: set[str] = set()
-    for route in _leaf_routes(request.app.router.routes):
+    for route in leaf_routes(request.app.router.routes):
         match, _ = route.matches(request.scope)
         if match is not Match.NONE:
             methods |= getattr(route, "methods", None) or set()
     return sorted(methods)
+
+
+async def answer(request: Request, exc: Exception) -> Response | None:
+    """The response of the handler ``request.app`` registered for ``exc``, as routing gives it.
+
+    The handlers are looked up along the exception's classes, as Starlette's exception layer
+    does. ``None`` for an error no specific handler takes (the catch-all ``Exception`` one
+    belongs to the server error layer, which also logs it): the caller raises it there.
+    """
+    handlers = request.app.exception_handlers
+    for cls in type(exc).__mro__:
+        if cls is Exception:
+            return None
+        handler = handlers.get(cls)
+        if handler is not None:
+            return await handler(request, exc)
+    return None  # pragma: no cover - every exception derives from Exception
 
 
 def install(app: FastAPI, generate: Callable[[], dict[str, Any]] | None = None) -> None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Final
 
 import numpy as np
@@ -54,9 +55,21 @@ class Calibration:
     knots_y: tuple[float, ...]
     method: str = METHOD
 
+    @cached_property
+    def _knots(self) -> tuple[FloatArray, FloatArray]:
+        # The knots as arrays, made once: np.interp converted the two tuples on every call
+        # (about 1.5 µs of a one-row prediction's few tens).
+        return np.asarray(self.knots_x, dtype=np.float64), np.asarray(
+            self.knots_y, dtype=np.float64
+        )
+
     def apply(self, probability: FloatArray) -> FloatArray:
         """The calibrated probability of each raw probability."""
-        return np.interp(np.asarray(probability, dtype=np.float64), self.knots_x, self.knots_y)
+        return np.interp(np.asarray(probability, dtype=np.float64), *self._knots)
+
+    def apply_one(self, probability: float) -> float:
+        """:meth:`apply` of one probability: the same number, without the arrays."""
+        return float(np.interp(probability, *self._knots))
 
     def to_state(self) -> dict[str, Any]:
         """JSON-ready form (floats survive a JSON round trip exactly)."""

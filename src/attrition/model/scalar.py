@@ -97,8 +97,8 @@ class ScalarScorer:
             contributions.append(self.category_weight[j][row] - self.category_offset[j])
         logit = self.intercept + _pairwise_sum(contributions)
         # numpy's exp may differ from math.exp in the last bit: the probability comes from
-        # the vectorised sigmoid and calibration (a few µs), so that it is the same number.
-        probability = float(self.model._probability(np.array([logit]))[0])
+        # numpy's scalar exp and interp, so that it is the vectorised path's number.
+        probability = self.probability(logit)
         # A stable sort on -c, as np.argsort(-matrix, kind="stable"): ties keep index order,
         # and the decreasing list read backwards gives the most negative first.
         ranked = sorted(range(len(contributions)), key=lambda j: -contributions[j])
@@ -111,6 +111,12 @@ class ScalarScorer:
             "facteurs_baisse": [self._factor(j, contributions, engineered, raw) for j in down],
         }
         return probability, payload
+
+    def probability(self, logit: float) -> float:
+        """The compiled model's probability of one logit: the vectorised path's number."""
+        probability = _sigmoid_one(logit)
+        calibration = self.model.calibration
+        return probability if calibration is None else calibration.apply_one(probability)
 
     def _factor(
         self,
@@ -151,6 +157,17 @@ class ScalarScorer:
                     return None
                 raw[name] = (number, number)
         return raw
+
+
+def _sigmoid_one(logit: float) -> float:
+    """``compiled._sigmoid`` of one logit, with numpy's scalar ``exp``: the same number to the
+    last bit (``math.exp`` may differ from numpy's in the last bit), without the masks and
+    the one-element arrays (about 0.3 µs instead of 4)."""
+    x = np.float64(logit)
+    if x >= 0:
+        return float(1.0 / (1.0 + np.exp(-x)))
+    e = np.exp(x)
+    return float(e / (1.0 + e))
 
 
 def _shown_source(name: str) -> str | None:

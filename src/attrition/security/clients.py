@@ -52,6 +52,7 @@ class _Cached:
     revoked: bool
     fetched: float
     daily_quota: int | None = None
+    verified: str | None = None  # the presented key that matched key_hash, once checked
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +137,7 @@ class Authenticator:
         self.cache_ttl_s = cache_ttl_s
         self.predictions_per_day = predictions_per_day
         self._cache: dict[str, _Cached] = {}
+        self._verified: dict[str, str] = {}  # presented key -> its key id, once verified
         self._last_used_written: dict[int, float] = {}
         # Per server, shared by its workers when it has several (attrition.security.limits).
         self.requests = bucket("requetes", rate_per_minute)
@@ -170,17 +172,24 @@ class Authenticator:
                     "Clé API manquante : envoyez « Authorization: Bearer <clé> » ou « X-API-Key »."
                 ),
             )
-        try:
-            parsed = parse_key(raw)
-        except AuthenticationError as exc:
-            raise self.fail(ip, None, exc) from None
-        entry = await self._lookup(parsed.key_id)
-        if entry is None or not verify_key(self.secret, parsed.full, entry.key_hash):
-            raise self.fail(ip, parsed.key_id, AuthenticationError("Clé API invalide."))
+        entry = self._verified_entry(raw)
+        if entry is None:
+            try:
+                parsed = parse_key(raw)
+            except AuthenticationError as exc:
+                raise self.fail(ip, None, exc) from None
+            entry = await self._lookup(parsed.key_id)
+            if entry is None or not verify_key(self.secret, parsed.full, entry.key_hash):
+                raise self.fail(ip, parsed.key_id, AuthenticationError("Clé API invalide."))
+            entry.verified = raw
+            if len(self._verified) > 10_000:  # only keys that matched their hash get here
+                self._verified.clear()
+            self._verified[raw] = entry.client.key_id
+        key_id = entry.client.key_id
         if entry.revoked:
-            raise self.fail(ip, parsed.key_id, AuthenticationError("Clé API révoquée."))
+            raise self.fail(ip, key_id, AuthenticationError("Clé API révoquée."))
         if entry.expires_at is not None and entry.expires_at <= datetime.now(UTC):
-            raise self.fail(ip, parsed.key_id, AuthenticationError("Clé API expirée."))
+            raise self.fail(ip, key_id, AuthenticationError("Clé API expirée."))
         wait = self.requests.take(f"key:{entry.client.id}")
         if wait > 0:
             raise RateLimitedError(
@@ -224,6 +233,24 @@ class Authenticator:
             self._cache.clear()
         else:
             self._cache.pop(key_id, None)
+
+    def _verified_entry(self, raw: str) -> _Cached | None:
+        """The cache entry ``raw`` was already checked against, while that entry is fresh.
+
+        The key's HMAC is then not computed again: the same string matched the same stored
+        hash. A new entry (after the delay, or after :meth:`invalidate`) is checked anew.
+        """
+        key_id = self._verified.get(raw)
+        if key_id is None:
+            return None
+        entry = self._cache.get(key_id)
+        if (
+            entry is None
+            or entry.verified != raw
+            or time.monotonic() - entry.fetched >= self.cache_ttl_s
+        ):
+            return None
+        return entry
 
     async def _lookup(self, key_id: str) -> _Cached | None:
         now = time.monotonic()

@@ -111,6 +111,7 @@ class SharedTokenBucket:
     def __init__(self, path: Path, rate: float, *, slots: int = 16_384) -> None:
         self.rate = rate
         self.slots = slots
+        self._digests: dict[str, int] = {}  # key -> its digest, computed once
         size = slots * _SLOT.size
         self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
         with self._locked():
@@ -153,8 +154,15 @@ class SharedTokenBucket:
     def consume(self, key: str, cost: float = 1.0, now: float | None = None) -> tuple[float, float]:
         """Consume ``cost`` tokens if there are; (seconds to wait or 0, tokens left)."""
         now = time.monotonic() if now is None else now
-        digest = _digest(key)
-        with self._locked():
+        digest = self._digests.get(key)
+        if digest is None:
+            if len(self._digests) > 10_000:  # bounded, whatever the number of addresses
+                self._digests.clear()
+            digest = self._digests[key] = _digest(key)
+        # The lock by hand rather than through ``_locked``: this runs twice per prediction,
+        # and the generator-based context manager cost as much as the update itself.
+        fcntl.flock(self._fd, fcntl.LOCK_EX)
+        try:
             index, state = self._find(digest)
             tokens, last = state if state is not None else (max(self.rate, 1.0), now)
             tokens = _refill(self.rate, tokens, last, now)
@@ -164,6 +172,8 @@ class SharedTokenBucket:
             else:
                 tokens -= cost
             _SLOT.pack_into(self._map, index * _SLOT.size, digest, tokens, now)
+        finally:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
         return wait, tokens
 
     def peek_blocked(self, key: str, now: float | None = None) -> float:

@@ -34,13 +34,17 @@ from attrition.services.predictions import (
 
 router = APIRouter(prefix="/v1", tags=["prédictions"], route_class=FastJSONRoute)
 
+#: What an ``Idempotency-Key`` may be: 1 to 255 visible ASCII characters.
+IDEMPOTENCY_KEY_PATTERN = r"^[\x21-\x7e]+$"
+IDEMPOTENCY_KEY_MAX = 255
+
 IdempotencyHeader = Annotated[
     str | None,
     Header(
         alias="Idempotency-Key",
         min_length=1,
-        max_length=255,
-        pattern=r"^[\x21-\x7e]+$",
+        max_length=IDEMPOTENCY_KEY_MAX,
+        pattern=IDEMPOTENCY_KEY_PATTERN,
         description="Clé d'idempotence (facultative) : une nouvelle tentative avec la même clé "
         "et le même corps renvoie la même prédiction sans rien écrire ; conservée 24 h.",
     ),
@@ -120,6 +124,13 @@ async def create_prediction(
     les facteurs qui l'expliquent. L'entrée et la sortie sont enregistrées dans PostgreSQL
     (une transaction) avant la réponse.
     """
+    return await predict_one(request, body, client, idempotency_key)
+
+
+async def predict_one(
+    request: Request, body: PredictionRequest, client: Client, idempotency_key: str | None
+) -> FastJSONResponse:
+    """The work of ``POST /v1/predictions`` once the request is accepted (route and lane)."""
     features = body.features()
     payload = body.model_dump(mode="json", exclude_none=True)
     charge = _reserve(request, client, 1)
