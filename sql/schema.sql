@@ -588,5 +588,13 @@ CREATE TABLE usage_counters (
 
 UPDATE alembic_version SET version_num='0012' WHERE alembic_version.version_num = '0013';
 
+-- Running upgrade 0012 -> 0014
+
+ALTER TABLE usage_counters ADD COLUMN ceiling BIGINT;
+
+ALTER TABLE usage_counters ADD CONSTRAINT ck_usage_counters_within_ceiling CHECK (ceiling IS NULL OR used <= ceiling);
+
+UPDATE alembic_version SET version_num='0014' WHERE alembic_version.version_num = '0012';
+
 COMMIT;
 

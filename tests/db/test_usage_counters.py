@@ -153,3 +153,53 @@ def test_a_large_group_pays_its_takes_before_its_copy(database: Database, model_
     stored = _written(database, prefix)
     assert len(stored) == size + 5 + 3 + 2
     assert not any(r.startswith(f"{prefix}b-") for r in stored)
+
+
+def _last_input_id(database: Database) -> int:
+    with database.owner_engine().connect() as conn:
+        return int(
+            conn.scalar(
+                text(
+                    "SELECT last_value FROM "
+                    "pg_sequences WHERE sequencename = 'prediction_inputs_id_seq'"
+                )
+            )
+            or 0
+        )
+
+
+def test_a_group_inserts_its_rows_before_it_locks_its_key_count(
+    database: Database, model_id: int
+) -> None:
+    """While another transaction holds a key's count, a group of that key has already inserted
+    its rows and waits only to add to the count: two groups of one key (two processes) wait
+    for each other's commit, not for each other's whole write."""
+    key = f"order-{uuid.uuid4().hex[:8]}"
+
+    async def work(writer: GroupCommitWriter, pool: Any) -> tuple[int, int, bool, Any]:
+        await writer.write([record(f"{key}-first", model_id)], _take(key, 1, 100))
+        async with pool.connection() as holder:
+            async with holder.transaction():
+                await holder.execute(
+                    "SELECT used FROM usage_counters WHERE counter = 'test' AND key = %s "
+                    "FOR UPDATE",
+                    (key,),
+                )
+                before = await asyncio.to_thread(_last_input_id, database)
+                rows = [record(f"{key}-{n}", model_id) for n in range(3)]
+                task = asyncio.create_task(writer.write(rows, _take(key, 3, 100)))
+                during = before
+                for _ in range(100):
+                    await asyncio.sleep(0.02)
+                    during = await asyncio.to_thread(_last_input_id, database)
+                    if during >= before + 3:
+                        break
+                waiting = not task.done()
+        (committed,) = await asyncio.gather(task, return_exceptions=True)
+        return before, during, waiting, committed
+
+    before, during, waiting, committed = with_writer(database, work)
+    assert during - before == 3  # the rows are in, uncommitted ...
+    assert waiting  # ... and the write waits for the count
+    assert isinstance(committed, Committed) and committed.used == 4
+    assert len(_written(database, f"{key}-")) == 4

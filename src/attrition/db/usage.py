@@ -1,16 +1,17 @@
 """Usage counters per key and UTC day, in PostgreSQL: the daily quotas of every replica.
 
 One row per (counter, key, day), taken by an atomic upsert that adds only while the sum stays
-within the ceiling (``INSERT ... ON CONFLICT DO UPDATE ... WHERE ... RETURNING``): two
-replicas, or two workers, racing on one key serialise on the row and never pass the ceiling
-together.
+within the ceiling (``INSERT ... ON CONFLICT DO UPDATE ... WHERE ... RETURNING``), and that the
+table itself refuses past the ceiling it records (check ``within_ceiling``): two replicas, or
+two workers, racing on one key serialise on the row and never pass the ceiling together.
 
 The take is made **in the transaction that records the predictions it pays for**, never in
 one of its own: the prediction and its count are committed together or not at all. A request
 refused by the database (an unknown employee, a constraint) spends nothing; a replayed
 idempotent request, which records nothing, takes nothing; and a prediction costs one round
 trip to PostgreSQL, not two. The group-commit writer (:mod:`attrition.db.writer`) takes the
-counts of a whole group in its one statement (:data:`TAKES_CTE`); the one-transaction path
+counts of a whole group in its one statement, after its rows (``INSERT_PAYING``); the
+one-transaction path
 calls :func:`take` before its INSERT. The table is
 :class:`attrition.db.usage_models.UsageCounter`; this module stays free of SQLAlchemy.
 """
@@ -57,52 +58,19 @@ class QuotaExceeded(Exception):
         self.used = used
 
 
+#: A take in the caller's transaction; no row returned: refused. It records the ceiling the
+#: count was taken under (the ``within_ceiling`` check of the table, migration 0014).
 TAKE = (
-    "INSERT INTO usage_counters AS u (counter, key, day, used) "
-    "VALUES (%(counter)s, %(key)s, %(day)s, %(amount)s) "
-    "ON CONFLICT (counter, key, day) DO UPDATE SET used = u.used + excluded.used "
-    "WHERE u.used + excluded.used <= %(ceiling)s "
+    "INSERT INTO usage_counters AS u (counter, key, day, used, ceiling) "
+    "VALUES (%(counter)s, %(key)s, %(day)s, %(amount)s, %(ceiling)s) "
+    "ON CONFLICT (counter, key, day) DO UPDATE "
+    "SET used = u.used + excluded.used, ceiling = excluded.ceiling "
+    "WHERE u.used + excluded.used <= excluded.ceiling "
     "RETURNING used"
 )
 READ = (
     "SELECT used FROM usage_counters "
     "WHERE counter = %(counter)s AND key = %(key)s AND day = %(day)s"
-)
-
-#: One take (every request of a group from one key), as the common table expression ``q``:
-#: the cheap case, the general one below costs PostgreSQL about twice as much.
-TAKE_CTE = (
-    "q AS (INSERT INTO usage_counters AS u (counter, key, day, used) "
-    "SELECT %(counter)s, %(key)s, %(day)s, %(amount)s WHERE %(amount)s <= %(ceiling)s "
-    "ON CONFLICT (counter, key, day) DO UPDATE SET used = u.used + excluded.used "
-    "WHERE u.used + excluded.used <= %(ceiling)s RETURNING used)"
-)
-#: The count after the statement of :data:`TAKE_CTE`'s take (``idx`` 0): taken or as it was.
-TAKE_RESULT = (
-    "SELECT 0 AS idx, true AS ok, used FROM q UNION ALL "
-    "SELECT 0, false, coalesce((SELECT used FROM usage_counters WHERE counter = %(counter)s "
-    "AND key = %(key)s AND day = %(day)s), 0) WHERE NOT EXISTS (SELECT FROM q)"
-)
-
-#: The takes of a group, as common table expressions ``t`` (one row per counter row, numbered
-#: ``idx``) and ``q`` (the rows added to). A row whose sum would pass its ceiling is left as
-#: it is and absent from ``q``; the statement that uses these decides what it then skips.
-TAKES_CTE = (
-    "t AS (SELECT * FROM jsonb_to_recordset(%(takes)s::jsonb) "
-    "AS t(idx int, counter text, key text, day date, amount int, ceiling int)), "
-    "q AS (INSERT INTO usage_counters AS u (counter, key, day, used) "
-    "SELECT counter, key, day, amount FROM t WHERE amount <= ceiling "
-    "ON CONFLICT (counter, key, day) DO UPDATE SET used = u.used + excluded.used "
-    "WHERE u.used + excluded.used <= (SELECT t.ceiling FROM t WHERE t.counter = excluded.counter "
-    "AND t.key = excluded.key AND t.day = excluded.day) "
-    "RETURNING counter, key, day, used), "
-    "taken AS (SELECT t.idx, q.used FROM t JOIN q USING (counter, key, day))"
-)
-#: The count of each row of ``t`` after the statement: taken (``ok``) or as it was.
-TAKES_RESULT = (
-    "SELECT t.idx, taken.used IS NOT NULL AS ok, coalesce(taken.used, c.used, 0) AS used "
-    "FROM t LEFT JOIN taken USING (idx) "
-    "LEFT JOIN usage_counters c USING (counter, key, day)"
 )
 
 
@@ -130,7 +98,7 @@ async def take(conn: psycopg.AsyncConnection[Any], wanted: Take) -> int:
 
 
 def takes_json(takes: Iterable[tuple[int, Take]]) -> bytes:
-    """The ``takes`` parameter of :data:`TAKES_CTE`: (idx, take) pairs, one per counter row."""
+    """The ``takes`` parameter of ``writer.INSERT_PAYING``: (idx, take) pairs, one per row."""
     return orjson.dumps(
         [{**params(take), "idx": idx, "day": day_of(take.day).isoformat()} for idx, take in takes]
     )

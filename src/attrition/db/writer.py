@@ -17,9 +17,9 @@ group fails for a reason other than the database being unreachable (a constraint
 request of the group is retried alone, so that one bad record fails only its own request.
 
 A request may bring the take of its key's daily quota (:class:`attrition.db.usage.Take`): the
-takes of the group are made by the same statement (:data:`INSERT_PAYING`), so a prediction and
-its count are committed together, and a request whose take is refused writes nothing and gets
-:class:`attrition.db.usage.QuotaExceeded`.
+takes of the group are made by the same statement (:data:`INSERT_PAYING`), after its rows, so a
+prediction and its count are committed together, and a request whose take is refused writes
+nothing and gets :class:`attrition.db.usage.QuotaExceeded`.
 
 A group of ``LARGE_GROUP`` records or more (a batch) is written by COPY instead
 (:mod:`attrition.db.bulk`), its takes first, in one transaction: parsing a JSON document of
@@ -55,73 +55,84 @@ log = logging.getLogger(__name__)
 # typed by the tables' own row types (jsonb_populate_record), so that PostgreSQL parses it in
 # C instead of the driver adapting thousands of values in Python.
 _NEXT_INPUT_ID = "nextval(pg_get_serial_sequence('prediction_inputs', 'id'))"
-_INSERT_BOTH = (
-    f"i AS (INSERT INTO prediction_inputs (id, {', '.join(_INPUTS)}) "  # noqa: S608
-    f"SELECT e.input_id, {', '.join(f'r.{c}' for c in _INPUTS)} "
-    "FROM e, jsonb_populate_record(NULL::prediction_inputs, e.rec) AS r), "
-    f"p AS (INSERT INTO predictions (input_id, {', '.join(_OUTPUTS)}) "
-    f"SELECT e.input_id, {', '.join(f'r.{c}' for c in _OUTPUTS)} "
-    "FROM e, jsonb_populate_record(NULL::predictions, e.rec) AS r "
-    "RETURNING id, input_id, created_at) "
-)
+
+
+def _insert_both(*, count_inputs: bool = False) -> str:
+    """The CTEs ``i`` and ``p``: the inputs, then the outputs, of the records of ``e``.
+
+    ``count_inputs``: ``i`` returns its ids, so that a later CTE can wait for it.
+    """
+    returning = " RETURNING id" if count_inputs else ""
+    return (
+        f"i AS (INSERT INTO prediction_inputs (id, {', '.join(_INPUTS)}) "  # noqa: S608
+        f"SELECT e.input_id, {', '.join(f'r.{c}' for c in _INPUTS)} "
+        f"FROM e, jsonb_populate_record(NULL::prediction_inputs, e.rec) AS r{returning}), "
+        f"p AS (INSERT INTO predictions (input_id, {', '.join(_OUTPUTS)}) "
+        f"SELECT e.input_id, {', '.join(f'r.{c}' for c in _OUTPUTS)} "
+        "FROM e, jsonb_populate_record(NULL::predictions, e.rec) AS r "
+        "RETURNING id, input_id, created_at) "
+    )
+
+
 INSERT_MANY = (
     f"WITH e AS MATERIALIZED (SELECT {_NEXT_INPUT_ID} AS input_id, e.rec, e.ord "  # noqa: S608
     "FROM jsonb_array_elements(%s::jsonb) WITH ORDINALITY AS e(rec, ord)), "
-    + _INSERT_BOTH
+    + _insert_both()
     + "SELECT p.id, p.input_id, p.created_at FROM p JOIN e USING (input_id) ORDER BY e.ord"
 )
-#: INSERT_MANY paying for itself: the daily-quota takes of the group (usage.TAKES_CTE) in the
-#: same statement, so the same transaction; the records of a request (rows ``lo``..``hi`` of
-#: the array) whose take was refused are not written. Rows of kind 0 are the predictions
-#: written (``n``: their place in the array), rows of kind 1 the takes (``n``: their idx).
-_RANGES = (
-    "r AS (SELECT * FROM jsonb_to_recordset(%(ranges)s::jsonb) AS r(lo int, hi int, idx int)), "
-)
-_PAID = (
+
+# INSERT_MANY paying for itself: the daily-quota takes of the group in the same statement, so
+# the same transaction, made LAST. Adding to a key's count locks its row until the commit:
+# taken first, the lock was held through the whole write, and two groups of one key (from
+# two processes or replicas) were written one after the other. The takes wait for the rows
+# (the ``WHERE`` reads ``i`` and ``p``, so both are written before); a take that would pass
+# its ceiling breaks the ``within_ceiling`` check of ``usage_counters`` and aborts the whole
+# statement: nothing is written, and the writer tries each request again alone
+# (GroupCommitWriter._write_paying). Rows of kind 0 are the predictions written (``n``: their
+# place in the array), rows of kind 1 the counts after the takes (``n``: the take's idx).
+_PAID_RECORDS = (
     f"e AS MATERIALIZED (SELECT {_NEXT_INPUT_ID} AS input_id, e.rec, e.ord "  # noqa: S608
-    "FROM jsonb_array_elements(%(records)s::jsonb) WITH ORDINALITY AS e(rec, ord) "
-    "WHERE NOT EXISTS (SELECT 1 FROM r WHERE e.ord BETWEEN r.lo AND r.hi "
-    "AND r.idx NOT IN (SELECT idx FROM taken))), "
+    "FROM jsonb_array_elements(%(records)s::jsonb) WITH ORDINALITY AS e(rec, ord)), "
 )
-
-
-def _paying_result(takes_result: str) -> str:
-    """The final SELECT of the paying statements, given the takes' result (idx, ok, used)."""
-    return (
-        "SELECT 0 AS kind, e.ord AS n, p.id, p.input_id, p.created_at, "  # noqa: S608
-        "NULL::boolean AS ok, NULL::int AS used FROM p JOIN e USING (input_id) "
-        "UNION ALL SELECT 1, tr.idx, NULL, NULL, NULL, tr.ok, tr.used "
-        f"FROM ({takes_result}) AS tr ORDER BY 1, 2"
-    )
-
-
-#: INSERT_PAYING when the whole group pays one take (one key): params of usage.TAKE_CTE.
-_PAID_ONE = (
-    f"e AS MATERIALIZED (SELECT {_NEXT_INPUT_ID} AS input_id, e.rec, e.ord "  # noqa: S608
-    "FROM jsonb_array_elements(%(records)s::jsonb) WITH ORDINALITY AS e(rec, ord) "
-    "WHERE EXISTS (SELECT FROM q)), "
+_AFTER_ROWS = "(SELECT count(*) FROM i) + (SELECT count(*) FROM p) > 0"
+_ADD = (
+    "ON CONFLICT (counter, key, day) DO UPDATE "
+    "SET used = u.used + excluded.used, ceiling = excluded.ceiling "
 )
-INSERT_PAYING_ONE = "".join(
-    (
-        "WITH ",
-        usage.TAKE_CTE,
-        ", ",
-        _PAID_ONE,
-        _INSERT_BOTH,
-        _paying_result(usage.TAKE_RESULT),
-    )
+_WRITTEN = (
+    "SELECT 0 AS kind, e.ord AS n, p.id, p.input_id, p.created_at, NULL::bigint AS used "
+    "FROM p JOIN e USING (input_id) UNION ALL "
 )
-INSERT_PAYING = "".join(
-    (
-        "WITH ",
-        usage.TAKES_CTE,
-        ", ",
-        _RANGES,
-        _PAID,
-        _INSERT_BOTH,
-        _paying_result(usage.TAKES_RESULT),
-    )
+#: The group pays one take (one key): the params of :func:`usage.params`, and ``records``.
+INSERT_PAYING_ONE = (
+    "WITH "  # noqa: S608 - names and fragments from this module only
+    + _PAID_RECORDS
+    + _insert_both(count_inputs=True)
+    + ", q AS (INSERT INTO usage_counters AS u (counter, key, day, used, ceiling) "
+    f"SELECT %(counter)s, %(key)s, %(day)s, %(amount)s, %(ceiling)s WHERE {_AFTER_ROWS} "
+    + _ADD
+    + "RETURNING used) "
+    + _WRITTEN
+    + "SELECT 1, 0, NULL, NULL, NULL, used FROM q ORDER BY 1, 2"
 )
+#: The group pays several takes (``takes``: :func:`usage.takes_json`), locked in one order.
+INSERT_PAYING = (
+    "WITH "  # noqa: S608 - names and fragments from this module only
+    + _PAID_RECORDS
+    + _insert_both(count_inputs=True)
+    + ", t AS (SELECT * FROM jsonb_to_recordset(%(takes)s::jsonb) "  # noqa: S608
+    "AS t(idx int, counter text, key text, day date, amount int, ceiling int)), "
+    "q AS (INSERT INTO usage_counters AS u (counter, key, day, used, ceiling) "
+    f"SELECT counter, key, day, amount, ceiling FROM t WHERE {_AFTER_ROWS} "
+    "ORDER BY counter, key, day "
+    + _ADD
+    + "RETURNING counter, key, day, used) "
+    + _WRITTEN
+    + "SELECT 1, t.idx, NULL, NULL, NULL, q.used FROM t JOIN q USING (counter, key, day) "
+    "ORDER BY 1, 2"
+)
+#: The check of ``usage_counters`` a refused take breaks (migration 0014).
+CEILING_CHECK = "ck_usage_counters_within_ceiling"
 
 
 #: From this many records, a group is written by COPY (:mod:`attrition.db.bulk`).
@@ -328,38 +339,44 @@ class GroupCommitWriter:
             await self._flush([item])
 
     async def _write_paying(self, group: list[_Pending]) -> list[_Result]:
-        """Write the group and its takes in one statement (:data:`INSERT_PAYING`)."""
+        """Write the group, then its takes, in one statement (:data:`INSERT_PAYING`).
+
+        A take over its ceiling aborts the statement (nothing written): alone, its request is
+        refused; in a group, every request is written again alone, in order, so that the
+        ceiling is exact.
+        """
         takes = _Takes.of(group)
-        ranges, start = [], 0
-        for item in group:
-            if item.take is not None:
-                idx = takes.index[item.take.row]
-                ranges.append({"lo": start + 1, "hi": start + len(item.records), "idx": idx})
-            start += len(item.records)
         merged = takes.merged()
         records = Jsonb(_records(group), dumps=records_json)
-        if len(merged) == 1 and len(ranges) == len(group):  # one key pays for everything
-            rows = await self._write(
-                INSERT_PAYING_ONE, {**usage.params(merged[0][1]), "records": records}
-            )
-        else:
-            params = {
-                "takes": Jsonb(merged, dumps=usage.takes_json),
-                "ranges": Jsonb(ranges, dumps=orjson.dumps),
-                "records": records,
-            }
-            rows = await self._write(INSERT_PAYING, params)
+        try:
+            if len(merged) == 1:
+                params = {**usage.params(merged[0][1]), "records": records}
+                rows = await self._write(INSERT_PAYING_ONE, params)
+            else:
+                params = {"takes": Jsonb(merged, dumps=usage.takes_json), "records": records}
+                rows = await self._write(INSERT_PAYING, params)
+        except psycopg.errors.CheckViolation as exc:
+            if exc.diag.constraint_name != CEILING_CHECK:
+                raise
+            if len(group) > 1:
+                return [None] * len(group)
+            assert group[0].take is not None  # a group pays only if one of its requests does
+            return [usage.QuotaExceeded(await self._used(group[0].take))]
         by_place = {int(r[1]): Written(r[2], r[3], r[4]) for r in rows if r[0] == 0}
-        taken = {int(r[1]): (bool(r[5]), int(r[6])) for r in rows if r[0] == 1}
+        taken = {int(r[1]): (True, int(r[5])) for r in rows if r[0] == 1}
         written: list[list[Written] | None] = []
         start = 0
         for item in group:
             first, start = start + 1, start + len(item.records)
-            if item.take is None or taken[takes.index[item.take.row]][0]:
-                written.append([by_place[n] for n in range(first, start + 1)])
-            else:
-                written.append(None)
+            written.append([by_place[n] for n in range(first, start + 1)])
         return takes.results(group, taken, written)
+
+    async def _used(self, take: usage.Take) -> int:
+        """A key's count as it is (for the refusal of a take over its ceiling)."""
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(usage.READ, usage.params(take))
+            row = await cur.fetchone()
+        return 0 if row is None else int(row[0])
 
     async def _write_copy(self, group: list[_Pending]) -> list[_Result]:
         """A large group: its takes, then its records by COPY (:mod:`attrition.db.bulk`).
