@@ -162,7 +162,7 @@ class Trail:
             dataclasses.replace(r, batch_id=None, batch_row=0)
             for r in service._score(model, items, ctx)
         ]
-        self.writer = GroupCommitWriter(self.pool, max_records=2000, max_inflight=2)
+        self.writer = GroupCommitWriter(self.pool, max_records=2000)
         await self.writer.start()
 
     async def close(self) -> None:

@@ -57,8 +57,14 @@ def _records(request_id: str, model_id: int) -> list[PredictionRecord]:
                 "valeur_de_base": np.float64(-2.5),
                 "logit": 1 / 7,
                 "facteurs_hausse": [
-                    {"variable": "age", "valeur": np.int64(41), "libelle": awkward}
+                    {
+                        "variable": "age",
+                        "valeur": np.int64(41),
+                        "libelle": awkward,
+                        "contribution": np.float64(0.25),
+                    }
                 ],
+                "facteurs_baisse": [],
             },
         ),
         record(

@@ -166,3 +166,65 @@ def test_api_with_group_commit(
         assert read.json()["request_id"] == one.headers["x-server-request-id"]
     assert len(stored(database, ["gc-api-one"])) == 1
     assert len(stored(database, ["gc-api-batch"])) == 3
+
+
+def _take(key: str, amount: int) -> Any:
+    from attrition.db.usage import Take
+
+    return Take("test", key, 21_000, amount, 1_000_000)
+
+
+async def _hold_count(conn: Any, key: str) -> None:
+    await conn.execute(
+        "SELECT used FROM usage_counters WHERE counter = 'test' AND key = %s FOR UPDATE", (key,)
+    )
+
+
+def test_small_groups_go_one_at_a_time(database: Database, model_id: int) -> None:
+    """While a small group is being written, the requests that arrive wait and then go
+    together: one more statement in flight would only split them into smaller groups (each
+    paying its own statement and commit) and make them wait for the same key's count."""
+    key = f"turn-{uuid.uuid4().hex[:8]}"
+
+    async def work(writer: GroupCommitWriter, pool: Any) -> list[Any]:
+        await writer.write([record(f"{key}-first", model_id)], _take(key, 1))
+        async with pool.connection() as holder:
+            async with holder.transaction():
+                await _hold_count(holder, key)
+                held = asyncio.create_task(
+                    writer.write([record(f"{key}-held", model_id)], _take(key, 1))
+                )
+                await asyncio.sleep(0.1)  # the held group waits for the count
+                others = []
+                for n in range(5):  # arriving one after the other
+                    others.append(
+                        asyncio.create_task(writer.write([record(f"{key}-other-{n}", model_id)]))
+                    )
+                    await asyncio.sleep(0.03)
+        await held
+        return [(await task).written[0] for task in others]
+
+    written = with_writer(database, work)
+    assert len({w.created_at for w in written}) == 1  # one group, one transaction
+
+
+def test_a_batch_does_not_hold_back_small_groups(database: Database, model_id: int) -> None:
+    """A batch (COPY) has its own turn: while it waits, single predictions are still written."""
+    key = f"batch-turn-{uuid.uuid4().hex[:8]}"
+
+    async def work(writer: GroupCommitWriter, pool: Any) -> tuple[bool, bool]:
+        await writer.write([record(f"{key}-first", model_id)], _take(key, 1))
+        async with pool.connection() as holder:
+            async with holder.transaction():
+                await _hold_count(holder, key)
+                rows = [record(f"{key}-b{n}", model_id) for n in range(LARGE_GROUP)]
+                batch = asyncio.create_task(writer.write(rows, _take(key, LARGE_GROUP)))
+                await asyncio.sleep(0.1)  # the batch waits for its key's count
+                small = await asyncio.wait_for(
+                    writer.write([record(f"{key}-small", model_id)]), timeout=0.8
+                )
+                waiting = not batch.done()
+        await batch
+        return len(small.written) == 1, waiting
+
+    assert with_writer(database, work) == (True, True)

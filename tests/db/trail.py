@@ -55,7 +55,12 @@ def record(
         label="reste",
         threshold=0.4,
         risk_level="moyen",
-        explanation={"facteurs_hausse": [], "facteurs_baisse": []},
+        explanation={
+            "valeur_de_base": -1.0,
+            "logit": -1.0,
+            "facteurs_hausse": [],
+            "facteurs_baisse": [],
+        },
         latency_ms=0.2,
     )
     out.record_mac = record_mac(key, out.mac_values())

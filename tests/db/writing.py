@@ -29,7 +29,15 @@ def record(request_id: str, model_id: int, **changes: Any) -> PredictionRecord:
         "label": "reste",
         "threshold": 0.4,
         "risk_level": "moyen",
-        "explanation": {"facteurs_hausse": [{"variable": "age", "contribution": 0.5}]},
+        # A complete explanation: these rows are also read back through the API (its schema).
+        "explanation": {
+            "valeur_de_base": -1.5,
+            "logit": -1.0,
+            "facteurs_hausse": [
+                {"variable": "age", "libelle": "Âge", "valeur": 41, "contribution": 0.5}
+            ],
+            "facteurs_baisse": [],
+        },
         "latency_ms": 0.25,
     }
     fields.update(changes)
