@@ -354,6 +354,19 @@ def plot(r: dict[str, Any], path: Path) -> None:
 DEFAULT_SCALE_SIZES = (10_000, 1_000_000, 10_000_000)
 
 
+def rounds_note(cfg: dict[str, Any]) -> str:
+    """How many alternating passes each level had (runs before 0.7.0 had one)."""
+    rounds = int(cfg.get("rounds_per_level", 1))
+    if rounds <= 1:
+        return ""
+    return (
+        f" Chaque palier est joué en {rounds} passes, le service et le plancher en "
+        "alternance ; chacun garde sa passe de débit médian (toutes les passes sont dans le "
+        "fichier de résultats, `passes`) : une passe dérangée par la machine ne fait pas le "
+        "ratio à elle seule."
+    )
+
+
 def gains_lines(path: Path = GAINS) -> list[str]:
     """The table "Ce que chaque changement a apporté", from bench/gains.json."""
     if not path.is_file():
@@ -1185,7 +1198,8 @@ def render(path: Path) -> list[Path]:
         "des connexions persistantes, un processus à part, son CPU mesuré et publié).",
         f"- **Charge** : boucle fermée, {cfg['requests_per_level']} requêtes par palier de "
         f"concurrence ({', '.join(map(str, cfg['concurrency']))}), après un échauffement ; "
-        "les 1 470 employés du jeu de données servent de corps de requête, à tour de rôle.",
+        "les 1 470 employés du jeu de données servent de corps de requête, à tour de rôle."
+        + rounds_note(cfg),
         "- **Service** : écriture groupée "
         f"`ATTRITION_DB__GROUP_COMMIT={str(cfg['group_commit']).lower()}`, "
         f"journaux `{cfg['log_level']}` (une ligne d'accès par requête, écrite par l'application), "

@@ -459,9 +459,10 @@ def load_phase(
     args: Any,
     *,
     records: bool = True,
+    round_no: int = 0,
 ) -> dict[str, Any]:
     """One concurrency level of one variant; ``records``: count what PostgreSQL recorded."""
-    prefix = f"{run_id}-{variant}-c{concurrency}"
+    prefix = f"{run_id}-{variant}-c{concurrency}-r{round_no}"
     postmaster = postgres_processes(pgdata)[:1]
     result = load(
         url,
@@ -490,7 +491,8 @@ def load_phase(
     result["other_cpu_s"] = max(0.0, result["machine_busy_s"] - ours)
     lat = result["latency_ms"]
     line = (
-        f"{variant:8s} c={concurrency:<3d} {result['throughput_rps']:8.1f} req/s  "
+        f"{variant:8s} c={concurrency:<3d} passe {round_no + 1}  "
+        f"{result['throughput_rps']:8.1f} req/s  "
         f"p50 {lat['p50']:7.2f} ms  p95 {lat['p95']:7.2f} ms  p99 {lat['p99']:7.2f} ms  "
         f"erreurs {result['errors']}"
     )
@@ -501,6 +503,22 @@ def load_phase(
         line += f"  enregistrées {result['recorded']['outputs']}/{result['ok']}"
     say(line)
     return result
+
+
+def median_pass(passes: list[dict[str, Any]]) -> dict[str, Any]:
+    """The pass of median throughput (the lower middle one for an even count), whole, with
+    every pass's throughput and latencies beside it (``passes``)."""
+    ranked = sorted(passes, key=lambda p: p["throughput_rps"])
+    chosen = dict(ranked[(len(ranked) - 1) // 2])
+    chosen["passes"] = [
+        {
+            "throughput_rps": p["throughput_rps"],
+            "p50_ms": p["latency_ms"]["p50"],
+            "p99_ms": p["latency_ms"]["p99"],
+        }
+        for p in passes
+    ]
+    return chosen
 
 
 def batch_phase(
@@ -661,6 +679,12 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--concurrency", default="1,8,32", help="niveaux, séparés par des virgules")
     parser.add_argument("--requests", type=int, default=5000, help="requêtes par niveau")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="passes alternées du service et du plancher par niveau (la médiane est retenue)",
+    )
     parser.add_argument("--max-seconds", type=float, default=45.0, help="borne par niveau")
     parser.add_argument("--batch-size", type=int, default=1000)
     parser.add_argument("--batch-repeats", type=int, default=5)
@@ -718,6 +742,7 @@ def main() -> int:
             "workers": args.workers,
             "concurrency": levels,
             "requests_per_level": args.requests,
+            "rounds_per_level": args.rounds,
             "max_seconds_per_level": args.max_seconds,
             "batch_size": args.batch_size,
             "log_level": settings.log_level,
@@ -801,9 +826,45 @@ def main() -> int:
                     results["startup"]["floor_ready_s"] = floor.wait_ready(floor_url)
                 results["load"] = {"service": {}, "baseline": {}, "floor": {}}
                 for c in levels:
-                    results["load"]["service"][str(c)] = load_phase(
-                        "api", api, url, key, db, pgdata, run_id, workdir, c, args
-                    )
+                    # The service and the floor in alternating passes; each keeps its median
+                    # pass (by throughput), so that one disturbed pass does not make the ratio.
+                    passes: dict[str, list[dict[str, Any]]] = {"service": [], "floor": []}
+                    for round_no in range(args.rounds):
+                        passes["service"].append(
+                            load_phase(
+                                "api",
+                                api,
+                                url,
+                                key,
+                                db,
+                                pgdata,
+                                run_id,
+                                workdir,
+                                c,
+                                args,
+                                round_no=round_no,
+                            )
+                        )
+                        if floor is not None:
+                            passes["floor"].append(
+                                load_phase(
+                                    "floor",
+                                    floor,
+                                    floor_url,
+                                    key,
+                                    db,
+                                    pgdata,
+                                    run_id,
+                                    workdir,
+                                    c,
+                                    args,
+                                    records=False,
+                                    round_no=round_no,
+                                )
+                            )
+                    for variant, done in passes.items():
+                        if done:
+                            results["load"][variant][str(c)] = median_pass(done)
                     if baseline is not None:
                         results["load"]["baseline"][str(c)] = load_phase(
                             "baseline",
@@ -816,20 +877,6 @@ def main() -> int:
                             workdir,
                             c,
                             args,
-                        )
-                    if floor is not None:
-                        results["load"]["floor"][str(c)] = load_phase(
-                            "floor",
-                            floor,
-                            floor_url,
-                            key,
-                            db,
-                            pgdata,
-                            run_id,
-                            workdir,
-                            c,
-                            args,
-                            records=False,
                         )
                 if baseline is not None:
                     results["memory_baseline"] = memory(baseline)

@@ -90,3 +90,15 @@ def test_a_short_or_disturbed_run_is_flagged_first() -> None:
     r["config"]["requests_per_level"] = 500
     (line, blank) = report.noise_warning(r)
     assert "500 requêtes par palier" in line and "jusqu'à 30 %" in line and blank == ""
+
+
+def test_each_level_keeps_its_median_pass_and_lists_them_all() -> None:
+    import run
+
+    passes = [level(300.0, 9.0, 20.0), level(100.0, 30.0, 60.0), level(200.0, 15.0, 30.0)]
+    chosen = run.median_pass(passes)
+    assert chosen["throughput_rps"] == 200.0 and chosen["latency_ms"]["p99"] == 30.0
+    assert [p["throughput_rps"] for p in chosen["passes"]] == [300.0, 100.0, 200.0]
+    assert run.median_pass(passes[:2])["throughput_rps"] == 100.0  # the lower middle one
+    assert "3 passes" in report.rounds_note({"rounds_per_level": 3})
+    assert report.rounds_note({"requests_per_level": 5000}) == ""  # results of before 0.7.0
