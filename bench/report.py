@@ -1427,13 +1427,15 @@ def render(path: Path) -> list[Path]:
         "moitié des requêtes en cours ; scellement et nettoyage de la file en plus). Des "
         "groupes plus grands demanderaient d'attendre les requêtes suivantes, au prix de la "
         "latence.",
-        "- **Deux processus sur deux cœurs** : avec PostgreSQL et le générateur de charge sur "
-        "les mêmes cœurs, un seul processus de l'API a donné, avant les changements de "
-        "l'écriture groupée, le même débit à concurrence 32 que deux (3 251 contre 3 341 "
-        "req/s) pour 28 % de CPU de moins par prédiction (239 contre 332 µs) et un p99 plus "
-        "bas (15,5 contre 19,4 ms). Le banc garde deux processus pour le service comme pour "
-        "le plancher (celui-ci en a besoin pour occuper les deux cœurs) ; sur une machine "
-        "aussi petite, un exploitant peut essayer `--workers 1`.",
+        "- **Deux processus sur deux cœurs** : PostgreSQL et le générateur de charge se "
+        "partagent les mêmes cœurs ; le second processus de l'API coûte du CPU à chaque "
+        "prédiction (groupes plus petits, changements de contexte). Avant les changements de "
+        "l'écriture groupée, un seul processus donnait le même débit à concurrence 32 que "
+        "deux (3 251 contre 3 341 req/s) pour 28 % de CPU de moins par prédiction ; après, "
+        "deux processus en donnent 3 678 à 3 800 contre 3 234 à 3 295 pour un, mais avec "
+        "283-288 µs de CPU de l'API par prédiction contre 213-215 µs (`attrition serve`, "
+        "`bench/load.py`, exécutions alternées). Le banc garde deux processus pour le service "
+        "comme pour le plancher.",
         "- **Journal d'accès** : une ligne par requête et un appel système d'écriture chacune ; "
         "un gestionnaire qui écrit par paquets en économiserait la plupart, au prix de lignes "
         "perdues si le processus est tué.",
