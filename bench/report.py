@@ -1401,6 +1401,13 @@ def render(path: Path) -> list[Path]:
         "jour sans gestionnaire de contexte générique et avec l'empreinte de la clé gardée ; "
         "clé déjà vérifiée non hachée de nouveau tant que son entrée de cache est fraîche "
         "(révocation inchangée, testé).",
+        "- **Écriture groupée sans attente du compte d'une autre** (0.7.0) : l'instruction d'un "
+        "groupe écrit ses lignes puis ajoute au quota journalier de la clé, dont la ligne "
+        "n'est plus verrouillée que pendant la validation (la table refuse elle-même un compte "
+        "au-delà du plafond, migration 0014) ; chaque processus écrit un groupe de petites "
+        "requêtes à la fois (celles qui arrivent entre-temps forment le suivant, plus grand), "
+        "les lots ayant leur propre tour. Avant, avec deux processus et une seule clé, les "
+        "groupes s'écrivaient l'un après l'autre derrière le verrou du compte.",
         "",
         "### Ce que chaque changement a apporté",
         "",
@@ -1415,10 +1422,20 @@ def render(path: Path) -> list[Path]:
         "0,075 ms pour la validation durable) y est presque deux fois celui mesuré en boucle "
         "serrée. Le gain restant passe par moins d'allers-retours, pas par moins de Python.",
         "- **PostgreSQL à concurrence 32** : l'instruction groupée coûte 0,05 à 0,06 ms par "
-        "prédiction en boucle serrée (groupes de 8 à 16), mais 0,13 à 0,18 ms pendant le "
-        "banc (groupes d'environ 6 par processus, 16 connexions chacun : un groupe attend la "
-        "validation du précédent). Des groupes plus grands demanderaient d'attendre les "
-        "requêtes suivantes, au prix de la latence.",
+        "prédiction en boucle serrée (groupes de 8 à 16), mais encore 0,13 ms environ "
+        "pendant le banc (16 connexions par processus : un groupe ne peut guère dépasser la "
+        "moitié des requêtes en cours ; scellement et nettoyage de la file en plus). Des "
+        "groupes plus grands demanderaient d'attendre les requêtes suivantes, au prix de la "
+        "latence.",
+        "- **Deux processus sur deux cœurs** : PostgreSQL et le générateur de charge se "
+        "partagent les mêmes cœurs ; le second processus de l'API coûte du CPU à chaque "
+        "prédiction (groupes plus petits, changements de contexte). Avant les changements de "
+        "l'écriture groupée, un seul processus donnait le même débit à concurrence 32 que "
+        "deux (3 251 contre 3 341 req/s) pour 28 % de CPU de moins par prédiction ; après, "
+        "deux processus en donnent 3 678 à 3 800 contre 3 234 à 3 295 pour un, mais avec "
+        "283-288 µs de CPU de l'API par prédiction contre 213-215 µs (`attrition serve`, "
+        "`bench/load.py`, exécutions alternées). Le banc garde deux processus pour le service "
+        "comme pour le plancher.",
         "- **Journal d'accès** : une ligne par requête et un appel système d'écriture chacune ; "
         "un gestionnaire qui écrit par paquets en économiserait la plupart, au prix de lignes "
         "perdues si le processus est tué.",

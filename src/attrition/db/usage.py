@@ -98,7 +98,7 @@ async def take(conn: psycopg.AsyncConnection[Any], wanted: Take) -> int:
 
 
 def takes_json(takes: Iterable[tuple[int, Take]]) -> bytes:
-    """The ``takes`` parameter of ``writer.INSERT_PAYING``: (idx, take) pairs, one per row."""
+    """The ``takes`` parameter of ``writer_sql.INSERT_PAYING``: (idx, take) pairs, one per row."""
     return orjson.dumps(
         [{**params(take), "idx": idx, "day": day_of(take.day).isoformat()} for idx, take in takes]
     )
