@@ -829,28 +829,16 @@ def main() -> int:
                     # The service and the floor in alternating passes; each keeps its median
                     # pass (by throughput), so that one disturbed pass does not make the ratio.
                     passes: dict[str, list[dict[str, Any]]] = {"service": [], "floor": []}
+                    players = [("service", "api", api, url, True)]
+                    if floor is not None:
+                        players.append(("floor", "floor", floor, floor_url, False))
                     for round_no in range(args.rounds):
-                        passes["service"].append(
-                            load_phase(
-                                "api",
-                                api,
-                                url,
-                                key,
-                                db,
-                                pgdata,
-                                run_id,
-                                workdir,
-                                c,
-                                args,
-                                round_no=round_no,
-                            )
-                        )
-                        if floor is not None:
-                            passes["floor"].append(
+                        for variant, name, served, served_url, counted in players:
+                            passes[variant].append(
                                 load_phase(
-                                    "floor",
-                                    floor,
-                                    floor_url,
+                                    name,
+                                    served,
+                                    served_url,
                                     key,
                                     db,
                                     pgdata,
@@ -858,7 +846,7 @@ def main() -> int:
                                     workdir,
                                     c,
                                     args,
-                                    records=False,
+                                    records=counted,
                                     round_no=round_no,
                                 )
                             )

@@ -31,18 +31,19 @@ def auth(key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
 
 
+def owner_count(database: Database, sql: str, **params: object) -> int:
+    """One integer read as the database owner (0 for NULL)."""
+    with database.owner_engine().connect() as c:
+        return int(c.scalar(text(sql), params) or 0)
+
+
 def orphan_inputs(database: Database) -> int:
     """Recorded inputs without their output: always 0 (one statement writes both)."""
-    with database.owner_engine().connect() as c:
-        return int(
-            c.scalar(
-                text(
-                    "SELECT count(*) FROM prediction_inputs i "
-                    "LEFT JOIN predictions p ON p.input_id = i.id WHERE p.id IS NULL"
-                )
-            )
-            or 0
-        )
+    return owner_count(
+        database,
+        "SELECT count(*) FROM prediction_inputs i "
+        "LEFT JOIN predictions p ON p.input_id = i.id WHERE p.id IS NULL",
+    )
 
 
 #: The password every test person signs in with (it obeys the CNIL rule).
