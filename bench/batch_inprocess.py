@@ -39,22 +39,14 @@ import orjson
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 
-from inprocess import prepared, scope  # noqa: E402 - bench/inprocess.py, beside this script
+from inprocess import body_once, prepared, scope  # noqa: E402 - bench/inprocess.py, beside this script
 
 
 async def post(app: Any, key: str, body: bytes, request_id: str) -> tuple[int, bytes]:
     """One request; its status and response body."""
-    given = False
     status = 0
     chunks: list[bytes] = []
-
-    async def receive() -> dict[str, Any]:
-        nonlocal given
-        if not given:
-            given = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        await asyncio.sleep(3600)  # pragma: no cover - the app never reads twice
-        return {"type": "http.disconnect"}
+    receive = body_once(body)
 
     async def send(message: dict[str, Any]) -> None:
         nonlocal status

@@ -60,20 +60,27 @@ def scope(
     }
 
 
+def body_once(body: bytes) -> Any:
+    """An ASGI ``receive`` that gives ``body`` in one message (the app never reads twice)."""
+    given = False
+
+    async def receive() -> dict[str, Any]:
+        nonlocal given
+        if not given:
+            given = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        await asyncio.sleep(3600)  # pragma: no cover - the app never reads twice
+        return {"type": "http.disconnect"}
+
+    return receive
+
+
 async def measure(app: Any, key: str, bodies: list[bytes], requests: int, concurrency: int) -> dict:
     statuses: dict[int, int] = {}
 
     async def one(i: int) -> None:
         body = bodies[i % len(bodies)]
-        given = False
-
-        async def receive() -> dict[str, Any]:
-            nonlocal given
-            if not given:
-                given = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            await asyncio.sleep(3600)  # pragma: no cover - the app never reads twice
-            return {"type": "http.disconnect"}
+        receive = body_once(body)
 
         async def send(message: dict[str, Any]) -> None:
             if message["type"] == "http.response.start":
