@@ -228,3 +228,69 @@ def test_a_batch_does_not_hold_back_small_groups(database: Database, model_id: i
         return len(small.written) == 1, waiting
 
     assert with_writer(database, work) == (True, True)
+
+
+def test_small_groups_keep_one_connection(database: Database, model_id: int) -> None:
+    """The writer keeps one of the pool's connections for its small groups: lending one,
+    checking its socket and switching it to autocommit and back cost every group as much
+    CPU as its statement's own client work at concurrency 1."""
+
+    async def work(writer: GroupCommitWriter, pool: Any) -> int:
+        before = pool.get_stats().get("requests_num", 0)
+        for n in range(10):
+            await writer.write([record(f"gc-held-{uuid.uuid4().hex[:8]}-{n}", model_id)])
+        return int(pool.get_stats().get("requests_num", 0) - before)
+
+    assert with_writer(database, work) <= 1
+
+
+def test_a_lone_request_is_written_by_its_own_task(database: Database, model_id: int) -> None:
+    """On an idle writer, the request writes its own group: no hop through the writer's task
+    (a task and two event-loop turns more per request at concurrency 1)."""
+    borrowers: list[asyncio.Task[Any] | None] = []
+
+    class Watched(AsyncConnectionPool):
+        async def getconn(self, timeout: float | None = None) -> Any:
+            borrowers.append(asyncio.current_task())
+            return await super().getconn(timeout)
+
+    async def main() -> tuple[bool, int]:
+        pool = Watched(libpq_conninfo(database.app_url), min_size=1, max_size=4, open=False)
+        await pool.open()
+        writer = GroupCommitWriter(pool)
+        await writer.start()
+        try:
+            committed = await writer.write([record(f"gc-lone-{uuid.uuid4().hex[:8]}", model_id)])
+            return asyncio.current_task() in borrowers, len(committed.written)
+        finally:
+            await writer.close()
+            await pool.close()
+
+    assert asyncio.run(main()) == (True, 1)
+
+
+def test_the_kept_connection_is_replaced_when_the_server_drops_it(
+    database: Database, model_id: int
+) -> None:
+    """After a restart or ``pg_terminate_backend``, the next group is written on a new
+    connection instead of failing (the pool's socket check, applied to the kept one)."""
+    tag = uuid.uuid4().hex[:8]
+
+    async def work(writer: GroupCommitWriter, pool: Any) -> int:
+        await writer.write([record(f"gc-drop-{tag}-1", model_id)])
+        info = libpq_conninfo(database.app_url)
+        async with await psycopg.AsyncConnection.connect(info, autocommit=True) as same_role:
+            cur = await same_role.execute(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE usename = current_user AND pid <> pg_backend_pid() "
+                "AND datname = current_database()"
+            )
+            row = await cur.fetchone()
+            killed = row[0] if row else 0
+        await asyncio.sleep(0.2)  # the server's goodbye reaches the sockets
+        second = await writer.write([record(f"gc-drop-{tag}-2", model_id)])
+        assert len(second.written) == 1
+        return int(killed)
+
+    assert with_writer(database, work) >= 1
+    assert len(stored(database, [f"gc-drop-{tag}-1", f"gc-drop-{tag}-2"])) == 2

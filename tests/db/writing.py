@@ -12,6 +12,7 @@ from attrition.api.schemas import EXAMPLE_EMPLOYEE
 from attrition.db import chain
 from attrition.db.audit import PredictionRecord
 from attrition.db.engine import Database, libpq_conninfo
+from attrition.db.pool import check_connection
 from attrition.db.writer import GroupCommitWriter
 from tests.helpers import TEST_AUDIT_KEY
 
@@ -53,7 +54,11 @@ def with_writer(
 ) -> Any:
     async def main() -> Any:
         pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
-            libpq_conninfo(database.app_url), min_size=1, max_size=4, open=False
+            libpq_conninfo(database.app_url),
+            min_size=1,
+            max_size=4,
+            open=False,
+            check=check_connection,  # as the service's pool
         )
         await pool.open()
         writer = GroupCommitWriter(pool)

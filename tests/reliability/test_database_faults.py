@@ -22,6 +22,7 @@ from typing import Any
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
+from psycopg_pool import PoolTimeout
 from sqlalchemy import text
 
 from attrition.api.app import create_app
@@ -236,6 +237,8 @@ def test_locked_table_gives_503_in_bounded_time(
 def test_pool_exhaustion_fails_fast(
     database: Database, settings: Settings, model_version: str, keys: Keys, figures: Figures
 ) -> None:
+    """Every connection taken: a request that needs one gets a 503 at once, and nothing is
+    written; a plain prediction still goes through the connection the audit writer keeps."""
     small = settings.model_copy(
         update={
             "db": settings.db.model_copy(
@@ -247,34 +250,55 @@ def test_pool_exhaustion_fails_fast(
     app = create_app(small, database=database)
     with TestClient(app, raise_server_exceptions=False) as client:
         r, _ = _predict(client, keys.predicteur, f"pool-{uuid.uuid4().hex}")
-        assert r.status_code == 201  # the key is now in the authentication cache
+        assert r.status_code == 201  # the key is cached, the writer keeps its connection
         held, release = threading.Event(), threading.Event()
+        taken: list[Any] = []
 
         async def hold_every_connection() -> None:
-            async with app.state.pool.connection(), app.state.pool.connection():
-                held.set()
+            pool = app.state.pool
+            with contextlib.suppress(PoolTimeout):
+                while True:  # every connection the pool can still lend
+                    taken.append(await pool.getconn(timeout=0.3))
+            held.set()
+            try:
                 while not release.is_set():
                     await asyncio.sleep(0.01)
+            finally:
+                for conn in taken:
+                    await pool.putconn(conn)
 
         with figures.fault(
             "Pool de connexions épuisé (2 connexions sur 2 occupées)",
-            "toutes les connexions du pool tenues par une autre tâche",
-            f"503 avec Retry-After en moins de pool_timeout + 1 s ({fr(bound, 's', 1)})",
+            "une connexion gardée par l'écriture groupée, l'autre tenue par une autre tâche",
+            f"503 avec Retry-After en moins de pool_timeout + 1 s ({fr(bound, 's', 1)}) pour "
+            "une requête qui lit la base ; une prédiction simple reste servie",
         ) as fault:
             holder = client.portal.start_task_soon(hold_every_connection)  # type: ignore[union-attr]
             try:
                 assert held.wait(10)
                 request_id = f"pool-{uuid.uuid4().hex}"
-                r, elapsed = _predict(client, keys.predicteur, request_id)
+                started = time.perf_counter()
+                r = client.post(  # a stored employee: checked in the database first
+                    "/v1/predictions",
+                    json={**EXAMPLE_EMPLOYEE, "id_employee": 1},
+                    headers={**auth(keys.predicteur), "X-Request-ID": request_id},
+                )
+                elapsed = time.perf_counter() - started
+                plain_id = f"pool-{uuid.uuid4().hex}"
+                plain, _ = _predict(client, keys.predicteur, plain_id)
             finally:
                 release.set()
                 holder.result(10)
+            assert len(taken) == 1  # the other one is the writer's
             assert r.status_code == 503, r.text
             assert r.headers["retry-after"].isdigit()
             assert elapsed < bound, elapsed
             assert _inputs(database, [request_id]) == 0
+            assert plain.status_code == 201, plain.text
+            assert _inputs(database, [plain_id]) == 1
             r, _ = _predict(client, keys.predicteur, f"pool-{uuid.uuid4().hex}")
             assert r.status_code == 201
             fault["mesure"] = (
-                f"503 en {fr(elapsed, 's')} (pool_timeout {fr(small.db.pool_timeout_s, 's', 1)})"
+                f"503 en {fr(elapsed, 's')} (pool_timeout {fr(small.db.pool_timeout_s, 's', 1)}) ; "
+                "prédiction simple : 201"
             )
