@@ -47,6 +47,7 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from attrition.db import bulk, usage
 from attrition.db.audit import PredictionRecord, Written
+from attrition.db.chain import canonical
 from attrition.db.pool import check_connection
 from attrition.db.writer_sql import CEILING_CHECK, INSERT_MANY, INSERT_PAYING, INSERT_PAYING_ONE
 
@@ -57,39 +58,15 @@ log = logging.getLogger(__name__)
 LARGE_GROUP = 500
 
 
-def _default(value: Any) -> Any:
-    if isinstance(value, Decimal):  # NUMERIC read from the employees' tables
-        return float(value)
-    raise TypeError(f"not serialisable: {type(value).__name__}")
-
-
 def records_json(records: Sequence[PredictionRecord]) -> bytes:
-    """The records as one JSON array of objects keyed by column name (inputs and outputs)."""
-    rows = [
-        {
-            **record.features,
-            "request_id": record.request_id,
-            "client_request_id": record.client_request_id,
-            "api_key_id": record.api_key_id,
-            "source": record.source,
-            "id_employee": record.id_employee,
-            "batch_id": record.batch_id,
-            "batch_row": record.batch_row,
-            "idempotency_key": record.idempotency_key,
-            "request_hash": record.request_hash,
-            "payload": record.payload,
-            "model_version_id": record.model_version_id,
-            "probability": record.probability,
-            "label": record.label,
-            "threshold": record.threshold,
-            "risk_level": record.risk_level,
-            "explanation": record.explanation,
-            "latency_ms": record.latency_ms,
-            "record_mac": record.record_mac,
-        }
-        for record in records
-    ]
-    return orjson.dumps(rows, default=_default, option=orjson.OPT_SERIALIZE_NUMPY)
+    """The records as one JSON array of arrays (:mod:`attrition.db.writer_sql`): each is the
+    array its MAC covers, kept by the service (or made here), followed by the MAC."""
+    return b"[" + b",".join(_record_json(r) for r in records) + b"]"
+
+
+def _record_json(record: PredictionRecord) -> bytes:
+    signed = record.canonical if record.canonical is not None else canonical(record.mac_values())
+    return signed[:-1] + b"," + orjson.dumps(record.record_mac) + b"]"
 
 
 async def insert_many(
