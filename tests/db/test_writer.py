@@ -355,3 +355,30 @@ def test_each_field_is_cast_to_its_column_type(database: Database) -> None:
         and (cast_type(name, kind), types[f"{table}.{name}"]) not in assignable
     ]
     assert wrong == []
+
+
+def test_a_lone_record_is_stored_as_in_a_group(database: Database, model_id: int) -> None:
+    """A lone request of one record has its own statement (no array to unnest, number and
+    sort): the row it stores is the one a group stores, and it pays its take the same way."""
+    from attrition.db import chain
+
+    tag = f"gc-one-{uuid.uuid4().hex[:8]}"
+    changes = {"id_employee": None, "batch_row": 0, "latency_ms": 0.5, "probability": 0.75}
+    lone, first, second = (record(f"{tag}-{n}", model_id, **changes) for n in ("a", "b", "c"))
+
+    async def work(writer: GroupCommitWriter, _pool: Any) -> tuple[Any, Any]:
+        alone = await writer.write([lone], _take(tag, 1))
+        together = await writer.write([first, second], _take(tag, 2))
+        return alone, together
+
+    alone, together = with_writer(database, work)
+    assert (len(alone.written), alone.used) == (1, 1)
+    assert (len(together.written), together.used) == (2, 3)
+    with database.owner_engine().connect() as conn:
+        rows = conn.execute(
+            text(chain.RECORD_SQL + "WHERE i.request_id = ANY(:ids) ORDER BY i.request_id"),
+            {"ids": [lone.request_id, first.request_id]},
+        ).all()
+    request_id = 2  # p.id, p.record_mac, then the fields: request_id first
+    assert [row[request_id] for row in rows] == [lone.request_id, first.request_id]
+    assert rows[0][request_id + 1 :] == rows[1][request_id + 1 :]
