@@ -84,6 +84,9 @@ class PredictionRecord:
     client_request_id: str | None = None
     record_mac: str | None = None
     """HMAC of what was answered (:func:`attrition.db.chain.record_mac`), set by the service."""
+    canonical: bytes | None = None
+    """The bytes that MAC covers (:func:`attrition.db.chain.canonical`), kept by the service:
+    the group-commit writer sends them to PostgreSQL as they are."""
 
     def mac_values(self) -> list[Any]:
         """The values a record MAC covers, in the order of ``chain.RECORD_FIELDS``."""

@@ -49,7 +49,7 @@ MAC_VERSION = "attrition-audit-record-v1"
 
 # The fields a record MAC covers, in this order; ``kind`` normalises the Python value so
 # that what the service answered and what PostgreSQL gives back serialise identically.
-_INPUT_FIELDS: tuple[tuple[str, str], ...] = (
+INPUT_FIELDS: tuple[tuple[str, str], ...] = (
     ("request_id", "str"),
     ("client_request_id", "str"),
     ("api_key_id", "int"),
@@ -63,7 +63,7 @@ _INPUT_FIELDS: tuple[tuple[str, str], ...] = (
       for name in FEATURE_NAMES),
     ("payload", "json"),
 )  # fmt: skip
-_OUTPUT_FIELDS: tuple[tuple[str, str], ...] = (
+OUTPUT_FIELDS: tuple[tuple[str, str], ...] = (
     ("model_version_id", "int"),
     ("probability", "float"),
     ("label", "str"),
@@ -72,16 +72,16 @@ _OUTPUT_FIELDS: tuple[tuple[str, str], ...] = (
     ("explanation", "json"),
     ("latency_ms", "float"),
 )
-RECORD_FIELDS = _INPUT_FIELDS + _OUTPUT_FIELDS
+RECORD_FIELDS = INPUT_FIELDS + OUTPUT_FIELDS
 _KINDS = tuple(kind for _, kind in RECORD_FIELDS)
 
 # Fixed column names from this module; nothing here comes from a request.
 _CAST = {"str": "::text"}
 RECORD_COLUMNS = (
     "p.id, p.record_mac, "
-    + ", ".join(f"i.{n}{_CAST.get(k, '')}" for n, k in _INPUT_FIELDS)
+    + ", ".join(f"i.{n}{_CAST.get(k, '')}" for n, k in INPUT_FIELDS)
     + ", "
-    + ", ".join(f"p.{n}{_CAST.get(k, '')}" for n, k in _OUTPUT_FIELDS)
+    + ", ".join(f"p.{n}{_CAST.get(k, '')}" for n, k in OUTPUT_FIELDS)
 )
 """The id, the stored MAC, then the values a record MAC covers (``p`` and ``i`` joined)."""
 RECORD_SQL = (
@@ -138,7 +138,12 @@ def canonical(values: Sequence[Any]) -> bytes:
 
 
 def record_mac(key: AuditKey, values: Sequence[Any]) -> str:
-    return hmac.digest(key.record, canonical(values), "sha256").hex()
+    return mac_of_canonical(key, canonical(values))
+
+
+def mac_of_canonical(key: AuditKey, body: bytes) -> str:
+    """The record MAC of ``body``, the bytes :func:`canonical` gave for a record's values."""
+    return hmac.digest(key.record, body, "sha256").hex()
 
 
 def erasure_mac(key: AuditKey, prediction_id: int, mac: str) -> str:

@@ -37,7 +37,6 @@ import time
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any
 
 import orjson
@@ -47,8 +46,16 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from attrition.db import bulk, usage
 from attrition.db.audit import PredictionRecord, Written
+from attrition.db.chain import canonical
 from attrition.db.pool import check_connection
-from attrition.db.writer_sql import CEILING_CHECK, INSERT_MANY, INSERT_PAYING, INSERT_PAYING_ONE
+from attrition.db.writer_sql import (
+    CEILING_CHECK,
+    INSERT_MANY,
+    INSERT_ONE,
+    INSERT_ONE_PAYING,
+    INSERT_PAYING,
+    INSERT_PAYING_ONE,
+)
 
 log = logging.getLogger(__name__)
 
@@ -57,39 +64,15 @@ log = logging.getLogger(__name__)
 LARGE_GROUP = 500
 
 
-def _default(value: Any) -> Any:
-    if isinstance(value, Decimal):  # NUMERIC read from the employees' tables
-        return float(value)
-    raise TypeError(f"not serialisable: {type(value).__name__}")
-
-
 def records_json(records: Sequence[PredictionRecord]) -> bytes:
-    """The records as one JSON array of objects keyed by column name (inputs and outputs)."""
-    rows = [
-        {
-            **record.features,
-            "request_id": record.request_id,
-            "client_request_id": record.client_request_id,
-            "api_key_id": record.api_key_id,
-            "source": record.source,
-            "id_employee": record.id_employee,
-            "batch_id": record.batch_id,
-            "batch_row": record.batch_row,
-            "idempotency_key": record.idempotency_key,
-            "request_hash": record.request_hash,
-            "payload": record.payload,
-            "model_version_id": record.model_version_id,
-            "probability": record.probability,
-            "label": record.label,
-            "threshold": record.threshold,
-            "risk_level": record.risk_level,
-            "explanation": record.explanation,
-            "latency_ms": record.latency_ms,
-            "record_mac": record.record_mac,
-        }
-        for record in records
-    ]
-    return orjson.dumps(rows, default=_default, option=orjson.OPT_SERIALIZE_NUMPY)
+    """The records as one JSON array of arrays (:mod:`attrition.db.writer_sql`): each is the
+    array its MAC covers, kept by the service (or made here), followed by the MAC."""
+    return b"[" + b",".join(_record_json(r) for r in records) + b"]"
+
+
+def _record_json(record: PredictionRecord) -> bytes:
+    signed = record.canonical if record.canonical is not None else canonical(record.mac_values())
+    return signed[:-1] + b"," + orjson.dumps(record.record_mac) + b"]"
 
 
 async def insert_many(
@@ -256,6 +239,8 @@ class GroupCommitWriter:
         try:
             if _size(group) >= LARGE_GROUP:
                 results = await self._write_copy(group)
+            elif len(group) == 1 and len(group[0].records) == 1:
+                results = [await self._write_one(group[0])]
             elif any(item.take is not None for item in group):
                 results = await self._write_paying(group)
             else:
@@ -325,6 +310,24 @@ class GroupCommitWriter:
             first, start = start + 1, start + len(item.records)
             written.append([by_place[n] for n in range(first, start + 1)])
         return takes.results(group, taken, written)
+
+    async def _write_one(self, item: _Pending) -> _Result:
+        """A lone request of one record: :data:`INSERT_ONE`, or :data:`INSERT_ONE_PAYING`."""
+        record = Jsonb(item.records[0], dumps=_record_json)
+        if item.take is None:
+            rows = await self._write(INSERT_ONE, {"record": record})
+        else:
+            try:
+                rows = await self._write(
+                    INSERT_ONE_PAYING, {**usage.params(item.take), "record": record}
+                )
+            except psycopg.errors.CheckViolation as exc:
+                if exc.diag.constraint_name != CEILING_CHECK:
+                    raise
+                return usage.QuotaExceeded(await self._used(item.take))
+        prediction_id, input_id, created_at, used = rows[0]
+        written = [Written(prediction_id, input_id, created_at)]
+        return Committed(written) if used is None else Committed(written, int(used))
 
     async def _used(self, take: usage.Take) -> int:
         """A key's count as it is (for the refusal of a take over its ceiling)."""

@@ -300,7 +300,9 @@ class PredictionService:
                 request_hash=ctx.request_hash,
                 client_request_id=ctx.client_request_id,
             )
-            record.record_mac = chain.record_mac(key, record.mac_values())
+            # The bytes the MAC covers are also what the writer sends (db.writer.records_json).
+            record.canonical = chain.canonical(record.mac_values())
+            record.record_mac = chain.mac_of_canonical(key, record.canonical)
             records.append(record)
         return records
 
