@@ -63,6 +63,7 @@ def test_prod_accepts_a_generated_secret(monkeypatch: pytest.MonkeyPatch) -> Non
 
     monkeypatch.setenv("APP_ENV", "prod")
     monkeypatch.setenv("ATTRITION_PGDATA", "/data/pgdata")
+    monkeypatch.setenv("ATTRITION_AUDIT_KEY", secrets.token_urlsafe(32))  # also required in prod
     for _ in range(20):
         generated = secrets.token_urlsafe(48)
         assert secret_entropy_bits(generated) > 200

@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import re
 import sys
+import threading
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -48,9 +50,80 @@ def lighten_records() -> None:
     logging.logMultiprocessing = False
 
 
+#: The logger of the access log: one line per request (monitoring.metrics).
+ACCESS_LOGGER = "attrition.access"
+
+
+class AccessBatchingHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """A ``StreamHandler`` that writes the access log's lines in batches, ``delay_s`` late at
+    most; every other line at once, after the lines it holds (the order is kept).
+
+    One write per line is one system call per request on the request path: about a tenth of
+    a process's CPU per prediction under load (bench/, docs/performance.md). The lines are
+    formatted when logged, gathered, and written together by a background thread, as
+    nginx's ``access_log ... buffer= flush=``. ``close`` (``logging.shutdown`` at exit) writes
+    what is left; a process killed outright loses at most ``delay_s`` of access lines, never
+    an audit record (those are in PostgreSQL before the response).
+    """
+
+    def __init__(self, stream: Any = None, *, delay_s: float = 0.2) -> None:
+        super().__init__(stream)
+        self.delay_s = delay_s
+        self._lines: list[str] = []
+        self._waiting = threading.Event()
+        self._closed = False
+        self._thread: threading.Thread | None = None
+
+    def emit(self, record: logging.LogRecord) -> None:  # called under self.lock
+        if record.name != ACCESS_LOGGER:
+            self._write_held()
+            super().emit(record)
+            return
+        try:
+            self._lines.append(self.format(record) + self.terminator)
+        except Exception:  # as StreamHandler.emit: a bad record never breaks a request
+            self.handleError(record)
+            return
+        if not self._waiting.is_set():
+            self._waiting.set()
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="attrition-access-log", daemon=True
+                )
+                self._thread.start()
+
+    def flush(self) -> None:
+        with self.lock:  # type: ignore[union-attr]
+            self._write_held()
+            super().flush()
+
+    def close(self) -> None:
+        self._closed = True
+        self.flush()
+        self._waiting.set()  # the thread ends
+        super().close()
+
+    def _write_held(self) -> None:
+        if self._lines:
+            text, self._lines = "".join(self._lines), []
+            self._waiting.clear()
+            self.stream.write(text)
+
+    def _run(self) -> None:
+        while not self._closed:
+            self._waiting.wait()
+            if self._closed:
+                return
+            time.sleep(self.delay_s)  # the lines of this moment gather
+            try:
+                self.flush()
+            except Exception:  # pragma: no cover - a stream closed under us at exit
+                return
+
+
 def configure_logging(settings: Settings) -> None:
     lighten_records()
-    handler = logging.StreamHandler(sys.stderr)
+    handler = AccessBatchingHandler(sys.stderr)
     if settings.json_logs:
         handler.setFormatter(JsonFormatter())
     else:
