@@ -54,7 +54,7 @@ def lighten_records() -> None:
 ACCESS_LOGGER = "attrition.access"
 
 
-class AccessBatchingHandler(logging.StreamHandler):  # type: ignore[type-arg]
+class AccessBatchingHandler(logging.StreamHandler):
     """A ``StreamHandler`` that writes the access log's lines in batches, ``delay_s`` late at
     most; every other line at once, after the lines it holds (the order is kept).
 
