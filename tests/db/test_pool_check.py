@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import tempfile
 from pathlib import Path
@@ -11,7 +12,7 @@ import psycopg
 import pytest
 
 from attrition.db.engine import Database, libpq_conninfo
-from attrition.db.pool import check_connection
+from attrition.db.pool import check_connection, open_pool
 
 
 async def _traced_check(conn: psycopg.AsyncConnection[object]) -> str:
@@ -87,5 +88,38 @@ def test_connection_inside_a_transaction_is_refused(database: Database) -> None:
             await conn.execute("SELECT 1")  # a transaction left open
             with pytest.raises(psycopg.OperationalError):
                 await check_connection(conn)
+
+    asyncio.run(main())
+
+
+def test_a_pool_whose_connections_were_all_terminated_lends_a_new_one_at_once(
+    database: Database,
+) -> None:
+    """After a restart every idle connection is dead: the next request still gets one.
+
+    psycopg_pool waits (1 s, then 2 s...) after each connection that fails its check, so
+    with several dead connections a request ran out of its pool timeout and got a 503.
+    """
+
+    async def main() -> None:
+        info = libpq_conninfo(database.app_url)
+        pool = open_pool(info, min_size=4, max_size=4, timeout=0.5, name="test-dead")
+        await pool.open(wait=True)
+        try:
+            pids = set()
+            async with contextlib.AsyncExitStack() as stack:
+                for _ in range(4):  # all four lent at once: four backends
+                    conn = await stack.enter_async_context(pool.connection())
+                    pids.add(conn.info.backend_pid)
+            async with await psycopg.AsyncConnection.connect(info, autocommit=True) as admin:
+                await admin.execute("SELECT pg_terminate_backend(p) FROM unnest(%s::int[]) p", (list(pids),))
+            await asyncio.sleep(0.3)
+            for _ in range(3):
+                async with pool.connection() as conn:  # within the 0.5 s timeout
+                    cur = await conn.execute("SELECT pg_backend_pid()")
+                    row = await cur.fetchone()
+                    assert row is not None and row[0] not in pids
+        finally:
+            await pool.close()
 
     asyncio.run(main())

@@ -167,7 +167,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         db = database or resolve_database(settings)
         app.state.database = db
-        pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
+        pool: AsyncConnectionPool[Any] = pool_check.open_pool(
             db.app_conninfo,
             min_size=settings.db.pool_min_size,
             max_size=settings.db.pool_max_size,
@@ -177,15 +177,14 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
                 # None: never prepared (PgBouncer in transaction mode, before 1.21).
                 **({} if settings.db.prepared_statements else {"prepare_threshold": None}),
             },
-            # A pooled connection is checked before it is lent: after a database restart the
-            # dead ones are dropped instead of failing the first requests (a 503 each). The
-            # check looks at the socket first: no round trip for a quiet, idle connection.
-            check=pool_check.check_connection,
+            # A pooled connection is checked before it is lent (db.pool.CheckedPool): after a
+            # database restart the dead ones are dropped, at once, instead of failing the first
+            # requests (a 503 each). The check looks at the socket first: no round trip for a
+            # quiet, idle connection.
             # Reconnection backs off exponentially (1 s, 2 s, 4 s...): after a long outage the
             # pool would wait minutes before trying again. Giving up quickly lets the next
             # request start a new attempt at once, so service resumes within about a second.
             reconnect_timeout=settings.db.pool_timeout_s,
-            open=False,
             name="attrition-api",
         )
         await pool.open(wait=False)

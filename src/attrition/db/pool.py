@@ -16,7 +16,9 @@ is not seen by either check until a query times out.
 
 from __future__ import annotations
 
+import asyncio
 import select
+import time
 from typing import Any
 
 import psycopg
@@ -34,3 +36,39 @@ async def check_connection(conn: psycopg.AsyncConnection[Any]) -> None:
     readable, _, _ = select.select([conn.pgconn.socket], [], [], 0)
     if readable:
         await AsyncConnectionPool.check_connection(conn)
+
+
+class CheckedPool(AsyncConnectionPool[Any]):
+    """A pool that checks each connection it lends with :func:`check_connection`, at once.
+
+    psycopg_pool's own ``check`` argument backs off after every connection that fails its
+    check (about 1 s, then 2 s...), so that a broken check does not spin. After a database
+    restart every idle connection fails it: a request met one dead connection after another
+    and, with a pool timeout of 2 s, got a 503 although the server was back. Here a dead
+    connection is given back at once (the pool discards it and opens another) and the next
+    is tried, until the request's own timeout; only a check that fails on fresh connections
+    too (something else is wrong) waits between attempts.
+    """
+
+    async def getconn(self, timeout: float | None = None) -> Any:
+        deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
+        failures = 0
+        while True:
+            conn = await super().getconn(max(deadline - time.monotonic(), 0.0))
+            try:
+                await check_connection(conn)
+            except psycopg.Error:
+                await self.putconn(conn)  # discarded if broken, rolled back otherwise
+                failures += 1
+                if failures > (self.max_size or 1):  # not just the dead ones of a restart
+                    await asyncio.sleep(min(0.05 * failures, 0.5))
+                continue
+            except BaseException:
+                await self.putconn(conn)
+                raise
+            return conn
+
+
+def open_pool(conninfo: str, **options: Any) -> CheckedPool:
+    """A :class:`CheckedPool` for ``conninfo``, closed (``await pool.open()``)."""
+    return CheckedPool(conninfo, open=False, **options)
