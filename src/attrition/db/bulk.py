@@ -19,7 +19,8 @@ constraints, triggers (the sealing queue) and results are those of ``insert_many
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+from collections.abc import Awaitable, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -57,24 +58,54 @@ def _json(value: Any) -> bytes:
     return orjson.dumps(value, default=_default, option=orjson.OPT_SERIALIZE_NUMPY)
 
 
+def input_row(source: Any) -> tuple[Any, ...]:
+    """The values of an input row after its id, in the column order of :data:`COPY_INPUTS`.
+
+    ``source`` is a :class:`PredictionRecord`, or any object with its input attributes (a
+    request's input before the model has scored it: :mod:`attrition.services.batches`).
+    """
+    features = source.features
+    return (
+        *[getattr(source, name) for name in INPUT_SCALARS],
+        *map(features.get, FEATURE_NAMES),
+        Jsonb(source.payload, dumps=_json),
+    )
+
+
 async def copy_predictions(
     conn: psycopg.AsyncConnection[Any], records: Sequence[PredictionRecord]
 ) -> list[Written]:
     """Write ``records`` with COPY, in the caller's transaction; results in the records' order."""
-    cur = await conn.execute(_IDS_SQL, (len(records),))
+
+    async def scored() -> Sequence[PredictionRecord]:
+        return records
+
+    return await copy_streamed(conn, records, scored())
+
+
+async def copy_streamed(
+    conn: psycopg.AsyncConnection[Any],
+    inputs: Sequence[Any],
+    outputs: Awaitable[Sequence[PredictionRecord]],
+    inputs_sent: asyncio.Event | None = None,
+) -> list[Written]:
+    """:func:`copy_predictions`, the outputs awaited only once the inputs are copied.
+
+    ``inputs`` (see :func:`input_row`) are sent first; ``inputs_sent`` is set once their last
+    row is written, just before the COPY is closed, which happens before the caller can run
+    again. Then ``outputs`` is awaited: the records of the same rows, in the same order.
+    """
+    cur = await conn.execute(_IDS_SQL, (len(inputs),))
     ids = await cur.fetchall()
     async with conn.cursor() as copier:
         async with copier.copy(COPY_INPUTS) as copy:
-            for record, (input_id, _, _) in zip(records, ids, strict=True):
-                features = record.features
-                await copy.write_row(
-                    (
-                        input_id,
-                        *[getattr(record, name) for name in INPUT_SCALARS],
-                        *map(features.get, FEATURE_NAMES),
-                        Jsonb(record.payload, dumps=_json),
-                    )
-                )
+            for source, (input_id, _, _) in zip(inputs, ids, strict=True):
+                await copy.write_row((input_id, *input_row(source)))
+            if inputs_sent is not None:
+                inputs_sent.set()
+        records = await outputs
+        if len(records) != len(inputs):  # pragma: no cover - would be a bug of the caller
+            raise ValueError(f"{len(records)} outputs for {len(inputs)} inputs")
         async with copier.copy(COPY_OUTPUTS) as copy:
             for record, (input_id, prediction_id, _) in zip(records, ids, strict=True):
                 await copy.write_row(
