@@ -23,7 +23,7 @@ from attrition.config import Settings
 from attrition.db import chain
 from attrition.db.engine import Database, libpq_conninfo
 from attrition.db.writer import LARGE_GROUP
-from attrition.services import predictions
+from attrition.services import batches, predictions
 from tests.helpers import TEST_AUDIT_KEY, Keys, auth
 
 BODY = {"employes": [{**EXAMPLE_EMPLOYEE, "age": 25 + n % 35} for n in range(LARGE_GROUP)]}
@@ -114,7 +114,7 @@ def test_a_scoring_failure_leaves_nothing_written(
 ) -> None:
     calls: list[int] = []
     score = predictions.score_records
-    chunks = -(-LARGE_GROUP // 250)
+    chunks = -(-LARGE_GROUP // batches.CHUNK)
     fail_at = chunks if failing_call == -1 else failing_call
 
     def failing(model: Any, records: Any, *args: Any) -> Any:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,9 +28,9 @@ import psycopg
 from attrition.db import bulk
 from attrition.db.audit import PredictionRecord, Written
 
-#: Employees scored between two turns of the event loop. The first chunk is scored while
-#: PostgreSQL reserves the identifiers, the others while it checks the inputs.
-CHUNK = 250
+#: Employees scored between two turns of the event loop: between them, the task sends the
+#: inputs PostgreSQL has taken since (the socket's buffer holds about a third of a batch's).
+CHUNK = 100
 
 #: ``score(items, batch_id, first)``: the signed records of ``items``, the first numbered
 #: ``first`` in the request (the service's scoring, :meth:`PredictionService._score`).
@@ -54,10 +54,23 @@ class PendingInput:
     payload: dict[str, Any]
 
 
+@dataclass(frozen=True, slots=True)
+class Scored:
+    """The request's signed records, and what each will be once written."""
+
+    records: list[PredictionRecord]
+    written: list[Written]
+
+
+@contextlib.asynccontextmanager
 async def score_and_copy(
     conn: psycopg.AsyncConnection[Any], items: Sequence[Any], ctx: Any, score: Score
-) -> tuple[list[PredictionRecord], list[Written]]:
-    """Score ``items`` (:class:`ScoreItem`) and write them, inputs first; never commits."""
+) -> AsyncIterator[Scored]:
+    """Score ``items`` (:class:`ScoreItem`) and write them, inputs first; never commits.
+
+    The block runs while PostgreSQL checks the outputs (the answer can be rendered there);
+    leaving it waits for the end of the write, and raises its error.
+    """
     batch_id = str(uuid.uuid4())
     inputs = [
         PendingInput(
@@ -77,27 +90,52 @@ async def score_and_copy(
     ]
     loop = asyncio.get_running_loop()
     scored: asyncio.Future[Sequence[PredictionRecord]] = loop.create_future()
-    inputs_sent = asyncio.Event()
-    writing = asyncio.create_task(bulk.copy_streamed(conn, inputs, scored, inputs_sent))
+    reserved: asyncio.Future[list[Written]] = loop.create_future()
+    outputs_sent = asyncio.Event()
+    writing = asyncio.create_task(
+        bulk.copy_streamed(conn, inputs, scored, reserved=reserved, outputs_sent=outputs_sent)
+    )
     try:
-        await asyncio.sleep(0)  # the task sends the query that reserves the identifiers
-        records = score(items[:CHUNK], batch_id, 0)
-        # The task copies the inputs; PostgreSQL checks them while the rest is scored.
-        await _either(inputs_sent, writing)
-        for first in range(CHUNK, len(items), CHUNK):
+        records: list[PredictionRecord] = []
+        for first in range(0, len(items), CHUNK):
+            await _let_run()
             if writing.done():
                 break  # the write failed: its error is raised below
             records += score(items[first : first + CHUNK], batch_id, first)
-    except BaseException as exc:
-        # Never leave the task using the connection: it stops before the outputs, the
-        # caller's transaction rolls back.
-        scored.cancel()
-        await asyncio.wait({writing})
-        with contextlib.suppress(BaseException):
-            writing.result()
+        scored.set_result(records)
+        await _either(outputs_sent, writing)
+        if writing.done():
+            writing.result()  # its error, if it failed
+        yielded = Scored(records, reserved.result())
+    except BaseException:
+        await _stop(scored, writing)
         raise
-    scored.set_result(records)
-    return records, await writing
+    try:
+        yield yielded
+    except BaseException:
+        await _stop(scored, writing)
+        raise
+    await writing
+
+
+async def _let_run() -> None:
+    """Give the event loop's other tasks their turn, those woken by a socket included.
+
+    One turn is not enough: a task whose socket became ready while this one worked is woken
+    in the loop's next pass, after this one, so it would run only after the next chunk. The
+    third turn is the first in which it comes first.
+    """
+    for _ in range(3):
+        await asyncio.sleep(0)
+
+
+async def _stop(scored: asyncio.Future[Any], writing: asyncio.Task[Any]) -> None:
+    """Stop the write before the outputs, or let it end: it never outlives the transaction."""
+    if not scored.done():
+        scored.cancel()
+    await asyncio.wait({writing})
+    with contextlib.suppress(BaseException):
+        writing.result()
 
 
 async def _either(event: asyncio.Event, task: asyncio.Task[Any]) -> None:

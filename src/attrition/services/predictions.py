@@ -196,18 +196,16 @@ class PredictionService:
                         if take is not None:
                             used = await usage.take(conn, take)
                         if records is None:
-                            records, written = await batches.score_and_copy(
-                                conn,
-                                items,
-                                ctx,
-                                lambda part, batch_id, first: self._score(
-                                    model, part, ctx, batch_id=batch_id, first=first
-                                ),
-                            )
+                            async with batches.score_and_copy(
+                                conn, items, ctx, self._scorer(model, ctx)
+                            ) as scored:
+                                # Rendered while PostgreSQL checks the outputs.
+                                outcomes = self._outcomes(model, scored.records, scored.written)
+                                body = render(outcomes) if render is not None else None
                         else:
                             written = await insert_predictions(conn, records)
-                        outcomes = self._outcomes(model, records, written)
-                        body = render(outcomes) if render is not None else None
+                            outcomes = self._outcomes(model, records, written)
+                            body = render(outcomes) if render is not None else None
                         if ctx.idempotency_key is not None and body is not None:
                             await idempotency.remember(conn, ctx, body, IDEMPOTENCY_TTL)
                 except psycopg.errors.UniqueViolation:
@@ -291,6 +289,12 @@ class PredictionService:
                 ],
             )
         return Result(outcomes=[], body=stored.response, replayed=True)
+
+    def _scorer(self, model: LoadedModel, ctx: RequestContext) -> batches.Score:
+        def score(items: Sequence[Any], batch_id: str, first: int) -> list[PredictionRecord]:
+            return self._score(model, items, ctx, batch_id=batch_id, first=first)
+
+        return score
 
     def _score(
         self,
