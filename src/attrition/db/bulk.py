@@ -76,7 +76,11 @@ def input_row(source: Any) -> tuple[Any, ...]:
     ``source`` is a :class:`PredictionRecord`, or any object with its input attributes (a
     request's input before the model has scored it: :mod:`attrition.services.batches`).
     """
-    return (*_input_scalars(source), *map(source.features.get, FEATURE_NAMES), _text(source.payload))
+    return (
+        *_input_scalars(source),
+        *map(source.features.get, FEATURE_NAMES),
+        _text(source.payload),
+    )
 
 
 async def copy_predictions(
