@@ -16,7 +16,6 @@ The model and pool gauges stay those of the worker that answers.
 from __future__ import annotations
 
 import collections
-
 import logging
 import os
 import time
