@@ -112,7 +112,9 @@ def test_a_pool_whose_connections_were_all_terminated_lends_a_new_one_at_once(
                     conn = await stack.enter_async_context(pool.connection())
                     pids.add(conn.info.backend_pid)
             async with await psycopg.AsyncConnection.connect(info, autocommit=True) as admin:
-                await admin.execute("SELECT pg_terminate_backend(p) FROM unnest(%s::int[]) p", (list(pids),))
+                await admin.execute(
+                    "SELECT pg_terminate_backend(p) FROM unnest(%s::int[]) p", (list(pids),)
+                )
             await asyncio.sleep(0.3)
             for _ in range(3):
                 async with pool.connection() as conn:  # within the 0.5 s timeout

@@ -134,3 +134,26 @@ def test_every_sample_carries_the_replica_label() -> None:
     assert {s.labels.get("replica") for s in samples} == {'hôte-"1"'}
     # Without a replica name (a standalone registry), the text is prometheus_client's own.
     assert "replica=" not in Metrics().render()[0].decode()
+
+
+def test_a_batch_counts_each_prediction_once_by_decision_and_level() -> None:
+    from types import SimpleNamespace
+
+    metrics = Metrics()
+    kinds = (
+        [("depart", "eleve", 0.8)] * 3 + [("reste", "moyen", 0.2)] * 2 + [("reste", "faible", 0.05)]
+    )
+    metrics.observe_predictions(
+        [SimpleNamespace(label=a, risk_level=b, probability=p) for a, b, p in kinds], "batch"
+    )
+    metrics.observe_predictions(
+        [SimpleNamespace(label="depart", risk_level="eleve", probability=0.9)], "api"
+    )
+    text = metrics.render()[0].decode()
+    name = "attrition_predictions_total"
+    assert sample(text, name, label="depart", risk_level="eleve", source="batch") == 3.0
+    assert sample(text, name, label="reste", risk_level="moyen", source="batch") == 2.0
+    assert sample(text, name, label="reste", risk_level="faible", source="batch") == 1.0
+    assert sample(text, name, label="depart", risk_level="eleve", source="api") == 1.0
+    assert sample(text, "attrition_prediction_probability_count") == 7.0
+    assert sample(text, "attrition_prediction_probability_bucket", le="0.1") == 1.0

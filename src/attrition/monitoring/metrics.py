@@ -15,6 +15,7 @@ The model and pool gauges stay those of the worker that answers.
 
 from __future__ import annotations
 
+import collections
 import logging
 import os
 import time
@@ -232,10 +233,22 @@ class Metrics:
         self.edge_refusals.labels(reason).inc()
 
     def observe_predictions(self, outcomes: Sequence[Any], source: str) -> None:
-        """Count recorded predictions (the prediction service's observer)."""
-        for outcome in outcomes:
+        """Count recorded predictions (the prediction service's observer).
+
+        A batch's outcomes are counted per (decision, level): one labelled child looked up
+        and incremented per kind instead of per prediction.
+        """
+        observe = self.probability.observe
+        if len(outcomes) == 1:
+            outcome = outcomes[0]
             self.predictions.labels(outcome.label, outcome.risk_level, source).inc()
-            self.probability.observe(outcome.probability)
+            observe(outcome.probability)
+            return
+        kinds = collections.Counter((o.label, o.risk_level) for o in outcomes)
+        for (label, level), count in kinds.items():
+            self.predictions.labels(label, level, source).inc(count)
+        for outcome in outcomes:
+            observe(outcome.probability)
 
     def render(self) -> tuple[bytes, str]:
         """The exposition text and its content type (every worker's counts when several)."""

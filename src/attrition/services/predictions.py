@@ -9,6 +9,7 @@ and no prediction.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import uuid
@@ -21,7 +22,7 @@ import psycopg
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from attrition import wording
-from attrition.db import bulk, chain, employees, idempotency, usage
+from attrition.db import chain, employees, idempotency, usage
 from attrition.db.audit import PredictionRecord, Written, insert_predictions
 from attrition.db.writer import LARGE_GROUP, GroupCommitWriter
 from attrition.errors import (
@@ -35,6 +36,7 @@ from attrition.model.explanations import score_records
 from attrition.model.features import EXCLUDED_FROM_MODEL
 from attrition.model.runtime import LoadedModel, ModelRuntime
 from attrition.security.clients import Charge
+from attrition.services import batches
 
 log = logging.getLogger(__name__)
 
@@ -137,6 +139,8 @@ class PredictionService:
         self.runtime = runtime
         # Every record carries the MAC of what was answered, computed here, before writing.
         self.audit_key = audit_key
+        # Large requests one at a time, on a connection of their own (services.batches).
+        self._large = asyncio.Semaphore(1)
         # Group commit (ATTRITION_DB__GROUP_COMMIT): records written with other requests'.
         self.writer = writer
         # Told what was recorded (e.g. the metrics); knows nothing of HTTP and never raises.
@@ -165,9 +169,24 @@ class PredictionService:
             if replay is not None:
                 return replay
         model = self.runtime.require()
+        if len(items) >= LARGE_GROUP:  # scored while its inputs are written (services.batches)
+            async with self._large:
+                return await self._record(model, items, ctx, None, render, take)
         records = self._score(model, items, ctx)
         if self.writer is not None and ctx.idempotency_key is None:
             return await self._record_grouped(model, items, ctx, records, render, take)
+        return await self._record(model, items, ctx, records, render, take)
+
+    async def _record(
+        self,
+        model: LoadedModel,
+        items: Sequence[ScoreItem],
+        ctx: RequestContext,
+        records: list[PredictionRecord] | None,
+        render: Render | None,
+        take: usage.Take | None,
+    ) -> Result:
+        """Record in one transaction of a pooled connection (``records`` None: score too)."""
         used = None
         try:
             async with self.pool.connection() as conn:
@@ -176,13 +195,17 @@ class PredictionService:
                         await self._check_employees(conn, items)
                         if take is not None:
                             used = await usage.take(conn, take)
-                        written = await (
-                            bulk.copy_predictions
-                            if len(records) >= LARGE_GROUP
-                            else insert_predictions
-                        )(conn, records)
-                        outcomes = self._outcomes(model, records, written)
-                        body = render(outcomes) if render is not None else None
+                        if records is None:
+                            async with batches.score_and_copy(
+                                conn, items, ctx, self._scorer(model, ctx)
+                            ) as scored:
+                                # Rendered while PostgreSQL checks the outputs.
+                                outcomes = self._outcomes(model, scored.records, scored.written)
+                                body = render(outcomes) if render is not None else None
+                        else:
+                            written = await insert_predictions(conn, records)
+                            outcomes = self._outcomes(model, records, written)
+                            body = render(outcomes) if render is not None else None
                         if ctx.idempotency_key is not None and body is not None:
                             await idempotency.remember(conn, ctx, body, IDEMPOTENCY_TTL)
                 except psycopg.errors.UniqueViolation:
@@ -267,13 +290,27 @@ class PredictionService:
             )
         return Result(outcomes=[], body=stored.response, replayed=True)
 
+    def _scorer(self, model: LoadedModel, ctx: RequestContext) -> batches.Score:
+        def score(items: Sequence[Any], batch_id: str, first: int) -> list[PredictionRecord]:
+            return self._score(model, items, ctx, batch_id=batch_id, first=first)
+
+        return score
+
     def _score(
-        self, model: LoadedModel, items: Sequence[ScoreItem], ctx: RequestContext
+        self,
+        model: LoadedModel,
+        items: Sequence[ScoreItem],
+        ctx: RequestContext,
+        *,
+        batch_id: str | None = None,
+        first: int = 0,
     ) -> list[PredictionRecord]:
+        """Score and sign ``items``, numbered from ``ctx.first_row + first`` in the request."""
         started = time.perf_counter()
         probabilities, explanations = score_records(model, [item.features for item in items])
         latency_ms = (time.perf_counter() - started) * 1000 / len(items)
-        batch_id = str(uuid.uuid4()) if len(items) > 1 or ctx.source == "batch" else None
+        if batch_id is None and (len(items) > 1 or ctx.source == "batch"):
+            batch_id = str(uuid.uuid4())
         records = []
         key = self.audit_key
         for index, (item, probability, explanation) in enumerate(
@@ -295,7 +332,7 @@ class PredictionService:
                 explanation=explanation,
                 latency_ms=latency_ms,
                 batch_id=batch_id,
-                batch_row=ctx.first_row + index,
+                batch_row=ctx.first_row + first + index,
                 idempotency_key=ctx.idempotency_key,
                 request_hash=ctx.request_hash,
                 client_request_id=ctx.client_request_id,

@@ -1,0 +1,135 @@
+"""A large request is scored while PostgreSQL writes its inputs, in one transaction.
+
+Pins what ``attrition.services.batches`` promises: the inputs are on their way to the server
+before the last rows are scored (the overlap the batch's speed comes from), a failure at any
+point of the scoring leaves nothing written, and the rows are those of the plain path
+(``tests/api/test_batch_path.py`` compares the answers and records row for row).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import psycopg
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import text
+
+from attrition.api.app import create_app
+from attrition.api.schemas import EXAMPLE_EMPLOYEE
+from attrition.config import Settings
+from attrition.db import chain
+from attrition.db.engine import Database, libpq_conninfo
+from attrition.db.writer import LARGE_GROUP
+from attrition.services import batches, predictions
+from tests.helpers import TEST_AUDIT_KEY, Keys, auth
+
+BODY = {"employes": [{**EXAMPLE_EMPLOYEE, "age": 25 + n % 35} for n in range(LARGE_GROUP)]}
+
+# The batch's own connection, seen from another one while the model scores: in its
+# transaction, copying the inputs or done with them.
+_COPYING = (
+    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+    "AND usename = current_user AND state IN ('active', 'idle in transaction') AND query LIKE 'COPY prediction_inputs%'"
+)
+_LEFT_OPEN = (
+    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+    "AND usename = current_user AND state LIKE 'idle in transaction%'"
+)
+
+
+def _count(database: Database, sql: str) -> int:
+    """``sql`` as the application role, which sees what its own sessions run."""
+    with psycopg.connect(libpq_conninfo(database.app_url), autocommit=True) as c:
+        row = c.execute(sql).fetchone()
+    return int(row[0]) if row else 0
+
+
+def _rows(database: Database, request_id: str) -> list[Any]:
+    with database.owner_engine().connect() as c:
+        return list(
+            c.execute(
+                text(
+                    "SELECT i.batch_row, i.age, p.probability, p.record_mac, p.latency_ms "
+                    "FROM prediction_inputs i JOIN predictions p ON p.input_id = i.id "
+                    "WHERE i.client_request_id = :r ORDER BY i.batch_row"
+                ),
+                {"r": request_id},
+            )
+        )
+
+
+@pytest.fixture
+def lenient(database: Database, settings: Settings, model_version: str) -> Iterator[TestClient]:
+    """A client whose server errors come back as 500 answers (the failure tests)."""
+    with TestClient(create_app(settings, database=database), raise_server_exceptions=False) as c:
+        yield c
+
+
+def _post(client: TestClient, key: str) -> tuple[str, Any]:
+    request_id = f"lot-{uuid.uuid4().hex}"
+    response = client.post(
+        "/v1/predictions/batch", json=BODY, headers={**auth(key), "X-Request-ID": request_id}
+    )
+    return request_id, response
+
+
+def test_inputs_are_written_while_the_batch_is_scored(
+    client: TestClient, keys: Keys, database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[int] = []
+    score = predictions.score_records
+
+    def watched(model: Any, records: Any, *args: Any) -> Any:
+        seen.append(_count(database, _COPYING))
+        return score(model, records, *args)
+
+    monkeypatch.setattr(predictions, "score_records", watched)
+    request_id, response = _post(client, keys.predicteur)
+    assert response.status_code == 201, response.text
+    assert len(seen) >= 2, "a large request is scored in chunks"
+    assert seen[0] == 0  # the first chunk is scored while the identifiers are reserved
+    assert seen[-1] == 1, f"the inputs were not sent before the last chunk was scored: {seen}"
+    rows = _rows(database, request_id)
+    assert [(r.batch_row, r.age) for r in rows] == [(n, 25 + n % 35) for n in range(LARGE_GROUP)]
+    answered = [p["probabilite_depart"] for p in response.json()["predictions"]]
+    assert [r.probability for r in rows] == answered
+    ids = [p["prediction_id"] for p in response.json()["predictions"]]
+    with database.owner_engine().connect() as c:
+        stored = list(c.execute(text(chain.RECORD_SQL + "WHERE p.id = ANY(:ids)"), {"ids": ids}))
+    key = chain.AuditKey.derive(TEST_AUDIT_KEY)
+    assert len(stored) == LARGE_GROUP
+    assert all(chain.record_mac(key, list(row[2:])) == row[1] for row in stored)
+
+
+@pytest.mark.parametrize("failing_call", [1, 2, -1])
+def test_a_scoring_failure_leaves_nothing_written(
+    lenient: TestClient,
+    keys: Keys,
+    database: Database,
+    monkeypatch: pytest.MonkeyPatch,
+    failing_call: int,
+) -> None:
+    calls: list[int] = []
+    score = predictions.score_records
+    chunks = -(-LARGE_GROUP // batches.CHUNK)
+    fail_at = chunks if failing_call == -1 else failing_call
+
+    def failing(model: Any, records: Any, *args: Any) -> Any:
+        calls.append(len(records))
+        if len(calls) == fail_at:
+            raise RuntimeError("panne du modèle au milieu du lot")
+        return score(model, records, *args)
+
+    monkeypatch.setattr(predictions, "score_records", failing)
+    request_id, response = _post(lenient, keys.predicteur)
+    assert response.status_code == 500
+    assert len(calls) == fail_at
+    assert _rows(database, request_id) == []
+    assert _count(database, _LEFT_OPEN) == 0  # no transaction left open
+    monkeypatch.setattr(predictions, "score_records", score)
+    request_id, response = _post(lenient, keys.predicteur)
+    assert response.status_code == 201, response.text
+    assert len(_rows(database, request_id)) == LARGE_GROUP
