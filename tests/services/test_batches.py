@@ -9,7 +9,7 @@ point of the scoring leaves nothing written, and the rows are those of the plain
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import psycopg
@@ -23,6 +23,7 @@ from attrition.config import Settings
 from attrition.db import chain
 from attrition.db.engine import Database, libpq_conninfo
 from attrition.db.writer import LARGE_GROUP
+from attrition.model import explanations
 from attrition.services import batches, predictions
 from tests.helpers import TEST_AUDIT_KEY, Keys, auth
 
@@ -76,26 +77,43 @@ def _post(client: TestClient, key: str) -> tuple[str, Any]:
     return request_id, response
 
 
+def _explained_with(monkeypatch: pytest.MonkeyPatch, hook: Callable[[int | None], None]) -> None:
+    """Call ``hook`` before the model's pass (None) and before each row's explanation."""
+    real = predictions.scores
+
+    def watched(model: Any, columns: Any, *args: Any) -> explanations.Scores:
+        hook(None)
+        scored = real(model, columns, *args)
+
+        def explain(i: int) -> dict[str, Any]:
+            hook(i)
+            return scored.explain(i)
+
+        return explanations.Scores(scored.probabilities, explain)
+
+    monkeypatch.setattr(predictions, "scores", watched)
+
+
 def test_inputs_are_written_while_the_batch_is_scored(
     client: TestClient, keys: Keys, database: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    seen: list[int] = []
-    score = predictions.score_records
+    seen: dict[int | None, int] = {}
+    last_chunk = LARGE_GROUP - batches.CHUNK
 
-    def watched(model: Any, records: Any, *args: Any) -> Any:
-        seen.append(_count(database, _COPYING))
-        return score(model, records, *args)
+    def hook(row: int | None) -> None:
+        if row is None or row == last_chunk:
+            seen[row] = _count(database, _COPYING)
 
-    monkeypatch.setattr(predictions, "score_records", watched)
+    _explained_with(monkeypatch, hook)
     request_id, response = _post(client, keys.predicteur)
     assert response.status_code == 201, response.text
-    assert len(seen) >= 2, "a large request is scored in chunks"
-    assert seen[0] == 0  # the first chunk is scored while the identifiers are reserved
-    assert seen[-1] == 1, f"the inputs were not sent before the last chunk was scored: {seen}"
+    assert seen[None] == 0  # the model's pass: the identifiers are being reserved
+    assert seen[last_chunk] == 1, f"the inputs were not sent before the last chunk: {seen}"
     rows = _rows(database, request_id)
     assert [(r.batch_row, r.age) for r in rows] == [(n, 25 + n % 35) for n in range(LARGE_GROUP)]
     answered = [p["probabilite_depart"] for p in response.json()["predictions"]]
     assert [r.probability for r in rows] == answered
+    assert len({r.latency_ms for r in rows}) == 1  # the model's pass, per row
     ids = [p["prediction_id"] for p in response.json()["predictions"]]
     with database.owner_engine().connect() as c:
         stored = list(c.execute(text(chain.RECORD_SQL + "WHERE p.id = ANY(:ids)"), {"ids": ids}))
@@ -104,32 +122,29 @@ def test_inputs_are_written_while_the_batch_is_scored(
     assert all(chain.record_mac(key, list(row[2:])) == row[1] for row in stored)
 
 
-@pytest.mark.parametrize("failing_call", [1, 2, -1])
+@pytest.mark.parametrize("failing_row", [None, 0, batches.CHUNK + 1, LARGE_GROUP - 1])
 def test_a_scoring_failure_leaves_nothing_written(
     lenient: TestClient,
     keys: Keys,
     database: Database,
     monkeypatch: pytest.MonkeyPatch,
-    failing_call: int,
+    failing_row: int | None,
 ) -> None:
-    calls: list[int] = []
-    score = predictions.score_records
-    chunks = -(-LARGE_GROUP // batches.CHUNK)
-    fail_at = chunks if failing_call == -1 else failing_call
+    """The model fails in its pass over every row, or while one chunk is explained."""
+    reached: list[int | None] = []
 
-    def failing(model: Any, records: Any, *args: Any) -> Any:
-        calls.append(len(records))
-        if len(calls) == fail_at:
+    def hook(row: int | None) -> None:
+        reached.append(row)
+        if row == failing_row:
             raise RuntimeError("panne du modèle au milieu du lot")
-        return score(model, records, *args)
 
-    monkeypatch.setattr(predictions, "score_records", failing)
+    _explained_with(monkeypatch, hook)
     request_id, response = _post(lenient, keys.predicteur)
     assert response.status_code == 500
-    assert len(calls) == fail_at
+    assert reached[-1] == failing_row
     assert _rows(database, request_id) == []
     assert _count(database, _LEFT_OPEN) == 0  # no transaction left open
-    monkeypatch.setattr(predictions, "score_records", score)
+    monkeypatch.undo()
     request_id, response = _post(lenient, keys.predicteur)
     assert response.status_code == 201, response.text
     assert len(_rows(database, request_id)) == LARGE_GROUP

@@ -110,7 +110,7 @@ async def _seal_audit(
         await asyncio.sleep(interval_s)
         try:
             async with app.state.pool.connection(timeout=2.0) as conn:
-                _, checkpoint = await chain.seal(conn, key)
+                _, checkpoint = await chain.seal_pending(conn, key)
             if checkpoint is not None:
                 await asyncio.to_thread(chain.publish, checkpoint, checkpoints)
         except (psycopg.OperationalError, PoolTimeout) as exc:  # database away: next tick

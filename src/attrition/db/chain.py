@@ -282,6 +282,24 @@ async def seal(
         return len(rows), Checkpoint.sign(key, position, predictions[-1], previous)
 
 
+async def seal_pending(
+    conn: AsyncConnection[Any], key: AuditKey, *, limit: int = 5000
+) -> tuple[int, Checkpoint | None]:
+    """Seal everything pending, ``limit`` per transaction; how many and the last head.
+
+    The background sealer's round: one batch per round, every few seconds, could not keep up
+    with a sustained load (the queue only grew); batches follow one another until one comes
+    back short. Stops at once if another sealer holds the lock.
+    """
+    total, last = 0, None
+    while True:
+        sealed, checkpoint = await seal(conn, key, limit=limit)
+        total += sealed
+        last = checkpoint or last
+        if sealed < limit:
+            return total, last
+
+
 async def _macs_of(conn: AsyncConnection[Any], key: AuditKey, ids: Sequence[int]) -> dict[int, str]:
     async with conn.cursor() as cur:
         set_json_loads(orjson.loads, cur)

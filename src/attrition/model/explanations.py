@@ -9,7 +9,8 @@ goes through its full :meth:`explain`, and both give the same payload.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from attrition.model.compiled import CompiledLinearModel
@@ -42,9 +43,20 @@ def explanation_payload(
     return out
 
 
-def score_and_explain(
-    model: LoadedModel, columns: dict[str, Any], top_k: int = TOP_FACTORS
-) -> tuple[list[float], list[dict[str, Any]]]:
+@dataclass(frozen=True, slots=True)
+class Scores:
+    """The probabilities of many rows, and each row's explanation when it is asked for.
+
+    The vectorised part runs once; the explanations (a few dicts per row, built in Python)
+    are built one by one, so that a batch can build them a chunk at a time
+    (:mod:`attrition.services.batches`).
+    """
+
+    probabilities: list[float]
+    explain: Callable[[int], dict[str, Any]]
+
+
+def scores(model: LoadedModel, columns: dict[str, Any], top_k: int = TOP_FACTORS) -> Scores:
     """Probabilities and explanations; one vectorised pass when the model is compiled.
 
     On the compiled path each factor becomes one dict straight from the ranked lists (no
@@ -53,7 +65,8 @@ def score_and_explain(
     """
     compiled = model.compiled
     if not isinstance(compiled, CompiledLinearModel):
-        return list(model.predict_proba(columns)), explanation_payload(model, columns, top_k)
+        payloads = explanation_payload(model, columns, top_k)
+        return Scores(list(model.predict_proba(columns)), payloads.__getitem__)
     r = compiled.ranked_factors(columns, top_k=top_k)
     names = r.names
     shown: dict[int, tuple[str, str, list[Any]]] = {}
@@ -80,16 +93,24 @@ def score_and_explain(
         return out
 
     base = r.base_value
-    payloads = [
-        {
+
+    def explain(i: int) -> dict[str, Any]:
+        return {
             "valeur_de_base": base,
             "logit": r.logits[i],
             "facteurs_hausse": factors(i, r.up_index[i], r.up_value[i], True),
             "facteurs_baisse": factors(i, r.down_index[i], r.down_value[i], False),
         }
-        for i in range(len(r.logits))
-    ]
-    return r.probabilities, payloads
+
+    return Scores(list(r.probabilities), explain)
+
+
+def score_and_explain(
+    model: LoadedModel, columns: dict[str, Any], top_k: int = TOP_FACTORS
+) -> tuple[list[float], list[dict[str, Any]]]:
+    """Probabilities and explanations of every row (:func:`scores`, all explained)."""
+    scored = scores(model, columns, top_k)
+    return scored.probabilities, [scored.explain(i) for i in range(len(scored.probabilities))]
 
 
 def score_records(
@@ -105,8 +126,7 @@ def score_records(
         scored = model.scalar.score(records[0], top_k)
         if scored is not None:
             return [scored[0]], [scored[1]]
-    probabilities, explanations = score_and_explain(model, columns_from_records(records), top_k)
-    return list(probabilities), explanations
+    return score_and_explain(model, columns_from_records(records), top_k)
 
 
 def _shows_raw(feature: str, source: str) -> bool:

@@ -32,9 +32,12 @@ from attrition.db.audit import PredictionRecord, Written
 #: inputs PostgreSQL has taken since (the socket's buffer holds about a third of a batch's).
 CHUNK = 100
 
-#: ``score(items, batch_id, first)``: the signed records of ``items``, the first numbered
-#: ``first`` in the request (the service's scoring, :meth:`PredictionService._score`).
-Score = Callable[[Sequence[Any], str, int], list[PredictionRecord]]
+#: ``sign(first, end, batch_id)``: the signed records of the request's rows ``first`` to
+#: ``end`` (explanations built, MACs computed), once the model has scored every row.
+Sign = Callable[[int, int, str], list[PredictionRecord]]
+#: ``prepare(items)``: the model's vectorised pass over every row; gives their ``sign``
+#: (the service's scoring, :meth:`PredictionService._preparer`).
+Prepare = Callable[[Sequence[Any]], Sign]
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +67,7 @@ class Scored:
 
 @contextlib.asynccontextmanager
 async def score_and_copy(
-    conn: psycopg.AsyncConnection[Any], items: Sequence[Any], ctx: Any, score: Score
+    conn: psycopg.AsyncConnection[Any], items: Sequence[Any], ctx: Any, prepare: Prepare
 ) -> AsyncIterator[Scored]:
     """Score ``items`` (:class:`ScoreItem`) and write them, inputs first; never commits.
 
@@ -96,12 +99,14 @@ async def score_and_copy(
         bulk.copy_streamed(conn, inputs, scored, reserved=reserved, outputs_sent=outputs_sent)
     )
     try:
+        await asyncio.sleep(0)  # the task sends the query that reserves the identifiers
+        sign = prepare(items)  # the model, for every row at once
         records: list[PredictionRecord] = []
         for first in range(0, len(items), CHUNK):
             await _let_run()
             if writing.done():
                 break  # the write failed: its error is raised below
-            records += score(items[first : first + CHUNK], batch_id, first)
+            records += sign(first, min(first + CHUNK, len(items)), batch_id)
         scored.set_result(records)
         await _either(outputs_sent, writing)
         if writing.done():

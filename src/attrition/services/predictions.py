@@ -32,8 +32,8 @@ from attrition.errors import (
     NotFoundError,
     ValidationError,
 )
-from attrition.model.explanations import score_records
-from attrition.model.features import EXCLUDED_FROM_MODEL
+from attrition.model.explanations import score_records, scores
+from attrition.model.features import EXCLUDED_FROM_MODEL, columns_from_records
 from attrition.model.runtime import LoadedModel, ModelRuntime
 from attrition.security.clients import Charge
 from attrition.services import batches
@@ -197,7 +197,7 @@ class PredictionService:
                             used = await usage.take(conn, take)
                         if records is None:
                             async with batches.score_and_copy(
-                                conn, items, ctx, self._scorer(model, ctx)
+                                conn, items, ctx, self._preparer(model, ctx)
                             ) as scored:
                                 # Rendered while PostgreSQL checks the outputs.
                                 outcomes = self._outcomes(model, scored.records, scored.written)
@@ -290,27 +290,52 @@ class PredictionService:
             )
         return Result(outcomes=[], body=stored.response, replayed=True)
 
-    def _scorer(self, model: LoadedModel, ctx: RequestContext) -> batches.Score:
-        def score(items: Sequence[Any], batch_id: str, first: int) -> list[PredictionRecord]:
-            return self._score(model, items, ctx, batch_id=batch_id, first=first)
+    def _preparer(self, model: LoadedModel, ctx: RequestContext) -> batches.Prepare:
+        """A large request's scoring in two steps: the model for every row, then per chunk
+        the explanations and the signed records (:mod:`attrition.services.batches`)."""
 
-        return score
+        def prepare(items: Sequence[ScoreItem]) -> batches.Sign:
+            started = time.perf_counter()
+            scored = scores(model, columns_from_records([item.features for item in items]))
+            latency_ms = (time.perf_counter() - started) * 1000 / len(items)
+
+            def sign(first: int, end: int, batch_id: str) -> list[PredictionRecord]:
+                return self._sign(
+                    model,
+                    items[first:end],
+                    scored.probabilities[first:end],
+                    [scored.explain(i) for i in range(first, end)],
+                    ctx,
+                    batch_id,
+                    first,
+                    latency_ms,
+                )
+
+            return sign
+
+        return prepare
 
     def _score(
-        self,
-        model: LoadedModel,
-        items: Sequence[ScoreItem],
-        ctx: RequestContext,
-        *,
-        batch_id: str | None = None,
-        first: int = 0,
+        self, model: LoadedModel, items: Sequence[ScoreItem], ctx: RequestContext
     ) -> list[PredictionRecord]:
-        """Score and sign ``items``, numbered from ``ctx.first_row + first`` in the request."""
         started = time.perf_counter()
         probabilities, explanations = score_records(model, [item.features for item in items])
         latency_ms = (time.perf_counter() - started) * 1000 / len(items)
-        if batch_id is None and (len(items) > 1 or ctx.source == "batch"):
-            batch_id = str(uuid.uuid4())
+        batch_id = str(uuid.uuid4()) if len(items) > 1 or ctx.source == "batch" else None
+        return self._sign(model, items, probabilities, explanations, ctx, batch_id, 0, latency_ms)
+
+    def _sign(
+        self,
+        model: LoadedModel,
+        items: Sequence[ScoreItem],
+        probabilities: Sequence[float],
+        explanations: Sequence[dict[str, Any]],
+        ctx: RequestContext,
+        batch_id: str | None,
+        first: int,
+        latency_ms: float,
+    ) -> list[PredictionRecord]:
+        """The signed records of scored ``items``, numbered from ``ctx.first_row + first``."""
         records = []
         key = self.audit_key
         for index, (item, probability, explanation) in enumerate(
