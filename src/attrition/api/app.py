@@ -102,6 +102,13 @@ def _install_docs(app: FastAPI) -> None:
         )
 
 
+#: The background sealer's transactions: short ones, a little apart, so that sealing what a
+#: busy round left does not hold PostgreSQL for tens of milliseconds in one go (measured at
+#: concurrency 32: p99 of a pass up to 55 ms with batches of 5,000 back to back).
+SEAL_BATCH = 1000
+SEAL_PAUSE_S = 0.01
+
+
 async def _seal_audit(
     app: FastAPI, key: chain.AuditKey, interval_s: float, checkpoints: Path | None
 ) -> None:
@@ -110,7 +117,9 @@ async def _seal_audit(
         await asyncio.sleep(interval_s)
         try:
             async with app.state.pool.connection(timeout=2.0) as conn:
-                _, checkpoint = await chain.seal_pending(conn, key)
+                _, checkpoint = await chain.seal_pending(
+                    conn, key, limit=SEAL_BATCH, pause_s=SEAL_PAUSE_S
+                )
             if checkpoint is not None:
                 await asyncio.to_thread(chain.publish, checkpoint, checkpoints)
         except (psycopg.OperationalError, PoolTimeout) as exc:  # database away: next tick

@@ -283,13 +283,14 @@ async def seal(
 
 
 async def seal_pending(
-    conn: AsyncConnection[Any], key: AuditKey, *, limit: int = 5000
+    conn: AsyncConnection[Any], key: AuditKey, *, limit: int = 5000, pause_s: float = 0.0
 ) -> tuple[int, Checkpoint | None]:
     """Seal everything pending, ``limit`` per transaction; how many and the last head.
 
     The background sealer's round: one batch per round, every few seconds, could not keep up
     with a sustained load (the queue only grew); batches follow one another until one comes
-    back short. Stops at once if another sealer holds the lock.
+    back short, ``pause_s`` apart (PostgreSQL serves the predictions in between instead of
+    appending one long run of links). Stops at once if another sealer holds the lock.
     """
     total, last = 0, None
     while True:
@@ -298,6 +299,8 @@ async def seal_pending(
         last = checkpoint or last
         if sealed < limit:
             return total, last
+        if pause_s:
+            await asyncio.sleep(pause_s)
 
 
 async def _macs_of(conn: AsyncConnection[Any], key: AuditKey, ids: Sequence[int]) -> dict[int, str]:
