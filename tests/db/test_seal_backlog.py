@@ -22,7 +22,8 @@ import pytest
 
 from attrition.db import chain
 from attrition.db.engine import Database
-from tests.db.trail import features, fill, rolled_back
+from attrition.db.writer import insert_many
+from tests.db.trail import features, fill, record, rolled_back
 from tests.helpers import TEST_AUDIT_KEY
 
 PREFIX = 10_000
@@ -147,3 +148,42 @@ def test_one_sealing_round_seals_a_backlog_larger_than_its_batch(
     sealed, checkpoint, left, head = asyncio.run(main())
     assert (sealed, left) == (2 * LIMIT + 50, 0)
     assert checkpoint is not None and checkpoint.position == head
+
+
+def test_a_stored_mac_that_is_not_a_digest_is_sealed_as_stored(
+    database: Database, model_version: str
+) -> None:
+    """The sealer sends its arrays as literals only when every MAC is a hex digest.
+
+    A MAC the database holds is not trusted to be one: with a comma or a brace in it, a
+    literal would split it into two elements and shift every link after it.
+    """
+    rows = features(database)
+    odd = ["a,b}", '"{x}"', "c\\d"]
+
+    async def main() -> list[tuple[int, str]]:
+        async with rolled_back(database) as (conn, model_id):
+            while (await chain.seal(conn, KEY, limit=5000, wait=True))[0]:
+                pass
+            batch = []
+            for n, mac in enumerate(odd):
+                r = record(n, rows[n], None, model_id, KEY, prefix="odd")
+                r.record_mac = mac
+                batch.append(r)
+            ids = [w.prediction_id for w in await insert_many(conn, batch)]
+            ids += await fill(conn, rows, 10, 2, model_id, KEY, prefix="odd")
+            sealed, _ = await chain.seal(conn, KEY, limit=LIMIT, wait=True)
+            assert sealed == len(ids)
+            cur = await conn.execute(
+                "SELECT prediction_id, record_mac FROM audit_chain "
+                "WHERE prediction_id = ANY(%s) ORDER BY position",
+                (ids,),
+            )
+            return [(r[0], r[1]) for r in await cur.fetchall()]
+
+    chained = asyncio.run(main())
+    assert [mac for _, mac in chained[:3]] == odd
+    assert len(chained) == 5
+    assert chain._hex(["0" * 64, "f" * 64]) == "{" + "0" * 64 + "," + "f" * 64 + "}"
+    assert chain._hex(["0" * 64, "a,b"]) == ["0" * 64, "a,b"]
+    assert chain._ints([3, 10, 42]) == "{3,10,42}"

@@ -27,6 +27,7 @@ import hmac
 import json
 import logging
 import os
+import re
 import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
@@ -277,9 +278,26 @@ async def seal(
             links.append(previous)
         await conn.execute(
             "SELECT audit_append(%s::bigint[], %s::bigint[], %s::text[], %s::text[])",
-            (positions, predictions, record_macs, links),
+            (_ints(positions), _ints(predictions), _hex(record_macs), _hex(links)),
         )
         return len(rows), Checkpoint.sign(key, position, predictions[-1], previous)
+
+
+_HEX_DIGEST = re.compile(r"[0-9a-f]{64}")
+
+
+def _ints(values: list[int]) -> str:
+    # An array literal: psycopg's list dumper spent about 1 µs per element in Python, most of
+    # the sealer's own CPU (4 arrays of up to 1,000 elements per transaction).
+    return "{" + ",".join(map(str, values)) + "}"
+
+
+def _hex(values: list[str]) -> str | list[str]:
+    """Hex digests as an array literal; anything else (a MAC the database holds is not
+    trusted to be one) goes through psycopg's own quoting."""
+    if all(map(_HEX_DIGEST.fullmatch, values)):
+        return "{" + ",".join(values) + "}"
+    return values
 
 
 async def seal_pending(
