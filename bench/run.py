@@ -725,7 +725,7 @@ def main() -> int:
     )
     parser.add_argument("--max-seconds", type=float, default=45.0, help="borne par niveau")
     parser.add_argument("--batch-size", type=int, default=1000)
-    parser.add_argument("--batch-repeats", type=int, default=5)
+    parser.add_argument("--batch-repeats", type=int, default=9)
     parser.add_argument("--no-baseline", action="store_true", help="sans la variante simple")
     parser.add_argument(
         "--no-floor", action="store_true", help="sans le plancher (FastAPI seul, réponse fixe)"
