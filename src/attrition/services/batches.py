@@ -5,8 +5,10 @@ busy about 29 ms, a third of it reserving identifiers and most of the rest at th
 each COPY (the foreign-key checks of every row), while the process waited; scoring and
 signing the records kept the process busy about 19 ms while PostgreSQL waited. The inputs
 do not depend on the model: here a task reserves the identifiers and copies the inputs
-while the request's own task scores the employees, in chunks, so that both cores work at
-once; the outputs are copied once every chunk is scored.
+while the request's own task runs the model over every row at once, then explains and
+signs the rows in chunks, giving the loop back between chunks, so that both cores work at
+once; the outputs are copied once every chunk is signed, and the answer is rendered while
+PostgreSQL checks them (docs/decisions.md, ADR 21).
 
 It is still one transaction, the caller's: a failure of the model at any chunk, or of the
 database, leaves nothing written (the task is always awaited before the transaction ends).
