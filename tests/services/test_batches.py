@@ -148,3 +148,32 @@ def test_a_scoring_failure_leaves_nothing_written(
     request_id, response = _post(lenient, keys.predicteur)
     assert response.status_code == 201, response.text
     assert len(_rows(database, request_id)) == LARGE_GROUP
+
+
+def test_the_database_lost_while_the_batch_is_scored_gives_a_503_and_writes_nothing(
+    lenient: TestClient, keys: Keys, database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The connection copying the inputs is killed while the last chunk is signed."""
+    last_chunk = LARGE_GROUP - batches.CHUNK
+    killed: list[int] = []
+
+    def hook(row: int | None) -> None:
+        if row == last_chunk:
+            with psycopg.connect(libpq_conninfo(database.app_url), autocommit=True) as c:
+                found = c.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE usename = current_user AND pid <> pg_backend_pid() "
+                    "AND query LIKE 'COPY prediction_inputs%'"
+                ).fetchall()
+            killed.append(len(found))
+
+    _explained_with(monkeypatch, hook)
+    request_id, response = _post(lenient, keys.predicteur)
+    assert killed == [1]
+    assert response.status_code == 503, response.text
+    assert "n'a pas été enregistrée" in response.json()["detail"]
+    assert _rows(database, request_id) == []
+    monkeypatch.undo()
+    request_id, response = _post(lenient, keys.predicteur)
+    assert response.status_code == 201, response.text
+    assert len(_rows(database, request_id)) == LARGE_GROUP
