@@ -1246,8 +1246,14 @@ def render(path: Path) -> list[Path]:
             f"| Taille du corps | {fr(batch['body_bytes'] / 1024, 0)} Kio |",
             f"| Lignes enregistrées (entrées / sorties / attendues) | {batch['recorded_inputs']} "
             f"/ {batch['recorded_outputs']} / {batch['expected_records']} |",
-            "",
         ]
+        if batch.get("settled"):
+            doc.append(
+                f"| Attente du repos avant le premier lot (file de scellement vide, pas "
+                f"d'autovacuum, moins de 15 % de CPU occupé) | "
+                f"{fr(batch['settled']['waited_s'], 1)} s |"
+            )
+        doc.append("")
     doc += [
         "## Modèle seul",
         "",
