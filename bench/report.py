@@ -367,6 +367,43 @@ def rounds_note(cfg: dict[str, Any]) -> str:
     )
 
 
+def wal_line(r: dict[str, Any]) -> list[str]:
+    """How the run treated PostgreSQL's log, and the log written per prediction."""
+    wal = r.get("wal")
+    if not wal:
+        return []
+    if not wal.get("segments"):
+        warm = (
+            "**non préchauffé** (pas de droit superutilisateur) : chaque segment de 16 Mo "
+            "est créé et rempli de zéros pendant la mesure, ce qui bloque les validations"
+        )
+    else:
+        warm = (
+            f"préchauffé avant le premier palier : {wal['segments']} segments de 16 Mo "
+            f"recyclés ({fr(wal['seconds'], 1)} s), comme sur un serveur en service. Une base "
+            "neuve n'en a aucun : à chaque segment rempli, PostgreSQL crée le suivant et "
+            "l'emplit de zéros en tenant le verrou d'écriture du journal, et toutes les "
+            "validations attendent (environ 18 ms sur cette machine, à peu près chaque "
+            "seconde à concurrence 32)"
+        )
+    line = f"- **Journal de PostgreSQL** : {warm}."
+    if "bytes_per_prediction" in wal:
+        line += (
+            f" Pendant les paliers : {fr(wal['bytes'] / 2**20, 0)} Mio de journal pour "
+            f"{wal['predictions']} prédictions, soit {fr(wal['bytes_per_prediction'] / 1024, 1)}"
+            " Kio par prédiction (entrée, sortie, index, file et chaîne de scellement)"
+        )
+        if wal.get("segments") and not wal.get("covered"):
+            line += " ; plus que les segments préchauffés : les derniers ont été créés en cours"
+        line += "."
+    return [
+        line,
+        "- **Plancher mesuré au calme** : avant chaque passe du plancher, le banc attend que "
+        "le service ait scellé ses prédictions et que l'autovacuum soit passé (10 s au plus), "
+        "pour que ce travail différé du service ne ralentisse pas le plancher.",
+    ]
+
+
 def gains_lines(path: Path = GAINS) -> list[str]:
     """The table "Ce que chaque changement a apporté", from bench/gains.json."""
     if not path.is_file():
@@ -1196,6 +1233,7 @@ def render(path: Path) -> list[Path]:
         "`synchronous_commit` actif : chaque validation attend l'écriture du journal sur "
         "disque) et le générateur de charge (`bench/load.py` : asyncio et HTTP/1.1 brut sur "
         "des connexions persistantes, un processus à part, son CPU mesuré et publié).",
+        *wal_line(r),
         f"- **Charge** : boucle fermée, {cfg['requests_per_level']} requêtes par palier de "
         f"concurrence ({', '.join(map(str, cfg['concurrency']))}), après un échauffement ; "
         "les 1 470 employés du jeu de données servent de corps de requête, à tour de rôle."

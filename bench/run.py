@@ -484,6 +484,81 @@ def settle(db: Any, limit_s: float = 60.0) -> dict[str, Any]:
     return {"waited_s": waited, "polls_waiting_for": waited_for}
 
 
+#: WAL segments recycled before the load levels (16 MB each): about 1.5 times what a default
+#: run writes (a prediction writes about 4.3 KB of log, `wal` in the results).
+WARM_WAL_SEGMENTS = 48
+WAL_SEGMENT_BYTES = 16 * 1024 * 1024
+
+
+def wal_lsn(db: Any) -> int:
+    """PostgreSQL's current write-ahead log position, in bytes."""
+    with db.connect(autocommit=True) as conn:
+        row = conn.execute("SELECT pg_current_wal_lsn() - '0/0'::pg_lsn").fetchone()
+    return int(row[0])
+
+
+def prediction_count(db: Any) -> int:
+    from sqlalchemy import text
+
+    with db.owner_engine().connect() as conn:
+        return int(conn.scalar(text("SELECT count(*) FROM predictions")) or 0)
+
+
+def warm_wal(db: Any, segments: int = WARM_WAL_SEGMENTS) -> dict[str, Any]:
+    """Give the new cluster the recycled log segments that a server in service has.
+
+    A cluster made by initdb a minute before has no write-ahead log segment to reuse: each
+    time 16 MB of log is full, PostgreSQL creates the next file and fills it with zeros
+    while it holds the log's write lock, and every commit waits for it (about 18 ms on this
+    machine; at concurrency 32 the service writes 16 MB of log about every second, so a pass
+    of 5,000 predictions met one or two such stalls, in its p99). A server that has run for
+    a while reuses the segments its checkpoints freed instead (``min_wal_size`` /
+    ``max_wal_size``). Switching to a new segment ``segments`` times, then a checkpoint,
+    leaves that many recycled: the levels measure that steady state, not the first minutes
+    of a new cluster. Needs the superuser (the embedded server's, or ``pg_checkpoint`` and
+    the right to call ``pg_switch_wal``); without it the run goes on cold and says so.
+    """
+    import psycopg
+
+    started = time.perf_counter()
+    try:
+        with db.connect(admin=True, autocommit=True) as conn:
+            for _ in range(segments):
+                conn.execute("SELECT pg_logical_emit_message(false, 'attrition-bench', '')")
+                conn.execute("SELECT pg_switch_wal()")
+            conn.execute("CHECKPOINT")
+    except psycopg.Error as exc:
+        say(f"journal de PostgreSQL non préchauffé : {type(exc).__name__}")
+        return {"segments": 0, "seconds": 0.0, "error": type(exc).__name__}
+    took = time.perf_counter() - started
+    say(f"journal de PostgreSQL préchauffé : {segments} segments recyclés en {took:.1f} s")
+    return {"segments": segments, "seconds": took}
+
+
+def quiet(db: Any, limit_s: float = 10.0) -> float:
+    """Wait until the service's deferred work is done; the seconds waited.
+
+    The floor writes nothing: the sealing of the service's previous pass (every
+    ``seal_interval_s``) and the autovacuum of the tables it grew must not fall into the
+    floor's pass, where they would slow the floor down and flatter the ratio.
+    """
+    from sqlalchemy import text
+
+    started = time.perf_counter()
+    while time.perf_counter() - started < limit_s:
+        with db.owner_engine().connect() as conn:
+            busy = conn.scalar(
+                text(
+                    "SELECT EXISTS (SELECT 1 FROM audit_pending) OR EXISTS (SELECT 1 FROM "
+                    "pg_stat_activity WHERE backend_type = 'autovacuum worker')"
+                )
+            )
+        if not busy:
+            break
+        time.sleep(0.05)
+    return time.perf_counter() - started
+
+
 def load_phase(
     variant: str,
     service: Service,
@@ -553,6 +628,7 @@ def median_pass(passes: list[dict[str, Any]]) -> dict[str, Any]:
             "throughput_rps": p["throughput_rps"],
             "p50_ms": p["latency_ms"]["p50"],
             "p99_ms": p["latency_ms"]["p99"],
+            **({"quiet_wait_s": p["quiet_wait_s"]} if "quiet_wait_s" in p else {}),
         }
         for p in passes
     ]
@@ -863,6 +939,9 @@ def main() -> int:
                     stack.enter_context(started(floor))
                     results["startup"]["floor_ready_s"] = floor.wait_ready(floor_url)
                 results["load"] = {"service": {}, "baseline": {}, "floor": {}}
+                results["wal"] = warm_wal(db)
+                results["wal"]["start_lsn"] = wal_lsn(db)
+                results["wal"]["start_predictions"] = prediction_count(db)
                 for c in levels:
                     # The service and the floor in alternating passes; each keeps its median
                     # pass (by throughput), so that one disturbed pass does not make the ratio.
@@ -877,6 +956,7 @@ def main() -> int:
                         for variant, name, served, served_url, counted, rounds in players:
                             if round_no >= rounds:
                                 continue
+                            waited = quiet(db) if variant == "floor" else 0.0
                             passes.setdefault(variant, []).append(
                                 load_phase(
                                     name,
@@ -893,6 +973,7 @@ def main() -> int:
                                     round_no=round_no,
                                 )
                             )
+                            passes[variant][-1]["quiet_wait_s"] = waited
                     for variant, done in passes.items():
                         results["load"][variant][str(c)] = median_pass(done)
                 if baseline is not None:
@@ -900,6 +981,11 @@ def main() -> int:
                 if floor is not None:
                     results["memory_floor"] = memory(floor)
             rest = settle(db)
+            wal = results["wal"]
+            wal["bytes"] = wal_lsn(db) - wal["start_lsn"]
+            wal["predictions"] = prediction_count(db) - wal["start_predictions"]
+            wal["bytes_per_prediction"] = wal["bytes"] / max(1, wal["predictions"])
+            wal["covered"] = wal["bytes"] <= wal["segments"] * WAL_SEGMENT_BYTES
             results["batch"] = batch_phase(url, key, db, payloads, run_id, args)
             results["batch"]["settled"] = rest
             results["memory"] = memory(api)
