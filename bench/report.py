@@ -404,6 +404,38 @@ def wal_line(r: dict[str, Any]) -> list[str]:
     ]
 
 
+def sustained_lines(r: dict[str, Any]) -> list[str]:
+    """The long pass at concurrency 32: the ratios to expect under steady load."""
+    sus = r.get("sustained")
+    if not sus or "ratio" not in sus:
+        return []
+    service, floor = sus["service"], sus["floor"]
+    recorded = service.get("recorded", {}).get("outputs", 0)
+    return [
+        f"### Régime établi : une passe de {fr(sus['seconds'], 0)} s à concurrence 32",
+        "",
+        "Une passe de palier dure environ une seconde ; le service scelle la trace d'audit "
+        "toutes les 5 s. Une passe courte contient un tour de scellement ou non, au hasard, "
+        "et laisse de côté une partie de ce coût. Une passe longue contient les tours d'un "
+        "serveur sous charge continue : ses rapports sont ceux à attendre sur des minutes. "
+        "Le service et le plancher y sont mesurés l'un après l'autre, chacun au repos.",
+        "",
+        "| | Service | Plancher | Service ÷ plancher |",
+        "| --- | ---: | ---: | ---: |",
+        f"| Requêtes | {fr(service['ok'], 0)} ({recorded} enregistrées) | {fr(floor['ok'], 0)} | |",
+        f"| Débit (prédictions enregistrées/s pour le service) | "
+        f"{fr(recorded / service['wall_s'], 0)}/s | {fr(floor['throughput_rps'], 0)}/s | "
+        f"{fr(100 * sus['ratio'], 1)} % |",
+        f"| Latence p50 | {fr(service['latency_ms']['p50'], 2)} ms | "
+        f"{fr(floor['latency_ms']['p50'], 2)} ms | "
+        f"{fr(service['latency_ms']['p50'] / floor['latency_ms']['p50'], 1)} × |",
+        f"| Latence p99 | {fr(service['latency_ms']['p99'], 2)} ms | "
+        f"{fr(floor['latency_ms']['p99'], 2)} ms | {fr(sus['p99_ratio'], 1)} × |",
+        f"| Erreurs | {service['errors']} | {floor['errors']} | |",
+        "",
+    ]
+
+
 def gains_lines(path: Path = GAINS) -> list[str]:
     """The table "Ce que chaque changement a apporté", from bench/gains.json."""
     if not path.is_file():
@@ -1219,6 +1251,7 @@ def render(path: Path) -> list[Path]:
         "",
         *floor_table(d),
         "",
+        *sustained_lines(r),
         "## Objectifs absolus (cette machine)",
         "",
         *targets_table(d),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 from sqlalchemy import text
 
@@ -69,3 +70,33 @@ def test_the_page_says_how_the_log_was_treated() -> None:
     assert "créés en cours" not in warm[0]
     assert "Plancher mesuré au calme" in warm[1]
     assert report.wal_line({}) == []  # runs of before 0.10.0
+
+
+def test_the_long_pass_is_shown_with_its_ratios() -> None:
+    def result(ok: int, wall_s: float, p50: float, p99: float) -> dict[str, Any]:
+        return {
+            "ok": ok,
+            "wall_s": wall_s,
+            "throughput_rps": ok / wall_s,
+            "errors": 0,
+            "latency_ms": {"p50": p50, "p99": p99},
+        }
+
+    service = {**result(36000, 8.0, 7.0, 14.0), "recorded": {"inputs": 36000, "outputs": 36000}}
+    floor = result(120000, 8.0, 2.0, 5.6)
+    lines = report.sustained_lines(
+        {
+            "sustained": {
+                "seconds": 8.0,
+                "service": service,
+                "floor": floor,
+                "ratio": (36000 / 8.0) / (120000 / 8.0),
+                "p99_ratio": 14.0 / 5.6,
+            }
+        }
+    )
+    page = "\n".join(lines)
+    assert "une passe de 8 s à concurrence 32" in page
+    assert "| 4 500/s | 15 000/s | 30,0 % |" in page
+    assert "| 14,00 ms | 5,60 ms | 2,5 × |" in page
+    assert report.sustained_lines({}) == []  # runs without the long pass
