@@ -367,6 +367,75 @@ def rounds_note(cfg: dict[str, Any]) -> str:
     )
 
 
+def wal_line(r: dict[str, Any]) -> list[str]:
+    """How the run treated PostgreSQL's log, and the log written per prediction."""
+    wal = r.get("wal")
+    if not wal:
+        return []
+    if not wal.get("segments"):
+        warm = (
+            "**non préchauffé** (pas de droit superutilisateur) : chaque segment de 16 Mo "
+            "est créé et rempli de zéros pendant la mesure, ce qui bloque les validations"
+        )
+    else:
+        warm = (
+            f"préchauffé avant le premier palier : {wal['segments']} segments de 16 Mo "
+            f"recyclés ({fr(wal['seconds'], 1)} s), comme sur un serveur en service. Une base "
+            "neuve n'en a aucun : à chaque segment rempli, PostgreSQL crée le suivant et "
+            "l'emplit de zéros en tenant le verrou d'écriture du journal, et toutes les "
+            "validations attendent (environ 18 ms sur cette machine, à peu près chaque "
+            "seconde à concurrence 32)"
+        )
+    line = f"- **Journal de PostgreSQL** : {warm}."
+    if "bytes_per_prediction" in wal:
+        line += (
+            f" Pendant les paliers : {fr(wal['bytes'] / 2**20, 0)} Mio de journal pour "
+            f"{wal['predictions']} prédictions, soit {fr(wal['bytes_per_prediction'] / 1024, 1)}"
+            " Kio par prédiction (entrée, sortie, index, file et chaîne de scellement)"
+        )
+        if wal.get("segments") and not wal.get("covered"):
+            line += " ; plus que les segments préchauffés : les derniers ont été créés en cours"
+        line += "."
+    return [
+        line,
+        "- **Plancher mesuré au calme** : avant chaque passe du plancher, le banc attend que "
+        "le service ait scellé ses prédictions et que l'autovacuum soit passé (10 s au plus), "
+        "pour que ce travail différé du service ne ralentisse pas le plancher.",
+    ]
+
+
+def sustained_lines(r: dict[str, Any]) -> list[str]:
+    """The long pass at concurrency 32: the ratios to expect under steady load."""
+    sus = r.get("sustained")
+    if not sus or "ratio" not in sus:
+        return []
+    service, floor = sus["service"], sus["floor"]
+    recorded = service.get("recorded", {}).get("outputs", 0)
+    return [
+        f"### Régime établi : une passe de {fr(sus['seconds'], 0)} s à concurrence 32",
+        "",
+        "Une passe de palier dure environ une seconde ; le service scelle la trace d'audit "
+        "toutes les 5 s. Une passe courte contient un tour de scellement ou non, au hasard, "
+        "et laisse de côté une partie de ce coût. Une passe longue contient les tours d'un "
+        "serveur sous charge continue : ses rapports sont ceux à attendre sur des minutes. "
+        "Le service et le plancher y sont mesurés l'un après l'autre, chacun au repos.",
+        "",
+        "| | Service | Plancher | Service ÷ plancher |",
+        "| --- | ---: | ---: | ---: |",
+        f"| Requêtes | {fr(service['ok'], 0)} ({recorded} enregistrées) | {fr(floor['ok'], 0)} | |",
+        f"| Débit (prédictions enregistrées/s pour le service) | "
+        f"{fr(recorded / service['wall_s'], 0)}/s | {fr(floor['throughput_rps'], 0)}/s | "
+        f"{fr(100 * sus['ratio'], 1)} % |",
+        f"| Latence p50 | {fr(service['latency_ms']['p50'], 2)} ms | "
+        f"{fr(floor['latency_ms']['p50'], 2)} ms | "
+        f"{fr(service['latency_ms']['p50'] / floor['latency_ms']['p50'], 1)} × |",
+        f"| Latence p99 | {fr(service['latency_ms']['p99'], 2)} ms | "
+        f"{fr(floor['latency_ms']['p99'], 2)} ms | {fr(sus['p99_ratio'], 1)} × |",
+        f"| Erreurs | {service['errors']} | {floor['errors']} | |",
+        "",
+    ]
+
+
 def gains_lines(path: Path = GAINS) -> list[str]:
     """The table "Ce que chaque changement a apporté", from bench/gains.json."""
     if not path.is_file():
@@ -1182,6 +1251,7 @@ def render(path: Path) -> list[Path]:
         "",
         *floor_table(d),
         "",
+        *sustained_lines(r),
         "## Objectifs absolus (cette machine)",
         "",
         *targets_table(d),
@@ -1196,6 +1266,7 @@ def render(path: Path) -> list[Path]:
         "`synchronous_commit` actif : chaque validation attend l'écriture du journal sur "
         "disque) et le générateur de charge (`bench/load.py` : asyncio et HTTP/1.1 brut sur "
         "des connexions persistantes, un processus à part, son CPU mesuré et publié).",
+        *wal_line(r),
         f"- **Charge** : boucle fermée, {cfg['requests_per_level']} requêtes par palier de "
         f"concurrence ({', '.join(map(str, cfg['concurrency']))}), après un échauffement ; "
         "les 1 470 employés du jeu de données servent de corps de requête, à tour de rôle."

@@ -484,6 +484,81 @@ def settle(db: Any, limit_s: float = 60.0) -> dict[str, Any]:
     return {"waited_s": waited, "polls_waiting_for": waited_for}
 
 
+#: WAL segments recycled before the load levels (16 MB each): about 1.5 times what a default
+#: run writes (a prediction writes about 4.3 KB of log, `wal` in the results).
+WARM_WAL_SEGMENTS = 48
+WAL_SEGMENT_BYTES = 16 * 1024 * 1024
+
+
+def wal_lsn(db: Any) -> int:
+    """PostgreSQL's current write-ahead log position, in bytes."""
+    with db.connect(autocommit=True) as conn:
+        row = conn.execute("SELECT pg_current_wal_lsn() - '0/0'::pg_lsn").fetchone()
+    return int(row[0])
+
+
+def prediction_count(db: Any) -> int:
+    from sqlalchemy import text
+
+    with db.owner_engine().connect() as conn:
+        return int(conn.scalar(text("SELECT count(*) FROM predictions")) or 0)
+
+
+def warm_wal(db: Any, segments: int = WARM_WAL_SEGMENTS) -> dict[str, Any]:
+    """Give the new cluster the recycled log segments that a server in service has.
+
+    A cluster made by initdb a minute before has no write-ahead log segment to reuse: each
+    time 16 MB of log is full, PostgreSQL creates the next file and fills it with zeros
+    while it holds the log's write lock, and every commit waits for it (about 18 ms on this
+    machine; at concurrency 32 the service writes 16 MB of log about every second, so a pass
+    of 5,000 predictions met one or two such stalls, in its p99). A server that has run for
+    a while reuses the segments its checkpoints freed instead (``min_wal_size`` /
+    ``max_wal_size``). Switching to a new segment ``segments`` times, then a checkpoint,
+    leaves that many recycled: the levels measure that steady state, not the first minutes
+    of a new cluster. Needs the superuser (the embedded server's, or ``pg_checkpoint`` and
+    the right to call ``pg_switch_wal``); without it the run goes on cold and says so.
+    """
+    import psycopg
+
+    started = time.perf_counter()
+    try:
+        with db.connect(admin=True, autocommit=True) as conn:
+            for _ in range(segments):
+                conn.execute("SELECT pg_logical_emit_message(false, 'attrition-bench', '')")
+                conn.execute("SELECT pg_switch_wal()")
+            conn.execute("CHECKPOINT")
+    except psycopg.Error as exc:
+        say(f"journal de PostgreSQL non préchauffé : {type(exc).__name__}")
+        return {"segments": 0, "seconds": 0.0, "error": type(exc).__name__}
+    took = time.perf_counter() - started
+    say(f"journal de PostgreSQL préchauffé : {segments} segments recyclés en {took:.1f} s")
+    return {"segments": segments, "seconds": took}
+
+
+def quiet(db: Any, limit_s: float = 10.0) -> float:
+    """Wait until the service's deferred work is done; the seconds waited.
+
+    The floor writes nothing: the sealing of the service's previous pass (every
+    ``seal_interval_s``) and the autovacuum of the tables it grew must not fall into the
+    floor's pass, where they would slow the floor down and flatter the ratio.
+    """
+    from sqlalchemy import text
+
+    started = time.perf_counter()
+    while time.perf_counter() - started < limit_s:
+        with db.owner_engine().connect() as conn:
+            busy = conn.scalar(
+                text(
+                    "SELECT EXISTS (SELECT 1 FROM audit_pending) OR EXISTS (SELECT 1 FROM "
+                    "pg_stat_activity WHERE backend_type = 'autovacuum worker')"
+                )
+            )
+        if not busy:
+            break
+        time.sleep(0.05)
+    return time.perf_counter() - started
+
+
 def load_phase(
     variant: str,
     service: Service,
@@ -543,6 +618,53 @@ def load_phase(
     return result
 
 
+def sustained_phase(
+    services: dict[str, tuple[Service, str]],
+    key: str,
+    db: Any,
+    pgdata: Path,
+    run_id: str,
+    workdir: Path,
+    args: Any,
+    rates: dict[str, float],
+) -> dict[str, Any]:
+    """One long pass at concurrency 32 of the service, then of the floor, each at rest first.
+
+    A level's pass lasts about a second; the service seals the audit chain every
+    ``seal_interval_s`` (5 s), so a short pass holds a sealing round or not, by chance, and
+    its ratio leaves part of that cost out. A pass of ``args.sustained_s`` seconds (counted
+    from the level's median rate) holds the rounds a server under steady load goes through:
+    its ratio to the floor is the one to expect over minutes.
+    """
+    out: dict[str, Any] = {"seconds": args.sustained_s, "concurrency": 32}
+    for variant, (served, served_url) in services.items():
+        waited = quiet(db)
+        requests = max(args.requests, int(rates[variant] * args.sustained_s))
+        phase_args = argparse.Namespace(**{**vars(args), "requests": requests})
+        phase_args.max_seconds = max(args.max_seconds, 3 * args.sustained_s)
+        result = load_phase(
+            variant if variant != "service" else "api",
+            served,
+            served_url,
+            key,
+            db,
+            pgdata,
+            f"{run_id}-sustained",
+            workdir,
+            32,
+            phase_args,
+            records=variant == "service",
+        )
+        result["quiet_wait_s"] = waited
+        out[variant] = result
+    service, floor = out.get("service"), out.get("floor")
+    if service and floor:
+        recorded = service.get("recorded", {}).get("outputs", 0)
+        out["ratio"] = (recorded / service["wall_s"]) / floor["throughput_rps"]
+        out["p99_ratio"] = service["latency_ms"]["p99"] / floor["latency_ms"]["p99"]
+    return out
+
+
 def median_pass(passes: list[dict[str, Any]]) -> dict[str, Any]:
     """The pass of median throughput (the lower middle one for an even count), whole, with
     every pass's throughput and latencies beside it (``passes``)."""
@@ -553,6 +675,7 @@ def median_pass(passes: list[dict[str, Any]]) -> dict[str, Any]:
             "throughput_rps": p["throughput_rps"],
             "p50_ms": p["latency_ms"]["p50"],
             "p99_ms": p["latency_ms"]["p99"],
+            **({"quiet_wait_s": p["quiet_wait_s"]} if "quiet_wait_s" in p else {}),
         }
         for p in passes
     ]
@@ -724,6 +847,12 @@ def main() -> int:
         help="passes alternées du service et du plancher par niveau (la médiane est retenue)",
     )
     parser.add_argument("--max-seconds", type=float, default=45.0, help="borne par niveau")
+    parser.add_argument(
+        "--sustained-s",
+        type=float,
+        default=8.0,
+        help="durée de la passe longue à concurrence 32 (régime établi ; 0 : sans)",
+    )
     parser.add_argument("--batch-size", type=int, default=1000)
     parser.add_argument("--batch-repeats", type=int, default=9)
     parser.add_argument("--no-baseline", action="store_true", help="sans la variante simple")
@@ -781,6 +910,7 @@ def main() -> int:
             "concurrency": levels,
             "requests_per_level": args.requests,
             "rounds_per_level": args.rounds,
+            "sustained_s": args.sustained_s,
             "max_seconds_per_level": args.max_seconds,
             "batch_size": args.batch_size,
             "log_level": settings.log_level,
@@ -863,6 +993,9 @@ def main() -> int:
                     stack.enter_context(started(floor))
                     results["startup"]["floor_ready_s"] = floor.wait_ready(floor_url)
                 results["load"] = {"service": {}, "baseline": {}, "floor": {}}
+                results["wal"] = warm_wal(db)
+                results["wal"]["start_lsn"] = wal_lsn(db)
+                results["wal"]["start_predictions"] = prediction_count(db)
                 for c in levels:
                     # The service and the floor in alternating passes; each keeps its median
                     # pass (by throughput), so that one disturbed pass does not make the ratio.
@@ -877,6 +1010,7 @@ def main() -> int:
                         for variant, name, served, served_url, counted, rounds in players:
                             if round_no >= rounds:
                                 continue
+                            waited = quiet(db) if variant == "floor" else 0.0
                             passes.setdefault(variant, []).append(
                                 load_phase(
                                     name,
@@ -893,13 +1027,34 @@ def main() -> int:
                                     round_no=round_no,
                                 )
                             )
+                            passes[variant][-1]["quiet_wait_s"] = waited
                     for variant, done in passes.items():
                         results["load"][variant][str(c)] = median_pass(done)
+                if floor is not None and "32" in results["load"]["floor"] and args.sustained_s > 0:
+                    say(f"Régime établi : une passe de {args.sustained_s:.0f} s à concurrence 32…")
+                    results["sustained"] = sustained_phase(
+                        {"service": (api, url), "floor": (floor, floor_url)},
+                        key,
+                        db,
+                        pgdata,
+                        run_id,
+                        workdir,
+                        args,
+                        {
+                            v: results["load"][v]["32"]["throughput_rps"]
+                            for v in ("service", "floor")
+                        },
+                    )
                 if baseline is not None:
                     results["memory_baseline"] = memory(baseline)
                 if floor is not None:
                     results["memory_floor"] = memory(floor)
             rest = settle(db)
+            wal = results["wal"]
+            wal["bytes"] = wal_lsn(db) - wal["start_lsn"]
+            wal["predictions"] = prediction_count(db) - wal["start_predictions"]
+            wal["bytes_per_prediction"] = wal["bytes"] / max(1, wal["predictions"])
+            wal["covered"] = wal["bytes"] <= wal["segments"] * WAL_SEGMENT_BYTES
             results["batch"] = batch_phase(url, key, db, payloads, run_id, args)
             results["batch"]["settled"] = rest
             results["memory"] = memory(api)
