@@ -549,8 +549,12 @@ def quiet(db: Any, limit_s: float = 10.0) -> float:
         with db.owner_engine().connect() as conn:
             busy = conn.scalar(
                 text(
-                    "SELECT EXISTS (SELECT 1 FROM audit_pending) OR EXISTS (SELECT 1 FROM "
-                    "pg_stat_activity WHERE backend_type = 'autovacuum worker')"
+                    # What the sealer will seal (a queued id whose prediction is gone is
+                    # skipped by it, not work), and autovacuum in this database only.
+                    "SELECT EXISTS (SELECT 1 FROM audit_pending q "
+                    "JOIN predictions p ON p.id = q.prediction_id) OR EXISTS (SELECT 1 FROM "
+                    "pg_stat_activity WHERE backend_type = 'autovacuum worker' "
+                    "AND datname = current_database())"
                 )
             )
         if not busy:
