@@ -1503,6 +1503,14 @@ def render(path: Path) -> list[Path]:
         "toutes les 5 s ; le service paie désormais le scellement pendant les passes mesurées "
         "(environ 4 µs de CPU de l'API et 7 µs de PostgreSQL par prédiction), qu'il reportait "
         "auparavant au-delà de 1 000 prédictions par seconde.",
+        "- **En-tête et corps d'une réponse en une écriture** (0.10.0, ADR 24) : uvicorn "
+        "écrivait l'en-tête puis le corps ; le client, réveillé par le premier paquet, "
+        "trouvait l'en-tête seul trois fois sur quatre et attendait le corps. Un paquet par "
+        "réponse (compté par le noyau, testé) ; CPU du générateur de charge 85 → 73 µs par "
+        "requête à concurrence 1, débit du service dans le bruit.",
+        "- **Mesure du régime établi** (0.10.0, ADR 23) : journal de PostgreSQL préchauffé, "
+        "plancher mesuré au calme, passe longue à concurrence 32 (voir les conditions de "
+        "mesure et la section « Régime établi »).",
         "",
         "### Ce que chaque changement a apporté",
         "",

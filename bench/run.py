@@ -485,7 +485,7 @@ def settle(db: Any, limit_s: float = 60.0) -> dict[str, Any]:
 
 
 #: WAL segments recycled before the load levels (16 MB each): about 1.5 times what a default
-#: run writes (a prediction writes about 4.3 KB of log, `wal` in the results).
+#: run writes (a prediction writes 4 to 4.5 KB of log, `wal` in the results).
 WARM_WAL_SEGMENTS = 48
 WAL_SEGMENT_BYTES = 16 * 1024 * 1024
 
