@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import gc
 import os
 import platform
@@ -40,7 +41,7 @@ import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 import orjson
@@ -622,15 +623,29 @@ def load_phase(
     return result
 
 
+class Measure(Protocol):
+    """:func:`load_phase` with the run's key, database and directories already given."""
+
+    def __call__(
+        self,
+        variant: str,
+        service: Service,
+        url: str,
+        concurrency: int,
+        args: Any,
+        *,
+        records: bool,
+        round_no: int = 0,
+        run_id: str = "",
+    ) -> dict[str, Any]: ...
+
+
 def sustained_phase(
     services: dict[str, tuple[Service, str]],
-    key: str,
     db: Any,
-    pgdata: Path,
-    run_id: str,
-    workdir: Path,
     args: Any,
     rates: dict[str, float],
+    measure: Measure,
 ) -> dict[str, Any]:
     """One long pass at concurrency 32 of the service, then of the floor, each at rest first.
 
@@ -646,19 +661,8 @@ def sustained_phase(
         requests = max(args.requests, int(rates[variant] * args.sustained_s))
         phase_args = argparse.Namespace(**{**vars(args), "requests": requests})
         phase_args.max_seconds = max(args.max_seconds, 3 * args.sustained_s)
-        result = load_phase(
-            variant if variant != "service" else "api",
-            served,
-            served_url,
-            key,
-            db,
-            pgdata,
-            f"{run_id}-sustained",
-            workdir,
-            32,
-            phase_args,
-            records=variant == "service",
-        )
+        name = variant if variant != "service" else "api"
+        result = measure(name, served, served_url, 32, phase_args, records=variant == "service")
         result["quiet_wait_s"] = waited
         out[variant] = result
     service, floor = out.get("service"), out.get("floor")
@@ -989,6 +993,23 @@ def main() -> int:
                     {**env, "PYTHONPATH": str(ROOT / "src")},
                     workdir / "floor.log",
                 )
+
+            def measure(
+                variant: str,
+                service: Service,
+                service_url: str,
+                concurrency: int,
+                phase_args: Any,
+                *,
+                records: bool,
+                round_no: int = 0,
+                run_id: str = run_id,
+            ) -> dict[str, Any]:
+                return load_phase(
+                    variant, service, service_url, key, db, pgdata, run_id, workdir,
+                    concurrency, phase_args, records=records, round_no=round_no,
+                )  # fmt: skip
+
             with contextlib.ExitStack() as stack:
                 if baseline is not None:
                     stack.enter_context(started(baseline))
@@ -1016,15 +1037,10 @@ def main() -> int:
                                 continue
                             waited = quiet(db) if variant == "floor" else 0.0
                             passes.setdefault(variant, []).append(
-                                load_phase(
+                                measure(
                                     name,
                                     served,
                                     served_url,
-                                    key,
-                                    db,
-                                    pgdata,
-                                    run_id,
-                                    workdir,
                                     c,
                                     args,
                                     records=counted,
@@ -1038,16 +1054,13 @@ def main() -> int:
                     say(f"Régime établi : une passe de {args.sustained_s:.0f} s à concurrence 32…")
                     results["sustained"] = sustained_phase(
                         {"service": (api, url), "floor": (floor, floor_url)},
-                        key,
                         db,
-                        pgdata,
-                        run_id,
-                        workdir,
                         args,
                         {
                             v: results["load"][v]["32"]["throughput_rps"]
                             for v in ("service", "floor")
                         },
+                        functools.partial(measure, run_id=f"{run_id}-sustained"),
                     )
                 if baseline is not None:
                     results["memory_baseline"] = memory(baseline)
