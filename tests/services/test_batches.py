@@ -8,6 +8,7 @@ point of the scoring leaves nothing written, and the rows are those of the plain
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -30,10 +31,14 @@ from tests.helpers import TEST_AUDIT_KEY, Keys, auth
 BODY = {"employes": [{**EXAMPLE_EMPLOYEE, "age": 25 + n % 35} for n in range(LARGE_GROUP)]}
 
 # The batch's own connection, seen from another one while the model scores: in its
-# transaction, copying the inputs or done with them.
+# transaction, copying the inputs (or already the outputs) or between the two.
 _COPYING = (
     "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-    "AND usename = current_user AND state IN ('active', 'idle in transaction') AND query LIKE 'COPY prediction_inputs%'"
+    "AND usename = current_user AND state IN ('active', 'idle in transaction') AND query LIKE 'COPY predict%'"
+)
+_COPYING_OUTPUTS = (
+    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+    "AND usename = current_user AND state = 'active' AND query LIKE 'COPY predictions (%'"
 )
 _LEFT_OPEN = (
     "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
@@ -122,6 +127,29 @@ def test_inputs_are_written_while_the_batch_is_scored(
     assert all(chain.record_mac(key, list(row[2:])) == row[1] for row in stored)
 
 
+def test_outputs_are_copied_before_the_last_chunk_is_signed(
+    client: TestClient, keys: Keys, database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL checks the first outputs while the last rows are still being signed."""
+    seen: list[int] = []
+    last_chunk = LARGE_GROUP - batches.CHUNK
+
+    def hook(row: int | None) -> None:
+        if row is not None and row % batches.CHUNK == 0 and row < last_chunk:
+            time.sleep(0.02)  # a slow chunk: the server has taken the inputs meanwhile
+        if row == last_chunk:
+            seen.append(_count(database, _COPYING_OUTPUTS))
+
+    _explained_with(monkeypatch, hook)
+    request_id, response = _post(client, keys.predicteur)
+    assert response.status_code == 201, response.text
+    assert seen == [1], "the outputs waited for the last chunk"
+    rows = _rows(database, request_id)
+    assert [r.batch_row for r in rows] == list(range(LARGE_GROUP))
+    answered = [p["probabilite_depart"] for p in response.json()["predictions"]]
+    assert [r.probability for r in rows] == answered
+
+
 @pytest.mark.parametrize("failing_row", [None, 0, batches.CHUNK + 1, LARGE_GROUP - 1])
 def test_a_scoring_failure_leaves_nothing_written(
     lenient: TestClient,
@@ -163,7 +191,7 @@ def test_the_database_lost_while_the_batch_is_scored_gives_a_503_and_writes_noth
                 found = c.execute(
                     "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
                     "WHERE usename = current_user AND pid <> pg_backend_pid() "
-                    "AND query LIKE 'COPY prediction_inputs%'"
+                    "AND query LIKE 'COPY predict%'"
                 ).fetchall()
             killed.append(len(found))
 

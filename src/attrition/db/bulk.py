@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import operator
-from collections.abc import Awaitable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -88,8 +88,8 @@ async def copy_predictions(
 ) -> list[Written]:
     """Write ``records`` with COPY, in the caller's transaction; results in the records' order."""
 
-    async def scored() -> Sequence[PredictionRecord]:
-        return records
+    async def scored() -> AsyncIterator[Sequence[PredictionRecord]]:
+        yield records
 
     return await copy_streamed(conn, records, scored())
 
@@ -97,18 +97,20 @@ async def copy_predictions(
 async def copy_streamed(
     conn: psycopg.AsyncConnection[Any],
     inputs: Sequence[Any],
-    outputs: Awaitable[Sequence[PredictionRecord]],
+    outputs: AsyncIterator[Sequence[PredictionRecord]],
     *,
     reserved: asyncio.Future[list[Written]] | None = None,
     outputs_sent: asyncio.Event | None = None,
 ) -> list[Written]:
-    """:func:`copy_predictions`, the outputs awaited only once the inputs are copied.
+    """:func:`copy_predictions`, the outputs copied chunk by chunk once the inputs are.
 
-    ``inputs`` (see :func:`input_row`) are sent first; then ``outputs`` is awaited: the
-    records of the same rows, in the same order. What each row will be once written is
-    known as soon as the identifiers are reserved: ``reserved`` is given it then (it is what
-    this returns). ``outputs_sent`` is set once the last output row is written, just before
-    the COPY is closed, which happens before the caller can run again.
+    ``inputs`` (see :func:`input_row`) are sent first; then the outputs, the records of the
+    same rows in the same order, as ``outputs`` gives them: the COPY of the outputs starts as
+    soon as the inputs are in, so that PostgreSQL checks the first outputs while the caller
+    still signs the last ones. What each row will be once written is known as soon as the
+    identifiers are reserved: ``reserved`` is given it then (it is what this returns).
+    ``outputs_sent`` is set once the last output row is written, just before the COPY is
+    closed, which happens before the caller can run again.
     """
     cur = await conn.execute(_IDS_SQL, (len(inputs),))
     ids = await cur.fetchall()
@@ -119,20 +121,26 @@ async def copy_streamed(
         async with copier.copy(COPY_INPUTS) as copy:
             for source, (input_id, _, _) in zip(inputs, ids, strict=True):
                 await copy.write_row((input_id, *input_row(source)))
-        records = await outputs
-        if len(records) != len(inputs):  # pragma: no cover - would be a bug of the caller
-            raise ValueError(f"{len(records)} outputs for {len(inputs)} inputs")
         async with copier.copy(COPY_OUTPUTS) as copy:
-            for record, (input_id, prediction_id, _) in zip(records, ids, strict=True):
-                await copy.write_row(
-                    (
-                        prediction_id,
-                        input_id,
-                        *_output_before(record),
-                        _text(record.explanation),
-                        *_output_after(record),
+            done = 0
+            async for records in outputs:
+                if done + len(records) > len(ids):  # pragma: no cover - a bug of the caller
+                    raise ValueError(f"more outputs than the {len(ids)} inputs")
+                for record, (input_id, prediction_id, _) in zip(
+                    records, ids[done : done + len(records)], strict=True
+                ):
+                    await copy.write_row(
+                        (
+                            prediction_id,
+                            input_id,
+                            *_output_before(record),
+                            _text(record.explanation),
+                            *_output_after(record),
+                        )
                     )
-                )
+                done += len(records)
+            if done != len(ids):  # pragma: no cover - would be a bug of the caller
+                raise ValueError(f"{done} outputs for {len(ids)} inputs")
             if outputs_sent is not None:
                 outputs_sent.set()
     return written

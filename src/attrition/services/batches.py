@@ -7,8 +7,10 @@ signing the records kept the process busy about 19 ms while PostgreSQL waited. T
 do not depend on the model: here a task reserves the identifiers and copies the inputs
 while the request's own task runs the model over every row at once, then explains and
 signs the rows in chunks, giving the loop back between chunks, so that both cores work at
-once; the outputs are copied once every chunk is signed, and the answer is rendered while
-PostgreSQL checks them (docs/decisions.md, ADR 21).
+once. Each signed chunk goes to the task, which copies the outputs as soon as the inputs
+are in: PostgreSQL checks the first outputs (about 22 µs a row, the longest part of the
+write) while the last rows are signed, and the answer is rendered while it checks the last
+ones (docs/decisions.md, ADR 21 and 25).
 
 It is still one transaction, the caller's: a failure of the model at any chunk, or of the
 database, leaves nothing written (the task is always awaited before the transaction ends).
@@ -94,11 +96,13 @@ async def score_and_copy(
         for index, item in enumerate(items)
     ]
     loop = asyncio.get_running_loop()
-    scored: asyncio.Future[Sequence[PredictionRecord]] = loop.create_future()
+    signed = _Chunks()
     reserved: asyncio.Future[list[Written]] = loop.create_future()
     outputs_sent = asyncio.Event()
     writing = asyncio.create_task(
-        bulk.copy_streamed(conn, inputs, scored, reserved=reserved, outputs_sent=outputs_sent)
+        bulk.copy_streamed(
+            conn, inputs, signed.stream(), reserved=reserved, outputs_sent=outputs_sent
+        )
     )
     try:
         await asyncio.sleep(0)  # the task sends the query that reserves the identifiers
@@ -108,21 +112,56 @@ async def score_and_copy(
             await _let_run()
             if writing.done():
                 break  # the write failed: its error is raised below
-            records += sign(first, min(first + CHUNK, len(items)), batch_id)
-        scored.set_result(records)
+            chunk = sign(first, min(first + CHUNK, len(items)), batch_id)
+            records += chunk
+            signed.put(chunk)  # copied as soon as the inputs are in
+        signed.end()
         await _either(outputs_sent, writing)
         if writing.done():
             writing.result()  # its error, if it failed
         yielded = Scored(records, reserved.result())
     except BaseException:
-        await _stop(scored, writing)
+        await _stop(signed, writing)
         raise
     try:
         yield yielded
     except BaseException:
-        await _stop(scored, writing)
+        await _stop(signed, writing)
         raise
     await writing
+
+
+class _Abandoned(Exception):
+    """The request failed before its last chunk: the COPY of the outputs is abandoned."""
+
+
+class _Chunks:
+    """The signed chunks, from the request's task to the task that copies them."""
+
+    def __init__(self) -> None:
+        self._queue: asyncio.Queue[Sequence[PredictionRecord] | BaseException | None] = (
+            asyncio.Queue()
+        )
+        self.closed = False
+
+    def put(self, chunk: Sequence[PredictionRecord]) -> None:
+        self._queue.put_nowait(chunk)
+
+    def end(self) -> None:
+        self.closed = True
+        self._queue.put_nowait(None)
+
+    def abandon(self) -> None:
+        """Make the copy fail (PostgreSQL is told, the transaction rolls back), unless ended."""
+        if not self.closed:
+            self.closed = True
+            self._queue.put_nowait(_Abandoned())
+
+    async def stream(self) -> AsyncIterator[Sequence[PredictionRecord]]:
+        while (chunk := await self._queue.get()) is not None:
+            if isinstance(chunk, BaseException):
+                raise chunk
+            yield chunk
 
 
 async def _let_run() -> None:
@@ -136,10 +175,10 @@ async def _let_run() -> None:
         await asyncio.sleep(0)
 
 
-async def _stop(scored: asyncio.Future[Any], writing: asyncio.Task[Any]) -> None:
-    """Stop the write before the outputs, or let it end: it never outlives the transaction."""
-    if not scored.done():
-        scored.cancel()
+async def _stop(signed: _Chunks, writing: asyncio.Task[Any]) -> None:
+    """Stop the write before its last output, or let it end: it never outlives the
+    transaction."""
+    signed.abandon()
     await asyncio.wait({writing})
     with contextlib.suppress(BaseException):
         writing.result()
