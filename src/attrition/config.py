@@ -268,6 +268,8 @@ class Settings(BaseSettings):
     workers: int = Field(default_factory=available_cpus)
     """Worker processes of `attrition serve` in prod (default: the CPUs this container may
     use, quota included; see ``attrition.cpus``)."""
+    pin_workers: bool = True
+    """With several workers, keep each on a CPU of its own (``attrition.api.server``)."""
     allow_ephemeral_db: bool = False
     """Accept a non-persistent embedded database in prod (demonstrations only): the data,
     the model and the audit trail are lost at each restart; /health and the pages say so."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import pickle
 import re
 import signal
@@ -136,6 +137,65 @@ def test_two_workers_each_get_connections_and_stop_cleanly(
         assert server.wait(30) == 0
         assert "Serveur arrêté proprement" in server.log.read_text(errors="replace")
         assert not shared.exists()  # no count survives into the next run
+    finally:
+        if server.process.poll() is None:
+            server.kill()
+
+
+def _cpus(worker: psutil.Process) -> set[int]:
+    return set(os.sched_getaffinity(worker.pid))
+
+
+@pytest.mark.skipif(
+    not reuse_port_supported() or len(os.sched_getaffinity(0)) < 2, reason="Linux, 2 CPUs"
+)
+def test_each_worker_keeps_to_a_cpu_of_its_own_and_so_does_its_replacement(
+    database: Database, settings: Settings, model_version: str
+) -> None:
+    allowed = sorted(os.sched_getaffinity(0))
+    server = start_server(database, settings, workers=2)
+    try:
+        workers = _listening_workers(server)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and any(len(_cpus(w)) != 1 for w in workers):
+            time.sleep(0.1)  # the supervisor pins them once started
+        pinned = [_cpus(w) for w in workers]
+        assert pinned == [{allowed[0]}, {allowed[1]}] or pinned == [{allowed[1]}, {allowed[0]}]
+        # A worker that dies is replaced (uvicorn's supervisor) on the same CPU.
+        cpu = pinned[0]
+        workers[0].kill()
+        workers[0].wait(10)
+        replacement = None
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            main = psutil.Process(server.process.pid)
+            fresh = [
+                p
+                for p in main.children()
+                if "spawn_main" in " ".join(p.cmdline()) and p.pid != workers[1].pid
+            ]
+            if fresh and _cpus(fresh[0]) == cpu:
+                replacement = fresh[0]
+                break
+            time.sleep(0.2)
+        assert replacement is not None, "the new worker was not pinned to the dead one's CPU"
+        assert _cpus(workers[1]) == pinned[1]
+    finally:
+        if server.process.poll() is None:
+            server.kill()
+
+
+@pytest.mark.skipif(
+    not reuse_port_supported() or len(os.sched_getaffinity(0)) < 2, reason="Linux, 2 CPUs"
+)
+def test_workers_are_left_to_the_scheduler_when_told(
+    database: Database, settings: Settings, model_version: str
+) -> None:
+    server = start_server(database, settings, workers=2, env={"ATTRITION_PIN_WORKERS": "false"})
+    try:
+        workers = _listening_workers(server)
+        time.sleep(1.5)  # three of the supervisor's checks
+        assert [_cpus(w) for w in workers] == [set(os.sched_getaffinity(0))] * 2
     finally:
         if server.process.poll() is None:
             server.kill()

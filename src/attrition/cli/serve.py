@@ -98,6 +98,7 @@ def serve(
             host=host,
             port=port,
             workers=count,
+            pin_workers=settings.pin_workers,
             log_level=settings.log_level.lower(),
             log_config=server_log_config(settings),  # French, the app's format (JSON in prod)
             # The app reads X-Forwarded-For itself, from ATTRITION_API__TRUSTED_PROXIES only
