@@ -131,12 +131,17 @@ def test_outputs_are_copied_before_the_last_chunk_is_signed(
     client: TestClient, keys: Keys, database: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """PostgreSQL checks the first outputs while the last rows are still being signed."""
+    # Small chunks: the copying task needs three turns of the loop between two chunks (the
+    # end of the inputs' COPY, the start of the outputs', the first rows), each one answer
+    # of the server later than the one before; twenty chunks leave it nineteen turns.
+    chunk = 25
+    monkeypatch.setattr(batches, "CHUNK", chunk)
     seen: list[int] = []
-    last_chunk = LARGE_GROUP - batches.CHUNK
+    last_chunk = LARGE_GROUP - chunk
 
     def hook(row: int | None) -> None:
-        if row is not None and row % batches.CHUNK == 0 and row < last_chunk:
-            time.sleep(0.02)  # a slow chunk: the server has taken the inputs meanwhile
+        if row is not None and row % chunk == 0 and row < last_chunk:
+            time.sleep(0.02)  # a slow chunk: the server has answered meanwhile
         if row == last_chunk:
             seen.append(_count(database, _COPYING_OUTPUTS))
 
