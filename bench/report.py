@@ -1544,6 +1544,21 @@ def render(path: Path) -> list[Path]:
         "prendre un groupe les porte de 7,9 à 9,7 requêtes et retire 3 % de CPU, sans "
         "changer le débit (la machine reste inoccupée 8 à 11 % du temps : le temps gagné "
         "devient de l'attente) ; non gardé.",
+        "- **Attente des validations durables à concurrence 32** (mesuré en 0.11.0, servi, "
+        "2 × 8 000 requêtes alternées) : avec `synchronous_commit = off` (à ne pas faire : la "
+        "réponse partirait avant que la trace soit sur disque), 4 955 contre 4 416 "
+        "prédictions/s et 3,0 % de machine inactive contre 9,4 % ; le temps où chaque "
+        "processus attend le `fsync` de son groupe laisse les cœurs inoccupés. Un second "
+        "groupe en vol par processus (3 323 contre 4 259/s, plus de CPU de PostgreSQL par "
+        "prédiction), `commit_delay` (100 µs, `commit_siblings = 1` : dans le bruit) et "
+        "une boucle d'attente avant de prendre un groupe (groupes de 8,4 à 9,4, débit plus "
+        "bas) n'ont pas comblé cette attente.",
+        "- **Ce que coûte l'écriture au processus de l'API** (0.11.0, servi, ablation) : sans "
+        "écriture, l'API prend 242 µs de CPU par prédiction à concurrence 32 (330 avec) et "
+        "251 µs à concurrence 1 (516 avec), pour 6 642 et 3 856 prédictions/s. Le même "
+        "service répondant une constante dès le corps validé (clé, modèle et écriture "
+        "retirés, middlewares, journal d'accès et métriques gardés) prend 78 µs par requête "
+        "et répond 17 888/s, plus que le plancher (14 726/s) : le cadre n'est pas l'écart.",
         "- **Deux processus sur deux cœurs** : PostgreSQL et le générateur de charge se "
         "partagent les mêmes cœurs ; le second processus de l'API coûte du CPU à chaque "
         "prédiction (groupes plus petits, changements de contexte). En 0.7.0, deux processus "
