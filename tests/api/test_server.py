@@ -180,6 +180,8 @@ def test_each_worker_keeps_to_a_cpu_of_its_own_and_so_does_its_replacement(
             time.sleep(0.2)
         assert replacement is not None, "the new worker was not pinned to the dead one's CPU"
         assert _cpus(workers[1]) == pinned[1]
+        server.signal(signal.SIGTERM)  # a clean stop removes the workers' shared folder
+        assert server.wait(30) == 0
     finally:
         if server.process.poll() is None:
             server.kill()
@@ -196,6 +198,8 @@ def test_workers_are_left_to_the_scheduler_when_told(
         workers = _listening_workers(server)
         time.sleep(1.5)  # three of the supervisor's checks
         assert [_cpus(w) for w in workers] == [set(os.sched_getaffinity(0))] * 2
+        server.signal(signal.SIGTERM)
+        assert server.wait(30) == 0
     finally:
         if server.process.poll() is None:
             server.kill()
