@@ -46,6 +46,19 @@ class ScalarScorer:
         self.category_index = model.category_index
         self.category_weight = [table.tolist() for table in model.category_weight]
         self.category_offset = model.category_offset.tolist()
+        # The same weights, zipped once per model instead of once per record.
+        self.numeric_terms = list(
+            zip(self.numeric, self.numeric_mean, self.numeric_weight, strict=True)
+        )
+        self.category_terms = list(
+            zip(
+                self.categorical,
+                self.category_index,
+                self.category_weight,
+                self.category_offset,
+                strict=True,
+            )
+        )
         names = model.numeric + model.categorical
         self.names = names
         # Per feature: its label, and the field whose value people are shown (None: the
@@ -85,23 +98,21 @@ class ScalarScorer:
         if engineered is None:
             return None
         contributions = [
-            (engineered[name] - mean) * weight
-            for name, mean, weight in zip(
-                self.numeric, self.numeric_mean, self.numeric_weight, strict=True
-            )
+            (engineered[name] - mean) * weight for name, mean, weight in self.numeric_terms
         ]
-        for j, name in enumerate(self.categorical):
-            row = self.category_index[j].get(engineered[name])
+        for name, index, weights, offset in self.category_terms:
+            row = index.get(engineered[name])
             if row is None:
                 return None
-            contributions.append(self.category_weight[j][row] - self.category_offset[j])
+            contributions.append(weights[row] - offset)
         logit = self.intercept + _pairwise_sum(contributions)
         # numpy's exp may differ from math.exp in the last bit: the probability comes from
         # numpy's scalar exp and interp, so that it is the vectorised path's number.
         probability = self.probability(logit)
-        # A stable sort on -c, as np.argsort(-matrix, kind="stable"): ties keep index order,
-        # and the decreasing list read backwards gives the most negative first.
-        ranked = sorted(range(len(contributions)), key=lambda j: -contributions[j])
+        # A stable sort on -c, as np.argsort(-matrix, kind="stable"): ties keep index order
+        # (sorted's reverse keeps stability), and the decreasing list read backwards gives
+        # the most negative first.
+        ranked = sorted(range(len(contributions)), key=contributions.__getitem__, reverse=True)
         up = [j for j in ranked[:top_k] if contributions[j] > 0]
         down = [j for j in ranked[::-1][:top_k] if contributions[j] < 0]
         payload = {
