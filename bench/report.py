@@ -871,6 +871,68 @@ def floor_table(d: dict[str, Any]) -> list[str]:
     return lines
 
 
+def history_lines(current: Path, results: Path = RESULTS, last: int = 12) -> list[str]:
+    """The floor targets of the last full runs committed in ``results``, this one marked.
+
+    One run says where the service stands at one moment of a machine whose speed varies from
+    one minute to the next; the runs committed before it (other commits, other moments) show
+    how far the same ratios move, so that a target met or missed by a point is read as such.
+    """
+    runs = []
+    for path in sorted(results.glob("20*.json"), key=measured_at):
+        r = orjson.loads(path.read_bytes())
+        targets = r.get("floor_targets") or []
+        if len(targets) != 4 or r.get("config", {}).get("requests_per_level", 0) < 5000:
+            continue  # before the floor targets, or a reduced run
+        runs.append((path, r, targets))
+    runs = runs[-last:]
+    if len(runs) < 2:
+        return []
+    lines = [
+        "### D'une exécution à l'autre",
+        "",
+        f"Les {len(runs)} dernières exécutions complètes enregistrées dans `bench/results/` "
+        "(commits successifs, même type de machine, rapports tels que calculés lors de "
+        "chaque exécution) ; la sonde CPU est le meilleur temps de la boucle Python fixe au "
+        "début de l'exécution.",
+        "",
+        "| Mesurée (UTC) | Commit | Sonde CPU | c=32 ÷ plancher | c=1 ÷ plancher "
+        "| p99 c=32 ÷ plancher | Lot ÷ c=1 | Objectifs atteints |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    values: list[list[float]] = [[], [], [], []]
+    for path, r, targets in runs:
+        cells = []
+        for i, t in enumerate(targets):
+            v = t.get("value")
+            if v is not None:
+                values[i].append(v)
+            unit = " %" if t.get("unit") == "%" else " ×"
+            mark = "" if t.get("met") else " ✗"
+            cells.append("–" if v is None else f"{fr(v, 1)}{unit}{mark}")
+        probe = (r.get("machine", {}).get("cpu_probe_start") or {}).get("min_ms")
+        met = sum(1 for t in targets if t.get("met"))
+        when = str(r.get("date", ""))[:16].replace("T", " ")
+        name = f"`{r.get('commit', '?')}`" + (" (cette page)" if path == current else "")
+        lines.append(
+            f"| {when} | {name} | {fr(probe, 0) + ' ms' if probe else '–'} | "
+            + " | ".join(cells)
+            + f" | {met} / {len(targets)} |"
+        )
+    span = lambda xs, unit: (  # noqa: E731
+        f"de {fr(min(xs), 1)}{unit} à {fr(max(xs), 1)}{unit}" if xs else "–"
+    )
+    lines += [
+        "",
+        f"Sur ces exécutions, c=32 va {span(values[0], ' %')} du plancher, c=1 "
+        f"{span(values[1], ' %')}, le p99 {span(values[2], ' ×')} et le lot "
+        f"{span(values[3], ' ×')} le débit unitaire : un objectif tenu ou manqué d'un point "
+        "dans une exécution est dans cet écart.",
+        "",
+    ]
+    return lines
+
+
 def noise_warning(r: dict[str, Any]) -> list[str]:
     """A warning first, when the run was short or the machine busy with other work."""
     runs = [x for v in r.get("load", {}).values() for x in v.values()]
@@ -1251,6 +1313,7 @@ def render(path: Path) -> list[Path]:
         "",
         *floor_table(d),
         "",
+        *history_lines(path),
         *sustained_lines(r),
         "## Objectifs absolus (cette machine)",
         "",
