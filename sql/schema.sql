@@ -596,5 +596,78 @@ ALTER TABLE usage_counters ADD CONSTRAINT ck_usage_counters_within_ceiling CHECK
 
 UPDATE alembic_version SET version_num='0014' WHERE alembic_version.version_num = '0012';
 
+-- Running upgrade 0014 -> 0015
+
+CREATE FUNCTION refuse_referenced_removal() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION '% : les clés API et les versions de modèle ne sont jamais supprimées '
+        '(une clé se révoque, une version se retire ; la trace d''audit y renvoie)',
+        TG_TABLE_NAME USING ERRCODE = 'restrict_violation';
+END;
+$$;
+
+CREATE FUNCTION refuse_referenced_renumbering() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.id IS DISTINCT FROM OLD.id THEN
+        RAISE EXCEPTION '% : l''identifiant d''une ligne ne change jamais '
+            '(la trace d''audit y renvoie)', TG_TABLE_NAME
+            USING ERRCODE = 'restrict_violation';
+    END IF;
+    RETURN NEW;
+END;
+$$;
+
+CREATE TRIGGER trg_api_keys_never_removed BEFORE DELETE OR TRUNCATE ON api_keys FOR EACH STATEMENT EXECUTE FUNCTION refuse_referenced_removal();
+
+CREATE TRIGGER trg_api_keys_fixed_id BEFORE UPDATE OF id ON api_keys FOR EACH ROW EXECUTE FUNCTION refuse_referenced_renumbering();
+
+CREATE FUNCTION check_prediction_inputs_api_key_id() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
+DECLARE
+    missing bigint;
+BEGIN
+    SELECT n.api_key_id INTO missing FROM new_rows n
+    WHERE n.api_key_id IS NOT NULL
+      AND NOT EXISTS (SELECT 1 FROM api_keys r WHERE r.id = n.api_key_id)
+    LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'prediction_inputs.api_key_id : clé API % inconnue', missing
+            USING ERRCODE = 'foreign_key_violation';
+    END IF;
+    RETURN NULL;
+END;
+$$;
+
+CREATE TRIGGER trg_prediction_inputs_known_api_key_id AFTER INSERT ON prediction_inputs REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION check_prediction_inputs_api_key_id();
+
+ALTER TABLE prediction_inputs DROP CONSTRAINT fk_prediction_inputs_api_key_id_api_keys;
+
+CREATE TRIGGER trg_model_versions_never_removed BEFORE DELETE OR TRUNCATE ON model_versions FOR EACH STATEMENT EXECUTE FUNCTION refuse_referenced_removal();
+
+CREATE TRIGGER trg_model_versions_fixed_id BEFORE UPDATE OF id ON model_versions FOR EACH ROW EXECUTE FUNCTION refuse_referenced_renumbering();
+
+CREATE FUNCTION check_predictions_model_version_id() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
+DECLARE
+    missing bigint;
+BEGIN
+    SELECT n.model_version_id INTO missing FROM new_rows n
+    WHERE n.model_version_id IS NOT NULL
+      AND NOT EXISTS (SELECT 1 FROM model_versions r WHERE r.id = n.model_version_id)
+    LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'predictions.model_version_id : version de modèle % inconnue', missing
+            USING ERRCODE = 'foreign_key_violation';
+    END IF;
+    RETURN NULL;
+END;
+$$;
+
+CREATE TRIGGER trg_predictions_known_model_version_id AFTER INSERT ON predictions REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION check_predictions_model_version_id();
+
+ALTER TABLE predictions DROP CONSTRAINT fk_predictions_model_version_id_model_versions;
+
+UPDATE alembic_version SET version_num='0015' WHERE alembic_version.version_num = '0014';
+
 COMMIT;
 

@@ -20,3 +20,8 @@ NAMING_CONVENTION = {
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+#: ``Column.info`` key of a reference checked once per statement by a trigger instead of a
+#: foreign key ("table.column" it points to): migration 0015, drawn by :mod:`attrition.db.erd`.
+REFERENCES = "references"

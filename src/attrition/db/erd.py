@@ -20,6 +20,8 @@ from pathlib import Path
 from sqlalchemy import Column, Enum, ForeignKeyConstraint, MetaData, Table, UniqueConstraint
 from sqlalchemy.dialects import postgresql
 
+from attrition.db.base import REFERENCES
+
 START_MARKER = "<!-- erd:start -->"
 END_MARKER = "<!-- erd:end -->"
 
@@ -112,6 +114,15 @@ def _relationship(table: Table, fk: ForeignKeyConstraint, unique: set[str]) -> s
     )
 
 
+def _checked_relationship(table: Table, column: Column[object], unique: set[str]) -> str:
+    """A reference checked by a trigger instead of a foreign key (``column.info``), drawn as
+    the foreign key it stands for (migration 0015)."""
+    parent = str(column.info[REFERENCES]).split(".", 1)[0]
+    parent_side = "|o" if column.nullable else "||"
+    child_side = "o|" if column.name in unique else "o{"
+    return f'    {parent} {parent_side}..{child_side} {table.name} : "{column.name}"'
+
+
 def render_mermaid(metadata: MetaData | None = None) -> str:
     """A Mermaid ``erDiagram`` of every table of ``metadata`` (default: the service's schema).
 
@@ -135,8 +146,10 @@ def render_mermaid(metadata: MetaData | None = None) -> str:
             table.foreign_key_constraints,
             key=lambda fk: (fk.referred_table.name, [c.name for c in fk.columns]),
         )
-        foreign = {c.name for fk in foreign_keys for c in fk.columns}
+        checked = [c for c in table.columns if REFERENCES in c.info]
+        foreign = {c.name for fk in foreign_keys for c in fk.columns} | {c.name for c in checked}
         relationships.extend(_relationship(table, fk, unique) for fk in foreign_keys)
+        relationships.extend(_checked_relationship(table, c, unique) for c in checked)
         lines.append(f"    {table.name} {{")
         lines.extend(_attribute(column, unique, foreign) for column in table.columns)
         lines.append("    }")
