@@ -621,14 +621,13 @@ CREATE TRIGGER trg_api_keys_never_removed BEFORE DELETE OR TRUNCATE ON api_keys 
 
 CREATE TRIGGER trg_api_keys_fixed_id BEFORE UPDATE OF id ON api_keys FOR EACH ROW EXECUTE FUNCTION refuse_referenced_renumbering();
 
-CREATE FUNCTION check_prediction_inputs_api_key_id() RETURNS trigger
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
+CREATE FUNCTION check_prediction_inputs_api_key_id() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
     missing bigint;
 BEGIN
     SELECT n.api_key_id INTO missing FROM new_rows n
     WHERE n.api_key_id IS NOT NULL
-      AND NOT EXISTS (SELECT 1 FROM api_keys r WHERE r.id = n.api_key_id)
+      AND NOT EXISTS (SELECT 1 FROM public.api_keys r WHERE r.id = n.api_key_id)
     LIMIT 1;
     IF FOUND THEN
         RAISE EXCEPTION 'prediction_inputs.api_key_id : clé API % inconnue', missing
@@ -646,14 +645,13 @@ CREATE TRIGGER trg_model_versions_never_removed BEFORE DELETE OR TRUNCATE ON mod
 
 CREATE TRIGGER trg_model_versions_fixed_id BEFORE UPDATE OF id ON model_versions FOR EACH ROW EXECUTE FUNCTION refuse_referenced_renumbering();
 
-CREATE FUNCTION check_predictions_model_version_id() RETURNS trigger
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
+CREATE FUNCTION check_predictions_model_version_id() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
     missing bigint;
 BEGIN
     SELECT n.model_version_id INTO missing FROM new_rows n
     WHERE n.model_version_id IS NOT NULL
-      AND NOT EXISTS (SELECT 1 FROM model_versions r WHERE r.id = n.model_version_id)
+      AND NOT EXISTS (SELECT 1 FROM public.model_versions r WHERE r.id = n.model_version_id)
     LIMIT 1;
     IF FOUND THEN
         RAISE EXCEPTION 'predictions.model_version_id : version de modèle % inconnue', missing
