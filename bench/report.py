@@ -933,6 +933,10 @@ def history_lines(current: Path, results: Path = RESULTS, last: int = 12) -> lis
     return lines
 
 
+#: Start and end CPU probes further apart than this: the run is flagged as indicative.
+PROBE_DRIFT = 1.2
+
+
 def noise_warning(r: dict[str, Any]) -> list[str]:
     """A warning first, when the run was short or the machine busy with other work."""
     runs = [x for v in r.get("load", {}).values() for x in v.values()]
@@ -949,6 +953,13 @@ def noise_warning(r: dict[str, Any]) -> list[str]:
         parts.append(
             f"machine partagée : d'autres processus en ont pris jusqu'à {fr(max(other), 0)} % "
             "pendant un palier"
+        )
+    mach = r.get("machine", {})
+    probes = [(mach.get(k) or {}).get("min_ms") for k in ("cpu_probe_start", "cpu_probe_end")]
+    if all(probes) and max(probes) > PROBE_DRIFT * min(probes):
+        parts.append(
+            f"la machine a changé de vitesse pendant l'exécution (sonde CPU "
+            f"{fr(probes[0], 0)} ms au début, {fr(probes[1], 0)} ms à la fin)"
         )
     if not parts:
         return []
