@@ -1666,8 +1666,11 @@ def render(path: Path) -> list[Path]:
         "(6,6 ms), signatures, rendu de la réponse (3 ms) et libération des objets du lot "
         "après la validation (environ 3 ms). Sérialiser la réponse pendant que PostgreSQL "
         "vérifie les sorties n'a rien changé (3 × 20 lots alternés) : le processus n'y est "
-        "pas inactif, il formate les lignes copiées. Python 3.12 au lieu de 3.11 : même CPU "
-        "par requête à concurrence 32 (157 contre 160 µs, en processus).",
+        "pas inactif, il formate les lignes copiées. Libérer les objets du lot seulement après "
+        "l'envoi de la réponse (gardés par le `scope`) : plus lent servi (médianes 79 à 84 "
+        "contre 72 à 75 ms, 4 alternances de 15 lots), la libération retardant la fin de "
+        "l'envoi et la requête suivante. Python 3.12 au lieu de 3.11 : même CPU par requête "
+        "à concurrence 32 (157 contre 160 µs, en processus).",
         "- **Mesure** : placer le générateur de charge sur une autre machine.",
         "",
         "## Régénérer ces chiffres",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -89,3 +91,19 @@ def test_model_card_words_for_people() -> None:
     )
     assert wording.effect(0.3) == "augmente le risque"
     assert wording.effect(-0.3) == "diminue le risque"
+
+
+def test_a_reading_is_built_once_per_value_shown() -> None:
+    # Same percentage shown, same side of the threshold: one shared, immutable reading.
+    assert wording.read_score(0.3261, 0.255) is wording.read_score(0.3264, 0.255)
+    # Same percentage shown (25,5 %), either side of the threshold: two readings.
+    below, above = wording.read_score(0.25495, 0.255), wording.read_score(0.25504, 0.255)
+    assert percent_shown(below) == percent_shown(above) == "25,5\u00a0%"
+    assert (below.decision, above.decision) == ("reste", "depart")
+    assert below is not above
+
+
+def percent_shown(reading: wording.Reading) -> str:
+    found = re.search("départ : ([0-9,]+\u00a0%)", reading.texte)
+    assert found is not None
+    return found.group(1)

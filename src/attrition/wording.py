@@ -10,6 +10,7 @@ as they are in the API and the database; only what people read is here. No FastA
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
@@ -147,15 +148,33 @@ def read_score(
     out rather than guessed.
     """
     level = risk_level(probability, threshold)
-    text = f"Probabilité estimée de départ : {percent(probability)}, {ADVICE[level]}"
+    return _reading(
+        percent(probability),
+        level,
+        decision(probability, threshold),
+        threshold,
+        base_rate(level, bands),
+    )
+
+
+@functools.lru_cache(maxsize=4096)
+def _reading(
+    shown: str, level: str, decided: str, threshold: float, out_of_100: int | None
+) -> Reading:
+    """The reading of a score as people see it (``shown``: its rounded percentage).
+
+    What people read depends only on these few values (a thousand percentages, three
+    levels, one threshold per model version): each reading is built once and shared (it is
+    immutable), instead of three sentences and a dataclass per prediction (1 µs of 2).
+    """
+    text = f"Probabilité estimée de départ : {shown}, {ADVICE[level]}"
     text += f" (seuil d'alerte : {percent(threshold)})."
-    out_of_100 = base_rate(level, bands)
     if out_of_100 is not None:
         who = "signalés" if level == "eleve" else "estimés"
         text += f" Sur 100 employés {who} à ce niveau, environ {out_of_100} sont partis."
     return Reading(
         niveau=level,
-        decision=decision(probability, threshold),
+        decision=decided,
         libelle=RISK_LABELS[level],
         texte=text,
         sur_100=out_of_100,
