@@ -100,27 +100,40 @@ def _attribute(column: Column[object], unique: set[str], foreign: set[str]) -> s
     return line
 
 
+def _edge(
+    parent: str, child: str, columns: list[str], *, optional: bool, one_to_one: bool, pk: bool
+) -> str:
+    """One relationship line: ``pk`` (the columns are the child's key) draws it solid."""
+    parent_side = "|o" if optional else "||"
+    child_side = "o|" if one_to_one else "o{"
+    link = "--" if pk else ".."
+    return f'    {parent} {parent_side}{link}{child_side} {child} : "{", ".join(columns)}"'
+
+
 def _relationship(table: Table, fk: ForeignKeyConstraint, unique: set[str]) -> str:
     columns = [c.name for c in fk.columns]
     pk = {c.name for c in table.primary_key.columns}
-    one_to_one = set(columns) == pk or (len(columns) == 1 and columns[0] in unique)
-    optional = any(c.nullable for c in fk.columns)
-    parent_side = "|o" if optional else "||"
-    child_side = "o|" if one_to_one else "o{"
-    link = "--" if set(columns) <= pk else ".."
-    return (
-        f"    {fk.referred_table.name} {parent_side}{link}{child_side} {table.name} : "
-        f'"{", ".join(columns)}"'
+    return _edge(
+        fk.referred_table.name,
+        table.name,
+        columns,
+        optional=any(c.nullable for c in fk.columns),
+        one_to_one=set(columns) == pk or (len(columns) == 1 and columns[0] in unique),
+        pk=set(columns) <= pk,
     )
 
 
 def _checked_relationship(table: Table, column: Column[object], unique: set[str]) -> str:
     """A reference checked by a trigger instead of a foreign key (``column.info``), drawn as
     the foreign key it stands for (migration 0015)."""
-    parent = str(column.info[REFERENCES]).split(".", 1)[0]
-    parent_side = "|o" if column.nullable else "||"
-    child_side = "o|" if column.name in unique else "o{"
-    return f'    {parent} {parent_side}..{child_side} {table.name} : "{column.name}"'
+    return _edge(
+        str(column.info[REFERENCES]).split(".", 1)[0],
+        table.name,
+        [column.name],
+        optional=bool(column.nullable),
+        one_to_one=column.name in unique or bool(column.primary_key),
+        pk=bool(column.primary_key),
+    )
 
 
 def render_mermaid(metadata: MetaData | None = None) -> str:

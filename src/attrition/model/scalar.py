@@ -39,23 +39,23 @@ class ScalarScorer:
     def __init__(self, model: CompiledLinearModel) -> None:
         self.model = model
         self.intercept = model.intercept
-        self.numeric = model.numeric
-        self.numeric_mean = model.numeric_mean.tolist()
-        self.numeric_weight = model.numeric_weight.tolist()
-        self.categorical = model.categorical
-        self.category_index = model.category_index
-        self.category_weight = [table.tolist() for table in model.category_weight]
-        self.category_offset = model.category_offset.tolist()
-        # The same weights, zipped once per model instead of once per record.
+        # Per feature, its weights as Python floats, zipped once per model: (name, mean,
+        # weight) for a number, (name, row of each category, weight of each row, offset)
+        # for a category.
         self.numeric_terms = list(
-            zip(self.numeric, self.numeric_mean, self.numeric_weight, strict=True)
+            zip(
+                model.numeric,
+                model.numeric_mean.tolist(),
+                model.numeric_weight.tolist(),
+                strict=True,
+            )
         )
         self.category_terms = list(
             zip(
-                self.categorical,
-                self.category_index,
-                self.category_weight,
-                self.category_offset,
+                model.categorical,
+                model.category_index,
+                [table.tolist() for table in model.category_weight],
+                model.category_offset.tolist(),
                 strict=True,
             )
         )
