@@ -157,3 +157,82 @@ def test_a_batch_counts_each_prediction_once_by_decision_and_level() -> None:
     assert sample(text, name, label="depart", risk_level="eleve", source="api") == 1.0
     assert sample(text, "attrition_prediction_probability_count") == 7.0
     assert sample(text, "attrition_prediction_probability_bucket", le="0.1") == 1.0
+
+
+def _without_created(text: str) -> list[str]:
+    # Counters and histograms of a standalone registry expose their creation time.
+    return [line for line in text.splitlines() if "_created" not in line]
+
+
+def test_one_loop_turn_of_requests_reaches_the_shared_values_once_at_its_end() -> None:
+    import asyncio
+
+    metrics = Metrics()
+    child = metrics.requests.labels("POST", "/v1/predictions", "201")
+    writes: list[float] = []
+    value_inc = child._value.inc
+    child._value.inc = lambda amount: (writes.append(amount), value_inc(amount))  # type: ignore[method-assign]
+
+    async def turn() -> tuple[float, float]:
+        for _ in range(3):
+            metrics.observe_request("POST", "/v1/predictions", 201, 0.002)
+        during = child._value.get()
+        await asyncio.sleep(0)  # the loop's next turn
+        return during, child._value.get()
+
+    during, after = asyncio.run(turn())
+    # prometheus_client's values (a lock, a pid check and a write to the shared file in
+    # multiprocess mode) are written once per turn, for all the requests it answered.
+    assert (during, after) == (0.0, 3.0)
+    assert writes == [3.0]
+
+
+def test_a_scrape_in_the_same_turn_sees_every_request_counted() -> None:
+    import asyncio
+
+    metrics = Metrics()
+
+    async def turn() -> str:
+        metrics.observe_request("GET", "/health", 200, 0.001)
+        return metrics.render()[0].decode()
+
+    text = asyncio.run(turn())
+    assert sample(text, "attrition_http_requests_total", method="GET", status="200") == 1.0
+
+
+def test_tallied_counts_and_buckets_equal_prometheus_clients_own() -> None:
+    import asyncio
+    from types import SimpleNamespace
+
+    from attrition.monitoring.metrics import LATENCY_BUCKETS, PROBABILITY_BUCKETS
+
+    # Every bound exactly (it belongs to its own bucket), between bounds, and past the last.
+    latencies = [*LATENCY_BUCKETS, *(b * 0.7 for b in LATENCY_BUCKETS), 30.0, 0.0]
+    probabilities = [*PROBABILITY_BUCKETS, *(b * 0.9 for b in PROBABILITY_BUCKETS), 0.0]
+    outcomes = [
+        SimpleNamespace(label="reste", risk_level="faible", probability=p) for p in probabilities
+    ]
+
+    tallied = Metrics()
+
+    async def turn() -> None:
+        for i, seconds in enumerate(latencies):
+            tallied.observe_request("POST", "/v1/predictions", 201 if i % 3 else 422, seconds)
+        tallied.observe_predictions(outcomes, "batch")
+        tallied.observe_predictions(outcomes[:1], "api")
+
+    asyncio.run(turn())
+
+    direct = Metrics()
+    for i, seconds in enumerate(latencies):
+        labels = ("POST", "/v1/predictions", "201" if i % 3 else "422")
+        direct.requests.labels(*labels).inc()
+        direct.latency.labels(*labels).observe(seconds)
+    for outcome in [*outcomes, outcomes[0]]:
+        direct.probability.observe(outcome.probability)
+    direct.predictions.labels("reste", "faible", "batch").inc(len(outcomes))
+    direct.predictions.labels("reste", "faible", "api").inc()
+
+    assert _without_created(tallied.render()[0].decode()) == _without_created(
+        direct.render()[0].decode()
+    )

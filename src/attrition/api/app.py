@@ -264,6 +264,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
             if writer is not None:
                 await writer.close()
             await pool.close()
+            app.state.metrics.tally.flush()  # the last turn's counts, before the process ends
             if owns_database:
                 db.stop()
 

@@ -66,6 +66,13 @@ class ScalarScorer:
         self.labels = [feat.FACTOR_LABELS[name] for name in names]
         self.yes_no = frozenset(feat.YES_NO_FACTORS) & set(names)
         self.shown = [_shown_source(name) for name in names]
+        # Per feature, what its factor reads: (name, plain label, field shown or None,
+        # whether its label carries a yes/no answer).
+        self.factor_info = [
+            (name, label, source, name in self.yes_no)
+            for name, label, source in zip(names, self.labels, self.shown, strict=True)
+        ]
+        self._answers: dict[tuple[str, Any], str] = {}  # yes/no labels, per (name, value)
         self.inputs = [
             (f.name, f.kind) for f in feat.voc.FEATURES if f.name not in feat.EXCLUDED_FROM_MODEL
         ]
@@ -94,7 +101,8 @@ class ScalarScorer:
         raw = self._raw(record)
         if raw is None:
             return None
-        engineered = _engineer(raw, self.log)
+        x, answers = raw
+        engineered = _engineer(x, self.log)
         if engineered is None:
             return None
         contributions = [
@@ -118,8 +126,8 @@ class ScalarScorer:
         payload = {
             "valeur_de_base": self.intercept,
             "logit": logit,
-            "facteurs_hausse": [self._factor(j, contributions, engineered, raw) for j in up],
-            "facteurs_baisse": [self._factor(j, contributions, engineered, raw) for j in down],
+            "facteurs_hausse": self._factors(up, contributions, engineered, x, answers),
+            "facteurs_baisse": self._factors(down, contributions, engineered, x, answers),
         }
         return probability, payload
 
@@ -129,45 +137,60 @@ class ScalarScorer:
         calibration = self.model.calibration
         return probability if calibration is None else calibration.apply_one(probability)
 
-    def _factor(
+    def _factors(
         self,
-        j: int,
+        indices: list[int],
         contributions: list[float],
         engineered: dict[str, Any],
-        raw: dict[str, Any],
-    ) -> dict[str, Any]:
-        source = self.shown[j]
-        name = self.names[j]
-        return {
-            "variable": name,
-            "libelle": (
-                feat.factor_label(name, engineered[name]) if name in self.yes_no else self.labels[j]
-            ),
-            "valeur": engineered[name] if source is None else raw[source][1],
-            "contribution": contributions[j],
-        }
+        x: dict[str, Any],
+        answers: dict[str, bool],
+    ) -> list[dict[str, Any]]:
+        """The factors ``indices`` name, as the explanation payload lists them."""
+        factors = []
+        for j in indices:
+            name, label, source, yes_no = self.factor_info[j]
+            value = engineered[name]
+            if yes_no:
+                key = (name, value)
+                label = self._answers.get(key) or self._answers.setdefault(
+                    key, feat.factor_label(name, value)
+                )
+            if source is not None:  # the field as sent (a yes/no answer as a boolean)
+                value = answers[source] if source in answers else x[source]
+            factors.append(
+                {
+                    "variable": name,
+                    "libelle": label,
+                    "valeur": value,
+                    "contribution": contributions[j],
+                }
+            )
+        return factors
 
-    def _raw(self, record: Mapping[str, Any]) -> dict[str, Any] | None:
-        """Each model input as (value the model reads, value people are shown), or None."""
-        raw: dict[str, Any] = {}
+    def _raw(self, record: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, bool]] | None:
+        """Each model input as the value the model reads, and the yes/no answers as sent
+        (``True``/``False``, where the model reads 1.0/0.0); None if not scorable here."""
+        x: dict[str, Any] = {}
+        answers: dict[str, bool] = {}
         for name, kind in self.inputs:
             value = record.get(name)
             if kind == "category":
                 if type(value) is not str:
                     return None
-                raw[name] = (value, value)
+                x[name] = value
             elif kind == "bool":
                 if not isinstance(value, _BOOL_TYPES):
                     return None
-                raw[name] = (float(value), bool(value))
+                x[name] = float(value)
+                answers[name] = bool(value)
             else:
                 if isinstance(value, _BOOL_TYPES) or not isinstance(value, _NUMBER_TYPES):
                     return None
                 number = float(value)
                 if not math.isfinite(number):
                     return None
-                raw[name] = (number, number)
-        return raw
+                x[name] = number
+        return x, answers
 
 
 def _sigmoid_one(logit: float) -> float:
@@ -186,9 +209,8 @@ def _shown_source(name: str) -> str | None:
     return source if name == source or name == f"log_{source}" else None
 
 
-def _engineer(raw: dict[str, Any], log: Callable[..., float]) -> dict[str, Any] | None:
+def _engineer(x: dict[str, Any], log: Callable[..., float]) -> dict[str, Any] | None:
     """:func:`attrition.model.features.engineer` for one row (None: not scorable here)."""
-    x = {name: pair[0] for name, pair in raw.items()}
     levels = [x[name] for name in feat.SATISFACTIONS]
     tenure = max(x["annees_dans_l_entreprise"], 0.0) + 1.0
     travel = feat.TRAVEL_ORDER.get(x["frequence_deplacement"])

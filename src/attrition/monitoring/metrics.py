@@ -27,6 +27,8 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import Collector
 
+from attrition.monitoring.tally import Tally
+
 access_log = logging.getLogger("attrition.access")
 
 #: Latency buckets (seconds): scoring takes milliseconds, a batch of 1 000 a fraction of one.
@@ -149,6 +151,9 @@ class Metrics:
         # The two children of each (method, route, status), looked up once: ``labels()``
         # validates and locks on every call. Route templates and statuses are few.
         self._request_children: dict[tuple[str, str, str], tuple[Any, Any]] = {}
+        self._prediction_children: dict[tuple[str, str, str], Any] = {}
+        #: What this loop turn's requests added, written once at its end (monitoring.tally).
+        self.tally = Tally()
         self.predictions = Counter(
             "attrition_predictions",
             "Prédictions enregistrées, par décision, niveau de risque et canal.",
@@ -202,8 +207,8 @@ class Metrics:
         if children is None:
             children = (self.requests.labels(*labels), self.latency.labels(*labels))
             self._request_children[labels] = children
-        children[0].inc()
-        children[1].observe(seconds)
+        self.tally.inc(children[0])
+        self.tally.observe(children[1], seconds)
         state = scope.get("state") or {}
         client = state.get("client")
         # Route template only (no path parameters, no query string), key id only (no secret).
@@ -238,20 +243,28 @@ class Metrics:
         A batch's outcomes are counted per (decision, level): one labelled child looked up
         and incremented per kind instead of per prediction.
         """
-        observe = self.probability.observe
+        tally, probability = self.tally, self.probability
         if len(outcomes) == 1:
             outcome = outcomes[0]
-            self.predictions.labels(outcome.label, outcome.risk_level, source).inc()
-            observe(outcome.probability)
+            tally.inc(self._prediction_child(outcome.label, outcome.risk_level, source))
+            tally.observe(probability, outcome.probability)
             return
         kinds = collections.Counter((o.label, o.risk_level) for o in outcomes)
         for (label, level), count in kinds.items():
-            self.predictions.labels(label, level, source).inc(count)
+            tally.inc(self._prediction_child(label, level, source), count)
         for outcome in outcomes:
-            observe(outcome.probability)
+            tally.observe(probability, outcome.probability)
+
+    def _prediction_child(self, label: str, level: str, source: str) -> Any:
+        key = (label, level, source)
+        child = self._prediction_children.get(key)
+        if child is None:
+            child = self._prediction_children[key] = self.predictions.labels(*key)
+        return child
 
     def render(self) -> tuple[bytes, str]:
         """The exposition text and its content type (every worker's counts when several)."""
+        self.tally.flush()  # this turn's requests too
         directory = multiprocess_dir()
         if directory is None:
             text = generate_latest(self.registry)
