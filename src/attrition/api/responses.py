@@ -16,6 +16,8 @@ from attrition.api.schemas import Problem
 
 class FastJSONResponse(JSONResponse):
     def render(self, content: Any) -> bytes:
+        if type(content) is bytes:  # already JSON (services.predictions.SingleBody)
+            return content
         return orjson.dumps(content, option=orjson.OPT_SERIALIZE_NUMPY)
 
 

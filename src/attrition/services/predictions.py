@@ -15,9 +15,10 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import orjson
 import psycopg
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
@@ -105,6 +106,50 @@ class Outcome:
 
 Render = Callable[[list["Outcome"]], dict[str, Any]]
 
+#: As the API's JSON responses (attrition.api.responses.FastJSONResponse) render a body.
+_JSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY
+#: The id and time a body is rendered with before the database gives them (then replaced).
+_NOT_YET = Written(0, 0, datetime(1970, 1, 1, tzinfo=UTC))
+
+
+@dataclass(frozen=True, slots=True)
+class Template:
+    """A one-prediction body rendered before its id and time are known (:class:`SingleBody`).
+
+    ``middle`` is the JSON of every field between ``prediction_id`` (the first) and
+    ``horodatage`` (the last): :meth:`body` gives the bytes the whole dict would render to.
+    """
+
+    middle: bytes
+
+    def body(self, prediction_id: int, created_at: datetime) -> bytes:
+        return b'{"prediction_id":%d,%s,"horodatage":%s}' % (
+            prediction_id,
+            self.middle,
+            orjson.dumps(created_at, option=_JSON_OPTIONS),
+        )
+
+
+class SingleBody:
+    """The body of a one-prediction answer, ``outcomes[0].as_response()``.
+
+    The service may render it while PostgreSQL writes the record (:meth:`template`): of its
+    fields only the id and the time come from the database. At concurrency 1 the process
+    otherwise waits for the COMMIT, then renders; this takes that rendering off the answer's
+    critical path (docs/performance.md).
+    """
+
+    def __call__(self, outcomes: list[Outcome]) -> dict[str, Any]:
+        return outcomes[0].as_response()
+
+    def template(self, outcome: Outcome) -> Template:
+        fields = outcome.as_response()
+        keys = list(fields)
+        if keys[0] != "prediction_id" or keys[-1] != "horodatage":  # pragma: no cover
+            raise ValueError("the body no longer starts with its id and ends with its time")
+        del fields["prediction_id"], fields["horodatage"]
+        return Template(orjson.dumps(fields, option=_JSON_OPTIONS)[1:-1])
+
 #: How long an Idempotency-Key is remembered (documented in the API description).
 IDEMPOTENCY_TTL = timedelta(hours=24)
 
@@ -117,7 +162,8 @@ class Result:
     """
 
     outcomes: list[Outcome]
-    body: dict[str, Any] | None
+    body: dict[str, Any] | bytes | None
+    """A dict, or the JSON bytes of a body rendered early (:class:`SingleBody`)."""
     replayed: bool
     used: int | None = None
     """The key's count of the day after this request (None: nothing was taken)."""
@@ -252,6 +298,10 @@ class PredictionService:
     ) -> Result:
         """Record through the group-commit writer; returns after the group's COMMIT."""
         assert self.writer is not None
+        early: list[Template] = []
+        if isinstance(render, SingleBody) and len(records) == 1:
+            # Runs once this task waits for PostgreSQL, in the window before the COMMIT.
+            asyncio.get_running_loop().call_soon(self._template, early, model, records, render)
         try:
             if any(item.id_employee is not None for item in items):
                 async with self.pool.connection() as conn:
@@ -264,10 +314,29 @@ class PredictionService:
                 "réessayez dans quelques secondes."
             ) from exc
         outcomes = self._outcomes(model, records, committed.written)
-        body = render(outcomes) if render is not None else None
+        body: dict[str, Any] | bytes | None
+        if early:
+            body = early[0].body(outcomes[0].prediction_id, outcomes[0].created_at)
+        else:
+            body = render(outcomes) if render is not None else None
         if self.observer is not None:
             self.observer(outcomes, ctx.source)
         return Result(outcomes=outcomes, body=body, replayed=False, used=committed.used)
+
+    def _template(
+        self,
+        into: list[Template],
+        model: LoadedModel,
+        records: list[PredictionRecord],
+        render: SingleBody,
+    ) -> None:
+        """Render the body of ``records`` (one) but its id and time; on failure, nothing
+        (the body is then rendered after the COMMIT, as for any other answer)."""
+        try:
+            outcome = self._outcomes(model, records, [_NOT_YET])
+            into.append(render.template(outcome[0]))
+        except Exception:  # pragma: no cover - a bug here must not cost the prediction
+            log.exception("réponse non préparée pendant l'écriture")
 
     async def _replay(self, ctx: RequestContext) -> Result | None:
         assert ctx.idempotency_key is not None and ctx.api_key_id is not None

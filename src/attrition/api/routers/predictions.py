@@ -30,6 +30,7 @@ from attrition.services.predictions import (
     Render,
     RequestContext,
     ScoreItem,
+    SingleBody,
 )
 
 router = APIRouter(prefix="/v1", tags=["prédictions"], route_class=FastJSONRoute)
@@ -67,8 +68,8 @@ async def _context(
     )
 
 
-def _single(outcomes: list[Outcome]) -> dict[str, Any]:
-    return outcomes[0].as_response()
+#: One prediction's body: rendered while its record is written (services.predictions).
+_single = SingleBody()
 
 
 def _batch(outcomes: list[Outcome]) -> dict[str, Any]:
