@@ -1599,6 +1599,17 @@ def render(path: Path) -> list[Path]:
         "écrivains ; un déclencheur par instruction les vérifie en une anti-jointure, et "
         "clés et versions ne se suppriment plus. Travail de PostgreSQL pour un lot de 1 000 : "
         "44 → 35 ms ; 62 → 55 µs par prédiction en écriture groupée (micro-banc).",
+        "- **Compteurs écrits une fois par itération de la boucle** (0.13.0, ADR 28) : "
+        "prometheus_client en mode multiprocessus écrivait six valeurs en mémoire partagée par "
+        "prédiction (verrou, `getpid`, écriture) ; les requêtes d'une itération s'additionnent "
+        "dans des dictionnaires, écrits à la fin de l'itération (huit requêtes par itération "
+        "en moyenne sous charge). Avec le score scalaire allégé : 169 → 159 µs de CPU par "
+        "prédiction en processus (concurrence 32).",
+        "- **Réponse préparée pendant l'écriture** (0.13.0, ADR 29) : le corps d'une prédiction "
+        "unique est rendu pendant que PostgreSQL l'enregistre, l'identifiant et l'horodatage "
+        "insérés après le `COMMIT` (octets identiques, testé) ; concurrence 1 en processus : "
+        "1 460 → 1 574 prédictions/s. Un lot envoie au `COPY` le JSON que couvre le MAC, fait "
+        "une fois.",
         "- **Historique des exécutions** (0.12.0) : la section « D'une exécution à l'autre » "
         "montre les rapports au plancher des dernières exécutions enregistrées, pour lire un "
         "objectif tenu ou manqué d'un point dans l'écart d'une exécution à l'autre.",
@@ -1651,15 +1662,28 @@ def render(path: Path) -> list[Path]:
         "283-288 µs de CPU de l'API par prédiction contre 213-215 µs (`attrition serve`, "
         "`bench/load.py`, exécutions alternées). Le banc garde deux processus pour le service "
         "comme pour le plancher.",
-        "- **Métriques et fabrication des lignes d'accès** : retirer les métriques et tout le "
-        "journal d'accès abaissait le CPU de l'API de 273 à 242 µs par prédiction à "
-        "concurrence 32 ; l'écriture par lots en a repris une partie (278 → 270 µs). Le "
-        "reste tient à `prometheus_client` en mode multiprocessus (une écriture en mémoire "
-        "partagée et un `getpid` par valeur, six valeurs par prédiction) et à la fabrication "
-        "de l'enregistrement par `logging`.",
-        "- **Score d'une ligne** : environ 20 µs en Python (variables dérivées, contributions, "
-        "tri des facteurs), le premier poste restant de l'application en processus ; "
-        "l'écrire en code compilé ajouterait une extension à construire.",
+        "- **Fabrication des lignes d'accès** : retirer les métriques et tout le journal "
+        "d'accès abaissait le CPU de l'API de 273 à 242 µs par prédiction à concurrence 32 ; "
+        "l'écriture par lots (0.8.0) puis les compteurs par itération (0.13.0) en ont repris "
+        "une partie. Reste la ligne d'accès : 6,3 µs par requête par `logging` (7,3 µs en "
+        "JSON), dont l'enregistrement et l'horodatage. La fabriquer hors de `logging` la "
+        "soustrairait aux gestionnaires que l'exploitant configure ; non fait.",
+        "- **Score d'une ligne** : environ 18 µs en Python (variables dérivées 4,9 µs, lecture "
+        "des champs 3,2 µs, facteurs et tri 5 µs, probabilité 1,4 µs), le premier poste "
+        "restant de l'application en processus ; l'écrire en code compilé ajouterait une "
+        "extension à construire.",
+        "- **Groupes plus grands à concurrence 32** (0.13.0, servi) : la requête qui trouve "
+        "l'écriture au repos part seule, et une sur deux des écritures d'un processus est un "
+        "groupe d'une prédiction (compté : 831 groupes de 1 et 818 de 16 sur un processus). "
+        "La faire attendre une itération de la boucle porte les groupes de 6,4 à 9,2 "
+        "prédictions (CPU de PostgreSQL 108 → 105 µs par prédiction), débit dans le bruit "
+        "(4 072 contre 4 160/s) et concurrence 1 plus lente (1 087 contre 1 049/s) ; attendre "
+        "tant que d'autres requêtes du processus sont en cours de préparation ne grossit pas "
+        "les groupes (5,8). Non gardé.",
+        "- **Index de la trace** (0.13.0) : retirer `ix_predictions_model_version_id` "
+        "allégerait l'instruction d'une prédiction seule d'environ 10 µs (micro-banc, 3 × "
+        "1 500 instructions) ; il sert la liste filtrée par version de modèle quand cette "
+        "version est ancienne et rare : gardé.",
         "- **Un lot de 1 000 est borné par le Python d'un processus** (mesuré en 0.12.0, en "
         "processus) : environ 60 ms de CPU pour 72 ms de bout en bout ; copie des lignes "
         "(`write_row`) et explications (dictionnaires des facteurs) en tête, puis validation "

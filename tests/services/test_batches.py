@@ -21,7 +21,7 @@ from sqlalchemy import text
 from attrition.api.app import create_app
 from attrition.api.schemas import EXAMPLE_EMPLOYEE
 from attrition.config import Settings
-from attrition.db import chain
+from attrition.db import bulk, chain
 from attrition.db.engine import Database, libpq_conninfo
 from attrition.db.writer import LARGE_GROUP
 from attrition.model import explanations
@@ -210,3 +210,35 @@ def test_the_database_lost_while_the_batch_is_scored_gives_a_503_and_writes_noth
     request_id, response = _post(lenient, keys.predicteur)
     assert response.status_code == 201, response.text
     assert len(_rows(database, request_id)) == LARGE_GROUP
+
+
+def test_each_payload_and_explanation_is_serialised_once_for_its_mac_and_its_copy(
+    client: TestClient, keys: Keys, database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The JSON a record's MAC covers is the JSON the COPY sends: no second serialisation of
+    the request's payload or of the explanation per row, and what is stored is unchanged."""
+    serialised: list[Any] = []
+    real = bulk._text
+
+    def counted(value: Any) -> str:
+        serialised.append(value)
+        return real(value)
+
+    monkeypatch.setattr(bulk, "_text", counted)
+    request_id, response = _post(client, keys.predicteur)
+    assert response.status_code == 201, response.text
+    assert serialised == []
+    answered = response.json()["predictions"]
+    with database.owner_engine().connect() as c:
+        stored = list(
+            c.execute(
+                text(
+                    "SELECT i.payload, p.explanation FROM prediction_inputs i "
+                    "JOIN predictions p ON p.input_id = i.id "
+                    "WHERE i.client_request_id = :r ORDER BY i.batch_row"
+                ),
+                {"r": request_id},
+            )
+        )
+    assert [row.payload for row in stored] == BODY["employes"]
+    assert [row.explanation for row in stored] == [p["explication"] for p in answered]

@@ -22,7 +22,8 @@ from attrition.config import Settings
 from attrition.db.engine import Database
 from attrition.db.writer import GroupCommitWriter
 from attrition.services import predictions
-from attrition.services.predictions import Outcome, SingleBody
+from attrition.services.answers import SingleBody
+from attrition.services.predictions import Outcome
 from tests.helpers import Keys, auth
 
 EXPLANATION = {

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import orjson
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
@@ -87,6 +88,11 @@ class PredictionRecord:
     canonical: bytes | None = None
     """The bytes that MAC covers (:func:`attrition.db.chain.canonical`), kept by the service:
     the group-commit writer sends them to PostgreSQL as they are."""
+    payload_json: bytes | None = None
+    explanation_json: bytes | None = None
+    """``payload`` and ``explanation`` as the canonical bytes hold them
+    (:func:`attrition.db.chain.json_of`), when serialised once for the MAC and the COPY of
+    a batch (:mod:`attrition.db.bulk`); None elsewhere."""
 
     def mac_values(self) -> list[Any]:
         """The values a record MAC covers, in the order of ``chain.RECORD_FIELDS``."""
@@ -102,13 +108,17 @@ class PredictionRecord:
             self.idempotency_key,
             self.request_hash,
             *map(features.get, FEATURE_NAMES),  # genre, statut_marital: optional
-            self.payload,
+            self.payload if self.payload_json is None else orjson.Fragment(self.payload_json),
             self.model_version_id,
             self.probability,
             self.label,
             self.threshold,
             self.risk_level,
-            self.explanation,
+            (
+                self.explanation
+                if self.explanation_json is None
+                else orjson.Fragment(self.explanation_json)
+            ),
             self.latency_ms,
         ]
 

@@ -75,11 +75,14 @@ def input_row(source: Any) -> tuple[Any, ...]:
 
     ``source`` is a :class:`PredictionRecord`, or any object with its input attributes (a
     request's input before the model has scored it: :mod:`attrition.services.batches`).
+    Its ``payload_json``, when set, is the payload's JSON the record's MAC covers: sent as
+    it is (``jsonb`` does not keep the keys' order, so the stored value is the same).
     """
+    payload_json = getattr(source, "payload_json", None)
     return (
         *_input_scalars(source),
         *map(source.features.get, FEATURE_NAMES),
-        _text(source.payload),
+        _text(source.payload) if payload_json is None else payload_json.decode(),
     )
 
 
@@ -134,7 +137,11 @@ async def copy_streamed(
                             prediction_id,
                             input_id,
                             *_output_before(record),
-                            _text(record.explanation),
+                            (
+                                _text(record.explanation)
+                                if record.explanation_json is None
+                                else record.explanation_json.decode()
+                            ),
                             *_output_after(record),
                         )
                     )

@@ -138,6 +138,12 @@ def canonical(values: Sequence[Any]) -> bytes:
     return orjson.dumps(items, option=_OPTIONS)
 
 
+def json_of(value: Any) -> bytes:
+    """``value`` (a record's payload or explanation) as :func:`canonical` writes it inside a
+    record's bytes: wrapped in ``orjson.Fragment``, it is copied there as it is."""
+    return orjson.dumps(value, option=_OPTIONS)
+
+
 def record_mac(key: AuditKey, values: Sequence[Any]) -> str:
     return mac_of_canonical(key, canonical(values))
 

@@ -29,7 +29,7 @@ from typing import Any
 
 import psycopg
 
-from attrition.db import bulk
+from attrition.db import bulk, chain
 from attrition.db.audit import PredictionRecord, Written
 
 #: Employees scored between two turns of the event loop: between them, the task sends the
@@ -39,8 +39,9 @@ CHUNK = 100
 #: ``sign(first, end, batch_id)``: the signed records of the request's rows ``first`` to
 #: ``end`` (explanations built, MACs computed), once the model has scored every row.
 Sign = Callable[[int, int, str], list[PredictionRecord]]
-#: ``prepare(items)``: the model's vectorised pass over every row; gives their ``sign``
-#: (the service's scoring, :meth:`PredictionService._preparer`).
+#: ``prepare(inputs)``: the model's vectorised pass over every row (:class:`PendingInput`,
+#: the request's items and their payloads' JSON); gives their ``sign`` (the service's
+#: scoring, :meth:`PredictionService._preparer`).
 Prepare = Callable[[Sequence[Any]], Sign]
 
 
@@ -59,6 +60,9 @@ class PendingInput:
     request_hash: str | None
     features: dict[str, Any]
     payload: dict[str, Any]
+    payload_json: bytes
+    """The payload as its record's MAC covers it (:func:`attrition.db.chain.json_of`): the
+    COPY of the inputs and the signature of the outputs use these bytes, made once."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +96,7 @@ async def score_and_copy(
             ctx.request_hash,
             item.features,
             item.payload,
+            chain.json_of(item.payload),
         )
         for index, item in enumerate(items)
     ]
@@ -106,7 +111,7 @@ async def score_and_copy(
     )
     try:
         await asyncio.sleep(0)  # the task sends the query that reserves the identifiers
-        sign = prepare(items)  # the model, for every row at once
+        sign = prepare(inputs)  # the model, for every row at once
         records: list[PredictionRecord] = []
         for first in range(0, len(items), CHUNK):
             await _let_run()

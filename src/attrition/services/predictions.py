@@ -15,10 +15,9 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-import orjson
 import psycopg
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
@@ -38,6 +37,7 @@ from attrition.model.features import EXCLUDED_FROM_MODEL, columns_from_records
 from attrition.model.runtime import LoadedModel, ModelRuntime
 from attrition.security.clients import Charge
 from attrition.services import batches
+from attrition.services.answers import NOT_YET, SingleBody, Template
 
 log = logging.getLogger(__name__)
 
@@ -105,50 +105,6 @@ class Outcome:
 
 
 Render = Callable[[list["Outcome"]], dict[str, Any]]
-
-#: As the API's JSON responses (attrition.api.responses.FastJSONResponse) render a body.
-_JSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY
-#: The id and time a body is rendered with before the database gives them (then replaced).
-_NOT_YET = Written(0, 0, datetime(1970, 1, 1, tzinfo=UTC))
-
-
-@dataclass(frozen=True, slots=True)
-class Template:
-    """A one-prediction body rendered before its id and time are known (:class:`SingleBody`).
-
-    ``middle`` is the JSON of every field between ``prediction_id`` (the first) and
-    ``horodatage`` (the last): :meth:`body` gives the bytes the whole dict would render to.
-    """
-
-    middle: bytes
-
-    def body(self, prediction_id: int, created_at: datetime) -> bytes:
-        return b'{"prediction_id":%d,%s,"horodatage":%s}' % (
-            prediction_id,
-            self.middle,
-            orjson.dumps(created_at, option=_JSON_OPTIONS),
-        )
-
-
-class SingleBody:
-    """The body of a one-prediction answer, ``outcomes[0].as_response()``.
-
-    The service may render it while PostgreSQL writes the record (:meth:`template`): of its
-    fields only the id and the time come from the database. At concurrency 1 the process
-    otherwise waits for the COMMIT, then renders; this takes that rendering off the answer's
-    critical path (docs/performance.md).
-    """
-
-    def __call__(self, outcomes: list[Outcome]) -> dict[str, Any]:
-        return outcomes[0].as_response()
-
-    def template(self, outcome: Outcome) -> Template:
-        fields = outcome.as_response()
-        keys = list(fields)
-        if keys[0] != "prediction_id" or keys[-1] != "horodatage":  # pragma: no cover
-            raise ValueError("the body no longer starts with its id and ends with its time")
-        del fields["prediction_id"], fields["horodatage"]
-        return Template(orjson.dumps(fields, option=_JSON_OPTIONS)[1:-1])
 
 #: How long an Idempotency-Key is remembered (documented in the API description).
 IDEMPOTENCY_TTL = timedelta(hours=24)
@@ -333,7 +289,7 @@ class PredictionService:
         """Render the body of ``records`` (one) but its id and time; on failure, nothing
         (the body is then rendered after the COMMIT, as for any other answer)."""
         try:
-            outcome = self._outcomes(model, records, [_NOT_YET])
+            outcome = self._outcomes(model, records, [NOT_YET])
             into.append(render.template(outcome[0]))
         except Exception:  # pragma: no cover - a bug here must not cost the prediction
             log.exception("réponse non préparée pendant l'écriture")
@@ -363,7 +319,7 @@ class PredictionService:
         """A large request's scoring in two steps: the model for every row, then per chunk
         the explanations and the signed records (:mod:`attrition.services.batches`)."""
 
-        def prepare(items: Sequence[ScoreItem]) -> batches.Sign:
+        def prepare(items: Sequence[batches.PendingInput]) -> batches.Sign:
             started = time.perf_counter()
             scored = scores(model, columns_from_records([item.features for item in items]))
             latency_ms = (time.perf_counter() - started) * 1000 / len(items)
@@ -378,6 +334,7 @@ class PredictionService:
                     batch_id,
                     first,
                     latency_ms,
+                    for_copy=True,
                 )
 
             return sign
@@ -396,15 +353,23 @@ class PredictionService:
     def _sign(
         self,
         model: LoadedModel,
-        items: Sequence[ScoreItem],
+        items: Sequence[ScoreItem | batches.PendingInput],
         probabilities: Sequence[float],
         explanations: Sequence[dict[str, Any]],
         ctx: RequestContext,
         batch_id: str | None,
         first: int,
         latency_ms: float,
+        *,
+        for_copy: bool = False,
     ) -> list[PredictionRecord]:
-        """The signed records of scored ``items``, numbered from ``ctx.first_row + first``."""
+        """The signed records of scored ``items``, numbered from ``ctx.first_row + first``.
+
+        ``for_copy``: the records go to a COPY (:mod:`attrition.db.bulk`), which sends the
+        payload and the explanation as JSON text: the JSON their MAC covers is made once and
+        kept on the record (``items`` are then :class:`batches.PendingInput`, whose payload's
+        JSON is already made), instead of once for the MAC and once for the COPY.
+        """
         records = []
         key = self.audit_key
         for index, (item, probability, explanation) in enumerate(
@@ -431,6 +396,10 @@ class PredictionService:
                 request_hash=ctx.request_hash,
                 client_request_id=ctx.client_request_id,
             )
+            if for_copy:
+                assert isinstance(item, batches.PendingInput)
+                record.payload_json = item.payload_json
+                record.explanation_json = chain.json_of(explanation)
             # The bytes the MAC covers are also what the writer sends (db.writer.records_json).
             record.canonical = chain.canonical(record.mac_values())
             record.record_mac = chain.mac_of_canonical(key, record.canonical)

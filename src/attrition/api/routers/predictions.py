@@ -24,13 +24,13 @@ from attrition.db import idempotency
 from attrition.errors import ValidationError
 from attrition.security.clients import Authenticator, Charge, Client
 from attrition.services import records
+from attrition.services.answers import SingleBody
 from attrition.services.predictions import (
     Outcome,
     PredictionService,
     Render,
     RequestContext,
     ScoreItem,
-    SingleBody,
 )
 
 router = APIRouter(prefix="/v1", tags=["prédictions"], route_class=FastJSONRoute)
