@@ -1695,7 +1695,14 @@ def render(path: Path) -> list[Path]:
         "contre 72 à 75 ms, 4 alternances de 15 lots), la libération retardant la fin de "
         "l'envoi et la requête suivante. Python 3.12 au lieu de 3.11 : même CPU par requête "
         "à concurrence 32 (157 contre 160 µs, en processus).",
-        "- **Mesure** : placer le générateur de charge sur une autre machine.",
+        "- **Mesure** : placer le générateur de charge sur une autre machine. L'état de la "
+        "machine ne touche pas le service et le plancher de la même façon : entre les "
+        "exécutions `71bae97` (0.12.0) et `56ccd06` (0.13.0), le CPU du service par "
+        "prédiction à concurrence 32 est passé de 276 à 302–314 µs quand celui du plancher "
+        "restait à 96–98 µs, alors que, sur un même serveur neuf en alternance (6 × 5 000 "
+        "requêtes), le code de 0.13.0 prend moins de CPU que celui de 0.12.0 (314 contre "
+        "325 µs, 3 822 contre 3 686 prédictions/s). Un rapport au plancher mesuré une fois "
+        "porte donc aussi l'état de la machine (caches partagés, voisins) à ce moment.",
         "",
         "## Régénérer ces chiffres",
         "",
