@@ -206,8 +206,9 @@ def test_tallied_counts_and_buckets_equal_prometheus_clients_own() -> None:
 
     from attrition.monitoring.metrics import LATENCY_BUCKETS, PROBABILITY_BUCKETS
 
-    # Every bound exactly (it belongs to its own bucket), between bounds, and past the last.
-    latencies = [*LATENCY_BUCKETS, *(b * 0.7 for b in LATENCY_BUCKETS), 30.0, 0.0]
+    # Every bound exactly (it belongs to its own bucket), between bounds, past the last, and
+    # a NaN (added to the sum, counted in no bucket, as prometheus_client does).
+    latencies = [*LATENCY_BUCKETS, *(b * 0.7 for b in LATENCY_BUCKETS), 30.0, 0.0, float("nan")]
     probabilities = [*PROBABILITY_BUCKETS, *(b * 0.9 for b in PROBABILITY_BUCKETS), 0.0]
     outcomes = [
         SimpleNamespace(label="reste", risk_level="faible", probability=p) for p in probabilities

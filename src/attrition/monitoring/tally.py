@@ -50,9 +50,10 @@ class Tally:
             if pending is None:
                 pending = self._observed[child] = [0.0, [0] * len(child._upper_bounds)]
             pending[0] += value
-            # The first bound >= value, as Histogram.observe's loop finds it (the last bound
-            # is +Inf, so a number always has one).
-            pending[1][bisect.bisect_left(child._upper_bounds, value)] += 1
+            if value == value:  # a NaN has no bucket (no bound is >= it), only the sum
+                # The first bound >= value, as Histogram.observe's loop finds it (the last
+                # bound is +Inf, so a number always has one).
+                pending[1][bisect.bisect_left(child._upper_bounds, value)] += 1
         self._schedule()
 
     def flush(self) -> None:
