@@ -53,12 +53,16 @@ def _count(database: Database, sql: str) -> int:
     return int(row[0]) if row else 0
 
 
-def _rows(database: Database, request_id: str) -> list[Any]:
+_COLUMNS = "i.batch_row, i.age, p.probability, p.record_mac, p.latency_ms"
+
+
+def _rows(database: Database, request_id: str, columns: str = _COLUMNS) -> list[Any]:
+    """The request's recorded rows in batch order (``columns``: from this module only)."""
     with database.owner_engine().connect() as c:
         return list(
             c.execute(
                 text(
-                    "SELECT i.batch_row, i.age, p.probability, p.record_mac, p.latency_ms "
+                    f"SELECT {columns} "
                     "FROM prediction_inputs i JOIN predictions p ON p.input_id = i.id "
                     "WHERE i.client_request_id = :r ORDER BY i.batch_row"
                 ),
@@ -229,16 +233,6 @@ def test_each_payload_and_explanation_is_serialised_once_for_its_mac_and_its_cop
     assert response.status_code == 201, response.text
     assert serialised == []
     answered = response.json()["predictions"]
-    with database.owner_engine().connect() as c:
-        stored = list(
-            c.execute(
-                text(
-                    "SELECT i.payload, p.explanation FROM prediction_inputs i "
-                    "JOIN predictions p ON p.input_id = i.id "
-                    "WHERE i.client_request_id = :r ORDER BY i.batch_row"
-                ),
-                {"r": request_id},
-            )
-        )
+    stored = _rows(database, request_id, "i.payload, p.explanation")
     assert [row.payload for row in stored] == BODY["employes"]
     assert [row.explanation for row in stored] == [p["explication"] for p in answered]
