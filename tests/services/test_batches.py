@@ -187,6 +187,15 @@ def test_a_scoring_failure_leaves_nothing_written(
     assert len(_rows(database, request_id)) == LARGE_GROUP
 
 
+def test_a_left_open_transaction_is_counted_and_the_sealers_is_not(database: Database) -> None:
+    info = libpq_conninfo(database.app_url)
+    with psycopg.connect(info) as sealer, psycopg.connect(info) as left:
+        sealer.execute("SELECT pg_advisory_xact_lock(%s)", (chain.LOCK_ID,))
+        assert _count(database, _LEFT_OPEN) == 0  # the sealer between two statements
+        left.execute("SELECT 1")
+        assert _count(database, _LEFT_OPEN) == 1
+
+
 def test_the_database_lost_while_the_batch_is_scored_gives_a_503_and_writes_nothing(
     lenient: TestClient, keys: Keys, database: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
