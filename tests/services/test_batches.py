@@ -40,9 +40,14 @@ _COPYING_OUTPUTS = (
     "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
     "AND usename = current_user AND state = 'active' AND query LIKE 'COPY predictions (%'"
 )
+# A transaction left open by a failed batch. The background sealer's own transaction is not
+# one: it holds the sealer's advisory lock (chain.LOCK_ID) and is idle in transaction while
+# it links a round's rows in Python, which a check made at that moment would count.
 _LEFT_OPEN = (
     "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-    "AND usename = current_user AND state LIKE 'idle in transaction%'"
+    "AND usename = current_user AND state LIKE 'idle in transaction%' "
+    "AND pid NOT IN (SELECT pid FROM pg_locks WHERE locktype = 'advisory' "
+    f"AND classid = 0 AND objid = {chain.LOCK_ID} AND objsubid = 1)"
 )
 
 
