@@ -167,8 +167,8 @@ def _as_app(database: Database, statement: str, **params: Any) -> None:
 def test_a_prediction_naming_an_unknown_input_is_refused(database: Database, model_id: int) -> None:
     statement = (
         "INSERT INTO predictions (input_id, model_version_id, probability, label, threshold, "
-        "risk_level, explanation, latency_ms) VALUES (%(input_id)s, %(model)s, 0.5, 'reste', "
-        "0.4, 'moyen', '{}', 0.1)"
+        "risk_level, explanation, latency_ms, record_mac) VALUES (%(input_id)s, %(model)s, 0.5, "
+        "'reste', 0.4, 'moyen', '{}', 0.1, repeat('0', 64))"
     )
     with pytest.raises(psycopg.errors.ForeignKeyViolation, match="predictions.input_id : "):
         _as_app(database, statement, input_id=9_000_000_000_000, model=model_id)

@@ -402,7 +402,9 @@ class PredictionInput(Base):
     annees_sous_responsable_actuel: Mapped[int] = mapped_column(SmallInteger)
     payload: Mapped[dict[str, Any]] = mapped_column(JSONB)
 
-    prediction: Mapped[Prediction] = relationship(back_populates="input")
+    prediction: Mapped[Prediction] = relationship(
+        back_populates="input", primaryjoin="PredictionInput.id == foreign(Prediction.input_id)"
+    )
 
 
 class Prediction(Base):
@@ -415,7 +417,10 @@ class Prediction(Base):
     )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
-    input_id: Mapped[int] = mapped_column(ForeignKey("prediction_inputs.id"), unique=True)
+    input_id: Mapped[int] = mapped_column(
+        BigInteger, unique=True, info={REFERENCES: "prediction_inputs.id"}
+    )
+    """The input it answered: checked once per statement, not a foreign key (0016)."""
     model_version_id: Mapped[int] = mapped_column(Integer, info={REFERENCES: "model_versions.id"})
     """The version that made it: checked once per statement, not a foreign key (0015)."""
     probability: Mapped[float] = mapped_column(Double)
@@ -428,7 +433,9 @@ class Prediction(Base):
     record_mac: Mapped[str | None] = mapped_column(String(64))
     """HMAC of the input and the output, computed by the service when it answered."""
 
-    input: Mapped[PredictionInput] = relationship(back_populates="prediction")
+    input: Mapped[PredictionInput] = relationship(
+        back_populates="prediction", primaryjoin="PredictionInput.id == foreign(Prediction.input_id)"
+    )
 
 
 class RejectedRequest(Base):
