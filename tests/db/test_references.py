@@ -200,3 +200,32 @@ def test_an_input_still_answered_is_never_deleted(database: Database, model_id: 
         )
         assert gone.rowcount == 1
         conn.rollback()
+
+
+@pytest.mark.parametrize(
+    ("statement", "message"),
+    [
+        ("TRUNCATE prediction_inputs", "a encore sa prédiction"),
+        (
+            "UPDATE prediction_inputs SET id = -id WHERE client_request_id = :m",
+            "ne change jamais",
+        ),
+        (
+            "UPDATE predictions SET input_id = -input_id WHERE input_id IN "
+            "(SELECT id FROM prediction_inputs WHERE client_request_id = :m)",
+            "ne change jamais",
+        ),
+    ],
+    ids=["truncate", "renumber-input", "reassign-prediction"],
+)
+@pytest.mark.usefixtures("keys")
+def test_no_prediction_loses_its_input_even_with_the_purge_setting(
+    database: Database, model_id: int, statement: str, message: str
+) -> None:
+    marker = f"ref-keep-{uuid.uuid4().hex}"
+    _insert(database, model_id, client_request_id=marker)
+    with database.owner_engine().connect() as conn:
+        conn.execute(text("SET LOCAL attrition.allow_purge = 'on'"))
+        with pytest.raises(Exception, match=message):
+            conn.execute(text(statement), {"m": marker})
+        conn.rollback()
