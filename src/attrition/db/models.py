@@ -348,6 +348,11 @@ class WebSession(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(TZ)
 
 
+# An input and its prediction: a reference checked by trigger, no foreign key (0016).
+_INPUTS = "prediction_inputs.id"
+_JOIN = "PredictionInput.id == foreign(Prediction.input_id)"
+
+
 class PredictionInput(Base):
     """What was sent to the model: every feature typed, plus the raw payload (append-only)."""
 
@@ -402,9 +407,7 @@ class PredictionInput(Base):
     annees_sous_responsable_actuel: Mapped[int] = mapped_column(SmallInteger)
     payload: Mapped[dict[str, Any]] = mapped_column(JSONB)
 
-    prediction: Mapped[Prediction] = relationship(
-        back_populates="input", primaryjoin="PredictionInput.id == foreign(Prediction.input_id)"
-    )
+    prediction: Mapped[Prediction] = relationship(back_populates="input", primaryjoin=_JOIN)
 
 
 class Prediction(Base):
@@ -417,9 +420,7 @@ class Prediction(Base):
     )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
-    input_id: Mapped[int] = mapped_column(
-        BigInteger, unique=True, info={REFERENCES: "prediction_inputs.id"}
-    )
+    input_id: Mapped[int] = mapped_column(BigInteger, unique=True, info={REFERENCES: _INPUTS})
     """The input it answered: checked once per statement, not a foreign key (0016)."""
     model_version_id: Mapped[int] = mapped_column(Integer, info={REFERENCES: "model_versions.id"})
     """The version that made it: checked once per statement, not a foreign key (0015)."""
@@ -433,9 +434,7 @@ class Prediction(Base):
     record_mac: Mapped[str | None] = mapped_column(String(64))
     """HMAC of the input and the output, computed by the service when it answered."""
 
-    input: Mapped[PredictionInput] = relationship(
-        back_populates="prediction", primaryjoin="PredictionInput.id == foreign(Prediction.input_id)"
-    )
+    input: Mapped[PredictionInput] = relationship(primaryjoin=_JOIN, back_populates="prediction")
 
 
 class RejectedRequest(Base):
