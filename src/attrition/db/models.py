@@ -348,8 +348,7 @@ class WebSession(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(TZ)
 
 
-# An input and its prediction: a reference checked by trigger, no foreign key (0016).
-_INPUTS = "prediction_inputs.id"
+_INPUTS = "prediction_inputs.id"  # a reference checked by trigger, not a foreign key (0016)
 _JOIN = "PredictionInput.id == foreign(Prediction.input_id)"
 
 
