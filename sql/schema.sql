@@ -667,5 +667,78 @@ ALTER TABLE predictions DROP CONSTRAINT fk_predictions_model_version_id_model_ve
 
 UPDATE alembic_version SET version_num='0015' WHERE alembic_version.version_num = '0014';
 
+-- Running upgrade 0015 -> 0016
+
+CREATE FUNCTION check_predictions_references() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    missing bigint;
+BEGIN
+    SELECT n.model_version_id INTO missing FROM new_rows n
+    WHERE n.model_version_id IS NOT NULL
+      AND NOT EXISTS (SELECT 1 FROM public.model_versions r WHERE r.id = n.model_version_id)
+    LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'predictions.model_version_id : version de modèle % inconnue', missing
+            USING ERRCODE = 'foreign_key_violation';
+    END IF;
+    SELECT n.input_id INTO missing FROM new_rows n
+    WHERE NOT EXISTS (SELECT 1 FROM public.prediction_inputs r WHERE r.id = n.input_id)
+    LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'predictions.input_id : entrée % inconnue', missing
+            USING ERRCODE = 'foreign_key_violation';
+    END IF;
+    RETURN NULL;
+END;
+$$;
+
+CREATE FUNCTION refuse_answered_input_removal() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    answered bigint;
+BEGIN
+    IF TG_OP = 'TRUNCATE' THEN
+        SELECT p.input_id INTO answered FROM public.predictions p LIMIT 1;
+    ELSE
+        SELECT o.id INTO answered FROM old_rows o
+        WHERE EXISTS (SELECT 1 FROM public.predictions p WHERE p.input_id = o.id)
+        LIMIT 1;
+    END IF;
+    IF FOUND THEN
+        RAISE EXCEPTION 'prediction_inputs : l''entrée % a encore sa prédiction '
+            '(supprimer la prédiction d''abord)', answered
+            USING ERRCODE = 'foreign_key_violation';
+    END IF;
+    RETURN NULL;
+END;
+$$;
+
+CREATE FUNCTION refuse_input_reassignment() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.input_id IS DISTINCT FROM OLD.input_id THEN
+        RAISE EXCEPTION 'predictions : l''entrée d''une prédiction ne change jamais'
+            USING ERRCODE = 'restrict_violation';
+    END IF;
+    RETURN NEW;
+END;
+$$;
+
+CREATE TRIGGER trg_prediction_inputs_answered_kept AFTER DELETE ON prediction_inputs REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION refuse_answered_input_removal();
+
+CREATE TRIGGER trg_prediction_inputs_answered_not_truncated BEFORE TRUNCATE ON prediction_inputs FOR EACH STATEMENT EXECUTE FUNCTION refuse_answered_input_removal();
+
+CREATE TRIGGER trg_prediction_inputs_fixed_id BEFORE UPDATE OF id ON prediction_inputs FOR EACH ROW EXECUTE FUNCTION refuse_referenced_renumbering();
+
+CREATE TRIGGER trg_predictions_fixed_input BEFORE UPDATE OF input_id ON predictions FOR EACH ROW EXECUTE FUNCTION refuse_input_reassignment();
+
+CREATE TRIGGER trg_predictions_known_references AFTER INSERT ON predictions REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION check_predictions_references();
+
+DROP TRIGGER trg_predictions_known_model_version_id ON predictions;
+
+DROP FUNCTION check_predictions_model_version_id();
+
+ALTER TABLE predictions DROP CONSTRAINT fk_predictions_input_id_prediction_inputs;
+
+UPDATE alembic_version SET version_num='0016' WHERE alembic_version.version_num = '0015';
+
 COMMIT;
 

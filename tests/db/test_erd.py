@@ -65,7 +65,7 @@ def test_audit_trail_link_and_markers() -> None:
     checked = sum(  # references checked by a trigger, drawn as the keys they stand for
         1 for t in Base.metadata.tables.values() for c in t.columns if REFERENCES in c.info
     )
-    assert checked == 2
+    assert checked == 3
     assert len(relationships) == fks + checked
 
 

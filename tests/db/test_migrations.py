@@ -59,7 +59,7 @@ def test_models_and_migrations_agree(database: Database) -> None:
 
 
 def test_database_is_at_head(database: Database) -> None:
-    assert current_revision(database.owner_engine()) == HEAD_REVISION == "0015"
+    assert current_revision(database.owner_engine()) == HEAD_REVISION == "0016"
     with database.owner_engine().connect() as conn:
         assert conn.scalar(text("SELECT to_regclass('purge_log') IS NOT NULL"))
 

@@ -1,10 +1,12 @@
-"""The audit trail's references to its key and its model version: checked, never locking.
+"""The audit trail's references (key, model version, input): checked, never locking.
 
-A prediction input names the key that sent it, a prediction the model version that made it.
-Foreign keys checked that row by row, each check taking a share lock on the referenced row:
-every writer locked the same key row and the same model row (MultiXacts under load). The
-references are now checked once per statement, and keys and model versions are never
-deleted (a key is revoked, a version retired), so no reference can dangle (ADR 27).
+A prediction input names the key that sent it, a prediction the model version that made it
+and the input it answered. Foreign keys checked that row by row, each check taking a share
+lock on the referenced row: every writer locked the same key row and the same model row
+(MultiXacts under load), and every prediction locked its own input row (one more WAL record
+per prediction). The references are now checked once per statement, and keys and model
+versions are never deleted (a key is revoked, a version retired), so no reference can dangle
+(ADR 27); an input is deleted only after its prediction (ADR 30).
 """
 
 from __future__ import annotations
@@ -126,4 +128,104 @@ def test_keys_and_model_versions_are_never_deleted_or_renumbered(
     with database.owner_engine().connect() as conn:
         with pytest.raises(Exception, match="ne sont jamais supprim|ne change jamais"):
             conn.execute(text(statement))
+        conn.rollback()
+
+
+@pytest.mark.parametrize("write", [_insert, _copy, _group], ids=["insert", "copy", "group"])
+@pytest.mark.usefixtures("keys")
+def test_recording_leaves_no_lock_on_the_input_rows(
+    database: Database, model_id: int, write: Any
+) -> None:
+    # A foreign key on predictions.input_id locked each input row (FOR KEY SHARE): the row
+    # kept the locker in its xmax, and the lock cost a WAL record per prediction.
+    marker = f"ref-xmax-{uuid.uuid4().hex}"
+    write(database, model_id, client_request_id=marker)
+    with database.owner_engine().connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT i.xmax::text, p.id IS NOT NULL FROM prediction_inputs i "
+                "LEFT JOIN predictions p ON p.input_id = i.id "
+                "WHERE i.client_request_id = :marker"
+            ),
+            {"marker": marker},
+        ).all()
+    assert rows, "nothing written"
+    assert all(answered for _, answered in rows)
+    assert [xmax for xmax, _ in rows] == ["0"] * len(rows)
+
+
+def _as_app(database: Database, statement: str, **params: Any) -> None:
+    async def main() -> None:
+        async with await psycopg.AsyncConnection.connect(libpq_conninfo(database.app_url)) as conn:
+            await conn.execute(statement, params)
+            await conn.commit()
+
+    asyncio.run(main())
+
+
+@pytest.mark.usefixtures("keys")
+def test_a_prediction_naming_an_unknown_input_is_refused(database: Database, model_id: int) -> None:
+    statement = (
+        "INSERT INTO predictions (input_id, model_version_id, probability, label, threshold, "
+        "risk_level, explanation, latency_ms, record_mac) VALUES (%(input_id)s, %(model)s, 0.5, "
+        "'reste', 0.4, 'moyen', '{}', 0.1, repeat('0', 64))"
+    )
+    with pytest.raises(psycopg.errors.ForeignKeyViolation, match="predictions.input_id : "):
+        _as_app(database, statement, input_id=9_000_000_000_000, model=model_id)
+
+
+@pytest.mark.usefixtures("keys")
+def test_an_input_still_answered_is_never_deleted(database: Database, model_id: int) -> None:
+    marker = f"ref-del-{uuid.uuid4().hex}"
+    _insert(database, model_id, client_request_id=marker)
+    with database.owner_engine().connect() as conn:
+        # As the purge does (its own transaction may delete the trail), but the input first.
+        conn.execute(text("SET LOCAL attrition.allow_purge = 'on'"))
+        with pytest.raises(Exception, match="prediction_inputs : l'entrée .* a encore sa"):
+            conn.execute(
+                text("DELETE FROM prediction_inputs WHERE client_request_id = :m"), {"m": marker}
+            )
+        conn.rollback()
+        # In the purge's order, prediction then input, both go.
+        conn.execute(text("SET LOCAL attrition.allow_purge = 'on'"))
+        conn.execute(
+            text(
+                "DELETE FROM predictions WHERE input_id IN "
+                "(SELECT id FROM prediction_inputs WHERE client_request_id = :m)"
+            ),
+            {"m": marker},
+        )
+        gone = conn.execute(
+            text("DELETE FROM prediction_inputs WHERE client_request_id = :m"), {"m": marker}
+        )
+        assert gone.rowcount == 1
+        conn.rollback()
+
+
+@pytest.mark.parametrize(
+    ("statement", "message"),
+    [
+        ("TRUNCATE prediction_inputs", "a encore sa prédiction"),
+        (
+            "UPDATE prediction_inputs SET id = -id WHERE client_request_id = :m",
+            "ne change jamais",
+        ),
+        (
+            "UPDATE predictions SET input_id = -input_id WHERE input_id IN "
+            "(SELECT id FROM prediction_inputs WHERE client_request_id = :m)",
+            "ne change jamais",
+        ),
+    ],
+    ids=["truncate", "renumber-input", "reassign-prediction"],
+)
+@pytest.mark.usefixtures("keys")
+def test_no_prediction_loses_its_input_even_with_the_purge_setting(
+    database: Database, model_id: int, statement: str, message: str
+) -> None:
+    marker = f"ref-keep-{uuid.uuid4().hex}"
+    _insert(database, model_id, client_request_id=marker)
+    with database.owner_engine().connect() as conn:
+        conn.execute(text("SET LOCAL attrition.allow_purge = 'on'"))
+        with pytest.raises(Exception, match=message):
+            conn.execute(text(statement), {"m": marker})
         conn.rollback()

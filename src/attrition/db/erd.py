@@ -125,7 +125,7 @@ def _relationship(table: Table, fk: ForeignKeyConstraint, unique: set[str]) -> s
 
 def _checked_relationship(table: Table, column: Column[object], unique: set[str]) -> str:
     """A reference checked by a trigger instead of a foreign key (``column.info``), drawn as
-    the foreign key it stands for (migration 0015)."""
+    the foreign key it stands for (migrations 0015 and 0016)."""
     return _edge(
         str(column.info[REFERENCES]).split(".", 1)[0],
         table.name,

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
-HEAD_REVISION = "0015"
+HEAD_REVISION = "0016"
 """The last migration of ``migrations/versions``: bump it with every new migration.
 
 A test compares it with Alembic's own view of the head, so it cannot silently fall behind

@@ -348,6 +348,10 @@ class WebSession(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(TZ)
 
 
+_INPUTS = "prediction_inputs.id"  # a reference checked by trigger, not a foreign key (0016)
+_JOIN = "PredictionInput.id == foreign(Prediction.input_id)"
+
+
 class PredictionInput(Base):
     """What was sent to the model: every feature typed, plus the raw payload (append-only)."""
 
@@ -402,7 +406,7 @@ class PredictionInput(Base):
     annees_sous_responsable_actuel: Mapped[int] = mapped_column(SmallInteger)
     payload: Mapped[dict[str, Any]] = mapped_column(JSONB)
 
-    prediction: Mapped[Prediction] = relationship(back_populates="input")
+    prediction: Mapped[Prediction] = relationship(back_populates="input", primaryjoin=_JOIN)
 
 
 class Prediction(Base):
@@ -415,7 +419,8 @@ class Prediction(Base):
     )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
-    input_id: Mapped[int] = mapped_column(ForeignKey("prediction_inputs.id"), unique=True)
+    input_id: Mapped[int] = mapped_column(BigInteger, unique=True, info={REFERENCES: _INPUTS})
+    """The input it answered: checked once per statement, not a foreign key (0016)."""
     model_version_id: Mapped[int] = mapped_column(Integer, info={REFERENCES: "model_versions.id"})
     """The version that made it: checked once per statement, not a foreign key (0015)."""
     probability: Mapped[float] = mapped_column(Double)
@@ -428,7 +433,7 @@ class Prediction(Base):
     record_mac: Mapped[str | None] = mapped_column(String(64))
     """HMAC of the input and the output, computed by the service when it answered."""
 
-    input: Mapped[PredictionInput] = relationship(back_populates="prediction")
+    input: Mapped[PredictionInput] = relationship(primaryjoin=_JOIN, back_populates="prediction")
 
 
 class RejectedRequest(Base):
