@@ -27,28 +27,29 @@ depends_on: str | Sequence[str] | None = None
 
 CONSTRAINT = "fk_predictions_input_id_prediction_inputs"
 
+
+def _reference(column: str, parent: str, label: str, *, nullable: bool) -> str:
+    """One reference of the statement's new predictions, checked by one anti-join."""
+    allowed_null = f"n.{column} IS NOT NULL\n      AND " if nullable else ""
+    return f"""
+    SELECT n.{column} INTO missing FROM new_rows n
+    WHERE {allowed_null}NOT EXISTS (SELECT 1 FROM public.{parent} r WHERE r.id = n.{column})
+    LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'predictions.{column} : {label} % inconnue', missing
+            USING ERRCODE = 'foreign_key_violation';
+    END IF;"""  # noqa: S608 - names and labels from this module, never from input
+
+
+_MODEL_VERSION = _reference(
+    "model_version_id", "model_versions", "version de modèle", nullable=True
+)
+_INPUT = _reference("input_id", "prediction_inputs", "entrée", nullable=False)
+
+
 # Both references of a new prediction, one anti-join each over the statement's rows, in one
 # trigger call (a call is most of the cost for a lone prediction). Runs as the writer, who
 # reads versions and inputs (no SECURITY DEFINER: see 0015). ERRCODE 23503, as a foreign key.
-_MODEL_VERSION = """
-    SELECT n.model_version_id INTO missing FROM new_rows n
-    WHERE n.model_version_id IS NOT NULL
-      AND NOT EXISTS (SELECT 1 FROM public.model_versions r WHERE r.id = n.model_version_id)
-    LIMIT 1;
-    IF FOUND THEN
-        RAISE EXCEPTION 'predictions.model_version_id : version de modèle % inconnue', missing
-            USING ERRCODE = 'foreign_key_violation';
-    END IF;"""
-_INPUT = """
-    SELECT n.input_id INTO missing FROM new_rows n
-    WHERE NOT EXISTS (SELECT 1 FROM public.prediction_inputs r WHERE r.id = n.input_id)
-    LIMIT 1;
-    IF FOUND THEN
-        RAISE EXCEPTION 'predictions.input_id : entrée % inconnue', missing
-            USING ERRCODE = 'foreign_key_violation';
-    END IF;"""
-
-
 def _check_function(name: str, checks: str) -> str:
     return f"""
 CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$
