@@ -201,6 +201,17 @@ def test_a_left_open_transaction_is_counted_and_the_sealers_is_not(database: Dat
         assert _count(database, _LEFT_OPEN) == 1
 
 
+def test_a_sealer_that_missed_the_lock_is_not_counted(database: Database) -> None:
+    # A background sealer that finds the lock taken ends its transaction at once; until it
+    # does, it sits idle in a transaction without the lock (seen once in CI).
+    info = libpq_conninfo(database.app_url)
+    with psycopg.connect(info) as holder, psycopg.connect(info) as missed:
+        holder.execute("SELECT pg_advisory_xact_lock(%s)", (chain.LOCK_ID,))
+        row = missed.execute("SELECT pg_try_advisory_xact_lock(%s)", (chain.LOCK_ID,)).fetchone()
+        assert row == (False,)
+        assert _count(database, _LEFT_OPEN) == 0
+
+
 def test_the_database_lost_while_the_batch_is_scored_gives_a_503_and_writes_nothing(
     lenient: TestClient, keys: Keys, database: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
