@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import uuid
@@ -131,12 +132,8 @@ def test_the_writers_backend_is_proved_local(database: Database) -> None:
     local_or_skip(database)
 
     async def pids() -> tuple[int | None, int]:
-        async with await psycopg.AsyncConnection.connect(
-            libpq_conninfo(database.app_url)
-        ) as conn:
+        async with await psycopg.AsyncConnection.connect(libpq_conninfo(database.app_url)) as conn:
             return local_backend(conn.info), conn.info.backend_pid
-
-    import asyncio
 
     proved, pid = asyncio.run(pids())
     assert proved == pid
