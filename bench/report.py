@@ -1616,6 +1616,13 @@ def render(path: Path) -> list[Path]:
         "déclencheur qui vérifie déjà la version du modèle. CPU de PostgreSQL : groupes de 10, "
         "environ 3 µs de moins par prédiction (57–59 → 54–57 µs) ; lot par `COPY`, 21,7 → "
         "20,7 µs par ligne. Servi : dans le bruit.",
+        "- **Le processus PostgreSQL des petits groupes avec son processus d'API** (0.15.0, "
+        "ADR 31) : le processus serveur de la connexion que garde l'écriture groupée est gardé "
+        "sur le processeur de son processus d'API (seulement s'il est prouvé local), et rendu "
+        "à ses processeurs avec la connexion. Laissé libre, il était réveillé sur l'autre "
+        "processeur pendant que le sien restait inoccupé. Servi, quatre séries alternées : "
+        "concurrence 32, +7 à +12 % de prédictions/s, machine inoccupée 6,5–8,2 % → "
+        "3,2–3,8 %, p99 12,6–14,5 → 10,2–11,1 ms ; concurrence 1 dans le bruit.",
         "- **Historique des exécutions** (0.12.0) : la section « D'une exécution à l'autre » "
         "montre les rapports au plancher des dernières exécutions enregistrées, pour lire un "
         "objectif tenu ou manqué d'un point dans l'écart d'une exécution à l'autre.",

@@ -201,8 +201,8 @@ class PinnedMultiprocess(Multiprocess):
     backends and the clients, and were moved between them: at concurrency 32 the service
     recorded about 12 % fewer predictions per second (docs/decisions.md, ADR 26). Pinned from
     the supervisor, every thread of the worker, at each of its checks (every half second):
-    the floor of the benchmark is served by the same code, and only the workers are pinned,
-    never PostgreSQL.
+    the floor of the benchmark is served by the same code. Of PostgreSQL, only the backend
+    that writes a worker's small groups follows its worker (:mod:`attrition.db.affinity`).
     """
 
     def __init__(self, config: uvicorn.Config, sockets: list[socket.socket]) -> None:

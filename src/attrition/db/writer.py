@@ -45,6 +45,7 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from attrition.db import bulk, usage
+from attrition.db.affinity import BackendPlacement
 from attrition.db.audit import PredictionRecord, Written
 from attrition.db.chain import canonical
 from attrition.db.pool import check_connection
@@ -120,8 +121,9 @@ class GroupCommitWriter:
     PostgreSQL CPU per prediction with one). A batch (``LARGE_GROUP`` records or more) has a
     turn of its own, so that single predictions never wait for a batch's COPY.
 
-    The small groups are written on one connection the writer keeps (in autocommit), checked
-    before each group as the pool checks the connections it lends: lending a connection,
+    The small groups are written on one connection the writer keeps (in autocommit), its
+    backend kept on this worker's CPU when the worker is pinned (:mod:`attrition.db.affinity`),
+    checked before each group as the pool checks the connections it lends: lending a connection,
     checking it and switching it to autocommit and back cost each group about a third of its
     own statement's client work. It is given back to the pool every ``keep_s`` seconds (so
     that the pool's ``max_lifetime`` still applies), when it breaks, and at close; a pool of
@@ -144,6 +146,7 @@ class GroupCommitWriter:
     keep_s: float = 60.0
     _kept: psycopg.AsyncConnection[Any] | None = None
     _kept_since: float = 0.0
+    _placement: BackendPlacement = field(default_factory=BackendPlacement)  # ADR 31
     _pending: deque[_Pending] = field(default_factory=deque)
     _batches: deque[_Pending] = field(default_factory=deque)
     _busy: set[str] = field(default_factory=set)  # the turns in use: "small", "batch"
@@ -389,6 +392,7 @@ class GroupCommitWriter:
             if time.monotonic() - self._kept_since < self.keep_s:
                 try:
                     await check_connection(conn)  # as the pool does before lending
+                    self._placement.follow(conn, conn.info)
                     return conn
                 except psycopg.Error:
                     pass
@@ -400,10 +404,12 @@ class GroupCommitWriter:
             await self.pool.putconn(conn)
             raise
         self._kept, self._kept_since = conn, time.monotonic()
+        self._placement.follow(conn, conn.info)
         return conn
 
     async def _give_back(self) -> None:
         conn, self._kept = self._kept, None
+        self._placement.release()
         if conn is None:
             return
         with contextlib.suppress(psycopg.Error):  # as the pool's other users expect it
