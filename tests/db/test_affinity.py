@@ -56,7 +56,7 @@ async def writers_backend(database: Database) -> int:
     return int(row[0])
 
 
-def local_or_skip(_database: Database) -> None:
+def local_or_skip() -> None:
     """Skip when the tests run against an external server (as ``settings`` decides)."""
     if os.environ.get("TEST_DATABASE_URL") or os.environ.get("DATABASE_URL"):
         pytest.skip("the test database is an external server, maybe of another machine")
@@ -68,7 +68,7 @@ def test_the_small_groups_backend_runs_on_its_pinned_workers_cpu(
 ) -> None:
     """A worker kept on one CPU (ADR 26) has its writer's backend kept there too: left free,
     it was woken on the other worker's CPU while its own went idle (ADR 31)."""
-    local_or_skip(database)
+    local_or_skip()
     cpu = max(os.sched_getaffinity(0))
 
     async def work(writer: GroupCommitWriter, _pool: Any) -> tuple[set[int], set[int]]:
@@ -88,7 +88,7 @@ def test_the_small_groups_backend_runs_on_its_pinned_workers_cpu(
 @needs_two_cpus
 def test_a_free_worker_leaves_the_backend_free(database: Database, model_id: int) -> None:
     """Workers not pinned (``ATTRITION_PIN_WORKERS=false``, one worker): nothing is narrowed."""
-    local_or_skip(database)
+    local_or_skip()
     all_cpus = os.sched_getaffinity(0)
 
     async def work(writer: GroupCommitWriter, _pool: Any) -> set[int]:
@@ -129,7 +129,7 @@ def test_a_pid_that_is_not_a_child_of_the_sockets_postmaster_is_refused(tmp_path
 def test_the_writers_backend_is_proved_local(database: Database) -> None:
     """The embedded server of the tests: its backends are children of the postmaster the
     socket's lock file names."""
-    local_or_skip(database)
+    local_or_skip()
 
     async def pids() -> tuple[int | None, int]:
         async with await psycopg.AsyncConnection.connect(libpq_conninfo(database.app_url)) as conn:

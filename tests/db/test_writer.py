@@ -244,6 +244,38 @@ def test_small_groups_keep_one_connection(database: Database, model_id: int) -> 
     assert with_writer(database, work) <= 1
 
 
+def test_small_groups_keep_one_cursor(database: Database, model_id: int) -> None:
+    """The kept connection keeps its cursor too: a cursor made and closed per group cost
+    each lone statement about 10 µs of the process's CPU (measured, uvloop)."""
+    made: list[int] = []
+
+    class Counted(psycopg.AsyncConnection):  # type: ignore[type-arg]
+        def cursor(self, *args: Any, **kwargs: Any) -> Any:
+            made.append(1)
+            return super().cursor(*args, **kwargs)
+
+    async def main() -> int:
+        pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
+            libpq_conninfo(database.app_url),
+            connection_class=Counted,
+            min_size=1,
+            max_size=4,
+            open=False,
+        )
+        await pool.open()
+        writer = GroupCommitWriter(pool)
+        await writer.start()
+        try:
+            for n in range(10):
+                await writer.write([record(f"gc-cursor-{uuid.uuid4().hex[:8]}-{n}", model_id)])
+            return len(made)
+        finally:
+            await writer.close()
+            await pool.close()
+
+    assert asyncio.run(main()) == 1
+
+
 def test_a_lone_request_is_written_by_its_own_task(database: Database, model_id: int) -> None:
     """On an idle writer, the request writes its own group: no hop through the writer's task
     (a task and two event-loop turns more per request at concurrency 1)."""

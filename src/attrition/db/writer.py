@@ -145,6 +145,7 @@ class GroupCommitWriter:
     max_records: int = 2000
     keep_s: float = 60.0
     _kept: psycopg.AsyncConnection[Any] | None = None
+    _cursor: psycopg.AsyncCursor[Any] | None = None  # the kept connection's, kept with it
     _kept_since: float = 0.0
     _placement: BackendPlacement = field(default_factory=BackendPlacement)  # ADR 31
     _pending: deque[_Pending] = field(default_factory=deque)
@@ -377,23 +378,24 @@ class GroupCommitWriter:
                 finally:
                     with contextlib.suppress(psycopg.Error):  # a broken one is discarded
                         await lent.set_autocommit(False)
-        conn = await self._connection()
+        cur = await self._connection()
         try:
-            cur = await conn.execute(statement, params)
+            await cur.execute(statement, params)
             return await cur.fetchall()
         except psycopg.OperationalError:
             await self._give_back()
             raise
 
-    async def _connection(self) -> psycopg.AsyncConnection[Any]:
-        """The kept connection if it is still good, else a new one from the pool."""
-        conn = self._kept
+    async def _connection(self) -> psycopg.AsyncCursor[Any]:
+        """The kept connection's cursor if it is still good, else a new one's from the pool
+        (a cursor made and closed per group cost a lone statement about 10 µs of CPU)."""
+        conn, cur = self._kept, self._cursor
         if conn is not None:
-            if time.monotonic() - self._kept_since < self.keep_s:
+            if cur is not None and time.monotonic() - self._kept_since < self.keep_s:
                 try:
                     await check_connection(conn)  # as the pool does before lending
                     self._placement.follow(conn, conn.info)
-                    return conn
+                    return cur
                 except psycopg.Error:
                     pass
             await self._give_back()
@@ -403,12 +405,12 @@ class GroupCommitWriter:
         except BaseException:
             await self.pool.putconn(conn)
             raise
-        self._kept, self._kept_since = conn, time.monotonic()
+        self._kept, self._kept_since, self._cursor = conn, time.monotonic(), conn.cursor()
         self._placement.follow(conn, conn.info)
-        return conn
+        return self._cursor
 
     async def _give_back(self) -> None:
-        conn, self._kept = self._kept, None
+        conn, self._kept, self._cursor = self._kept, None, None
         self._placement.release()
         if conn is None:
             return
