@@ -14,7 +14,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from attrition.db.affinity import local_backend
+from attrition.db.affinity import child_of, local_backend
 from attrition.db.engine import Database, libpq_conninfo
 from attrition.db.writer import GroupCommitWriter
 from tests.db.writing import record, with_writer
@@ -137,3 +137,27 @@ def test_the_writers_backend_is_proved_local(database: Database) -> None:
 
     proved, pid = asyncio.run(pids())
     assert proved == pid
+
+
+def test_a_backend_that_ended_is_no_longer_taken_for_one(database: Database) -> None:
+    """Before each change of CPUs the pid is checked again: a backend that ended may have left
+    its pid to an unrelated process, which must never be moved."""
+    local_or_skip()
+
+    async def main() -> tuple[bool, bool, bool]:
+        info = libpq_conninfo(database.app_url)
+        async with await psycopg.AsyncConnection.connect(info, autocommit=True) as doomed:
+            pid = doomed.info.backend_pid
+            lock = Path(doomed.info.host, f".s.PGSQL.{doomed.info.port}.lock").read_text()
+            postmaster = int(lock.split("\n", 1)[0])
+            alive = child_of(pid, postmaster)
+            async with await psycopg.AsyncConnection.connect(info, autocommit=True) as other:
+                await other.execute("SELECT pg_terminate_backend(%s)", (pid,))
+            for _ in range(100):  # the postmaster reaps it
+                if not Path(f"/proc/{pid}").exists():
+                    break
+                await asyncio.sleep(0.02)
+            ended = child_of(pid, postmaster)
+        return alive, ended, child_of(os.getpid(), os.getppid())
+
+    assert asyncio.run(main()) == (True, False, False)

@@ -6,7 +6,7 @@ written by one PostgreSQL backend, on the connection its writer keeps
 (:class:`attrition.db.writer.GroupCommitWriter`), and the worker's requests wait for it. Left
 to the scheduler, that backend was woken on either CPU, often the other worker's, which then
 had to give way while its own CPU went idle: at concurrency 32 both CPUs were idle together
-about 8 % of the time. Kept on its worker's CPU, it runs while its worker waits for it (measured
+6 to 8 % of the time. Kept on its worker's CPU, it runs while its worker waits for it (measured
 in docs/decisions.md, ADR 31).
 
 Only a backend that is provably a process of this machine is ever touched. The connection
@@ -49,18 +49,36 @@ class ConnectionInfo(Protocol):
 
 def local_backend(info: ConnectionInfo) -> int | None:
     """The pid of the connection's backend if it is provably a process of this machine."""
+    found = _local(info)
+    return None if found is None else found[0]
+
+
+def _local(info: ConnectionInfo) -> tuple[int, int] | None:
+    """(backend, postmaster) if the backend is provably a process of this machine."""
     if not hasattr(os, "sched_setaffinity") or not info.host.startswith("/"):
         return None  # TCP (or a platform without CPU affinity): nothing to prove
-    pid = info.backend_pid
     try:
         lock = Path(info.host, f".s.PGSQL.{info.port}.lock").read_text(encoding="ascii")
         postmaster = int(lock.split("\n", 1)[0])
+    except (OSError, ValueError):
+        return None
+    pid = info.backend_pid
+    return (pid, postmaster) if child_of(pid, postmaster) else None
+
+
+def child_of(pid: int, postmaster: int) -> bool:
+    """Whether ``pid`` is, now, a ``postgres`` process whose parent is ``postmaster``.
+
+    Checked again before each change of CPUs: a backend that ended may have left its pid to
+    an unrelated process.
+    """
+    try:
         stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii", errors="replace")
         parent = int(stat.rsplit(")", 1)[1].split()[1])  # the name may hold spaces, ")"
         title = Path(f"/proc/{pid}/cmdline").read_bytes()
     except (OSError, ValueError, IndexError):
-        return None
-    return pid if parent == postmaster and title.startswith(b"postgres") else None
+        return False
+    return parent == postmaster and title.startswith(b"postgres")
 
 
 @dataclass(slots=True)
@@ -68,12 +86,13 @@ class BackendPlacement:
     """Keeps the backend of one connection at a time on this thread's CPUs.
 
     ``follow`` is called before each use of the connection, and looks at most every
-    ``every_s`` seconds (two system calls); ``release`` gives the backend back its CPUs.
+    ``every_s`` seconds (a few system calls); ``release`` gives the backend back its CPUs.
     """
 
     every_s: float = 1.0
     _conn: object | None = None
     _pid: int | None = None  # the followed backend, None if it is not provably local
+    _parent: int = 0  # its postmaster
     _before: set[int] | None = None  # its CPUs before it was narrowed (None: untouched)
     _looked: float = -math.inf
 
@@ -81,11 +100,16 @@ class BackendPlacement:
         """Narrow the backend of ``conn`` to this thread's CPUs, if they are among its own."""
         if conn is not self._conn:
             self.release()
-            self._conn, self._pid, self._looked = conn, local_backend(info), -math.inf
+            found = _local(info)
+            self._conn, self._looked = conn, -math.inf
+            self._pid, self._parent = found if found is not None else (None, 0)
         now = time.monotonic()
         if self._pid is None or now - self._looked < self.every_s:
             return
         self._looked = now
+        if not child_of(self._pid, self._parent):  # gone: its pid may be another's now
+            self._pid, self._before = None, None
+            return
         try:
             mine = os.sched_getaffinity(0)
             theirs = os.sched_getaffinity(self._pid)
@@ -100,7 +124,7 @@ class BackendPlacement:
 
     def release(self) -> None:
         """Give the followed backend back the CPUs it had; follow nothing."""
-        if self._pid is not None and self._before is not None:
-            with contextlib.suppress(OSError):  # a backend that is gone needs nothing
+        if self._pid is not None and self._before is not None and child_of(self._pid, self._parent):
+            with contextlib.suppress(OSError):  # a backend that ended meanwhile needs nothing
                 os.sched_setaffinity(self._pid, self._before)
         self._conn, self._pid, self._before, self._looked = None, None, None, -math.inf
