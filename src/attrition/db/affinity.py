@@ -47,6 +47,13 @@ class ConnectionInfo(Protocol):
     def backend_pid(self) -> int: ...
 
 
+class Connection(Protocol):
+    """What is read of a connection: its ``info`` (``psycopg.AsyncConnection``)."""
+
+    @property
+    def info(self) -> ConnectionInfo: ...
+
+
 def local_backend(info: ConnectionInfo) -> int | None:
     """The pid of the connection's backend if it is provably a process of this machine."""
     found = _local(info)
@@ -96,11 +103,11 @@ class BackendPlacement:
     _before: set[int] | None = None  # its CPUs before it was narrowed (None: untouched)
     _looked: float = -math.inf
 
-    def follow(self, conn: object, info: ConnectionInfo) -> None:
+    def follow(self, conn: Connection) -> None:
         """Narrow the backend of ``conn`` to this thread's CPUs, if they are among its own."""
-        if conn is not self._conn:
+        if conn is not self._conn:  # its info is read once per connection, not per group
             self.release()
-            found = _local(info)
+            found = _local(conn.info)
             self._conn, self._looked = conn, -math.inf
             self._pid, self._parent = found if found is not None else (None, 0)
         now = time.monotonic()

@@ -394,7 +394,7 @@ class GroupCommitWriter:
             if cur is not None and time.monotonic() - self._kept_since < self.keep_s:
                 try:
                     await check_connection(conn)  # as the pool does before lending
-                    self._placement.follow(conn, conn.info)
+                    self._placement.follow(conn)
                     return cur
                 except psycopg.Error:
                     pass
@@ -406,7 +406,7 @@ class GroupCommitWriter:
             await self.pool.putconn(conn)
             raise
         self._kept, self._kept_since, self._cursor = conn, time.monotonic(), conn.cursor()
-        self._placement.follow(conn, conn.info)
+        self._placement.follow(conn)
         return self._cursor
 
     async def _give_back(self) -> None:
