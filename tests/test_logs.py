@@ -131,9 +131,18 @@ def test_a_deferred_line_is_the_line_logging_writes(
         logging.getLogger().handlers.clear()
 
 
+def _ours_only() -> None:
+    """Leave the root logger only the service's handler (pytest adds its own for a test)."""
+    from attrition.logs import AccessBatchingHandler
+
+    root = logging.getLogger()
+    root.handlers[:] = [h for h in root.handlers if isinstance(h, AccessBatchingHandler)]
+
+
 def test_deferred_and_other_lines_keep_their_order(stream: Recording) -> None:
     from attrition.logs import access_handler
 
+    _ours_only()
     access = logging.getLogger("attrition.access")
     handler = access_handler(access)
     assert handler is not None
@@ -160,6 +169,7 @@ def test_lines_are_deferred_only_to_the_one_handler_that_would_write_them(
     the line: the line goes through ``logging`` as any other, or nowhere."""
     from attrition.logs import access_handler
 
+    _ours_only()
     access = logging.getLogger("attrition.access")
     root = logging.getLogger()
     assert access_handler(access) is root.handlers[0]
