@@ -55,6 +55,12 @@ def lighten_records() -> None:
 ACCESS_LOGGER = "attrition.access"
 
 
+#: Deferred lines formatted by the background thread between two pauses, in which it lets
+#: the thread of the requests take the interpreter back (``time.sleep(0)``): a batch of a
+#: few hundred lines formatted at once held a request arriving meanwhile for a millisecond.
+PAUSE_EVERY = 32
+
+
 class AccessBatchingHandler(logging.StreamHandler):
     """A ``StreamHandler`` that writes the access log's lines in batches, ``delay_s`` late at
     most; every other line at once, after the lines it holds (the order is kept).
@@ -120,10 +126,12 @@ class AccessBatchingHandler(logging.StreamHandler):
                 )
                 self._thread.start()
 
-    def _write_held(self) -> None:  # called under self.lock
+    def _write_held(self, *, pausing: bool = False) -> None:  # called under self.lock
         held, parts = self._held, []
         self._waiting.clear()  # a line held from now on wakes the thread again
-        for _ in range(len(held)):  # what is there now; later lines wait for the next batch
+        for n in range(len(held)):  # what is there now; later lines wait for the next batch
+            if pausing and n and n % PAUSE_EVERY == 0:
+                time.sleep(0)  # the requests' thread may run: it waits for no lock here
             line = held.popleft()
             parts.append(line if isinstance(line, str) else self._format_deferred(line))
         if parts:
@@ -149,7 +157,9 @@ class AccessBatchingHandler(logging.StreamHandler):
                 return
             time.sleep(self.delay_s)  # the lines of this moment gather
             try:
-                self.flush()
+                with self.lock:  # type: ignore[union-attr]
+                    self._write_held(pausing=True)
+                    super().flush()
             except Exception:  # pragma: no cover - a stream closed under us at exit
                 return
 
