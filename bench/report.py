@@ -1623,6 +1623,13 @@ def render(path: Path) -> list[Path]:
         "processeur pendant que le sien restait inoccupé. Servi, quatre séries alternées : "
         "concurrence 32, +7 à +12 % de prédictions/s, machine inoccupée 6,5–8,2 % → "
         "3,2–3,8 %, p99 12,6–14,5 → 10,2–11,1 ms ; concurrence 1 dans le bruit.",
+        "- **La ligne d'accès formatée avec son lot** (0.16.0, ADR 32) : la requête remet les "
+        "morceaux de sa ligne au gestionnaire du journal (sans enregistrement `logging`, "
+        "sans verrou) ; le fil qui écrit le lot les formate, par tranches de 32, avec le "
+        "formateur configuré (texte identique, testé). Faite par requête, au milieu du reste, "
+        "la ligne coûtait bien plus que ses 6 µs en boucle : servi, deux séries alternées, "
+        "+4 et +7 % à concurrence 1, +4 % à concurrence 32 (CPU de l'API 273 → 262 et "
+        "285 → 270 µs par prédiction).",
         "- **Historique des exécutions** (0.12.0) : la section « D'une exécution à l'autre » "
         "montre les rapports au plancher des dernières exécutions enregistrées, pour lire un "
         "objectif tenu ou manqué d'un point dans l'écart d'une exécution à l'autre.",

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import collections
 import logging
 import re
 import sys
 import threading
 import time
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -54,22 +55,36 @@ def lighten_records() -> None:
 ACCESS_LOGGER = "attrition.access"
 
 
+#: Deferred lines formatted by the background thread between two pauses, in which it lets
+#: the thread of the requests take the interpreter back (``time.sleep(0)``): a batch of a
+#: few hundred lines formatted at once held a request arriving meanwhile for a millisecond.
+PAUSE_EVERY = 32
+
+
 class AccessBatchingHandler(logging.StreamHandler):
     """A ``StreamHandler`` that writes the access log's lines in batches, ``delay_s`` late at
     most; every other line at once, after the lines it holds (the order is kept).
 
     One write per line is one system call per request on the request path: about a tenth of
     a process's CPU per prediction under load (bench/, docs/performance.md). The lines are
-    formatted when logged, gathered, and written together by a background thread, as
-    nginx's ``access_log ... buffer= flush=``. ``close`` (``logging.shutdown`` at exit) writes
-    what is left; a process killed outright loses at most ``delay_s`` of access lines, never
-    an audit record (those are in PostgreSQL before the response).
+    gathered and written together by a background thread, as nginx's ``access_log ...
+    buffer= flush=``. ``close`` (``logging.shutdown`` at exit) writes what is left; a process
+    killed outright loses at most ``delay_s`` of access lines, never an audit record (those
+    are in PostgreSQL before the response).
+
+    A request's line may also be handed over unformatted (:meth:`defer`, when
+    :func:`access_handler` says this handler is the only one it would reach): its record is
+    made and formatted when the batch is written. Made one by one among each request's other
+    work, the records and their formatting cost about 5 % of a worker's throughput, at
+    concurrency 1 as at 32, against a few microseconds in a loop (ADR 32).
     """
 
     def __init__(self, stream: Any = None, *, delay_s: float = 0.2) -> None:
         super().__init__(stream)
         self.delay_s = delay_s
-        self._lines: list[str] = []
+        #: Held lines, in order: formatted text, or the parts of a deferred line. A deque:
+        #: ``defer`` appends without the handler's lock, while a batch is being written.
+        self._held: collections.deque[str | _Deferred] = collections.deque()
         self._waiting = threading.Event()
         self._closed = False
         self._thread: threading.Thread | None = None
@@ -80,17 +95,16 @@ class AccessBatchingHandler(logging.StreamHandler):
             super().emit(record)
             return
         try:
-            self._lines.append(self.format(record) + self.terminator)
+            self._held.append(self.format(record) + self.terminator)
         except Exception:  # as StreamHandler.emit: a bad record never breaks a request
             self.handleError(record)
             return
-        if not self._waiting.is_set():
-            self._waiting.set()
-            if self._thread is None:
-                self._thread = threading.Thread(
-                    target=self._run, name="attrition-access-log", daemon=True
-                )
-                self._thread.start()
+        self._wake()
+
+    def defer(self, msg: str, args: tuple[Any, ...], extra: dict[str, Any]) -> None:
+        """Hold an access line as ``logger.info(msg, *args, extra=extra)`` would log it now."""
+        self._held.append(_Deferred(time.time_ns(), msg, args, extra))
+        self._wake()
 
     def flush(self) -> None:
         with self.lock:  # type: ignore[union-attr]
@@ -103,11 +117,38 @@ class AccessBatchingHandler(logging.StreamHandler):
         self._waiting.set()  # the thread ends
         super().close()
 
-    def _write_held(self) -> None:
-        if self._lines:
-            text, self._lines = "".join(self._lines), []
-            self._waiting.clear()
-            self.stream.write(text)
+    def _wake(self) -> None:
+        if not self._waiting.is_set():
+            self._waiting.set()
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="attrition-access-log", daemon=True
+                )
+                self._thread.start()
+
+    def _write_held(self, *, pausing: bool = False) -> None:  # called under self.lock
+        held, parts = self._held, []
+        self._waiting.clear()  # a line held from now on wakes the thread again
+        for n in range(len(held)):  # what is there now; later lines wait for the next batch
+            if pausing and n and n % PAUSE_EVERY == 0:
+                time.sleep(0)  # the requests' thread may run: it waits for no lock here
+            line = held.popleft()
+            parts.append(line if isinstance(line, str) else self._format_deferred(line))
+        if parts:
+            self.stream.write("".join(parts))
+
+    def _format_deferred(self, line: _Deferred) -> str:
+        record = logging.LogRecord(ACCESS_LOGGER, logging.INFO, "", 0, line.msg, line.args, None)
+        # The time of the request, not of the batch: as LogRecord sets it, from that moment.
+        created = line.ns / 1e9
+        record.relativeCreated -= (record.created - created) * 1000
+        record.created, record.msecs = created, line.ns % 1_000_000_000 // 1_000_000 + 0.0
+        record.__dict__.update(line.extra)
+        try:
+            return self.format(record) + self.terminator
+        except Exception:  # as emit: a line that cannot be formatted is reported, not written
+            self.handleError(record)
+            return ""
 
     def _run(self) -> None:
         while not self._closed:
@@ -116,9 +157,46 @@ class AccessBatchingHandler(logging.StreamHandler):
                 return
             time.sleep(self.delay_s)  # the lines of this moment gather
             try:
-                self.flush()
+                with self.lock:  # type: ignore[union-attr]
+                    self._write_held(pausing=True)
+                    super().flush()
             except Exception:  # pragma: no cover - a stream closed under us at exit
                 return
+
+
+class _Deferred(NamedTuple):
+    """An access line's parts, held by :meth:`AccessBatchingHandler.defer`."""
+
+    ns: int
+    msg: str
+    args: tuple[Any, ...]
+    extra: dict[str, Any]
+
+
+def access_handler(logger: logging.Logger) -> AccessBatchingHandler | None:
+    """The handler that may hold ``logger``'s INFO lines unformatted, else None.
+
+    It must be the one handler the line would reach, with nothing on the way that could
+    drop or change it (a filter, a level): then what it writes is what ``logging`` would
+    have. Anything else (pytest's ``caplog``, a second handler, a filter) and the caller
+    logs as usual.
+    """
+    if logger.filters or not logger.isEnabledFor(logging.INFO):
+        return None
+    found: AccessBatchingHandler | None = None
+    current: logging.Logger | None = logger
+    while current is not None:
+        for handler in current.handlers:
+            if (
+                found is not None
+                or type(handler) is not AccessBatchingHandler
+                or handler.filters
+                or handler.level > logging.INFO
+            ):
+                return None
+            found = handler
+        current = current.parent if current.propagate else None
+    return found
 
 
 def configure_logging(settings: Settings) -> None:

@@ -6,6 +6,7 @@ import json
 import logging
 import re
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -237,3 +238,42 @@ def test_tallied_counts_and_buckets_equal_prometheus_clients_own() -> None:
     assert _without_created(tallied.render()[0].decode()) == _without_created(
         direct.render()[0].decode()
     )
+
+
+def test_the_access_line_of_a_request_is_deferred_not_formatted(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With the service's own logging, a request's access line makes no log record on the
+    request path: its parts are kept, and formatted with the others when they are written."""
+    import io
+    import sys
+
+    from attrition.config import Settings
+    from attrition.logs import configure_logging
+
+    stream = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", stream)
+    configure_logging(Settings(log_level="INFO"))
+    made: list[str] = []
+    make = logging.Logger.makeRecord
+
+    def counting(self: logging.Logger, *args: Any, **kwargs: Any) -> logging.LogRecord:
+        made.append(self.name)
+        return make(self, *args, **kwargs)
+
+    monkeypatch.setattr(logging.Logger, "makeRecord", counting)
+    try:
+        metrics = Metrics()
+        scope = {"path": "/v1/predictions", "state": {"request_id": "abc123"}}
+        metrics.observe_request("POST", "/v1/predictions", 201, 0.0042, scope)
+        assert made == []
+        for handler in logging.getLogger().handlers:
+            handler.flush()
+        (line,) = stream.getvalue().splitlines()
+        assert line.endswith(
+            "attrition.access: POST /v1/predictions 201 4.2 ms (requête abc123, clé -)"
+        )
+    finally:
+        for handler in logging.getLogger().handlers:
+            handler.close()
+        logging.getLogger().handlers.clear()

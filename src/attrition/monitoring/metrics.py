@@ -27,9 +27,12 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import Collector
 
+from attrition.logs import ACCESS_LOGGER, access_handler
 from attrition.monitoring.tally import Tally
 
-access_log = logging.getLogger("attrition.access")
+access_log = logging.getLogger(ACCESS_LOGGER)
+#: One request's access line: method, route template, status, milliseconds, ids.
+ACCESS_LINE = "%s %s %s %.1f ms (requête %s, clé %s)"
 
 #: Latency buckets (seconds): scoring takes milliseconds, a batch of 1 000 a fraction of one.
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -212,24 +215,28 @@ class Metrics:
         state = scope.get("state") or {}
         client = state.get("client")
         # Route template only (no path parameters, no query string), key id only (no secret).
-        access_log.info(
-            "%s %s %s %.1f ms (requête %s, clé %s)",
+        args = (
             method,
             route,
             status,
             seconds * 1000,
             state.get("request_id", "-"),
             getattr(client, "key_id", "-"),
-            extra={
-                "request_id": state.get("request_id"),
-                "client_request_id": state.get("client_request_id"),
-                "method": method,
-                "route": route,
-                "status": status,
-                "duration_ms": round(seconds * 1000, 3),
-                "client": getattr(client, "key_id", None),
-            },
         )
+        extra = {
+            "request_id": state.get("request_id"),
+            "client_request_id": state.get("client_request_id"),
+            "method": method,
+            "route": route,
+            "status": status,
+            "duration_ms": round(seconds * 1000, 3),
+            "client": getattr(client, "key_id", None),
+        }
+        handler = access_handler(access_log)
+        if handler is not None:  # formatted with the others when written (ADR 32)
+            handler.defer(ACCESS_LINE, args, extra)
+        else:
+            access_log.info(ACCESS_LINE, *args, extra=extra)
 
     def observe_unrecorded_rejection(self, status: int) -> None:
         self.unrecorded.labels(str(status)).inc()
