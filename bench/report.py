@@ -1691,12 +1691,6 @@ def render(path: Path) -> list[Path]:
         "283-288 µs de CPU de l'API par prédiction contre 213-215 µs (`attrition serve`, "
         "`bench/load.py`, exécutions alternées). Le banc garde deux processus pour le service "
         "comme pour le plancher.",
-        "- **Fabrication des lignes d'accès** : retirer les métriques et tout le journal "
-        "d'accès abaissait le CPU de l'API de 273 à 242 µs par prédiction à concurrence 32 ; "
-        "l'écriture par lots (0.8.0) puis les compteurs par itération (0.13.0) en ont repris "
-        "une partie. Reste la ligne d'accès : 6,3 µs par requête par `logging` (7,3 µs en "
-        "JSON), dont l'enregistrement et l'horodatage. La fabriquer hors de `logging` la "
-        "soustrairait aux gestionnaires que l'exploitant configure ; non fait.",
         "- **Score d'une ligne** : environ 18 µs en Python (variables dérivées 4,9 µs, lecture "
         "des champs 3,2 µs, facteurs et tri 5 µs, probabilité 1,4 µs), le premier poste "
         "restant de l'application en processus ; l'écrire en code compilé ajouterait une "
