@@ -138,6 +138,29 @@ def test_inputs_are_written_while_the_batch_is_scored(
     assert all(chain.record_mac(key, list(row[2:])) == row[1] for row in stored)
 
 
+def test_the_inputs_are_sent_before_the_first_row_is_explained(
+    client: TestClient, keys: Keys, database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The model runs while the identifiers are reserved; then the inputs go to the server
+    before the first row is explained and signed, so that PostgreSQL writes them meanwhile
+    (started after the signing, its own work ended after the last row was signed)."""
+    events: list[str] = []
+    real_row = bulk.input_row
+
+    def input_row(source: Any) -> tuple[Any, ...]:
+        events.append("input")
+        return real_row(source)
+
+    monkeypatch.setattr(bulk, "input_row", input_row)
+    _explained_with(monkeypatch, lambda row: events.append("model" if row is None else "explain"))
+    request_id, response = _post(client, keys.predicteur)
+    assert response.status_code == 201, response.text
+    assert events[0] == "model"
+    assert events.index("input") < events.index("explain"), events[:5]
+    assert events.count("input") == LARGE_GROUP
+    assert [r.batch_row for r in _rows(database, request_id)] == list(range(LARGE_GROUP))
+
+
 def test_outputs_are_copied_before_the_last_chunk_is_signed(
     client: TestClient, keys: Keys, database: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -104,6 +104,7 @@ async def copy_streamed(
     *,
     reserved: asyncio.Future[list[Written]] | None = None,
     outputs_sent: asyncio.Event | None = None,
+    inputs_started: asyncio.Event | None = None,
 ) -> list[Written]:
     """:func:`copy_predictions`, the outputs copied chunk by chunk once the inputs are.
 
@@ -113,7 +114,9 @@ async def copy_streamed(
     still signs the last ones. What each row will be once written is known as soon as the
     identifiers are reserved: ``reserved`` is given it then (it is what this returns).
     ``outputs_sent`` is set once the last output row is written, just before the COPY is
-    closed, which happens before the caller can run again.
+    closed, which happens before the caller can run again. ``inputs_started`` is set once
+    the server takes the inputs' COPY, just before their rows are written, which happens
+    before the caller can run again (unless the server's socket is full).
     """
     cur = await conn.execute(_IDS_SQL, (len(inputs),))
     ids = await cur.fetchall()
@@ -122,6 +125,8 @@ async def copy_streamed(
         reserved.set_result(written)
     async with conn.cursor() as copier:
         async with copier.copy(COPY_INPUTS) as copy:
+            if inputs_started is not None:
+                inputs_started.set()
             for source, (input_id, _, _) in zip(inputs, ids, strict=True):
                 await copy.write_row((input_id, *input_row(source)))
         async with copier.copy(COPY_OUTPUTS) as copy:
