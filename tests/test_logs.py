@@ -194,3 +194,27 @@ def test_lines_are_deferred_only_to_the_one_handler_that_would_write_them(
     finally:
         access.propagate = True
     assert access_handler(access) is root.handlers[0]
+
+
+def test_a_deferred_line_goes_through_the_record_factory(stream: Recording) -> None:
+    """A record factory set by the operator (``logging.setLogRecordFactory``) makes the
+    deferred lines' records too, as it makes every other."""
+    from attrition.logs import access_handler
+
+    _ours_only()
+    handler = access_handler(logging.getLogger("attrition.access"))
+    assert handler is not None
+    previous = logging.getLogRecordFactory()
+
+    def tagged(*args: object, **kwargs: object) -> logging.LogRecord:
+        record = previous(*args, **kwargs)
+        record.msg = f"[tagged] {record.msg}"
+        return record
+
+    logging.setLogRecordFactory(tagged)
+    try:
+        handler.defer("%s %s", ("GET", "/health"), {})
+        handler.flush()
+    finally:
+        logging.setLogRecordFactory(previous)
+    assert stream.getvalue().splitlines()[-1].endswith("attrition.access: [tagged] GET /health")

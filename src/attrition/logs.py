@@ -138,7 +138,9 @@ class AccessBatchingHandler(logging.StreamHandler):
             self.stream.write("".join(parts))
 
     def _format_deferred(self, line: _Deferred) -> str:
-        record = logging.LogRecord(ACCESS_LOGGER, logging.INFO, "", 0, line.msg, line.args, None)
+        # Through the record factory, as Logger.makeRecord: one the operator set applies too.
+        factory = logging.getLogRecordFactory()
+        record = factory(ACCESS_LOGGER, logging.INFO, "", 0, line.msg, line.args, None)
         # The time of the request, not of the batch: as LogRecord sets it, from that moment.
         created = line.ns / 1e9
         record.relativeCreated -= (record.created - created) * 1000
